@@ -1,0 +1,231 @@
+"""The portal's command line: python cli.py --help"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import click
+
+from portal.config import INSTANCE, Config
+
+DEMO_LOGINS = INSTANCE / "demo-logins.txt"
+
+
+def _app():
+    from portal import create_app
+
+    return create_app()
+
+
+@click.group()
+def cli() -> None:
+    """医疗管理平台命令行 (hospital staff portal)."""
+
+
+@cli.command()
+def upgrade() -> None:
+    """升级数据库到最新版本 (alembic upgrade head) 并补齐内置角色。"""
+    from portal.core import migrate
+
+    INSTANCE.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(Config.DATABASE_URL)
+    app = _app()
+    with app.app_context():
+        from portal.auth.seed import ensure_roles
+        from portal.extensions import db
+
+        ensure_roles()
+        db.session.commit()
+    click.echo("数据库已升级到最新版本。")
+
+
+@cli.command("downgrade")
+@click.argument("revision")
+def downgrade_cmd(revision: str) -> None:
+    """把数据库回退到指定版本 (alembic downgrade REVISION)。"""
+    from portal.core import migrate
+
+    migrate.downgrade(Config.DATABASE_URL, revision)
+    click.echo(f"数据库已回退到 {revision}。")
+
+
+@cli.command("create-admin")
+@click.option("--login", "login_name", default="admin", show_default=True, help="登录名")
+@click.option("--password", default=None, help="初始密码（不填则随机生成并显示）")
+def create_admin(login_name: str, password: str | None) -> None:
+    """创建系统管理员账户（首次登录须修改密码）。"""
+    from portal.auth import services
+    from portal.auth.seed import ensure_roles
+    from portal.core.service import ServiceError
+    from portal.demo import generate_password
+    from portal.extensions import db
+
+    app = _app()
+    with app.app_context():
+        roles = ensure_roles()
+        secret = password or generate_password()
+        try:
+            services.create_user(login_name=login_name, password=secret, staff_id=None, wecom_userid=None,
+                                 role_ids=[roles["sysadmin"].id])
+        except ServiceError as error:
+            db.session.rollback()
+            raise click.ClickException(error.message) from None
+        db.session.commit()
+    click.echo(f"已创建系统管理员  登录名：{login_name}  初始密码：{secret}（首次登录须修改）")
+
+
+@cli.command("seed-demo")
+def seed_demo() -> None:
+    """数据库为空时写入示范医院数据，并显示演示账户。"""
+    from portal import demo
+    from portal.extensions import db
+
+    app = _app()
+    with app.app_context():
+        if not demo.is_empty():
+            click.echo("数据库中已有数据，未写入演示数据。")
+            if DEMO_LOGINS.exists():
+                click.echo(DEMO_LOGINS.read_text(encoding="utf-8"))
+            return
+        logins = demo.seed_demo()
+        db.session.commit()
+    lines = ["演示账户（登录名 / 密码）："] + [f"  {k:<10} {v}" for k, v in logins.items()]
+    lines.insert(1, f"  管理员登录：admin / {logins['admin']}   地址：http://127.0.0.1:5000")
+    text = "\n".join(lines)
+    DEMO_LOGINS.write_text(text + "\n", encoding="utf-8")
+    DEMO_LOGINS.chmod(0o600)
+    click.echo(text)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-worker", is_flag=True, help="不同时启动后台任务进程")
+def run(host: str, port: int, no_worker: bool) -> None:
+    """启动门户（开发/单机），默认同时启动带定时调度的 RQ 后台任务进程。"""
+    app = _app()
+    children = []
+    if not no_worker:
+        children.append(subprocess.Popen([sys.executable, __file__, "worker"]))
+        children.append(subprocess.Popen([sys.executable, __file__, "cron"]))
+    if DEMO_LOGINS.exists():
+        click.echo(DEMO_LOGINS.read_text(encoding="utf-8"))
+    click.echo(f"门户已启动：http://{host}:{port}  （Ctrl+C 退出）")
+    try:
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+    finally:
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            child.wait(timeout=10)
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="处理完队列中的任务后退出")
+def worker(burst: bool) -> None:
+    """启动 RQ 后台任务进程（含 enqueue_at/enqueue_in 调度）。"""
+    from rq import Worker
+
+    from jobs import use_app
+    from portal.core.redis_conn import get_queue
+
+    app = _app()
+    use_app(app)
+    with app.app_context():
+        queue = get_queue()
+        Worker([queue], connection=queue.connection).work(with_scheduler=True, burst=burst)
+
+
+@cli.command()
+def cron() -> None:
+    """启动 RQ 定时任务调度（全院只运行一个）。"""
+    from rq.cron import CronScheduler
+
+    from jobs.schedule import register_all
+    from portal.core.redis_conn import get_redis
+
+    app = _app()
+    with app.app_context():
+        scheduler = CronScheduler(connection=get_redis(), name=f"portal-cron-{os.getpid()}")
+        register_all(scheduler, app.config["RQ_QUEUE"])
+        scheduler.start()
+
+
+@cli.command("audit-verify")
+def audit_verify() -> None:
+    """校验审计日志哈希链，报告第一处断点。"""
+    from portal.core.audit import verify_chain
+
+    app = _app()
+    with app.app_context():
+        report = verify_chain()
+    if report.ok:
+        click.echo(f"审计日志链完整，共校验 {report.checked} 条记录。")
+        return
+    click.echo(f"审计日志链在第 {report.broken_id} 号记录处断开：{report.reason}（此前 {report.checked} 条正常）。")
+    sys.exit(1)
+
+
+def _sqlite_path() -> Path:
+    url = Config.DATABASE_URL
+    if not url.startswith("sqlite:///"):
+        raise click.ClickException(
+            "backup/restore 只用于内置 SQLite 数据库；PostgreSQL 请使用 pg_dump / pg_restore（见 docs/operations.md）。"
+        )
+    return Path(url[len("sqlite:///"):])
+
+
+@cli.command()
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="备份文件 (.tar.gz)")
+def backup(output: str) -> None:
+    """备份内置 SQLite 数据库与 instance/ 目录（在线一致性备份）。"""
+    db_path = _sqlite_path()
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "portal.db"
+        source = sqlite3.connect(db_path)
+        target = sqlite3.connect(copy)
+        with target:
+            source.backup(target)  # consistent even while the portal writes
+        source.close()
+        target.close()
+        with tarfile.open(output, "w:gz") as tar:
+            tar.add(copy, arcname="portal.db")
+            for name in ("secret_key", "demo-logins.txt"):
+                if (INSTANCE / name).exists():
+                    tar.add(INSTANCE / name, arcname=name)
+    click.echo(f"已备份到 {output}")
+
+
+@cli.command()
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="不再确认")
+def restore(archive: str, yes: bool) -> None:
+    """从备份文件恢复内置 SQLite 数据库（请先停止门户）。"""
+    db_path = _sqlite_path()
+    if not yes:
+        click.confirm(f"将用 {archive} 覆盖 {db_path}，确定继续？", abort=True)
+    with tempfile.TemporaryDirectory() as tmp, tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(tmp, filter="data")
+        restored = Path(tmp) / "portal.db"
+        if not restored.exists():
+            raise click.ClickException("备份文件中没有 portal.db。")
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ("-wal", "-shm"):
+            Path(str(db_path) + suffix).unlink(missing_ok=True)
+        shutil.copy2(restored, db_path)
+        for name in ("secret_key", "demo-logins.txt"):
+            if (Path(tmp) / name).exists():
+                shutil.copy2(Path(tmp) / name, INSTANCE / name)
+    click.echo("已恢复。请运行 python cli.py upgrade 后再启动门户。")
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,24 @@
+"""The portal's schedules, registered with RQ's cron scheduler (`python cli.py cron`).
+
+Cron expressions are evaluated in UTC by RQ; `local_cron` turns a Beijing-time hour and
+minute into the UTC expression so that schedules read as the hospital speaks of them.
+"""
+
+from __future__ import annotations
+
+from rq.cron import CronScheduler
+
+from . import audit
+
+CHINA_UTC_OFFSET_HOURS = 8  # Asia/Shanghai has no daylight saving time
+
+
+def local_cron(hour: int, minute: int) -> str:
+    """Every day at hour:minute Beijing time, as a UTC cron expression."""
+    utc_hour = (hour - CHINA_UTC_OFFSET_HOURS) % 24
+    return f"{minute} {utc_hour} * * *"
+
+
+def register_all(cron: CronScheduler, queue_name: str) -> None:
+    # 02:17 local: quiet hours, and away from :00/:30 when many systems run their jobs.
+    cron.register(audit.verify_audit_chain, queue_name, cron=local_cron(2, 17), name="verify_audit_chain")

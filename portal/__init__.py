@@ -1,0 +1,81 @@
+"""The hospital staff portal."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, g, request
+from flask_login import current_user
+
+from .config import ROOT, Config
+
+
+def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(config_class.INSTANCE_PATH) if hasattr(config_class, "INSTANCE_PATH") else None,
+    )
+    app.config.update(config_class.load())
+    app.config.update(overrides)
+
+    from . import extensions
+    from .core import redis_conn, templating
+    from .core.errors import register_error_handlers
+
+    extensions.db.init_app(app)
+    extensions.csrf.init_app(app)
+    extensions.htmx.init_app(app)
+    extensions.login_manager.init_app(app)
+    redis_conn.init_app(app)
+    templating.init_app(app)
+    register_error_handlers(app)
+
+    from .audit import bp as audit_bp
+    from .auth import bp as auth_bp
+    from .auth.admin import bp as admin_bp
+    from .main import bp as main_bp
+
+    for blueprint in (main_bp, auth_bp, admin_bp, audit_bp):
+        app.register_blueprint(blueprint)
+
+    from .auth.session import init_session_handling
+
+    _register_request_hooks(app)
+    init_session_handling(app)
+    if app.config.get("PROXY_COUNT"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"], x_proto=app.config["PROXY_COUNT"])
+    return app
+
+
+def _register_request_hooks(app: Flask) -> None:
+    from werkzeug.exceptions import BadRequest
+
+    from .extensions import db
+
+    @app.before_request
+    def _reject_control_characters():
+        # NUL and other control bytes break PostgreSQL text and hide content; refuse them early.
+        for values in (request.args, request.form):
+            for key, value in values.items(multi=True):
+                if any(ord(ch) < 32 and ch not in "\t\r\n" for ch in key + value):
+                    raise BadRequest("提交的内容包含不可见的控制字符，请删除后重试。")
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response):
+        # One commit per request, here: services only flush.
+        if response.status_code < 400:
+            db.session.commit()
+        else:
+            db.session.rollback()
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.vary.add("HX-Request")
+        if current_user.is_authenticated and request.endpoint != "static":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response

@@ -1,0 +1,7 @@
+"""Sign-in, own account, and (in ``admin``) users, roles, departments and staff."""
+
+from flask import Blueprint
+
+bp = Blueprint("auth", __name__)
+
+from . import permissions, views  # noqa: E402,F401

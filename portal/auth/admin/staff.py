@@ -1,0 +1,92 @@
+"""The staff register, scoped: a department head sees and edits their own department only."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, request, url_for
+from flask_login import current_user
+
+from portal.core.listing import arg_choice, arg_int, arg_str, parse_sort
+from portal.core.permissions import require
+from portal.core.rendering import htmx_redirect, render
+from portal.core.scoping import get_scoped_or_404
+from portal.core.service import ServiceError
+
+from .. import org, queries
+from ..forms import StaffForm
+from ..models import Staff
+from ..permissions import EDIT_STAFF, VIEW_STAFF
+from . import bp
+
+STATUSES = {"active": "在职", "inactive": "离职/停用"}
+
+
+def _staff_list_context() -> dict:
+    principal = current_user.principal
+    filters = queries.StaffFilters(q=arg_str("q"), department_id=arg_int("department_id"),
+                                   status=arg_choice("status", STATUSES))
+    sort = parse_sort(queries.STAFF_SORTS, "employee_no")
+    page = queries.list_staff(filters, sort, arg_int("page", 1), current_app.config["PAGE_SIZE"], principal)
+    args = {"q": filters.q, "department_id": filters.department_id or "", "status": filters.status,
+            "sort": sort.param}
+    return {"page": page, "filters": filters, "sort": sort, "args": args, "statuses": STATUSES,
+            "departments": queries.department_choices(principal)}
+
+
+@bp.route("/staff")
+@require(VIEW_STAFF)
+def list_staff():
+    """Staff within the user's departments."""
+    return render("admin/staff_list.html", "admin/_staff_rows.html", **_staff_list_context())
+
+
+def _form(staff: Staff | None = None) -> StaffForm:
+    form = StaffForm(formdata=None, obj=staff) if request.method == "GET" else StaffForm()
+    form.department_id.choices = queries.department_choices(current_user.principal, blank="（请选择）",
+                                                             active_only=True)
+    return form
+
+
+@bp.route("/staff/new", methods=["GET", "POST"])
+@require(EDIT_STAFF)
+def new_staff():
+    """Register a member of staff (with or without a login)."""
+    form = _form()
+    if form.validate_on_submit():
+        try:
+            staff = org.create_staff(employee_no=form.employee_no.data, name=form.name.data, title=form.title.data,
+                                     position=form.position.data, department_id=form.department_id.data)
+        except ServiceError as error:
+            form.apply_error(error)
+        else:
+            flash(f"已添加 {staff.name}。", "success")
+            return htmx_redirect(url_for("admin.view_staff", staff_id=staff.id))
+    status = 422 if request.method == "POST" else 200
+    return render("admin/staff_form.html", "admin/_staff_form.html", status=status, form=form, staff=None)
+
+
+@bp.route("/staff/<int:staff_id>")
+@require(VIEW_STAFF)
+def view_staff(staff_id: int):
+    """One member of staff (404 outside the user's departments)."""
+    staff = get_scoped_or_404(Staff, staff_id, current_user.principal)
+    return render("admin/staff_detail.html", staff=staff)
+
+
+@bp.route("/staff/<int:staff_id>/edit", methods=["GET", "POST"])
+@require(EDIT_STAFF)
+def edit_staff(staff_id: int):
+    """Change a staff record (404 outside the user's departments)."""
+    staff = get_scoped_or_404(Staff, staff_id, current_user.principal)
+    form = _form(staff)
+    if form.validate_on_submit():
+        try:
+            org.update_staff(staff, employee_no=form.employee_no.data, name=form.name.data, title=form.title.data,
+                             position=form.position.data, department_id=form.department_id.data,
+                             is_active=form.is_active.data)
+        except ServiceError as error:
+            form.apply_error(error)
+        else:
+            flash(f"已保存 {staff.name}。", "success")
+            return htmx_redirect(url_for("admin.view_staff", staff_id=staff.id))
+    status = 422 if request.method == "POST" else 200
+    return render("admin/staff_form.html", "admin/_staff_form.html", status=status, form=form, staff=staff)

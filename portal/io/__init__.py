@@ -1,0 +1,1 @@
+"""The one Excel framework: every import and export in the portal goes through here."""

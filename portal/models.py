@@ -1,0 +1,4 @@
+"""Every model module, imported in one place for Alembic and the tests."""
+
+from portal.auth.models import Department, LoginEvent, PasswordHistory, Role, RolePermission, Staff, User  # noqa: F401
+from portal.core.audit import AuditLog  # noqa: F401

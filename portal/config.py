@@ -41,6 +41,7 @@ class Config:
     LOGIN_MAX_FAILURES = _int("PORTAL_LOGIN_MAX_FAILURES", 5)
     LOGIN_LOCK_MINUTES = _int("PORTAL_LOGIN_LOCK_MINUTES", 15)
     PASSWORD_HISTORY = 5
+    PASSWORD_HASH_METHOD = "scrypt:32768:8:1"
 
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
     SESSION_COOKIE_HTTPONLY = True
@@ -69,5 +70,7 @@ class Config:
 class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret-key"
+    # Same algorithm, a smaller work factor: hashing dominates test time otherwise.
+    PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
     DATABASE_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "sqlite://")
     REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")

@@ -34,6 +34,8 @@ class Database:
         app.extensions["db.engine"] = engine
         app.extensions["db.bind"] = engine
 
+        # Each request ends with its own session gone, also when the app context outlives it (tests, CLI).
+        @app.teardown_request
         @app.teardown_appcontext
         def _remove_session(exc: BaseException | None) -> None:
             self.session.remove()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import os
 import re
@@ -100,6 +101,11 @@ def tree(session):
 
 class PortalClient(FlaskClient):
     """A test client that can sign in and send the CSRF token like the browser does."""
+
+    def open(self, *args, **kwargs):
+        # Each request runs as in production: its own app context (fresh `g`, its own session),
+        # even though the test itself holds an app context for factories and queries.
+        return contextvars.Context().run(super().open, *args, **kwargs)
 
     def csrf_token(self) -> str:
         with self.session_transaction() as sess:

@@ -1,4 +1,8 @@
-"""Factories: real rows through the real services (so audit and paths are as in production)."""
+"""Factories: real rows through the real services (so audit and paths are as in production).
+
+Each factory commits: under the `session` fixture a commit only releases a savepoint, and the
+whole test is still rolled back; without it a request (which ends its session) would not see the rows.
+"""
 
 from __future__ import annotations
 
@@ -21,14 +25,18 @@ def _next() -> int:
 
 def make_department(name: str, kind: str = "department", parent: Department | None = None,
                     code: str | None = None) -> Department:
-    return org.create_department(name=name, code=code or f"T{_next():05d}", kind=kind,
+    dept = org.create_department(name=name, code=code or f"T{_next():05d}", kind=kind,
                                  parent_id=parent.id if parent else None)
+    db.session.commit()
+    return dept
 
 
 def make_staff(name: str, department: Department, employee_no: str | None = None, title: str = "",
                position: str = "") -> Staff:
-    return org.create_staff(employee_no=employee_no or f"E{_next():06d}", name=name, title=title, position=position,
-                            department_id=department.id)
+    staff = org.create_staff(employee_no=employee_no or f"E{_next():06d}", name=name, title=title,
+                             position=position, department_id=department.id)
+    db.session.commit()
+    return staff
 
 
 def role(code: str) -> Role:
@@ -45,7 +53,7 @@ def make_user(login: str, roles: list[str] | tuple[str, ...] = (), department: D
                                 wecom_userid=wecom_userid, role_ids=[role(c).id for c in roles])
     user.must_change_password = must_change
     user.is_active_flag = active
-    db.session.flush()
+    db.session.commit()
     return user
 
 
@@ -69,5 +77,4 @@ def make_tree() -> Tree:
     ward = make_department("心内病区", "ward", cardiology)
     surgery = make_department("普外科", "department", north)
     ortho = make_department("骨科", "department", south)
-    db.session.flush()
     return Tree(hospital, north, south, cardiology, ward, surgery, ortho)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from wtforms import BooleanField, IntegerField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import NumberRange, Regexp
 
-from portal.core.forms import PortalForm, length, optional, required
+from portal.core.forms import PortalForm, length, optional, required, select_choices
 
 from .models import DATA_SCOPES, DEPARTMENT_KINDS
 from .passwords import MAX_LENGTH
@@ -60,14 +60,14 @@ class RoleForm(PortalForm):
     code = StringField("角色代码", validators=[required(), length(32, 2), ROLE_CODE_RULE])
     name = StringField("角色名称", validators=[required(), length(50)])
     description = StringField("说明", validators=[optional(), length(255)])
-    data_scope = SelectField("数据范围", choices=list(DATA_SCOPES.items()), validators=[required()])
+    data_scope = SelectField("数据范围", choices=select_choices(DATA_SCOPES), validators=[required()])
     permissions = SelectMultipleField("权限", validators=[optional()])
 
 
 class DepartmentForm(PortalForm):
     name = StringField("名称", validators=[required(), length(100)])
     code = StringField("代码", validators=[required(), length(32), CODE_RULE])
-    kind = SelectField("类型", choices=list(DEPARTMENT_KINDS.items()), validators=[required()])
+    kind = SelectField("类型", choices=select_choices(DEPARTMENT_KINDS), validators=[required()])
     parent_id = SelectField("上级", coerce=coerce_optional_int, validators=[optional()])
     sort_order = IntegerField("排序", default=0, validators=[optional(), NumberRange(0, 9999, "排序应为 0–9999")])
     is_active = BooleanField("启用", default=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from portal.core import audit
-from portal.core.service import ServiceError
+from portal.core.service import ServiceError, clean
 from portal.extensions import db
 
 from .models import DEPARTMENT_KINDS, Department, Staff
@@ -48,7 +48,7 @@ def _path_under(parent: Department | None) -> str:
 
 
 def create_department(*, name: str, code: str, kind: str, parent_id: int | None, sort_order: int = 0) -> Department:
-    name, code = name.strip(), code.strip()
+    name, code = clean(name), clean(code)
     parent = _parent(parent_id)
     _check_department(None, name, code, kind, parent)
     dept = Department(name=name, code=code, kind=kind, parent_id=parent_id, path=_path_under(parent),
@@ -63,7 +63,7 @@ def update_department(dept: Department, *, name: str, code: str, kind: str, pare
                       sort_order: int, is_active: bool) -> Department:
     """Rename or move a department; moving rewrites the paths below it and refreshes everybody's scope."""
     before = audit.snapshot(dept, DEPARTMENT_FIELDS)
-    name, code = name.strip(), code.strip()
+    name, code = clean(name), clean(code)
     parent = _parent(parent_id)
     _check_department(dept, name, code, kind, parent)
     if kind != dept.kind and db.session.scalar(select(Department.id).where(Department.parent_id == dept.id).limit(1)):
@@ -121,9 +121,9 @@ def _check_staff(staff: Staff | None, employee_no: str, department_id: int) -> N
 
 
 def create_staff(*, employee_no: str, name: str, title: str, position: str, department_id: int) -> Staff:
-    employee_no = employee_no.strip()
+    employee_no = clean(employee_no)
     _check_staff(None, employee_no, department_id)
-    staff = Staff(employee_no=employee_no, name=name.strip(), title=title.strip(), position=position.strip(),
+    staff = Staff(employee_no=employee_no, name=clean(name), title=clean(title), position=clean(position),
                   department_id=department_id, is_active=True)
     db.session.add(staff)
     db.session.flush()
@@ -134,11 +134,11 @@ def create_staff(*, employee_no: str, name: str, title: str, position: str, depa
 def update_staff(staff: Staff, *, employee_no: str, name: str, title: str, position: str, department_id: int,
                  is_active: bool) -> Staff:
     before = audit.snapshot(staff, STAFF_FIELDS)
-    employee_no = employee_no.strip()
+    employee_no = clean(employee_no)
     _check_staff(staff, employee_no, department_id)
     moved = staff.department_id != department_id
-    staff.employee_no, staff.name, staff.title = employee_no, name.strip(), title.strip()
-    staff.position, staff.department_id, staff.is_active = position.strip(), department_id, is_active
+    staff.employee_no, staff.name, staff.title = employee_no, clean(name), clean(title)
+    staff.position, staff.department_id, staff.is_active = clean(position), department_id, is_active
     db.session.flush()
     if moved and staff.user is not None:
         staff.user.access_version += 1

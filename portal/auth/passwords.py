@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import string
 
+from flask import current_app, has_app_context
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.extensions import db
 
+DEFAULT_METHOD = "scrypt:32768:8:1"
 MIN_LENGTH = 8
 MAX_LENGTH = 128
 POLICY_TEXT = (
@@ -18,7 +20,8 @@ POLICY_TEXT = (
 
 
 def hash_password(password: str) -> str:
-    return generate_password_hash(password, method="scrypt")
+    method = current_app.config["PASSWORD_HASH_METHOD"] if has_app_context() else DEFAULT_METHOD
+    return generate_password_hash(password, method=method)
 
 
 def verify_password(password_hash: str, password: str) -> bool:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 
 from portal.core import audit
 from portal.core.permissions import REGISTRY
-from portal.core.service import ServiceError
+from portal.core.service import ServiceError, clean
 from portal.core.timeutil import format_datetime, utcnow
 from portal.extensions import db
 
@@ -30,7 +30,7 @@ def log_login_event(event: str, login_name: str, user: User | None = None, ip: s
 def authenticate(login_name: str, password: str, *, ip: str, user_agent: str, max_failures: int,
                  lock_minutes: int) -> User:
     """Check a login; count failures and lock after too many. Raises ServiceError on refusal."""
-    login_name = login_name.strip()
+    login_name = clean(login_name)
     user = db.session.scalar(select(User).where(func.lower(User.login_name) == login_name.lower()))
     now = utcnow()
     if user is None:
@@ -116,8 +116,8 @@ def _check_unique(user: User | None, login_name: str, staff_id: int | None, weco
 def create_user(*, login_name: str, password: str, staff_id: int | None, wecom_userid: str | None,
                 role_ids: list[int], keep: int = 5) -> User:
     """Create an account; the initial password must be changed at first login."""
-    login_name = login_name.strip()
-    wecom_userid = (wecom_userid or "").strip() or None
+    login_name = clean(login_name)
+    wecom_userid = clean(wecom_userid) or None
     _check_unique(None, login_name, staff_id, wecom_userid)
     errors = policy_errors(password, login_name)
     if errors:
@@ -134,8 +134,8 @@ def create_user(*, login_name: str, password: str, staff_id: int | None, wecom_u
 def update_user(user: User, *, login_name: str, staff_id: int | None, wecom_userid: str | None,
                 role_ids: list[int]) -> User:
     before = _user_snapshot(user)
-    login_name = login_name.strip()
-    wecom_userid = (wecom_userid or "").strip() or None
+    login_name = clean(login_name)
+    wecom_userid = clean(wecom_userid) or None
     _check_unique(user, login_name, staff_id, wecom_userid)
     user.login_name = login_name
     user.staff_id = staff_id
@@ -192,11 +192,11 @@ def _apply_role(role: Role, name: str, description: str, data_scope: str, permis
         raise ServiceError("包含未知的权限。", field="permissions")
     if data_scope not in DATA_SCOPES:
         raise ServiceError("数据范围无效。", field="data_scope")
-    clash = db.session.scalar(select(Role).where(Role.name == name.strip(), Role.id != (role.id or -1)))
+    clash = db.session.scalar(select(Role).where(Role.name == clean(name), Role.id != (role.id or -1)))
     if clash:
         raise ServiceError("角色名称已存在。", field="name")
-    role.name = name.strip()
-    role.description = description.strip()
+    role.name = clean(name)
+    role.description = clean(description)
     role.data_scope = data_scope
     wanted = set(permissions)
     role.grants = [g for g in role.grants if g.permission in wanted] + [
@@ -205,7 +205,7 @@ def _apply_role(role: Role, name: str, description: str, data_scope: str, permis
 
 
 def create_role(*, code: str, name: str, description: str, data_scope: str, permissions: list[str]) -> Role:
-    code = code.strip()
+    code = clean(code)
     if db.session.scalar(select(Role).where(Role.code == code)):
         raise ServiceError("角色代码已存在。", field="code")
     role = Role(code=code, name="", description="", data_scope="own", is_system=False)

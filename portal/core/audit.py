@@ -176,7 +176,7 @@ def verify_chain(batch: int = 2000) -> ChainReport:
     """Walk the chain in id order and report the first record whose hash or link is wrong."""
     prev = GENESIS
     checked = 0
-    stmt = select(AuditLog).order_by(AuditLog.id).execution_options(yield_per=batch)
+    stmt = select(AuditLog).order_by(AuditLog.id).execution_options(yield_per=batch, populate_existing=True)
     for log in db.session.scalars(stmt):
         if log.prev_hash != prev:
             return ChainReport(checked, log.id, "与上一条记录的链接不符（记录被删除或插入）")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from wtforms import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from .service import ServiceError
@@ -33,3 +34,9 @@ def length(maximum: int, minimum: int = 0) -> Length:
 
 def optional() -> Optional:
     return Optional()
+
+
+def select_choices(pairs) -> list[SelectChoice]:
+    """(value, label) pairs, or a {value: label} dict, as WTForms choices."""
+    items = pairs.items() if isinstance(pairs, dict) else pairs
+    return [SelectChoice(value, label) for value, label in items]

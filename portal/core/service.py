@@ -16,3 +16,8 @@ class ServiceError(Exception):
 class Conflict(ServiceError):
     def __init__(self, message: str = "该记录已被他人修改，请刷新后重试。"):
         super().__init__(message, status=409)
+
+
+def clean(value: str | None) -> str:
+    """Form text as stored: surrounding spaces removed, a missing value as empty."""
+    return (value or "").strip()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import flash, request, url_for
 
+from portal.core.forms import select_choices
 from portal.core.permissions import require
 from portal.core.rendering import htmx_redirect, render
 from portal.core.scoping import get_or_404
@@ -34,7 +35,7 @@ def _form(dept: Department | None = None) -> DepartmentForm:
         own = f"/{dept.id}/"
         below = {d.id for d in org.department_tree() if own in d.path}
         choices = [c for c in choices if c[0] == "" or (c[0] != dept.id and c[0] not in below)]
-    form.parent_id.choices = choices
+    form.parent_id.choices = select_choices(choices)
     return form
 
 

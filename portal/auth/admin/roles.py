@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import flash, request, url_for
 
+from portal.core.forms import select_choices
 from portal.core.permissions import REGISTRY, grouped, require
 from portal.core.rendering import htmx_redirect, render
 from portal.core.scoping import get_or_404
@@ -16,8 +17,8 @@ from ..permissions import MANAGE_ROLES
 from . import bp
 
 
-def _permission_choices() -> list[tuple[str, str]]:
-    return [(p.code, p.label) for p in REGISTRY.values() if not p.implicit]
+def _permission_choices():
+    return select_choices([(p.code, p.label) for p in REGISTRY.values() if not p.implicit])
 
 
 @bp.route("/roles")

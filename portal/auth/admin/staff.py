@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app, flash, request, url_for
 from flask_login import current_user
 
+from portal.core.forms import select_choices
 from portal.core.listing import arg_choice, arg_int, arg_str, parse_sort
 from portal.core.permissions import require
 from portal.core.rendering import htmx_redirect, render
@@ -41,8 +42,8 @@ def list_staff():
 
 def _form(staff: Staff | None = None) -> StaffForm:
     form = StaffForm(formdata=None, obj=staff) if request.method == "GET" else StaffForm()
-    form.department_id.choices = queries.department_choices(current_user.principal, blank="（请选择）",
-                                                             active_only=True)
+    form.department_id.choices = select_choices(
+        queries.department_choices(current_user.principal, blank="（请选择）", active_only=True))
     return form
 
 

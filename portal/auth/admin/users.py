@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app, flash, request, url_for
 from flask_login import current_user
 
+from portal.core.forms import select_choices
 from portal.core.listing import arg_choice, arg_int, arg_str, parse_sort
 from portal.core.permissions import require
 from portal.core.rendering import htmx_redirect, render
@@ -44,8 +45,8 @@ def list_users():
 
 
 def _fill_choices(form: UserForm, user: User | None = None) -> None:
-    form.staff_id.choices = queries.staff_choices_without_login(user.staff_id if user else None)
-    form.role_ids.choices = [(r.id, r.name) for r in queries.all_roles()]
+    form.staff_id.choices = select_choices(queries.staff_choices_without_login(user.staff_id if user else None))
+    form.role_ids.choices = select_choices([(r.id, r.name) for r in queries.all_roles()])
 
 
 @bp.route("/users/new", methods=["GET", "POST"])

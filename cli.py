@@ -113,6 +113,8 @@ def run(host: str, port: int, no_worker: bool) -> None:
     """启动门户（开发/单机），默认同时启动带定时调度的 RQ 后台任务进程。"""
     app = _app()
     children = []
+    # SIGTERM (systemd, timeout, kill) should stop the worker and cron children too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     if not no_worker:
         children.append(subprocess.Popen([sys.executable, __file__, "worker"]))
         children.append(subprocess.Popen([sys.executable, __file__, "cron"]))

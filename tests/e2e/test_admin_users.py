@@ -128,12 +128,20 @@ def test_back_button_after_a_search_restores_the_whole_page(admin_page: Page, ma
     expect(page).to_have_url(re.compile(r"[?&]q="))
     expect(page.locator("#list tbody tr")).to_have_count(1)
 
+    # Wait until Back has finished: either htmx restored the page in place or the browser reloaded it.
+    page.evaluate("""() => {
+        window.__beforeBack = true;
+        document.addEventListener("htmx:historyRestore", () => { window.__restored = true; });
+    }""")
     page.go_back()
+    page.wait_for_function("() => window.__beforeBack === undefined || window.__restored === true")
+    page.wait_for_load_state()
     expect(page).to_have_url(f"{base_url}/admin/users")
     # The layout (top bar, heading, filter bar) must still be there, not just the table partial.
-    expect(page.get_by_test_id("current-user")).to_be_visible()
+    expect(page.get_by_test_id("current-user")).to_be_visible(timeout=1000)
     expect(page.get_by_role("heading", level=1)).to_contain_text("用户管理")
-    expect(page.get_by_role("searchbox", name="搜索")).to_be_visible()
+    expect(page.get_by_role("searchbox", name="搜索")).to_have_value("")
+    expect(page.locator("#list tbody tr").first).to_be_visible()
 
 
 def test_failed_htmx_request_shows_the_chinese_error_in_the_toast(admin_page: Page, make_account):

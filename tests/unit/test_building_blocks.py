@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from openpyxl import load_workbook
@@ -63,12 +63,12 @@ def test_export_writes_typed_cells_and_neutralises():
 
 
 def test_time_is_shown_in_beijing():
-    utc = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+    utc = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     assert format_datetime(utc) == "2026-11-23 17:00"
     assert to_local(utc).utcoffset().total_seconds() == 8 * 3600
     start, end = local_day_bounds(date(2026, 11, 23))
-    assert start == datetime(2026, 11, 22, 16, 0, tzinfo=timezone.utc)
-    assert end == datetime(2026, 11, 23, 16, 0, tzinfo=timezone.utc)
+    assert start == datetime(2026, 11, 22, 16, 0, tzinfo=UTC)
+    assert end == datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("target,expected", [

@@ -36,8 +36,10 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     from .auth import bp as auth_bp
     from .auth.admin import bp as admin_bp
     from .main import bp as main_bp
+    from .notify import bp as notify_bp
+    from .wecom import bp as wecom_bp
 
-    for blueprint in (main_bp, auth_bp, admin_bp, audit_bp):
+    for blueprint in (main_bp, auth_bp, admin_bp, audit_bp, notify_bp, wecom_bp):
         app.register_blueprint(blueprint)
 
     from .auth.session import init_session_handling
@@ -51,6 +53,13 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     return app
 
 
+BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+def _hostile(ch: str) -> bool:
+    return (ord(ch) < 32 and ch not in "\t\r\n") or ch == "\x7f" or ch in BIDI_CONTROLS
+
+
 def _register_request_hooks(app: Flask) -> None:
     from werkzeug.exceptions import BadRequest
 
@@ -58,10 +67,14 @@ def _register_request_hooks(app: Flask) -> None:
 
     @app.before_request
     def _reject_control_characters():
-        # NUL and other control bytes break PostgreSQL text and hide content; refuse them early.
+        # Pages take forms; a JSON body would reach WTForms as form data and dodge these checks.
+        if request.method in ("POST", "PUT", "PATCH", "DELETE") and request.is_json \
+                and not request.path.startswith("/api/"):
+            raise BadRequest("请通过页面表单提交，不接受 JSON 格式的请求。")
+        # NUL and other control bytes break PostgreSQL text; bidi overrides disguise names. Refuse both.
         for values in (request.args, request.form):
             for key, value in values.items(multi=True):
-                if any(ord(ch) < 32 and ch not in "\t\r\n" for ch in key + value):
+                if any(_hostile(ch) for ch in key + value):
                     raise BadRequest("提交的内容包含不可见的控制字符，请删除后重试。")
         g.request_started = time.perf_counter()
 

@@ -59,6 +59,15 @@ class Config:
     PROXY_COUNT = _int("PORTAL_PROXY_COUNT", 0)
     TESTING = False
 
+    # WeCom (企业微信). Empty corp id: the portal works and WeCom features say they are not configured.
+    WECOM_CORP_ID = os.environ.get("WECOM_CORP_ID", "")
+    WECOM_AGENT_ID = os.environ.get("WECOM_AGENT_ID", "")
+    WECOM_SECRET = os.environ.get("WECOM_SECRET", "")
+    WECOM_API_BASE = os.environ.get("WECOM_API_BASE", "https://qyapi.weixin.qq.com")
+    WECOM_OAUTH_BASE = os.environ.get("WECOM_OAUTH_BASE", "https://open.weixin.qq.com")
+    # The address users reach the portal at (links in pushed messages, OAuth redirect).
+    PUBLIC_URL = os.environ.get("PORTAL_PUBLIC_URL", "http://127.0.0.1:5000")
+
     @classmethod
     def load(cls) -> dict:
         settings = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
@@ -74,3 +83,6 @@ class TestConfig(Config):
     PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
     DATABASE_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "sqlite://")
     REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")
+    WECOM_CORP_ID = ""
+    WECOM_AGENT_ID = ""
+    WECOM_SECRET = ""

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from wtforms import BooleanField, IntegerField, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import NumberRange, Regexp
 
-from portal.core.forms import PortalForm, length, optional, required, select_choices
+from portal.core.forms import MultiChoiceField, PortalForm, length, optional, required, select_choices
 
 from .models import DATA_SCOPES, DEPARTMENT_KINDS
 from .passwords import MAX_LENGTH
 
-CODE_RULE = Regexp(r"^[A-Za-z0-9_\-]+$", message="只能包含字母、数字、下划线和连字符")
-ROLE_CODE_RULE = Regexp(r"^[a-z][a-z0-9_]*$", message="角色代码只能用小写字母、数字和下划线，且以字母开头")
-LOGIN_NAME_RULE = Regexp(r"^[A-Za-z0-9_.\-]+$", message="登录名只能包含字母、数字、下划线、点和连字符")
+CODE_RULE = Regexp(r"^[A-Za-z0-9_\-]+\Z", message="只能包含字母、数字、下划线和连字符")
+ROLE_CODE_RULE = Regexp(r"^[a-z][a-z0-9_]*\Z", message="角色代码只能用小写字母、数字和下划线，且以字母开头")
+LOGIN_NAME_RULE = Regexp(r"^[A-Za-z0-9_.\-]+\Z", message="登录名只能包含字母、数字、下划线、点和连字符")
 
 
 def coerce_optional_int(value):
@@ -42,8 +42,8 @@ class UserForm(PortalForm):
     login_name = StringField("登录名", validators=[required(), length(64, 2), LOGIN_NAME_RULE])
     staff_id = SelectField("关联人员", coerce=coerce_optional_int, validators=[optional()], validate_choice=True)
     wecom_userid = StringField("企业微信账号", validators=[optional(), length(64),
-                                                      Regexp(r"^[A-Za-z0-9_.@\-]*$", message="企业微信账号格式不正确")])
-    role_ids = SelectMultipleField("角色", coerce=int, validators=[required("请至少选择一个角色")])
+                                                      Regexp(r"^[A-Za-z0-9_.@\-]*\Z", message="企业微信账号格式不正确")])
+    role_ids = MultiChoiceField("角色", coerce=int, validators=[required("请至少选择一个角色")])
 
 
 class NewUserForm(UserForm):
@@ -61,7 +61,7 @@ class RoleForm(PortalForm):
     name = StringField("角色名称", validators=[required(), length(50)])
     description = StringField("说明", validators=[optional(), length(255)])
     data_scope = SelectField("数据范围", choices=select_choices(DATA_SCOPES), validators=[required()])
-    permissions = SelectMultipleField("权限", validators=[optional()])
+    permissions = MultiChoiceField("权限", validators=[optional()])
 
 
 class DepartmentForm(PortalForm):

@@ -154,6 +154,8 @@ LOGIN_EVENTS = {
     "logout": "退出登录",
     "timeout": "会话超时",
     "password_changed": "修改密码",
+    "wecom_success": "企业微信登录成功",
+    "wecom_failure": "企业微信登录失败",
 }
 
 

@@ -11,6 +11,7 @@ from portal.core.permissions import SIGNED_IN, public, require
 from portal.core.rendering import render
 from portal.core.service import ServiceError
 from portal.extensions import db
+from portal.wecom import webview_signin_redirect
 
 from . import bp, services
 from .forms import ChangePasswordForm, LoginForm
@@ -34,6 +35,11 @@ def login():
     """The sign-in page."""
     if current_user.is_authenticated and request.method == "GET":
         return redirect(safe_next(request.args.get("next")))
+    if request.method == "GET":
+        # Inside the WeCom webview the user is signed in through WeCom, without a password.
+        via_wecom = webview_signin_redirect(safe_next(request.args.get("next")))
+        if via_wecom is not None:
+            return via_wecom
     form = LoginForm()
     status = 200
     if form.validate_on_submit():

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import SelectChoice
+from wtforms import SelectChoice, SelectMultipleField
+from wtforms.validators import ValidationError
 from wtforms.validators import DataRequired, Length, Optional
 
 from .service import ServiceError
@@ -40,3 +41,15 @@ def select_choices(pairs) -> list[SelectChoice]:
     """(value, label) pairs, or a {value: label} dict, as WTForms choices."""
     items = pairs.items() if isinstance(pairs, dict) else pairs
     return [SelectChoice(value, label) for value, label in items]
+
+
+class MultiChoiceField(SelectMultipleField):
+    """A multi-select whose refusal of an unknown value is in Chinese."""
+
+    def pre_validate(self, form):
+        if not self.validate_choice or not self.data:
+            return
+        allowed = {choice.value for choice in self.choices}
+        unknown = [value for value in self.data if value not in allowed]
+        if unknown:
+            raise ValidationError("所选项不在可选范围内，请刷新页面后重新选择")

@@ -20,6 +20,8 @@ from portal.extensions import db
 
 T = TypeVar("T")
 MAX_TEXT_ARG = 100
+MIN_DATE = date(1900, 1, 1)
+MAX_DATE = date(2199, 12, 31)
 
 
 def bad_request(message: str) -> BadRequest:
@@ -61,9 +63,12 @@ def arg_date(name: str) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw)
     except ValueError:
         raise bad_request(f"日期“{raw[:20]}”格式不正确，应为 2026-11-23") from None
+    if not MIN_DATE <= value <= MAX_DATE:
+        raise bad_request(f"日期应在 {MIN_DATE:%Y-%m-%d} 至 {MAX_DATE:%Y-%m-%d} 之间")
+    return value
 
 
 @dataclass

@@ -15,6 +15,17 @@ from sqlalchemy import Select, false
 from portal.extensions import db
 
 T = TypeVar("T")
+MAX_ID = 2**31 - 1  # larger numbers in a URL are no record of ours (and overflow the driver)
+
+
+def _ident(ident) -> int:
+    try:
+        value = int(ident)
+    except (TypeError, ValueError):
+        abort(404)
+    if not 0 < value <= MAX_ID:
+        abort(404)
+    return value
 
 
 def scope_query(stmt: Select, department_column, principal) -> Select:
@@ -29,11 +40,7 @@ def scope_query(stmt: Select, department_column, principal) -> Select:
 
 def get_scoped_or_404(model: type[T], ident, principal, department_attr: str = "department_id") -> T:
     """Load one record by id, or 404 when it does not exist, is deleted or lies outside the scope."""
-    try:
-        ident = int(ident)
-    except (TypeError, ValueError):
-        abort(404)
-    obj = db.session.get(model, ident)
+    obj = db.session.get(model, _ident(ident))
     if obj is None or getattr(obj, "is_deleted", False):
         abort(404)
     if not principal.can_see_department(getattr(obj, department_attr)):
@@ -42,11 +49,7 @@ def get_scoped_or_404(model: type[T], ident, principal, department_attr: str = "
 
 
 def get_or_404(model: type[T], ident) -> T:
-    try:
-        ident = int(ident)
-    except (TypeError, ValueError):
-        abort(404)
-    obj = db.session.get(model, ident)
+    obj = db.session.get(model, _ident(ident))
     if obj is None or getattr(obj, "is_deleted", False):
         abort(404)
     return obj

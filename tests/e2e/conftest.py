@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from portal.auth.models import Department
@@ -21,7 +21,7 @@ from portal.extensions import db
 from tests import factories
 from tests.backends import fresh_database
 from tests.conftest import build_app
-from tests.e2e.helpers import Account
+from tests.e2e.helpers import Account, submit_login, unique
 
 DESKTOP = {"width": 1440, "height": 900}
 
@@ -85,11 +85,7 @@ def e2e_department_id(live_app) -> int:
         return tree.cardiology.id
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_account(live_app, e2e_department_id) -> Callable[..., Account]:
     """Create (and commit) a user with a staff record, a unique login name and the default password."""
 
@@ -107,7 +103,7 @@ def make_account(live_app, e2e_department_id) -> Callable[..., Account]:
     return make
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_staff(live_app, e2e_department_id) -> Callable[[str], tuple[int, str]]:
     """A staff record without an account: (id, employee number)."""
 
@@ -121,9 +117,24 @@ def make_staff(live_app, e2e_department_id) -> Callable[[str], tuple[int, str]]:
     return make
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def sysadmin(make_account) -> Account:
+    """One system administrator for the run; tests only read with it (nobody locks or changes it)."""
     return make_account("admin", roles=("sysadmin",), name=unique("管理员"))
+
+
+@pytest.fixture(scope="session")
+def sysadmin_state(browser, base_url, sysadmin) -> dict:
+    """The sysadmin's signed-in cookies, made once through the login form; pass as storage_state."""
+    context = browser.new_context(base_url=base_url, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.goto("/login")
+        submit_login(page, sysadmin.login, sysadmin.password)
+        expect(page.get_by_test_id("current-user")).to_have_text(sysadmin.name)
+        return context.storage_state()
+    finally:
+        context.close()
 
 
 @pytest.fixture

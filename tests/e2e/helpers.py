@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -14,6 +15,11 @@ class Account:
     login: str
     password: str
     name: str
+
+
+def unique(prefix: str) -> str:
+    """A name no other test (or earlier run on the same database) uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def submit_login(page: Page, login: str, password: str) -> None:

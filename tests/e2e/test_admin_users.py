@@ -7,18 +7,15 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import unique
-from tests.e2e.helpers import submit_login
+from tests.e2e.helpers import submit_login, unique
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def admin_page(page: Page, sysadmin, base_url) -> Page:
-    page.goto("/login")
-    submit_login(page, sysadmin.login, sysadmin.password)
-    expect(page).to_have_url(f"{base_url}/")
-    return page
+def admin_page(open_context, sysadmin_state) -> Page:
+    """A desktop browser signed in as the sysadmin."""
+    return open_context(viewport={"width": 1440, "height": 900}, storage_state=sysadmin_state).new_page()
 
 
 def test_sysadmin_creates_a_user_who_must_then_change_the_password(admin_page: Page, make_staff, open_context,
@@ -35,9 +32,12 @@ def test_sysadmin_creates_a_user_who_must_then_change_the_password(admin_page: P
     form = page.locator("#user-form")
     form.locator('input[name="login_name"]').fill(login)
     form.locator('input[name="password"]').fill(initial)
+    # The staff picker offers the new staff record (no account yet) by employee number and name.
+    expect(form.locator(f'select[name="staff_id"] option[value="{staff_id}"]')).to_contain_text(
+        f"{employee_no} {staff_name}")
     form.locator('select[name="staff_id"]').select_option(value=str(staff_id))
     form.locator('input[name="wecom_userid"]').fill(f"wx.{login}")
-    form.locator('select[name="role_ids"]').select_option(label="临床医师")
+    form.get_by_role("checkbox", name="临床医师").check()
     form.get_by_role("button", name="创建用户").click()
 
     expect(page).to_have_url(re.compile(rf"^{re.escape(base_url)}/admin/users/\d+$"))
@@ -46,7 +46,8 @@ def test_sysadmin_creates_a_user_who_must_then_change_the_password(admin_page: P
     # The saved account shows what was chosen.
     expect(page.locator('#user-form input[name="login_name"]')).to_have_value(login)
     expect(page.locator('#user-form select[name="staff_id"]')).to_have_value(str(staff_id))
-    expect(page.locator('#user-form select[name="role_ids"] option:checked')).to_have_text(["临床医师"])
+    expect(page.locator('#user-form input[name="role_ids"]:checked')).to_have_count(1)
+    expect(page.locator("#user-form").get_by_role("checkbox", name="临床医师")).to_be_checked()
 
     # In the list it is waiting for its first password change.
     page.goto(f"/admin/users?q={login}")
@@ -72,7 +73,7 @@ def test_create_user_form_errors_are_shown_in_place(admin_page: Page, base_url):
     form = page.locator("#user-form")
     form.locator('input[name="login_name"]').fill(login)
     form.locator('input[name="password"]').fill("short")
-    form.locator('select[name="role_ids"]').select_option(label="临床医师")
+    form.get_by_role("checkbox", name="临床医师").check()
     page.evaluate("window.__noReload = true")
     form.get_by_role("button", name="创建用户").click()
 

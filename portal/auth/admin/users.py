@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, request, url_for
+from flask import abort, current_app, flash, request, url_for
 from flask_login import current_user
 
 from portal.core.forms import select_choices
@@ -109,7 +109,9 @@ def _edit_context(user: User, form: UserForm | None = None, reset_form: ResetPas
 def toggle_user(user_id: int):
     """Deactivate or re-activate an account (a deactivated user is signed out at once)."""
     user = get_or_404(User, user_id)
-    activate = request.form.get("active") == "1"
+    if request.form.get("active") not in ("0", "1"):
+        abort(400, "请求缺少“启用/停用”参数，请刷新页面后重试。")
+    activate = request.form["active"] == "1"
     try:
         services.set_user_active(user, activate, acting_user_id=current_user.id)
     except ServiceError as error:

@@ -39,10 +39,10 @@ def upgrade() -> None:
     migrate.upgrade(Config.DATABASE_URL)
     app = _app()
     with app.app_context():
-        from portal.auth.seed import ensure_roles
+        from portal.auth.seed import ensure_reference_data
         from portal.extensions import db
 
-        ensure_roles()
+        ensure_reference_data()
         db.session.commit()
     click.echo("数据库已升级到最新版本。")
 

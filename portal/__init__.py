@@ -32,6 +32,7 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     templating.init_app(app)
     register_error_handlers(app)
 
+    from .approvals import bp as approvals_bp
     from .audit import bp as audit_bp
     from .auth import bp as auth_bp
     from .auth.admin import bp as admin_bp
@@ -39,7 +40,7 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     from .notify import bp as notify_bp
     from .wecom import bp as wecom_bp
 
-    for blueprint in (main_bp, auth_bp, admin_bp, audit_bp, notify_bp, wecom_bp):
+    for blueprint in (main_bp, auth_bp, admin_bp, audit_bp, notify_bp, wecom_bp, approvals_bp):
         app.register_blueprint(blueprint)
 
     from .auth.session import init_session_handling

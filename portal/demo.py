@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from portal.auth import org, services
 from portal.auth.models import Department, User
-from portal.auth.seed import ensure_roles
+from portal.auth.seed import ensure_reference_data
 from portal.extensions import db
 
 TREE = [
@@ -66,7 +66,7 @@ def is_empty() -> bool:
 
 def seed_demo(password: str | None = None) -> dict[str, str]:
     """Create the demo hospital; returns login -> password. Demo accounts need no first-login change."""
-    roles = ensure_roles()
+    roles = ensure_reference_data()
     by_code: dict[str, Department] = {}
     for order, (code, name, kind, parent) in enumerate(TREE):
         parent_id = by_code[parent].id if parent else None

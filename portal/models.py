@@ -1,5 +1,14 @@
 """Every model module, imported in one place for Alembic and the tests."""
 
 from portal.auth.models import Department, LoginEvent, PasswordHistory, Role, RolePermission, Staff, User  # noqa: F401
+from portal.approvals.models import (  # noqa: F401
+    ApprovalAction,
+    ApprovalAttachment,
+    ApprovalInstance,
+    ApprovalProcess,
+    ApprovalStep,
+    ApprovalTask,
+    Committee,
+)
 from portal.core.audit import AuditLog  # noqa: F401
 from portal.notify.models import Notification, OutboxMessage  # noqa: F401

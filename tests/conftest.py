@@ -15,7 +15,7 @@ from itsdangerous import URLSafeTimedSerializer
 
 from portal import create_app
 from portal.auth.principal import clear_cache
-from portal.auth.seed import ensure_roles
+from portal.auth.seed import ensure_reference_data
 from portal.config import TestConfig
 from portal.core import migrate
 from portal.extensions import db
@@ -55,7 +55,7 @@ def build_app(database_url: str, redis: str, instance, **overrides):
     settings.update(overrides)
     app = create_app(TestConfig, **settings)
     with app.app_context():
-        ensure_roles()
+        ensure_reference_data()
         db.session.commit()
     return app
 

@@ -11,10 +11,11 @@ from .models import Role, RolePermission
 # code: (name, data scope, description, default permissions)
 ROLES: dict[str, tuple[str, str, str, list[str]]] = {
     "sysadmin": ("系统管理员", "all", "用户、角色、科室与系统设置（不含审计）",
-                 ["admin.users", "admin.roles", "admin.departments", "staff.view", "staff.edit"]),
+                 ["admin.users", "admin.roles", "admin.departments", "staff.view", "staff.edit", "notify.outbox"]),
     "auditor": ("审计员", "all", "查看审计日志与登录日志", ["audit.view"]),
-    "ma_admin": ("医务科管理员", "all", "医务科负责人：资质、授权、审批流程与全院数据", ["staff.view", "staff.edit"]),
-    "ma_staff": ("医务科干事", "all", "医务科工作人员", ["staff.view"]),
+    "ma_admin": ("医务科管理员", "all", "医务科负责人：资质、授权、审批流程与全院数据",
+                 ["staff.view", "staff.edit", "approvals.manage", "approvals.view_all", "notify.outbox"]),
+    "ma_staff": ("医务科干事", "all", "医务科工作人员", ["staff.view", "approvals.view_all"]),
     "committee": ("委员会委员", "all", "医疗技术临床应用管理委员会等委员", []),
     "dept_head": ("科主任", "own", "本科室的审批、资质与质量数据", ["staff.view", "staff.edit"]),
     "dept_secretary": ("科室秘书/质控员", "own", "本科室资料录入与质控", ["staff.view"]),
@@ -23,6 +24,15 @@ ROLES: dict[str, tuple[str, str, str, list[str]]] = {
     "case_manager": ("个案管理师", "own", "每日任务、服务台账", []),
     "plan_issuer": ("全程管理中心", "all", "每日 17:00 前下达次日服务计划", []),
 }
+
+
+def ensure_reference_data() -> dict[str, Role]:
+    """Roles, approval processes and committees: everything a fresh database needs."""
+    from portal.approvals.seed import ensure_processes
+
+    roles = ensure_roles()
+    ensure_processes()
+    return roles
 
 
 def ensure_roles() -> dict[str, Role]:

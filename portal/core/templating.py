@@ -12,7 +12,7 @@ from . import nav
 from .listing import query_string
 from .masking import mask_id_number, mask_name, mask_phone
 from .permissions import REGISTRY, has_permission
-from .timeutil import format_date, format_datetime
+from .timeutil import format_date, format_datetime, utcnow
 
 
 def money(value) -> str:
@@ -43,7 +43,7 @@ def init_app(app: Flask) -> None:
         mask_phone=mask_phone,
         mask_id=mask_id_number,
     )
-    app.jinja_env.globals.update(can=can, query_string=query_string, csrf_token=generate_csrf)
+    app.jinja_env.globals.update(can=can, query_string=query_string, csrf_token=generate_csrf, now_utc=utcnow)
 
     @app.context_processor
     def _layout():

@@ -1,0 +1,351 @@
+"""The approval engine: submit, approve, reject, return, resubmit, transfer, comment, withdraw, remind.
+
+A task is claimed with a conditional UPDATE (status still pending, assignee is the actor), so two
+concurrent sign-offs of the same task end with exactly one winner; the instance row is locked
+before the step advances, so two approvers of one step cannot both move it on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from portal.auth.models import Department, Role, Staff, User, user_roles
+from portal.core import audit
+from portal.core.service import Conflict, ServiceError, clean
+from portal.core.timeutil import utcnow
+from portal.extensions import db
+from portal.notify.services import notify
+
+from . import subjects
+from .models import (
+    ApprovalAction,
+    ApprovalAttachment,
+    ApprovalInstance,
+    ApprovalProcess,
+    ApprovalStep,
+    ApprovalTask,
+)
+
+MAX_COMMENT = 2000
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+ALLOWED_TYPES = {
+    ".pdf": "application/pdf", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+MAGIC = {".pdf": b"%PDF", ".png": b"\x89PNG", ".jpg": b"\xff\xd8", ".jpeg": b"\xff\xd8", ".xlsx": b"PK\x03\x04"}
+
+
+def _link(instance: ApprovalInstance) -> str:
+    return f"/approvals/{instance.id}"
+
+
+def process_by_code(code: str) -> ApprovalProcess:
+    process = db.session.scalar(select(ApprovalProcess).where(ApprovalProcess.code == code))
+    if process is None or not process.is_active:
+        raise ServiceError("该审批流程不存在或已停用，请联系医务科。")
+    if not process.steps:
+        raise ServiceError("该审批流程尚未配置审批步骤，请联系医务科。")
+    return process
+
+
+def _department_head_ids(department_id: int | None) -> list[int]:
+    """Heads of the applicant's department; a ward's applicant goes to the department above it."""
+    dept = db.session.get(Department, department_id) if department_id else None
+    while dept is not None:
+        stmt = (select(User.id).join(Staff, User.staff_id == Staff.id)
+                .join(user_roles, user_roles.c.user_id == User.id).join(Role, Role.id == user_roles.c.role_id)
+                .where(Role.code == "dept_head", Staff.department_id == dept.id, User.is_active_flag))
+        ids = list(db.session.scalars(stmt))
+        if ids or dept.kind != "ward":
+            return ids
+        dept = dept.parent
+    return []
+
+
+def _role_holder_ids(role_code: str) -> list[int]:
+    stmt = (select(User.id).join(user_roles, user_roles.c.user_id == User.id)
+            .join(Role, Role.id == user_roles.c.role_id).where(Role.code == role_code, User.is_active_flag))
+    return list(db.session.scalars(stmt))
+
+
+def approvers_for(step: ApprovalStep, instance: ApprovalInstance) -> list[int]:
+    if step.rule == "dept_head":
+        ids = _department_head_ids(instance.department_id)
+    elif step.rule == "role":
+        ids = _role_holder_ids(step.role_code)
+    elif step.rule == "committee":
+        ids = [u.id for u in step.committee.members if u.is_active_flag] if step.committee else []
+    else:
+        ids = [step.user_id] if step.user and step.user.is_active_flag else []
+    # Nobody signs off their own request, unless they are the only one who can.
+    others = [i for i in ids if i != instance.applicant_id]
+    return sorted(set(others or ids))
+
+
+def _start_step(instance: ApprovalInstance, position: int) -> None:
+    step = next(s for s in instance.process.steps if s.position == position)
+    assignees = approvers_for(step, instance)
+    if not assignees:
+        raise ServiceError(f"审批步骤“{step.name}”找不到审批人（{step.rule_label}），请联系医务科配置。")
+    instance.step_position = position
+    now = utcnow()
+    due = now + timedelta(hours=step.time_limit_hours) if step.time_limit_hours else None
+    escalate = due + timedelta(hours=step.escalate_after_hours) if due and step.escalate_after_hours else None
+    for user_id in assignees:
+        db.session.add(ApprovalTask(instance_id=instance.id, step_position=position, step_name=step.name,
+                                    assignee_id=user_id, status="pending", created_at=now, due_at=due,
+                                    escalate_at=escalate))
+    db.session.flush()
+    notify(assignees, "approval", f"待审批：{instance.title}",
+           f"{instance.applicant.display_name} 提交的{instance.process.name}等待您审批（{step.name}）。", _link(instance))
+
+
+def _record(instance, action: str, actor_id: int | None, comment: str = "", task=None, step_name: str = "",
+            files=()) -> ApprovalAction:
+    entry = ApprovalAction(instance_id=instance.id, task_id=task.id if task else None, actor_id=actor_id,
+                           action=action, comment=comment, step_name=step_name or (task.step_name if task else ""))
+    db.session.add(entry)
+    db.session.flush()
+    for upload in files:
+        attach(instance, entry, upload)
+    audit.record(action if action in ("approve", "reject") else "update", "approval_instance", instance.id,
+                 label=instance.title, changes={"action": action, "comment": comment[:200], "status": instance.status})
+    return entry
+
+
+def _check_comment(comment: str | None, required: bool = False) -> str:
+    comment = clean(comment)
+    if len(comment) > MAX_COMMENT:
+        raise ServiceError(f"意见不能超过 {MAX_COMMENT} 个字。", field="comment")
+    if required and not comment:
+        raise ServiceError("请填写意见（退回或驳回时必须说明原因）。", field="comment")
+    return comment
+
+
+def check_upload(filename: str, content: bytes) -> str:
+    """The content type of an acceptable attachment, or a ServiceError saying why not."""
+    name = clean(filename)
+    ext = name[name.rfind("."):].lower() if "." in name else ""
+    if ext not in ALLOWED_TYPES:
+        raise ServiceError("附件只接受 PDF、JPG、PNG 图片和 Excel（.xlsx）文件。", field="attachments")
+    if len(content) > MAX_ATTACHMENT_BYTES:
+        raise ServiceError(f"附件“{name[:60]}”超过 {MAX_ATTACHMENT_BYTES // 1024 // 1024} MB。", field="attachments")
+    if not content.startswith(MAGIC[ext]):
+        raise ServiceError(f"附件“{name[:60]}”的内容与扩展名不符。", field="attachments")
+    return ALLOWED_TYPES[ext]
+
+
+def attach(instance, action, upload: tuple[str, bytes]) -> ApprovalAttachment:
+    filename, content = upload
+    content_type = check_upload(filename, content)
+    item = ApprovalAttachment(instance_id=instance.id, action_id=action.id if action else None,
+                              filename=clean(filename)[-200:], content_type=content_type, size=len(content),
+                              sha256=hashlib.sha256(content).hexdigest(), content=content)
+    db.session.add(item)
+    return item
+
+
+def submit(process_code: str, *, entity_type: str, entity_id: int, title: str, applicant: User,
+           department_id: int | None, comment: str = "", files=()) -> ApprovalInstance:
+    """Start an approval for a domain object; the first step's approvers are told at once."""
+    subjects.subject_for(entity_type)
+    process = process_by_code(process_code)
+    open_one = db.session.scalar(select(ApprovalInstance.id).where(
+        ApprovalInstance.entity_type == entity_type, ApprovalInstance.entity_id == entity_id,
+        ApprovalInstance.status.in_(("pending", "returned"))))
+    if open_one:
+        raise ServiceError("该事项已有进行中的审批，不能重复提交。")
+    for upload in files:
+        check_upload(*upload)
+    instance = ApprovalInstance(process=process, entity_type=entity_type, entity_id=entity_id, title=clean(title)[:200],
+                                applicant=applicant, department_id=department_id, status="pending",
+                                submitted_at=utcnow())
+    db.session.add(instance)
+    db.session.flush()
+    audit.record("create", "approval_instance", instance.id, label=instance.title,
+                 after={"process": process.code, "entity": f"{entity_type}:{entity_id}"})
+    _record(instance, "submit", applicant.id, _check_comment(comment), step_name="提交", files=files)
+    _start_step(instance, process.steps[0].position)
+    return instance
+
+
+def _claim_task(task_id: int, actor: User, new_status: str, comment: str) -> ApprovalTask:
+    result = db.session.execute(
+        update(ApprovalTask)
+        .where(ApprovalTask.id == task_id, ApprovalTask.assignee_id == actor.id, ApprovalTask.status == "pending")
+        .values(status=new_status, acted_at=utcnow(), comment=comment)
+        .execution_options(synchronize_session=False))
+    task = db.session.get(ApprovalTask, task_id, populate_existing=True)
+    if result.rowcount == 1:
+        return task
+    if task is None or task.assignee_id != actor.id:
+        raise ServiceError("审批任务不存在，或不是您的任务。", status=404)
+    raise Conflict(f"该任务已{task.status_label}，无需再次处理。请刷新页面查看最新状态。")
+
+
+def _lock_instance(instance_id: int) -> ApprovalInstance:
+    stmt = select(ApprovalInstance).where(ApprovalInstance.id == instance_id).with_for_update()
+    return db.session.scalars(stmt.execution_options(populate_existing=True)).one()
+
+
+def _cancel_open_tasks(instance: ApprovalInstance, position: int | None = None) -> None:
+    stmt = update(ApprovalTask).where(ApprovalTask.instance_id == instance.id, ApprovalTask.status == "pending")
+    if position is not None:
+        stmt = stmt.where(ApprovalTask.step_position == position)
+    db.session.execute(stmt.values(status="cancelled").execution_options(synchronize_session=False))
+
+
+def _finish(instance: ApprovalInstance, status: str, hook: str) -> None:
+    instance.status = status
+    instance.finished_at = utcnow()
+    subjects.call(instance.entity_type, hook, instance.entity_id, instance)
+
+
+def act(task_id: int, actor: User, action: str, comment: str = "", transfer_to: int | None = None,
+        files=()) -> ApprovalInstance:
+    """An approver decides a task: approve, reject, return for revision, or transfer."""
+    if action not in ("approve", "reject", "return", "transfer"):
+        raise ServiceError("无效的审批操作。", status=400)
+    comment = _check_comment(comment, required=action in ("reject", "return"))
+    for upload in files:
+        check_upload(*upload)
+    if action == "transfer":
+        target = db.session.get(User, transfer_to) if transfer_to else None
+        if target is None or not target.is_active_flag or target.id == actor.id:
+            raise ServiceError("请选择有效的转办对象（不能是自己）。", field="transfer_to")
+    status = {"approve": "approved", "reject": "rejected", "return": "returned", "transfer": "transferred"}[action]
+    task = _claim_task(task_id, actor, status, comment)
+    instance = _lock_instance(task.instance_id)
+    if instance.status != "pending" or task.step_position != instance.step_position:
+        raise Conflict(f"该审批已{instance.status_label}，不能再处理。")
+    _record(instance, action, actor.id, comment, task=task, files=files)
+    applicant = [instance.applicant_id]
+    step_label = f"第 {task.step_position} 步（{task.step_name}）"
+    if action == "transfer":
+        db.session.add(ApprovalTask(instance_id=instance.id, step_position=task.step_position,
+                                    step_name=task.step_name, assignee_id=transfer_to, status="pending",
+                                    due_at=task.due_at, escalate_at=task.escalate_at))
+        db.session.flush()
+        notify([transfer_to], "approval", f"待审批（转办）：{instance.title}",
+               f"{actor.display_name} 将审批转给您：{comment}" if comment else f"{actor.display_name} 将审批转给您。",
+               _link(instance))
+    elif action == "reject":
+        _cancel_open_tasks(instance)
+        _finish(instance, "rejected", "on_rejected")
+        notify(applicant, "approval", f"审批驳回：{instance.title}", f"{step_label}由 {actor.display_name} 驳回：{comment}",
+               _link(instance))
+    elif action == "return":
+        _cancel_open_tasks(instance)
+        instance.status = "returned"
+        subjects.call(instance.entity_type, "on_returned", instance.entity_id, instance)
+        notify(applicant, "approval", f"退回修改：{instance.title}",
+               f"{step_label}由 {actor.display_name} 退回：{comment}。请修改后重新提交。", _link(instance))
+    else:
+        _advance_after_approval(instance, task, actor, step_label)
+    return instance
+
+
+def _advance_after_approval(instance, task, actor, step_label) -> None:
+    step = instance.current_step
+    if step.rule == "committee" and step.committee_mode == "all":
+        waiting = db.session.scalar(select(func.count()).select_from(ApprovalTask).where(
+            ApprovalTask.instance_id == instance.id, ApprovalTask.step_position == task.step_position,
+            ApprovalTask.status == "pending"))
+        if waiting:
+            notify([instance.applicant_id], "approval", f"审批进展：{instance.title}",
+                   f"{step_label}：{actor.display_name} 已签署，另有 {waiting} 人待签署。", _link(instance), push=False)
+            return
+    _cancel_open_tasks(instance, task.step_position)
+    later = [s for s in instance.process.steps if s.position > task.step_position]
+    if later:
+        notify([instance.applicant_id], "approval", f"审批进展：{instance.title}",
+               f"{step_label}已通过，进入下一步：{later[0].name}。", _link(instance))
+        _start_step(instance, later[0].position)
+    else:
+        _finish(instance, "approved", "on_approved")
+        notify([instance.applicant_id], "approval", f"审批通过：{instance.title}",
+               f"{instance.process.name}已全部审批通过。", _link(instance))
+
+
+def _own_instance(instance_id: int, actor: User) -> ApprovalInstance:
+    instance = _lock_instance(instance_id)
+    if instance.applicant_id != actor.id:
+        raise ServiceError("只有申请人可以执行此操作。", status=403)
+    return instance
+
+
+def resubmit(instance_id: int, actor: User, comment: str = "", files=()) -> ApprovalInstance:
+    """The applicant sends a returned request back; it starts again at the first step."""
+    instance = _own_instance(instance_id, actor)
+    if instance.status != "returned":
+        raise Conflict(f"该审批{instance.status_label}，不能重新提交。")
+    instance.status = "pending"
+    _record(instance, "resubmit", actor.id, _check_comment(comment), step_name="重新提交", files=files)
+    _start_step(instance, instance.process.steps[0].position)
+    return instance
+
+
+def withdraw(instance_id: int, actor: User, comment: str = "") -> ApprovalInstance:
+    """The applicant withdraws a request still in progress (when the process allows it)."""
+    instance = _own_instance(instance_id, actor)
+    if not instance.process.allow_withdraw:
+        raise ServiceError("该流程不允许撤回。", status=403)
+    if instance.status not in ("pending", "returned"):
+        raise Conflict(f"该审批{instance.status_label}，不能撤回。")
+    comment = _check_comment(comment)
+    waiting = list(db.session.scalars(select(ApprovalTask.assignee_id).where(
+        ApprovalTask.instance_id == instance.id, ApprovalTask.status == "pending")))
+    _cancel_open_tasks(instance)
+    _finish(instance, "withdrawn", "on_withdrawn")
+    _record(instance, "withdraw", actor.id, comment, step_name="撤回")
+    notify(waiting, "approval", f"已撤回：{instance.title}", f"{actor.display_name} 撤回了该申请，无需再审批。",
+           _link(instance), push=False)
+    return instance
+
+
+def add_comment(instance_id: int, actor: User, comment: str, files=()) -> ApprovalInstance:
+    instance = db.session.get(ApprovalInstance, instance_id)
+    if instance is None or not can_view(instance, actor, see_all=False):
+        raise ServiceError("审批不存在。", status=404)
+    _record(instance, "comment", actor.id, _check_comment(comment, required=not files), step_name="评论", files=files)
+    return instance
+
+
+def can_view(instance: ApprovalInstance, user: User, see_all: bool) -> bool:
+    if see_all or instance.applicant_id == user.id:
+        return True
+    return db.session.scalar(select(func.count()).select_from(ApprovalTask).where(
+        ApprovalTask.instance_id == instance.id, ApprovalTask.assignee_id == user.id)) > 0
+
+
+def open_task_for(instance: ApprovalInstance, user: User) -> ApprovalTask | None:
+    return db.session.scalar(select(ApprovalTask).where(
+        ApprovalTask.instance_id == instance.id, ApprovalTask.assignee_id == user.id,
+        ApprovalTask.status == "pending", ApprovalTask.step_position == instance.step_position))
+
+
+def remind_overdue() -> dict[str, int]:
+    """Remind approvers of overdue tasks once; after the second limit tell the medical affairs office."""
+    now = utcnow()
+    reminded = escalated = 0
+    overdue = db.session.scalars(select(ApprovalTask).where(
+        ApprovalTask.status == "pending", ApprovalTask.due_at <= now, ApprovalTask.reminded_at.is_(None)))
+    for task in list(overdue):
+        task.reminded_at = now
+        notify([task.assignee_id], "approval", f"审批已超时：{task.instance.title}",
+               f"{task.step_name}已超过办理时限，请尽快处理。", _link(task.instance))
+        _record(task.instance, "remind", None, f"提醒 {task.assignee.display_name}", task=task)
+        reminded += 1
+    late = db.session.scalars(select(ApprovalTask).where(
+        ApprovalTask.status == "pending", ApprovalTask.escalate_at <= now, ApprovalTask.escalated_at.is_(None)))
+    for task in list(late):
+        task.escalated_at = now
+        supervisors = _role_holder_ids("ma_admin")
+        notify(supervisors, "approval", f"审批严重超时：{task.instance.title}",
+               f"{task.assignee.display_name} 的{task.step_name}已严重超时，请督办。", _link(task.instance))
+        _record(task.instance, "escalate", None, f"上报医务科：{task.assignee.display_name} 超时", task=task)
+        escalated += 1
+    return {"reminded": reminded, "escalated": escalated}

@@ -1,0 +1,285 @@
+"""The approval engine: steps, approver rules, return/resubmit, transfer, withdraw, reminders, pages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.approvals import services
+from portal.approvals.models import ApprovalInstance, ApprovalTask, Committee
+from portal.auth.models import User
+from portal.core.service import Conflict, ServiceError
+from portal.core.timeutil import utcnow
+from portal.extensions import db
+from portal.notify.models import Notification, OutboxMessage
+from tests import approval_subject
+from tests.conftest import text_of
+from tests.factories import make_staff, make_user
+
+
+@pytest.fixture
+def people(tree):
+    class P:
+        applicant = make_user("doc", ["clinician"], tree.cardiology_ward, name="刘医生", wecom_userid="doc")
+        head = make_user("head", ["dept_head"], tree.cardiology, name="张主任", wecom_userid="head")
+        other_head = make_user("ohead", ["dept_head"], tree.surgery, name="周主任")
+        ma = make_user("ma", ["ma_staff"], tree.hospital, name="医务科陈")
+        boss = make_user("boss", ["ma_admin"], tree.hospital, name="医务科李")
+        member1 = make_user("m1", ["committee"], tree.surgery, name="委员甲")
+        member2 = make_user("m2", ["committee"], tree.orthopaedics, name="委员乙")
+        subject = make_staff("待审人员", tree.cardiology)
+    committee = db.session.scalar(select(Committee).where(Committee.code == "tech"))
+    committee.members = [db.session.get(User, P.member1.id), db.session.get(User, P.member2.id)]
+    db.session.commit()
+    approval_subject.OUTCOMES.clear()
+    return P
+
+
+def submit(people, process="qualification", comment="请审核"):
+    instance = services.submit(process, entity_type="staff_review", entity_id=people.subject.id, title="刘医生资质审核",
+                               applicant=db.session.get(User, people.applicant.id),
+                               department_id=people.applicant.staff.department_id, comment=comment)
+    db.session.commit()
+    return instance.id
+
+
+def user(u):
+    return db.session.get(User, u.id)
+
+
+def task_of(instance_id, who):
+    return db.session.scalar(select(ApprovalTask).where(ApprovalTask.instance_id == instance_id,
+                                                        ApprovalTask.assignee_id == who.id,
+                                                        ApprovalTask.status == "pending"))
+
+
+def titles(who):
+    return list(db.session.scalars(select(Notification.title).where(Notification.user_id == who.id)
+                                   .order_by(Notification.id)))
+
+
+def instance(instance_id):
+    return db.session.get(ApprovalInstance, instance_id, populate_existing=True)
+
+
+def test_two_steps_notify_each_approver_and_the_applicant(session, people):
+    iid = submit(people)
+    # A ward's applicant goes to the head of the department above the ward.
+    assert titles(people.head) == ["待审批：刘医生资质审核"]
+    assert titles(people.other_head) == []
+    services.act(task_of(iid, people.head).id, user(people.head), "approve", "同意")
+    db.session.commit()
+    assert instance(iid).status == "pending" and instance(iid).step_position == 2
+    assert "待审批：刘医生资质审核" in titles(people.ma)
+    assert titles(people.applicant) == ["审批进展：刘医生资质审核"]
+    assert approval_subject.OUTCOMES == []  # nothing says approved before the last step
+    services.act(task_of(iid, people.ma).id, user(people.ma), "approve")
+    db.session.commit()
+    assert instance(iid).status == "approved"
+    assert titles(people.applicant)[-1] == "审批通过：刘医生资质审核"
+    assert approval_subject.OUTCOMES == [("approved", people.subject.id)]
+
+
+def test_push_messages_are_written_to_the_outbox_for_wecom_users(session, people):
+    submit(people)
+    rows = db.session.scalars(select(OutboxMessage).where(OutboxMessage.user_id == people.head.id)).all()
+    assert len(rows) == 1 and rows[0].status == "pending"
+    assert rows[0].payload["url"].endswith("/approvals/1") or "/approvals/" in rows[0].payload["url"]
+    assert not db.session.scalars(select(OutboxMessage).where(OutboxMessage.user_id == people.ma.id)).all()
+
+
+def test_return_and_resubmit_starts_again(session, people):
+    iid = submit(people)
+    with pytest.raises(ServiceError):  # a reason is required
+        services.act(task_of(iid, people.head).id, user(people.head), "return", "")
+    db.session.rollback()
+    services.act(task_of(iid, people.head).id, user(people.head), "return", "缺少证书复印件")
+    db.session.commit()
+    assert instance(iid).status == "returned"
+    assert "退回修改：刘医生资质审核" in titles(people.applicant)
+    services.resubmit(iid, user(people.applicant), "已补充")
+    db.session.commit()
+    assert instance(iid).status == "pending" and instance(iid).step_position == 1
+    assert task_of(iid, people.head) is not None
+
+
+def test_reject_ends_the_request(session, people):
+    iid = submit(people)
+    services.act(task_of(iid, people.head).id, user(people.head), "reject", "不符合条件")
+    db.session.commit()
+    assert instance(iid).status == "rejected"
+    assert approval_subject.OUTCOMES == [("rejected", people.subject.id)]
+
+
+def test_committee_all_must_sign(session, people):
+    iid = submit(people, "privilege")
+    services.act(task_of(iid, people.head).id, user(people.head), "approve")
+    services.act(task_of(iid, people.ma).id, user(people.ma), "approve")
+    db.session.commit()
+    assert instance(iid).step_position == 3
+    services.act(task_of(iid, people.member1).id, user(people.member1), "approve")
+    db.session.commit()
+    assert instance(iid).status == "pending"  # the second member has not signed
+    services.act(task_of(iid, people.member2).id, user(people.member2), "approve")
+    db.session.commit()
+    assert instance(iid).status == "approved"
+
+
+def test_transfer_moves_the_task(session, people):
+    iid = submit(people)
+    services.act(task_of(iid, people.head).id, user(people.head), "transfer", "请代审", transfer_to=people.boss.id)
+    db.session.commit()
+    assert task_of(iid, people.head) is None
+    assert task_of(iid, people.boss) is not None
+    assert "待审批（转办）：刘医生资质审核" in titles(people.boss)
+
+
+def test_approving_twice_or_someone_elses_task_is_refused(session, people):
+    iid = submit(people)
+    task_id = task_of(iid, people.head).id
+    with pytest.raises(ServiceError) as not_mine:
+        services.act(task_id, user(people.ma), "approve")
+    assert not_mine.value.status == 404
+    services.act(task_id, user(people.head), "approve")
+    db.session.commit()
+    with pytest.raises(Conflict):
+        services.act(task_id, user(people.head), "approve")
+
+
+def test_withdraw_by_the_applicant_only(session, people):
+    iid = submit(people)
+    with pytest.raises(ServiceError):
+        services.withdraw(iid, user(people.head))
+    db.session.rollback()
+    services.withdraw(iid, user(people.applicant), "不需要了")
+    db.session.commit()
+    assert instance(iid).status == "withdrawn"
+    with pytest.raises(Conflict):  # acting on a withdrawn request
+        services.act(db.session.scalar(select(ApprovalTask.id).where(ApprovalTask.instance_id == iid)),
+                     user(people.head), "approve")
+
+
+def test_process_without_withdrawal(session, people):
+    iid = submit(people, "budget_change")
+    with pytest.raises(ServiceError, match="不允许撤回"):
+        services.withdraw(iid, user(people.applicant))
+
+
+def test_duplicate_submission_is_refused(session, people):
+    submit(people)
+    with pytest.raises(ServiceError, match="重复提交"):
+        submit(people)
+
+
+def test_overdue_tasks_are_reminded_once_then_escalated(session, people):
+    iid = submit(people)
+    task = task_of(iid, people.head)
+    task.due_at = utcnow() - timedelta(hours=1)
+    task.escalate_at = utcnow() + timedelta(hours=10)
+    db.session.commit()
+    assert services.remind_overdue() == {"reminded": 1, "escalated": 0}
+    assert services.remind_overdue() == {"reminded": 0, "escalated": 0}
+    task = task_of(iid, people.head)
+    task.escalate_at = utcnow() - timedelta(minutes=1)
+    db.session.commit()
+    assert services.remind_overdue()["escalated"] == 1
+    assert any(t.startswith("审批严重超时") for t in titles(people.boss))
+
+
+# --- through the pages ---
+
+def test_todo_page_and_approve_with_htmx(client, people):
+    iid = submit(people)
+    client.login("head")
+    assert "刘医生资质审核" in text_of(client.get("/approvals/todo"))
+    page = text_of(client.get(f"/approvals/{iid}"))
+    assert people.subject.employee_no in page and "请审核" in page  # the summary and the timeline
+    response = client.submit(f"/approvals/{iid}/act", {"action": "approve", "comment": "同意"}, htmx=True)
+    assert response.status_code == 200
+    assert "approvals-changed" in response.headers["HX-Trigger"]
+    assert "<html" not in response.get_data(as_text=True) and "已通过" in text_of(response)
+    again = client.submit(f"/approvals/{iid}/act", {"action": "approve"}, htmx=True)
+    assert again.status_code == 409 and "没有待处理的任务" in text_of(again)
+
+
+def test_strangers_cannot_see_or_act(client, people):
+    iid = submit(people)
+    client.login("ohead")
+    assert client.get(f"/approvals/{iid}").status_code == 404
+    assert client.submit(f"/approvals/{iid}/act", {"action": "approve"}).status_code == 404
+    assert instance(iid).status == "pending"
+
+
+def test_medical_affairs_sees_every_request(client, people):
+    iid = submit(people)
+    client.login("boss")
+    assert client.get(f"/approvals/{iid}").status_code == 200
+
+
+def test_oversized_comment_and_bad_attachment_change_nothing(client, people):
+    iid = submit(people)
+    client.login("head")
+    response = client.submit(f"/approvals/{iid}/act", {"action": "approve", "comment": "长" * 2001})
+    assert response.status_code == 422 and "2000" in text_of(response)
+    import io
+
+    fake_pdf = (io.BytesIO(b"MZ not a pdf"), "证明.pdf")
+    response = client.submit(f"/approvals/{iid}/act", {"action": "approve", "attachments": fake_pdf},
+                             content_type="multipart/form-data")
+    assert response.status_code == 422 and "不符" in text_of(response)
+    assert instance(iid).status == "pending" and task_of(iid, people.head) is not None
+
+
+def test_attachments_open_inline_and_excel_as_a_table(client, people):
+    import io
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.append(["姓名", "分数"])
+    wb.active.append(["刘医生", 95])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    iid = services.submit("qualification", entity_type="staff_review", entity_id=people.subject.id, title="附件测试",
+                          applicant=user(people.applicant), department_id=people.applicant.staff.department_id,
+                          files=[("成绩.xlsx", buffer.getvalue()), ("照片.png", b"\x89PNG\r\n\x1a\nrest")]).id
+    db.session.commit()
+    client.login("head")
+    page = client.get(f"/approvals/{iid}").get_data(as_text=True)
+    assert "<img" in page and "在线查看表格" in page
+    ids = [a.id for a in instance(iid).actions[0].attachments]
+    image = client.get(f"/approvals/attachments/{ids[1]}")
+    assert image.headers["Content-Disposition"].startswith("inline") and image.mimetype == "image/png"
+    table = text_of(client.get(f"/approvals/attachments/{ids[0]}/table"))
+    assert "刘医生" in table and "95" in table
+    client.submit("/logout")
+    client.login("ohead")
+    assert client.get(f"/approvals/attachments/{ids[1]}").status_code == 404
+
+
+def test_process_admin_adds_a_step(client, people, tree):
+    client.login("boss")
+    from portal.approvals.models import ApprovalProcess
+
+    process = db.session.scalar(select(ApprovalProcess).where(ApprovalProcess.code == "study_record"))
+    response = client.submit(f"/approvals/processes/{process.id}/steps", {
+        "name": "医务科备案", "rule": "role", "role_code": "ma_staff", "committee_mode": "any",
+        "time_limit_hours": "24"})
+    assert response.status_code == 303
+    process = db.session.get(ApprovalProcess, process.id, populate_existing=True)
+    assert [s.name for s in process.steps] == ["科主任审核", "医务科备案"]
+    bad = client.submit(f"/approvals/processes/{process.id}/steps", {"name": "x", "rule": "user",
+                                                                     "user_login": "nobody", "committee_mode": "any"})
+    assert bad.status_code == 422 and "找不到该登录名" in text_of(bad)
+
+
+def test_process_admin_needs_the_permission(client, people):
+    client.login("head")
+    assert client.get("/approvals/processes").status_code == 403
+
+
+def test_counts_stay_consistent(session, people):
+    submit(people)
+    assert db.session.scalar(select(func.count()).select_from(ApprovalTask)) == 1

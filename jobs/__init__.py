@@ -28,9 +28,10 @@ def use_app(app) -> None:
 @contextmanager
 def job_context():
     """An app context, acting as the system, committing at the end or rolling back on error."""
-    from portal.extensions import db
+    from portal.extensions import db, sqlite_begin
 
     app = get_app()
+    token = sqlite_begin.set("BEGIN IMMEDIATE")
     with app.app_context(), acting_as(SYSTEM):
         try:
             yield app
@@ -38,3 +39,5 @@ def job_context():
         except BaseException:
             db.session.rollback()
             raise
+        finally:
+            sqlite_begin.reset(token)

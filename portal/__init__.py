@@ -64,7 +64,13 @@ def _hostile(ch: str) -> bool:
 def _register_request_hooks(app: Flask) -> None:
     from werkzeug.exceptions import BadRequest
 
-    from .extensions import db
+    from .extensions import db, sqlite_begin
+
+    @app.teardown_request
+    def _reset_begin(exc):
+        token = request.environ.pop("portal.begin_token", None)
+        if token is not None:
+            sqlite_begin.reset(token)
 
     @app.before_request
     def _reject_control_characters():
@@ -78,6 +84,8 @@ def _register_request_hooks(app: Flask) -> None:
                 if any(_hostile(ch) for ch in key + value):
                     raise BadRequest("提交的内容包含不可见的控制字符，请删除后重试。")
         g.request_started = time.perf_counter()
+        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            request.environ["portal.begin_token"] = sqlite_begin.set("BEGIN IMMEDIATE")
 
     @app.after_request
     def _finish(response):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from flask import Flask, current_app
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
@@ -45,6 +47,12 @@ class Database:
         return current_app.extensions["db.engine"]
 
 
+# SQLite: a transaction that reads first and writes later fails (SQLITE_BUSY) when another writer
+# committed in between. Requests that change data and jobs take the write lock at BEGIN instead;
+# reads stay concurrent.
+sqlite_begin: ContextVar[str] = ContextVar("sqlite_begin", default="BEGIN")
+
+
 def make_engine(url: str, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
         kwargs = {"connect_args": {"check_same_thread": False, "timeout": 15}}
@@ -72,7 +80,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql(sqlite_begin.get())
 
 
 db = Database()

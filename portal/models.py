@@ -1,6 +1,5 @@
 """Every model module, imported in one place for Alembic and the tests."""
 
-from portal.auth.models import Department, LoginEvent, PasswordHistory, Role, RolePermission, Staff, User  # noqa: F401
 from portal.approvals.models import (  # noqa: F401
     ApprovalAction,
     ApprovalAttachment,
@@ -10,5 +9,6 @@ from portal.approvals.models import (  # noqa: F401
     ApprovalTask,
     Committee,
 )
+from portal.auth.models import Department, LoginEvent, PasswordHistory, Role, RolePermission, Staff, User  # noqa: F401
 from portal.core.audit import AuditLog  # noqa: F401
 from portal.notify.models import Notification, OutboxMessage  # noqa: F401

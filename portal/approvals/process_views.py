@@ -39,7 +39,8 @@ class StepForm(PortalForm):
     committee_id = SelectField("委员会（规则为委员会时）", validate_choice=False, coerce=_optional_int)
     committee_mode = SelectField("委员会签署方式", choices=select_choices(COMMITTEE_MODES))
     user_login = StringField("指定人员登录名（规则为指定人员时）", validators=[optional(), length(64)])
-    time_limit_hours = IntegerField("办理时限（小时）", validators=[optional(), NumberRange(1, 24 * 90, "应为 1–2160 小时")])
+    time_limit_hours = IntegerField("办理时限（小时）", validators=[
+        optional(), NumberRange(1, 24 * 90, "应为 1–2160 小时")])
     escalate_after_hours = IntegerField("超时后再过多少小时上报医务科", validators=[
         optional(), NumberRange(1, 24 * 90, "应为 1–2160 小时")])
 
@@ -66,7 +67,8 @@ def _apply_step(form: StepForm, step: ApprovalStep) -> str | None:
     user = None
     if rule == "role" and form.role_code.data not in ROLES:
         return "请选择角色。"
-    if rule == "committee" and (not form.committee_id.data or db.session.get(Committee, form.committee_id.data) is None):
+    committee = db.session.get(Committee, form.committee_id.data) if form.committee_id.data else None
+    if rule == "committee" and committee is None:
         return "请选择委员会。"
     if rule == "user":
         login = (form.user_login.data or "").strip()

@@ -100,7 +100,8 @@ def _start_step(instance: ApprovalInstance, position: int) -> None:
                                     escalate_at=escalate))
     db.session.flush()
     notify(assignees, "approval", f"待审批：{instance.title}",
-           f"{instance.applicant.display_name} 提交的{instance.process.name}等待您审批（{step.name}）。", _link(instance))
+           f"{instance.applicant.display_name} 提交的{instance.process.name}等待您审批（{step.name}）。",
+           _link(instance))
 
 
 def _record(instance, action: str, actor_id: int | None, comment: str = "", task=None, step_name: str = "",
@@ -235,7 +236,8 @@ def act(task_id: int, actor: User, action: str, comment: str = "", transfer_to: 
     elif action == "reject":
         _cancel_open_tasks(instance)
         _finish(instance, "rejected", "on_rejected")
-        notify(applicant, "approval", f"审批驳回：{instance.title}", f"{step_label}由 {actor.display_name} 驳回：{comment}",
+        notify(applicant, "approval", f"审批驳回：{instance.title}",
+               f"{step_label}由 {actor.display_name} 驳回：{comment}",
                _link(instance))
     elif action == "return":
         _cancel_open_tasks(instance)

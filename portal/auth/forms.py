@@ -12,6 +12,7 @@ from .passwords import MAX_LENGTH
 
 CODE_RULE = Regexp(r"^[A-Za-z0-9_\-]+\Z", message="只能包含字母、数字、下划线和连字符")
 ROLE_CODE_RULE = Regexp(r"^[a-z][a-z0-9_]*\Z", message="角色代码只能用小写字母、数字和下划线，且以字母开头")
+WECOM_ID_RULE = Regexp(r"^[A-Za-z0-9_.@\-]*\Z", message="企业微信账号格式不正确")
 LOGIN_NAME_RULE = Regexp(r"^[A-Za-z0-9_.\-]+\Z", message="登录名只能包含字母、数字、下划线、点和连字符")
 
 
@@ -42,7 +43,7 @@ class UserForm(PortalForm):
     login_name = StringField("登录名", validators=[required(), length(64, 2), LOGIN_NAME_RULE])
     staff_id = SelectField("关联人员", coerce=coerce_optional_int, validators=[optional()], validate_choice=True)
     wecom_userid = StringField("企业微信账号", validators=[optional(), length(64),
-                                                      Regexp(r"^[A-Za-z0-9_.@\-]*\Z", message="企业微信账号格式不正确")])
+                                                      WECOM_ID_RULE])
     role_ids = MultiChoiceField("角色", coerce=int, validators=[required("请至少选择一个角色")])
 
 

@@ -8,7 +8,6 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.auth.models import User
-
 from portal.core.models import Base, IdMixin, UTCDateTime
 from portal.core.timeutil import utcnow
 

@@ -59,9 +59,33 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
+def _close_when_done(app):
+    """Close each response (static files too) as soon as it is sent.
+
+    When the browser drops a connection (a navigation cancels a pending request), werkzeug's dev
+    server fails while draining the socket before it closes the response, and the open static file
+    surfaces later as a ResourceWarning that `filterwarnings = error` pins on an unrelated test.
+    """
+
+    def wsgi(environ, start_response):
+        result = app(environ, start_response)
+
+        def body():
+            try:
+                yield from result
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+
+        return body()
+
+    return wsgi
+
+
 @pytest.fixture(scope="session")
 def live_server(live_app) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, live_app, threaded=True, request_handler=_QuietHandler)
+    server = make_server("127.0.0.1", 0, _close_when_done(live_app), threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="e2e-live-server", daemon=True)
     thread.start()
     try:

@@ -79,7 +79,7 @@ def test_two_steps_notify_each_approver_and_the_applicant(session, people):
     db.session.commit()
     assert instance(iid).status == "approved"
     assert titles(people.applicant)[-1] == "审批通过：刘医生资质审核"
-    assert approval_subject.OUTCOMES == [("approved", people.subject.id)]
+    assert [("approved", people.subject.id)] == approval_subject.OUTCOMES
 
 
 def test_push_messages_are_written_to_the_outbox_for_wecom_users(session, people):
@@ -110,7 +110,7 @@ def test_reject_ends_the_request(session, people):
     services.act(task_of(iid, people.head).id, user(people.head), "reject", "不符合条件")
     db.session.commit()
     assert instance(iid).status == "rejected"
-    assert approval_subject.OUTCOMES == [("rejected", people.subject.id)]
+    assert [("rejected", people.subject.id)] == approval_subject.OUTCOMES
 
 
 def test_committee_all_must_sign(session, people):

@@ -31,4 +31,4 @@ def test_schedules_are_in_beijing_time(app):
         scheduler = CronScheduler(connection=get_redis(), name="test-cron")
         register_all(scheduler, app.config["RQ_QUEUE"])
         names = {job.name for job in scheduler.get_jobs()}
-    assert "verify_audit_chain" in names
+    assert {"verify_audit_chain", "sweep_outbox", "remind_overdue_approvals"} <= names

@@ -188,7 +188,7 @@ def _claim_task(task_id: int, actor: User, new_status: str, comment: str) -> App
 
 
 def _lock_instance(instance_id: int) -> ApprovalInstance:
-    stmt = select(ApprovalInstance).where(ApprovalInstance.id == instance_id).with_for_update()
+    stmt = select(ApprovalInstance).where(ApprovalInstance.id == instance_id).with_for_update(of=ApprovalInstance)
     return db.session.scalars(stmt.execution_options(populate_existing=True)).one()
 
 

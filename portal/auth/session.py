@@ -15,7 +15,7 @@ from portal.extensions import db, login_manager
 from .models import User
 
 # Endpoints a user who must change their password may still reach.
-PASSWORD_CHANGE_ALLOWED = {"auth.change_password", "auth.logout", "static", "main.healthz"}
+PASSWORD_CHANGE_ALLOWED = {"auth.change_password", "auth.logout", "static", "main.healthz", "notify.unread_badge"}
 
 
 def client_ip() -> str:

@@ -9,7 +9,9 @@ from flask import make_response, render_template, request
 
 def wants_partial() -> bool:
     # Under hx-boost the HX-Request header is sent for whole-page navigation too.
-    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-Boosted")
+    # A history restore (the Back button) also sends HX-Request, but needs the whole page.
+    return (bool(request.headers.get("HX-Request")) and not request.headers.get("HX-Boosted")
+            and not request.headers.get("HX-History-Restore-Request"))
 
 
 def render(template: str, partial: str | None = None, /, status: int = 200, trigger: dict | None = None, **context):

@@ -117,10 +117,6 @@ def test_search_updates_the_table_in_place_and_pushes_the_url(admin_page: Page, 
     assert page.evaluate("window.__noReload") is True
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app bug: htmx 2 sends HX-Request on a history-restore request (historyRestoreAsHxRequest) and "
-    "portal/core/rendering.py wants_partial() then answers with the table partial, which replaces the whole "
-    "<body> on Back"))
 def test_back_button_after_a_search_restores_the_whole_page(admin_page: Page, make_account, base_url):
     page = admin_page
     wanted = make_account("hist")

@@ -177,11 +177,15 @@ def verify_chain(batch: int = 2000) -> ChainReport:
     prev = GENESIS
     checked = 0
     stmt = select(AuditLog).order_by(AuditLog.id).execution_options(yield_per=batch, populate_existing=True)
-    for log in db.session.scalars(stmt):
-        if log.prev_hash != prev:
-            return ChainReport(checked, log.id, "与上一条记录的链接不符（记录被删除或插入）")
-        if _content_hash(log) != log.hash:
-            return ChainReport(checked, log.id, "记录内容与其哈希不符（记录被修改）")
-        prev = log.hash
-        checked += 1
+    result = db.session.scalars(stmt)
+    try:  # a server-side cursor on PostgreSQL: close it also when stopping early
+        for log in result:
+            if log.prev_hash != prev:
+                return ChainReport(checked, log.id, "与上一条记录的链接不符（记录被删除或插入）")
+            if _content_hash(log) != log.hash:
+                return ChainReport(checked, log.id, "记录内容与其哈希不符（记录被修改）")
+            prev = log.hash
+            checked += 1
+    finally:
+        result.close()
     return ChainReport(checked)

@@ -48,7 +48,7 @@ def list_mine():
     status = arg_choice("status", INSTANCE_STATES)
     page = queries.mine(current_user.id, status, arg_int("page", 1), current_app.config["PAGE_SIZE"])
     return render("approvals/mine_list.html", "approvals/_instance_rows.html", page=page, args={"status": status},
-                  status=status, states=INSTANCE_STATES)
+                  status_filter=status, states=INSTANCE_STATES)
 
 
 def _visible_instance(instance_id: int) -> ApprovalInstance:

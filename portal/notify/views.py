@@ -73,7 +73,7 @@ def list_outbox():
         stmt = stmt.where(OutboxMessage.status == status)
     page = paginate(stmt, arg_int("page", 1), current_app.config["PAGE_SIZE"])
     return render("notify/outbox_list.html", "notify/_outbox_rows.html", page=page, args={"status": status},
-                  states=OUTBOX_STATES, status=status)
+                  states=OUTBOX_STATES, status_filter=status)
 
 
 @bp.route("/outbox/<int:message_id>/retry", methods=["POST"])

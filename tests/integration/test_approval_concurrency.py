@@ -66,3 +66,4 @@ def test_concurrent_approvals_of_one_task_have_one_winner(tmp_path, redis_server
                 assert len(approvals) == 1
         finally:
             app.extensions["db.engine"].dispose()
+            app.extensions["redis"].close()

@@ -283,3 +283,31 @@ def test_process_admin_needs_the_permission(client, people):
 def test_counts_stay_consistent(session, people):
     submit(people)
     assert db.session.scalar(select(func.count()).select_from(ApprovalTask)) == 1
+
+
+def test_filtered_lists_answer(client, people):
+    submit(people)
+    client.login("doc")
+    assert "刘医生资质审核" in text_of(client.get("/approvals/mine?status=pending"))
+    assert "刘医生资质审核" not in text_of(client.get("/approvals/mine?status=approved"))
+    assert client.get("/approvals/mine?status=bogus").status_code == 400
+    assert "待审批" in text_of(client.get("/notifications")) or client.get("/notifications").status_code == 200
+    client.submit("/logout")
+    client.login("boss")
+    response = client.get("/notifications/outbox?status=pending")
+    assert response.status_code == 200 and "待审批：刘医生资质审核" in text_of(response)
+    assert client.get("/notifications/outbox?status=sent").status_code == 200
+
+
+def test_notification_centre_marks_read_and_counts(client, people):
+    submit(people)
+    client.login("head")
+    badge = client.get("/notifications/unread")
+    assert 'data-testid="unread-count">1<' in badge.get_data(as_text=True)
+    note_id = db.session.scalar(select(Notification.id).where(Notification.user_id == people.head.id))
+    response = client.submit(f"/notifications/{note_id}/read")
+    assert response.status_code == 303 and response.headers["Location"].startswith("/approvals/")
+    assert "unread-count" not in client.get("/notifications/unread").get_data(as_text=True)
+    client.submit("/logout")
+    client.login("doc")
+    assert client.submit(f"/notifications/{note_id}/read").status_code == 404  # someone else's

@@ -24,17 +24,33 @@ def test_healthz_ok_without_login(client):
     assert response.get_json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}, "failed": []}
 
 
-def test_healthz_names_redis_when_it_is_down(database_url, tmp_path):
-    app = create_app(TestConfig, DATABASE_URL=database_url, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
-                     INSTANCE_PATH=str(tmp_path))
+@pytest.fixture
+def make_app():
+    """Apps of a test's own; their connection pools are closed at the end (no stray connections)."""
+    apps = []
+
+    def factory(**settings):
+        app = create_app(TestConfig, **settings)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        app.extensions["db.engine"].dispose()
+        app.extensions["redis"].close()
+
+
+def test_healthz_names_redis_when_it_is_down(database_url, tmp_path, make_app):
+    app = make_app(DATABASE_URL=database_url, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+                   INSTANCE_PATH=str(tmp_path))
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["failed"] == ["redis"]
 
 
-def test_healthz_names_the_database_when_it_is_down(redis_server, tmp_path):
-    app = create_app(TestConfig, DATABASE_URL=f"sqlite:///{tmp_path}/missing/dir/portal.db", REDIS_URL=redis_server,
-                     INSTANCE_PATH=str(tmp_path))
+def test_healthz_names_the_database_when_it_is_down(redis_server, tmp_path, make_app):
+    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path}/missing/dir/portal.db", REDIS_URL=redis_server,
+                   INSTANCE_PATH=str(tmp_path))
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["failed"] == ["database"]
@@ -59,8 +75,8 @@ def test_htmx_error_is_a_partial_message(client, tree):
 
 
 @pytest.fixture
-def crashing_app(database_url, redis_server, tmp_path):
-    app = create_app(TestConfig, DATABASE_URL=database_url, REDIS_URL=redis_server, INSTANCE_PATH=str(tmp_path))
+def crashing_app(database_url, redis_server, tmp_path, make_app):
+    app = make_app(DATABASE_URL=database_url, REDIS_URL=redis_server, INSTANCE_PATH=str(tmp_path))
     from portal.core.permissions import public
 
     @app.route("/boom")

@@ -1,0 +1,102 @@
+"""Findings: list with statistics by department, issue, and the department's answer."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, request, url_for
+from flask_login import current_user
+from wtforms import DateField, SelectField, StringField, TextAreaField
+
+from portal.auth.queries import department_choices
+from portal.core.forms import PortalForm, length, required, select_choices
+from portal.core.listing import arg_choice, arg_int, paginate
+from portal.core.permissions import has_permission, require
+from portal.core.rendering import render
+from portal.core.scoping import get_scoped_or_404
+from portal.core.service import ServiceError
+from portal.core.timeutil import local_today
+from portal.extensions import db
+
+from . import ANSWER, ISSUE, VIEW, bp, services
+from .models import STATES, Finding
+
+
+class FindingForm(PortalForm):
+    department_id = SelectField("科室", coerce=lambda v: int(v) if str(v).isdigit() else None,
+                                validators=[required("请选择科室")])
+    title = StringField("问题", validators=[required(), length(200)])
+    description = TextAreaField("问题描述", validators=[required(), length(5000)])
+    deadline = DateField("整改期限", validators=[required("请填写整改期限（如 2026-12-31）")])
+
+
+class AnswerForm(PortalForm):
+    rectification = TextAreaField("整改措施", validators=[required("请填写整改措施"), length(5000)])
+
+
+@bp.route("")
+@require(VIEW)
+def list_findings():
+    """Findings in the user's departments, with open findings counted by department."""
+    status = arg_choice("status", STATES)
+    department_id = arg_int("department_id")
+    overdue = arg_choice("overdue", ("1",)) == "1"
+    principal = current_user.principal
+    page = paginate(services.list_query(principal, status, department_id, overdue), arg_int("page", 1),
+                    current_app.config["PAGE_SIZE"])
+    args = {"status": status, "department_id": department_id or "", "overdue": "1" if overdue else ""}
+    return render("supervision/finding_list.html", "supervision/_finding_rows.html", page=page, args=args,
+                  states=STATES, status_filter=status, overdue=overdue, today=local_today(),
+                  stats=services.open_by_department(principal), departments=department_choices(principal),
+                  department_id=department_id)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@require(ISSUE)
+def new_finding():
+    """Issue a finding to a department."""
+    form = FindingForm()
+    form.department_id.choices = select_choices(department_choices(current_user.principal, blank="（请选择）",
+                                                                   active_only=True))
+    if form.validate_on_submit():
+        try:
+            finding = services.issue_finding(department_id=form.department_id.data, title=form.title.data,
+                                             description=form.description.data, deadline=form.deadline.data)
+        except ServiceError as error:
+            form.apply_error(error)
+        else:
+            flash(f"已向{finding.department.name}下发督导问题。", "success")
+            return redirect(url_for("supervision.view_finding", finding_id=finding.id), 303)
+    status = 422 if request.method == "POST" else 200
+    return render("supervision/finding_form.html", status=status, form=form)
+
+
+def _detail(finding: Finding, form: AnswerForm | None = None, status: int = 200):
+    can_answer = has_permission(current_user, ANSWER) and finding.status in ("issued", "rework")
+    return render("supervision/finding_detail.html", status=status, finding=finding, today=local_today(),
+                  form=form or AnswerForm(formdata=None), can_answer=can_answer)
+
+
+@bp.route("/<int:finding_id>")
+@require(VIEW)
+def view_finding(finding_id: int):
+    """One finding, its rectification and the link to its evaluation."""
+    return _detail(get_scoped_or_404(Finding, finding_id, current_user.principal))
+
+
+@bp.route("/<int:finding_id>/answer", methods=["POST"])
+@require(ANSWER)
+def answer_finding(finding_id: int):
+    """The department submits its rectification and evidence for evaluation."""
+    finding = get_scoped_or_404(Finding, finding_id, current_user.principal)
+    form = AnswerForm()
+    if form.validate_on_submit():
+        files = [(f.filename, f.read()) for f in request.files.getlist("attachments") if f and f.filename][:5]
+        try:
+            services.answer_finding(finding, current_user, form.rectification.data, files)
+        except ServiceError as error:
+            db.session.rollback()
+            finding = get_scoped_or_404(Finding, finding_id, current_user.principal)
+            form.apply_error(error)
+            return _detail(finding, form, error.status)
+        flash("整改已提交，等待医务科评价。", "success")
+        return redirect(url_for("supervision.view_finding", finding_id=finding.id), 303)
+    return _detail(finding, form, 422)

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 from portal import create_app
-from portal.auth.seed import ROLES  # noqa: F401  (roles exist before the admin is made)
 from portal.config import TestConfig
 from portal.core import migrate
 from portal.core.redis_conn import stop_embedded_redis
@@ -31,12 +30,11 @@ def main() -> None:
             from portal.auth import services
             from portal.auth.seed import ensure_roles
 
-            services.create_user(login_name="benchadmin", password="Bench#2026ok", staff_id=None, wecom_userid=None,
-                                 role_ids=[r.id for r in ensure_roles().values()])
+            admin = services.create_user(login_name="benchadmin", password="Bench#2026ok", staff_id=None,
+                                         wecom_userid=None, role_ids=[r.id for r in ensure_roles().values()])
+            admin.must_change_password = False
             db.session.commit()
         client = app.test_client()
-        from flask_wtf.csrf import generate_csrf  # noqa: F401
-
         with client.session_transaction() as sess:
             sess["csrf_token"] = "bench"
         from itsdangerous import URLSafeTimedSerializer

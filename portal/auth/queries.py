@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import selectinload
 
 from portal.core.listing import Page, Sort, apply_sort, paginate
 from portal.core.scoping import scope_query
@@ -74,7 +75,8 @@ class StaffFilters:
 
 
 def staff_query(filters: StaffFilters, sort: Sort, principal) -> Select:
-    stmt = select(Staff).join(Department, Staff.department_id == Department.id)
+    # Each row shows its login: load them in one query, not one per row.
+    stmt = select(Staff).join(Department, Staff.department_id == Department.id).options(selectinload(Staff.user))
     stmt = scope_query(stmt, Staff.department_id, principal)
     if filters.q:
         pattern = _like(filters.q)

@@ -105,13 +105,13 @@ def pending(wecom_live: WeComLive) -> PendingApproval:
             department_id=tree.cardiology.id, comment="请审核本月业务学习记录。",
             files=[("学习照片.png", png_bytes()), ("学习记录.pdf", pdf_bytes()), ("签到表.xlsx", xlsx_bytes())])
         db.session.commit()  # after the commit the outbox enqueues the push to the head
-        pending = PendingApproval(instance.id, applicant.id, subject.employee_no, "")
+        ids = (instance.id, applicant.id, subject.employee_no)
     wecom_live.deliver_outbox()
     assert [body["touser"] for body in fake.delivered] == ["head"]
     card = fake.delivered[-1]["textcard"]
     assert card["title"] == f"待审批：{TITLE}"
-    assert card["url"] == wecom_live.base_url + pending.path
-    return PendingApproval(pending.instance_id, pending.applicant_id, pending.employee_no, card["url"])
+    assert card["url"] == f"{wecom_live.base_url}/approvals/{ids[0]}"  # the deep link the head taps
+    return PendingApproval(*ids, card_url=card["url"])
 
 
 class Thumb:

@@ -15,7 +15,9 @@ nav.add("工作台", "待我审批", "approvals.list_todo", SIGNED_IN, 10)
 nav.add("工作台", "我发起的", "approvals.list_mine", SIGNED_IN, 20)
 nav.add("工作台", "已处理", "approvals.list_done", SIGNED_IN, 30)
 nav.add("系统管理", "审批流程", "approvals.list_processes", MANAGE_PROCESSES, 45)
+nav.add("系统管理", "委员会", "approvals.list_committees", MANAGE_PROCESSES, 46)
 register_entity("approval_instance", "审批")
 register_entity("approval_process", "审批流程")
+register_entity("committee", "委员会")
 
 from . import views  # noqa: E402,F401

@@ -163,3 +163,57 @@ def delete_step(process_id: int, step_id: int):
         db.session.flush()
     flash("已删除审批步骤。", "success")
     return redirect(url_for("approvals.edit_process", process_id=process.id), 303)
+
+
+@bp.route("/committees")
+@require(MANAGE_PROCESSES)
+def list_committees():
+    """Committees and their members (the approvers of committee steps)."""
+    committees = db.session.scalars(select(Committee).order_by(Committee.id)).all()
+    return render("approvals/committee_list.html", committees=committees)
+
+
+@bp.route("/committees/new", methods=["POST"])
+@require(MANAGE_PROCESSES)
+def new_committee():
+    """Create a committee."""
+    name = (request.form.get("name") or "").strip()
+    if not name or len(name) > 100:
+        flash("请填写委员会名称（不超过 100 字）。", "error")
+        return redirect(url_for("approvals.list_committees"), 303)
+    if db.session.scalar(select(Committee).where(Committee.name == name)):
+        flash("已有同名委员会。", "error")
+        return redirect(url_for("approvals.list_committees"), 303)
+    count = db.session.scalar(select(func.count()).select_from(Committee)) or 0
+    committee = Committee(code=f"c{count + 1}", name=name)
+    db.session.add(committee)
+    db.session.flush()
+    audit.record("create", "committee", committee.id, label=name, after={"name": name})
+    flash(f"已创建 {name}。", "success")
+    return redirect(url_for("approvals.list_committees"), 303)
+
+
+@bp.route("/committees/<int:committee_id>/members", methods=["POST"])
+@require(MANAGE_PROCESSES)
+def change_committee_member(committee_id: int):
+    """Add a member by login name, or remove one."""
+    committee = get_or_404(Committee, committee_id)
+    login = (request.form.get("login_name") or "").strip()
+    user = db.session.scalar(select(User).where(func.lower(User.login_name) == login.lower())) if login else None
+    before = sorted(u.login_name for u in committee.members)
+    if user is None:
+        flash("找不到该登录名的用户。", "error")
+    elif request.form.get("remove") == "1":
+        if user in committee.members:
+            committee.members.remove(user)
+            flash(f"已将 {user.display_name} 移出{committee.name}。", "success")
+    elif not user.is_active_flag:
+        flash("该账户已停用，不能加入委员会。", "error")
+    elif user not in committee.members:
+        committee.members.append(user)
+        flash(f"已将 {user.display_name} 加入{committee.name}。", "success")
+    after = sorted(u.login_name for u in committee.members)
+    if after != before:
+        audit.record("update", "committee", committee.id, label=committee.name,
+                     changes={"members": {"before": before, "after": after}})
+    return redirect(url_for("approvals.list_committees"), 303)

@@ -311,3 +311,21 @@ def test_notification_centre_marks_read_and_counts(client, people):
     client.submit("/logout")
     client.login("doc")
     assert client.submit(f"/notifications/{note_id}/read").status_code == 404  # someone else's
+
+
+def test_committee_members_are_managed_and_audited(client, people):
+    client.login("boss")
+    committee = db.session.scalar(select(Committee).where(Committee.code == "tech"))
+    url = f"/approvals/committees/{committee.id}/members"
+    assert client.submit(url, {"login_name": "head"}).status_code == 303
+    assert client.submit(url, {"login_name": "m1", "remove": "1"}).status_code == 303
+    page = text_of(client.get("/approvals/committees"))
+    assert "张主任（head" in page and "委员甲（m1" not in page
+    assert "找不到该登录名" in text_of(client.submit(url, {"login_name": "nobody"}, follow_redirects=True))
+    from portal.core.audit import AuditLog
+
+    change = db.session.scalars(select(AuditLog).where(AuditLog.entity_type == "committee")).all()[-1]
+    assert change.changes["members"]["after"] == ["head", "m2"]
+    client.submit("/logout")
+    client.login("head")
+    assert client.submit(url, {"login_name": "doc"}).status_code == 403

@@ -58,8 +58,6 @@ def _export_guard(stmt) -> None:
 def export_audit_logs():
     """The audit log with the current filters, as .xlsx."""
     f = _audit_filters()
-    stmt = audit_query(f)
-    _export_guard(stmt)
     columns = [
         Column("编号", lambda r: r.id, 10),
         Column("时间", lambda r: r.created_at, 18),
@@ -72,10 +70,16 @@ def export_audit_logs():
         Column("变更内容", lambda r: json.dumps(r.changes, ensure_ascii=False), 60),
         Column("记录哈希", lambda r: r.hash, 66),
     ]
-    audit.record("export", "audit_log", "", label="审计日志导出", changes={"filters": _args(f)})
-    content = write_xlsx(columns, db.session.scalars(stmt.execution_options(yield_per=1000)), "审计日志",
-                         [f"{current_app.config['HOSPITAL_NAME']} 审计日志", f"筛选条件：{_describe(_args(f))}"])
-    return send_xlsx(content, f"审计日志_{local_today():%Y%m%d}.xlsx")
+    return _export(audit_query(f), columns, "audit_log", "审计日志", _args(f))
+
+
+def _export(stmt, columns: list[Column], entity_type: str, name: str, filters: dict):
+    """Write the filtered log as .xlsx; the export itself is audited with its filters."""
+    _export_guard(stmt)
+    audit.record("export", entity_type, "", label=f"{name}导出", changes={"filters": filters})
+    content = write_xlsx(columns, db.session.scalars(stmt.execution_options(yield_per=1000)), name,
+                         [f"{current_app.config['HOSPITAL_NAME']} {name}", f"筛选条件：{_describe(filters)}"])
+    return send_xlsx(content, f"{name}_{local_today():%Y%m%d}.xlsx")
 
 
 def _describe(args: dict) -> str:
@@ -107,8 +111,6 @@ def list_login_events():
 def export_login_events():
     """The login log with the current filters, as .xlsx."""
     f = _login_filters()
-    stmt = login_query(f)
-    _export_guard(stmt)
     columns = [
         Column("时间", lambda r: r.created_at, 18),
         Column("登录名", lambda r: r.login_name, 14),
@@ -117,9 +119,7 @@ def export_login_events():
         Column("终端", lambda r: r.user_agent, 50),
         Column("说明", lambda r: r.detail, 24),
     ]
-    audit.record("export", "login_event", "", label="登录日志导出", changes={"filters": _args(f)})
-    content = write_xlsx(columns, db.session.scalars(stmt.execution_options(yield_per=1000)), "登录日志")
-    return send_xlsx(content, f"登录日志_{local_today():%Y%m%d}.xlsx")
+    return _export(login_query(f), columns, "login_event", "登录日志", _args(f))
 
 
 @bp.route("/verify")

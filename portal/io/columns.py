@@ -1,0 +1,183 @@
+"""Declared import columns: Chinese headers with aliases, types, enumerations, and cell parsing.
+
+Every parser takes the raw cell value (as openpyxl gives it: str, int, float, datetime, bool, None)
+and returns the clean value or raises CellError with a Chinese message.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+EXCEL_EPOCH = datetime(1899, 12, 30)  # Excel's day 0 (with its 1900 leap-year quirk folded in)
+DATE_PATTERNS = [
+    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),
+    re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"),
+    re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+]
+TRUE_WORDS = {"是", "y", "yes", "true", "1", "√", "有"}
+FALSE_WORDS = {"否", "n", "no", "false", "0", "×", "无"}
+
+
+class CellError(ValueError):
+    """A cell that cannot be read; the message says why, in Chinese."""
+
+
+def normalise_header(text: Any) -> str:
+    """Headers match after trimming spaces (also full-width ones) and folding full-width characters."""
+    if text is None:
+        return ""
+    folded = unicodedata.normalize("NFKC", str(text))
+    return re.sub(r"\s+", "", folded).strip().lower()
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a number typed into a text column: 1001.0 is "1001"
+    return unicodedata.normalize("NFKC", str(value)).strip()
+
+
+def parse_text(value: Any, max_length: int = 200) -> str:
+    text = _text(value)
+    if any(ord(ch) < 32 and ch not in "\t\r\n" for ch in text):
+        raise CellError("包含不可见的控制字符")
+    if len(text) > max_length:
+        raise CellError(f"超过 {max_length} 个字符")
+    return text
+
+
+def parse_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise CellError("应为整数")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise CellError("应为整数")
+    text = _text(value).replace(",", "")
+    if not re.fullmatch(r"[+-]?\d+", text):
+        raise CellError("应为整数")
+    return int(text)
+
+
+def parse_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise CellError("应为数字")
+    if isinstance(value, (int, float)):
+        return Decimal(str(value))
+    text = _text(value).replace(",", "").replace("¥", "").replace("￥", "")
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise CellError("应为数字") from None
+    if not number.is_finite():
+        raise CellError("应为数字")
+    return number
+
+
+def parse_date(value: Any) -> date:
+    """Real dates, Excel serial numbers, and text such as 2026-11-23, 2026/11/23, 2026年11月23日, 20261123."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if 1 <= value < 2958466:  # up to 9999-12-31
+            return (EXCEL_EPOCH + timedelta(days=int(value))).date()
+        raise CellError("不是有效的日期")
+    text = _text(value)
+    for pattern in DATE_PATTERNS:
+        match = pattern.match(text)
+        if match:
+            try:
+                return date(*(int(part) for part in match.groups()))
+            except ValueError:
+                raise CellError(f"日期“{text}”不存在") from None
+    raise CellError(f"日期“{text[:20]}”格式不正确，应为 2026-11-23 等格式")
+
+
+def parse_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if 1 <= value < 2958466:
+            return EXCEL_EPOCH + timedelta(days=float(value))
+        raise CellError("不是有效的时间")
+    text = _text(value)
+    match = re.fullmatch(r"(.+?)[ T](\d{1,2}):(\d{2})(?::(\d{2}))?", text)
+    if not match:
+        return datetime.combine(parse_date(text), datetime.min.time())
+    day = parse_date(match.group(1))
+    try:
+        return datetime(day.year, day.month, day.day, int(match.group(2)), int(match.group(3)),
+                        int(match.group(4) or 0))
+    except ValueError:
+        raise CellError(f"时间“{text[:20]}”不正确") from None
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = _text(value).lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise CellError("应填“是”或“否”")
+
+
+@dataclass
+class ImportColumn:
+    """One declared column of an import type."""
+
+    name: str
+    header: str
+    kind: str = "text"  # text, int, decimal, date, datetime, bool, enum, or a registered lookup
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    max_length: int = 200
+    choices: dict[str, str] = field(default_factory=dict)  # stored value -> Chinese label
+    help: str = ""
+
+    def headers(self) -> set[str]:
+        return {normalise_header(h) for h in (self.header, *self.aliases)}
+
+    def parse(self, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if self.required:
+                raise CellError("必填项为空")
+            return None
+        if self.kind == "enum":
+            text = _text(value)
+            for stored, label in self.choices.items():
+                if text in (stored, label):
+                    return stored
+            raise CellError(f"应为以下之一：{'、'.join(self.choices.values())}")
+        parser = PARSERS.get(self.kind) or LOOKUPS.get(self.kind)
+        if parser is None:
+            raise LookupError(f"unknown column kind {self.kind}")
+        if self.kind == "text":
+            return parse_text(value, self.max_length)
+        return parser(value)
+
+
+PARSERS: dict[str, Callable[[Any], Any]] = {
+    "text": parse_text, "int": parse_int, "decimal": parse_decimal, "date": parse_date,
+    "datetime": parse_datetime, "bool": parse_bool,
+}
+# Domains register lookups (staff by employee number, department by name or code, technology by code...).
+LOOKUPS: dict[str, Callable[[Any], Any]] = {}
+
+
+def register_lookup(kind: str, parser: Callable[[Any], Any]) -> None:
+    LOOKUPS[kind] = parser

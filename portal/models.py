@@ -11,5 +11,6 @@ from portal.approvals.models import (  # noqa: F401
 )
 from portal.auth.models import Department, LoginEvent, PasswordHistory, Role, RolePermission, Staff, User  # noqa: F401
 from portal.core.audit import AuditLog  # noqa: F401
+from portal.io.models import ImportLog  # noqa: F401
 from portal.notify.models import Notification, OutboxMessage  # noqa: F401
 from portal.supervision.models import Finding  # noqa: F401

@@ -37,6 +37,7 @@ class ParsedSheet:
     header_row: int
     rows: list[RowResult]
     unknown_headers: list[str]
+    header_cells: list[Any] = field(default_factory=list)
 
 
 def check_file(filename: str, content: bytes, max_bytes: int) -> None:
@@ -124,7 +125,7 @@ def read_sheet(content: bytes, columns: list[ImportColumn], max_rows: int, sheet
                 except CellError as error:
                     result.errors.append((column.header, value, str(error)))
             results.append(result)
-        return ParsedSheet(ws.title, header_index + 1, results, unknown)
+        return ParsedSheet(ws.title, header_index + 1, results, unknown, list(head[header_index]))
     finally:
         wb.close()
 

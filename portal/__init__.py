@@ -36,12 +36,13 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     from .audit import bp as audit_bp
     from .auth import bp as auth_bp
     from .auth.admin import bp as admin_bp
+    from .io import bp as io_bp
     from .main import bp as main_bp
     from .notify import bp as notify_bp
     from .supervision import bp as supervision_bp
     from .wecom import bp as wecom_bp
 
-    for blueprint in (main_bp, auth_bp, admin_bp, audit_bp, notify_bp, wecom_bp, approvals_bp, supervision_bp):
+    for blueprint in (main_bp, auth_bp, admin_bp, audit_bp, notify_bp, wecom_bp, approvals_bp, supervision_bp, io_bp):
         app.register_blueprint(blueprint)
 
     from .auth.session import init_session_handling

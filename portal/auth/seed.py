@@ -11,7 +11,8 @@ from .models import Role, RolePermission
 # code: (name, data scope, description, default permissions)
 ROLES: dict[str, tuple[str, str, str, list[str]]] = {
     "sysadmin": ("系统管理员", "all", "用户、角色、科室与系统设置（不含审计）",
-                 ["admin.users", "admin.roles", "admin.departments", "staff.view", "staff.edit", "notify.outbox"]),
+                 ["admin.users", "admin.roles", "admin.departments", "staff.view", "staff.edit", "notify.outbox",
+                  "io.import"]),
     "auditor": ("审计员", "all", "查看审计日志与登录日志", ["audit.view"]),
     "ma_admin": ("医务科管理员", "all", "医务科负责人：资质、授权、审批流程与全院数据",
                  ["staff.view", "staff.edit", "approvals.manage", "approvals.view_all", "notify.outbox",

@@ -41,6 +41,8 @@ class ImportType:
     max_rows: int = 50_000
     max_bytes: int = 20 * 1024 * 1024
     validate_row: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None  # cross-field checks
+    permission: str = ""  # the permission code a user needs for this import type
+    example: tuple = ()  # one example row for the downloadable template
 
     def key_of(self, values: dict[str, Any]) -> tuple:
         return tuple(values.get(name) for name in self.key)
@@ -184,3 +186,30 @@ def _values_by_header(result: Preview, row: RowResult) -> list[Any]:
                 positions.setdefault(column.header, position)
     return [row.raw[positions[c.header]] if c.header in positions and positions[c.header] < len(row.raw) else None
             for c in result.import_type.columns]
+
+
+def template(import_type: ImportType) -> bytes:
+    """The import template: headers and one example row, and a sheet explaining each column."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = import_type.label[:31]
+    ws.append([c.header for c in import_type.columns])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    if import_type.example:
+        ws.append(list(import_type.example))
+    ws.freeze_panes = "A2"
+    notes = wb.create_sheet("填写说明")
+    notes.append(["列", "必填", "可用的表头写法", "说明与取值"])
+    kinds = {"text": "文字", "int": "整数", "decimal": "数字",
+             "date": "日期，如 2026-11-23、2026/11/23、2026年11月23日",
+             "datetime": "日期时间，如 2026-11-23 08:30", "bool": "是 / 否"}
+    for c in import_type.columns:
+        allowed = "、".join(c.choices.values()) if c.kind == "enum" else kinds.get(c.kind, "")
+        notes.append([c.header, "是" if c.required else "否", "、".join((c.header, *c.aliases)),
+                      "；".join(x for x in (c.help, allowed) if x)])
+    for cell in notes[1]:
+        cell.font = Font(bold=True)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()

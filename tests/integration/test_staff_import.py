@@ -80,3 +80,71 @@ def test_any_bad_row_refuses_the_whole_file_and_the_report_marks_it(session, tre
 def test_files_that_are_not_plain_workbooks_are_refused(session, tree):
     with pytest.raises(ServiceError, match="CSV"):
         imports.preview("staff", "人员.xlsx", "工号,姓名\nH1,张三".encode())
+
+
+# --- through the pages ---
+
+def importer(client, tree):
+    from tests.factories import make_user
+
+    make_user("root", ["sysadmin"], tree.hospital)
+    client.login("root")
+
+
+def test_template_download_has_headers_example_and_instructions(client, tree):
+    importer(client, tree)
+    response = client.get("/imports/staff/template")
+    wb = load_workbook(io.BytesIO(response.data))
+    assert [c.value for c in wb.worksheets[0][1]] == ["工号", "姓名", "科室", "职称", "职务", "在职"]
+    assert wb.worksheets[0]["A2"].value == "A1001"
+    assert wb.worksheets[1].title == "填写说明" and wb.worksheets[1]["C2"].value == "工号、员工号、职工号"
+
+
+def test_upload_preview_commit_and_log(client, tree):
+    from tests.conftest import text_of
+
+    importer(client, tree)
+    before = staff_count()
+    content = xlsx([["工号", "姓名", "科室"], ["H101", "网页导入", "心内科"]])
+    page = client.submit("/imports/staff/preview", {"file": (io.BytesIO(content), "人员.xlsx")},
+                         content_type="multipart/form-data")
+    assert page.status_code == 200 and "新记录 1" in text_of(page)
+    assert staff_count() == before
+    import hashlib
+
+    sha = hashlib.sha256(content).hexdigest()
+    done = client.submit("/imports/staff/commit", {"sha256": sha, "mode": "upsert"})
+    assert done.status_code == 303
+    assert db.session.scalar(select(Staff.name).where(Staff.employee_no == "H101")) == "网页导入"
+    logs = text_of(client.get("/imports/logs"))
+    assert "人员.xlsx" in logs and "新增并更正已有记录" in logs
+    log_id = db.session.scalar(select(ImportLog.id))
+    assert client.get(f"/imports/logs/{log_id}/file").data == content
+
+
+def test_bad_upload_shows_errors_and_report(client, tree):
+    from tests.conftest import text_of
+
+    importer(client, tree)
+    content = xlsx([["工号", "姓名", "科室"], ["H102", "", "火星科"]])
+    page = client.submit("/imports/staff/preview", {"file": (io.BytesIO(content), "坏.xlsx")},
+                         content_type="multipart/form-data")
+    assert "找不到科室“火星科”" in text_of(page) and "确认导入" not in text_of(page)
+    import hashlib
+
+    report = client.get(f"/imports/staff/errors/{hashlib.sha256(content).hexdigest()}")
+    assert report.status_code == 200 and load_workbook(io.BytesIO(report.data)).active["A2"].value == 2
+    refused = client.submit("/imports/staff/preview", {"file": (io.BytesIO(b"a,b"), "x.csv")},
+                            content_type="multipart/form-data")
+    assert refused.status_code == 422 and ".xlsx" in text_of(refused)
+    assert client.submit("/imports/staff/commit", {"sha256": "0" * 64, "mode": "upsert"}).status_code == 410
+    assert client.submit("/imports/staff/commit", {"sha256": "nothex", "mode": "upsert"}).status_code == 400
+    assert client.get("/imports/nosuchtype").status_code == 404
+
+
+def test_import_needs_the_domain_permission(client, tree):
+    from tests.factories import make_user
+
+    make_user("aud", ["auditor"], tree.hospital)
+    client.login("aud")
+    assert client.get("/imports/staff").status_code == 403

@@ -12,13 +12,11 @@ import pytest
 
 from portal.config import ROOT
 from portal.core.redis_conn import stop_embedded_redis
-from tests.backends import postgres_admin_url
 
 
 @pytest.fixture
 def cli_env(tmp_path):
-    if postgres_admin_url():
-        pytest.skip("the embedded-mode commands (backup/restore) are exercised on the SQLite run")
+    # The embedded mode (SQLite + embedded Redis) whatever back end the rest of the suite runs on.
     instance = tmp_path / "instance"
     env = {**os.environ, "PORTAL_INSTANCE": str(instance), "DATABASE_URL": f"sqlite:///{instance}/portal.db",
            "PYTHONPATH": str(ROOT)}

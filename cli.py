@@ -17,6 +17,7 @@ import click
 from portal.config import INSTANCE, Config
 
 DEMO_LOGINS = INSTANCE / "demo-logins.txt"
+BACKUP_EXTRAS = ("secret_key", "demo-logins.txt")
 
 
 def _app():
@@ -200,7 +201,7 @@ def backup(output: str) -> None:
         target.close()
         with tarfile.open(output, "w:gz") as tar:
             tar.add(copy, arcname="portal.db")
-            for name in ("secret_key", "demo-logins.txt"):
+            for name in BACKUP_EXTRAS:
                 if (INSTANCE / name).exists():
                     tar.add(INSTANCE / name, arcname=name)
     click.echo(f"已备份到 {output}")
@@ -215,7 +216,11 @@ def restore(archive: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"将用 {archive} 覆盖 {db_path}，确定继续？", abort=True)
     with tempfile.TemporaryDirectory() as tmp, tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(tmp, filter="data")
+        # Only the files a backup holds, as plain files (never links or paths outside the folder).
+        for member in tar.getmembers():
+            if member.isfile() and member.name in ("portal.db", *BACKUP_EXTRAS):
+                with tar.extractfile(member) as source, open(Path(tmp) / member.name, "wb") as target:
+                    shutil.copyfileobj(source, target)
         restored = Path(tmp) / "portal.db"
         if not restored.exists():
             raise click.ClickException("备份文件中没有 portal.db。")
@@ -223,7 +228,7 @@ def restore(archive: str, yes: bool) -> None:
         for suffix in ("-wal", "-shm"):
             Path(str(db_path) + suffix).unlink(missing_ok=True)
         shutil.copy2(restored, db_path)
-        for name in ("secret_key", "demo-logins.txt"):
+        for name in BACKUP_EXTRAS:
             if (Path(tmp) / name).exists():
                 shutil.copy2(Path(tmp) / name, INSTANCE / name)
     click.echo("已恢复。请运行 python cli.py upgrade 后再启动门户。")

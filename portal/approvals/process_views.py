@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from sqlalchemy import func, select
 from wtforms import BooleanField, IntegerField, SelectField, StringField
 from wtforms.validators import NumberRange
@@ -122,7 +122,7 @@ def save_step(process_id: int, step_id: int | None = None):
     process = get_or_404(ApprovalProcess, process_id)
     step = get_or_404(ApprovalStep, step_id) if step_id else None
     if step is not None and step.process_id != process.id:
-        return render("errors/error.html", status=404, code=404, title="页面不存在", message="该步骤不存在。")
+        abort(404)
     form = _step_form(step)
     error = None
     if form.validate_on_submit():
@@ -149,7 +149,7 @@ def delete_step(process_id: int, step_id: int):
     process = get_or_404(ApprovalProcess, process_id)
     step = get_or_404(ApprovalStep, step_id)
     if step.process_id != process.id:
-        return redirect(url_for("approvals.edit_process", process_id=process.id), 303)
+        abort(404)
     if len(process.steps) <= 1:
         flash("流程至少需要一个审批步骤。", "error")
         return redirect(url_for("approvals.edit_process", process_id=process.id), 303)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from portal.core.listing import Page, paginate
 from portal.extensions import db
@@ -12,6 +13,7 @@ from .models import ApprovalInstance, ApprovalTask
 
 def todo(user_id: int, page: int, per_page: int) -> Page:
     stmt = (select(ApprovalTask).join(ApprovalInstance, ApprovalTask.instance_id == ApprovalInstance.id)
+            .options(selectinload(ApprovalTask.instance))
             .where(ApprovalTask.assignee_id == user_id, ApprovalTask.status == "pending",
                    ApprovalInstance.status == "pending")
             .order_by(ApprovalTask.due_at.is_(None), ApprovalTask.due_at, ApprovalTask.id))
@@ -32,7 +34,7 @@ def mine(user_id: int, status: str, page: int, per_page: int) -> Page:
 
 
 def done(user_id: int, page: int, per_page: int) -> Page:
-    stmt = (select(ApprovalTask)
+    stmt = (select(ApprovalTask).options(selectinload(ApprovalTask.instance))
             .where(ApprovalTask.assignee_id == user_id,
                    ApprovalTask.status.in_(("approved", "rejected", "returned", "transferred")))
             .order_by(ApprovalTask.acted_at.desc(), ApprovalTask.id.desc()))

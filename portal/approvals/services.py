@@ -12,7 +12,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from portal.auth.models import Department, Role, Staff, User, user_roles
+from portal.auth.models import Department, User
+from portal.auth.queries import active_user_ids_with_roles
 from portal.core import audit
 from portal.core.service import Conflict, ServiceError, clean
 from portal.core.timeutil import utcnow
@@ -55,10 +56,7 @@ def _department_head_ids(department_id: int | None) -> list[int]:
     """Heads of the applicant's department; a ward's applicant goes to the department above it."""
     dept = db.session.get(Department, department_id) if department_id else None
     while dept is not None:
-        stmt = (select(User.id).join(Staff, User.staff_id == Staff.id)
-                .join(user_roles, user_roles.c.user_id == User.id).join(Role, Role.id == user_roles.c.role_id)
-                .where(Role.code == "dept_head", Staff.department_id == dept.id, User.is_active_flag))
-        ids = list(db.session.scalars(stmt))
+        ids = active_user_ids_with_roles(("dept_head",), dept.id)
         if ids or dept.kind != "ward":
             return ids
         dept = dept.parent
@@ -66,9 +64,7 @@ def _department_head_ids(department_id: int | None) -> list[int]:
 
 
 def _role_holder_ids(role_code: str) -> list[int]:
-    stmt = (select(User.id).join(user_roles, user_roles.c.user_id == User.id)
-            .join(Role, Role.id == user_roles.c.role_id).where(Role.code == role_code, User.is_active_flag))
-    return list(db.session.scalars(stmt))
+    return active_user_ids_with_roles((role_code,))
 
 
 def approvers_for(step: ApprovalStep, instance: ApprovalInstance) -> list[int]:

@@ -115,3 +115,13 @@ def staff_choices_without_login(current_staff_id: int | None = None) -> list[tup
     stmt = select(Staff).where(Staff.is_active, or_(Staff.id.not_in(taken), Staff.id == (current_staff_id or -1)))
     rows = db.session.scalars(stmt.order_by(Staff.employee_no))
     return [("", "（不关联）")] + [(s.id, f"{s.employee_no} {s.name}（{s.department.name}）") for s in rows]
+
+
+def active_user_ids_with_roles(role_codes: tuple[str, ...], department_id: int | None = None) -> list[int]:
+    """Active users holding any of the roles, optionally only those whose staff record is in the department."""
+    stmt = (select(User.id).join(user_roles, user_roles.c.user_id == User.id)
+            .join(Role, Role.id == user_roles.c.role_id)
+            .where(Role.code.in_(role_codes), User.is_active_flag))
+    if department_id is not None:
+        stmt = stmt.join(Staff, User.staff_id == Staff.id).where(Staff.department_id == department_id)
+    return sorted(set(db.session.scalars(stmt)))

@@ -172,6 +172,9 @@ def reset_password(user: User, new_password: str, *, keep: int) -> User:
 
 
 def unlock_user(user: User) -> User:
+    """Lift a lockout; an account that is not locked is left as it is (and nothing is audited)."""
+    if not user.is_locked() and not user.failed_logins:
+        return user
     before = format_datetime(user.locked_until)
     user.failed_logins = 0
     user.locked_until = None

@@ -12,7 +12,8 @@ from sqlalchemy import case, func, select
 from portal.approvals import services as approvals
 from portal.approvals import subjects
 from portal.approvals.subjects import Summary
-from portal.auth.models import Department, Role, Staff, User, user_roles
+from portal.auth.models import Department, User
+from portal.auth.queries import active_user_ids_with_roles
 from portal.core import audit
 from portal.core.scoping import scope_query
 from portal.core.service import ServiceError, clean
@@ -26,11 +27,7 @@ FIELDS = ("department_id", "title", "description", "deadline", "status", "rectif
 
 
 def _department_people(department_id: int) -> list[int]:
-    stmt = (select(User.id).join(Staff, User.staff_id == Staff.id).join(user_roles, user_roles.c.user_id == User.id)
-            .join(Role, Role.id == user_roles.c.role_id)
-            .where(Staff.department_id == department_id, Role.code.in_(("dept_head", "dept_secretary")),
-                   User.is_active_flag))
-    return sorted(set(db.session.scalars(stmt)))
+    return active_user_ids_with_roles(("dept_head", "dept_secretary"), department_id)
 
 
 def issue_finding(*, department_id: int, title: str, description: str, deadline: date) -> Finding:

@@ -12,14 +12,11 @@ from portal.core import audit
 from portal.core.listing import arg_choice, arg_date, arg_int, arg_str, bad_request, paginate
 from portal.core.permissions import require
 from portal.core.rendering import render
-from portal.core.timeutil import format_date, local_today
-from portal.extensions import db
-from portal.io.export import Column, send_xlsx, write_xlsx
+from portal.core.timeutil import format_date
+from portal.io.export import Column, export_query
 
 from . import bp
 from .queries import AuditFilters, LoginFilters, audit_query, login_query
-
-EXPORT_LIMIT = 100_000
 
 
 def _audit_filters() -> AuditFilters:
@@ -45,14 +42,6 @@ def list_audit_logs():
                   entity_types=audit.ENTITY_TYPES, actions=audit.ACTIONS)
 
 
-def _export_guard(stmt) -> None:
-    from sqlalchemy import func, select
-
-    total = db.session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
-    if total > EXPORT_LIMIT:
-        raise bad_request(f"符合条件的记录有 {total} 条，超过单次导出上限 {EXPORT_LIMIT} 条，请缩小日期范围后再导出。")
-
-
 @bp.route("/export")
 @require(VIEW_AUDIT)
 def export_audit_logs():
@@ -70,21 +59,8 @@ def export_audit_logs():
         Column("变更内容", lambda r: json.dumps(r.changes, ensure_ascii=False), 60),
         Column("记录哈希", lambda r: r.hash, 66),
     ]
-    return _export(audit_query(f), columns, "audit_log", "审计日志", _args(f))
+    return export_query(audit_query(f), columns, "审计日志", _args(f), "audit_log")
 
-
-def _export(stmt, columns: list[Column], entity_type: str, name: str, filters: dict):
-    """Write the filtered log as .xlsx; the export itself is audited with its filters."""
-    _export_guard(stmt)
-    audit.record("export", entity_type, "", label=f"{name}导出", changes={"filters": filters})
-    content = write_xlsx(columns, db.session.scalars(stmt.execution_options(yield_per=1000)), name,
-                         [f"{current_app.config['HOSPITAL_NAME']} {name}", f"筛选条件：{_describe(filters)}"])
-    return send_xlsx(content, f"{name}_{local_today():%Y%m%d}.xlsx")
-
-
-def _describe(args: dict) -> str:
-    shown = [f"{k}={v}" for k, v in args.items() if v]
-    return "，".join(shown) or "全部"
 
 
 def _login_filters() -> LoginFilters:
@@ -119,7 +95,7 @@ def export_login_events():
         Column("终端", lambda r: r.user_agent, 50),
         Column("说明", lambda r: r.detail, 24),
     ]
-    return _export(login_query(f), columns, "login_event", "登录日志", _args(f))
+    return export_query(login_query(f), columns, "登录日志", _args(f), "login_event")
 
 
 @bp.route("/verify")

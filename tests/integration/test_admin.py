@@ -180,3 +180,33 @@ def test_new_department_appears_in_choices(client, tree):
     admin(client, tree)
     make_department("新科室", "department", tree.south)
     assert "新科室" in client.get("/admin/staff/new").get_data(as_text=True)
+
+
+def exported_rows(response) -> list[list]:
+    import io
+
+    from openpyxl import load_workbook
+
+    assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
+    rows = [[c.value for c in row] for row in load_workbook(io.BytesIO(response.data)).active.iter_rows()]
+    return rows[2:]  # after the title and filter lines
+
+
+def test_user_export_follows_the_filters(client, tree):
+    admin(client, tree)
+    make_user("nurse01", ["clinician"], tree.cardiology)
+    make_user("nurse02", ["clinician"], tree.orthopaedics)
+    rows = exported_rows(client.get(f"/admin/users/export?q=nurse&department_id={tree.north.id}"))
+    assert rows[0][:2] == ["登录名", "姓名"]
+    assert [r[0] for r in rows[1:]] == ["nurse01"]
+    assert "导出" in text_of(client.get("/admin/users"))
+
+
+def test_staff_export_is_scoped_like_the_list(client, tree):
+    make_user("head", ["dept_head"], tree.cardiology, name="心内主任")
+    make_staff("外科医生", tree.surgery)
+    client.login("head")
+    rows = exported_rows(client.get("/admin/staff/export"))
+    names = [r[1] for r in rows[1:]]
+    assert "心内主任" in names and "外科医生" not in names
+    assert rows[1][5] == "是"

@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import uuid
+from contextlib import contextmanager
 
 import pytest
 from flask.testing import FlaskClient
@@ -75,9 +76,9 @@ def app(database_url, redis_server, tmp_root):
     application.extensions["db.engine"].dispose()
 
 
-@pytest.fixture
-def session(app):
-    """An app context whose every commit (tests and requests alike) is rolled back at the end."""
+@contextmanager
+def rolled_back(app):
+    """An app context on one connection whose every commit (tests and requests alike) is undone at the end."""
     with app.app_context():
         engine = app.extensions["db.engine"]
         connection = engine.connect()
@@ -92,6 +93,12 @@ def session(app):
             connection.close()
             app.extensions["db.bind"] = engine
             clear_cache()
+
+
+@pytest.fixture
+def session(app):
+    with rolled_back(app) as db_session:
+        yield db_session
 
 
 @pytest.fixture
@@ -134,6 +141,20 @@ class PortalClient(FlaskClient):
 @pytest.fixture
 def client(app, session):
     return app.test_client()
+
+
+def xlsx_bytes(rows) -> bytes:
+    """A workbook with the given rows on its first sheet, as an upload would carry it."""
+    import io
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    for row in rows:
+        wb.active.append(row)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
 
 
 def text_of(response) -> str:

@@ -11,9 +11,7 @@ import uuid
 
 import pytest
 
-from portal.auth.principal import clear_cache
-from portal.extensions import db
-from tests.conftest import PortalClient, build_app
+from tests.conftest import PortalClient, build_app, rolled_back
 from tests.fake_wecom import FakeWeCom
 
 AGENT_ID = "1000002"
@@ -37,23 +35,12 @@ def wecom_app(fake_wecom, database_url, redis_server, tmp_path):
                     WECOM_AGENT_ID=AGENT_ID, WECOM_SECRET=fake_wecom.secret, WECOM_API_BASE=fake_wecom.url,
                     WECOM_OAUTH_BASE=fake_wecom.url, PUBLIC_URL="http://localhost", WECOM_RETRY_BACKOFF=0)
     app.test_client_class = PortalClient
-    engine = app.extensions["db.engine"]
-    # The same mechanics as the `session` fixture in tests/conftest.py: one connection, one outer transaction.
-    with app.app_context():
-        connection = engine.connect()
-        outer = connection.begin()
-        app.extensions["db.bind"] = connection
-        db.session.remove()
-        try:
+    try:
+        with rolled_back(app):
             yield app
-        finally:
-            db.session.remove()
-            outer.rollback()
-            connection.close()
-            app.extensions["db.bind"] = engine
-            clear_cache()
-            _forget_wecom_keys(app, fake_wecom.corp_id)
-    engine.dispose()
+    finally:
+        _forget_wecom_keys(app, fake_wecom.corp_id)
+    app.extensions["db.engine"].dispose()
     app.extensions["redis"].close()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from portal.auth.models import Staff
@@ -13,15 +13,7 @@ from portal.core.service import ServiceError
 from portal.extensions import db
 from portal.io import imports
 from portal.io.models import ImportLog
-
-
-def xlsx(rows) -> bytes:
-    wb = Workbook()
-    for row in rows:
-        wb.active.append(row)
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
+from tests.conftest import xlsx_bytes
 
 
 def staff_count() -> int:
@@ -32,7 +24,7 @@ def test_preview_counts_then_commit_then_reimport_changes_nothing(session, tree)
     from tests.factories import make_staff
 
     make_staff("旧名字", tree.surgery, employee_no="H002")
-    content = xlsx([["工号", "姓名", "所属科室", "职称", "在职"],
+    content = xlsx_bytes([["工号", "姓名", "所属科室", "职称", "在职"],
                     ["H001", "张三", "心内科", "主治医师", "是"],
                     ["H002", "李四", tree.surgery.code, "住院医师", "是"]])
     result = imports.preview("staff", "人员.xlsx", content)
@@ -51,14 +43,14 @@ def test_new_only_leaves_existing_records(session, tree):
     from tests.factories import make_staff
 
     make_staff("旧名字", tree.surgery, employee_no="H002")
-    content = xlsx([["工号", "姓名", "科室"], ["H002", "李四", "普外科"]])
+    content = xlsx_bytes([["工号", "姓名", "科室"], ["H002", "李四", "普外科"]])
     log = imports.commit("staff", "a.xlsx", content, "new_only", user_id=None)
     assert (log.rows_new, log.rows_unchanged) == (0, 1)
     assert db.session.scalar(select(Staff.name).where(Staff.employee_no == "H002")) == "旧名字"
 
 
 def test_any_bad_row_refuses_the_whole_file_and_the_report_marks_it(session, tree):
-    content = xlsx([["工号", "姓名", "科室", "在职"],
+    content = xlsx_bytes([["工号", "姓名", "科室", "在职"],
                     ["H001", "张三", "心内科", "是"],
                     ["H003", "", "不存在的科室", "也许"],
                     ["H001", "张三重复", "心内科", "是"]])
@@ -105,7 +97,7 @@ def test_upload_preview_commit_and_log(client, tree):
 
     importer(client, tree)
     before = staff_count()
-    content = xlsx([["工号", "姓名", "科室"], ["H101", "网页导入", "心内科"]])
+    content = xlsx_bytes([["工号", "姓名", "科室"], ["H101", "网页导入", "心内科"]])
     page = client.submit("/imports/staff/preview", {"file": (io.BytesIO(content), "人员.xlsx")},
                          content_type="multipart/form-data")
     assert page.status_code == 200 and "新记录 1" in text_of(page)
@@ -126,7 +118,7 @@ def test_bad_upload_shows_errors_and_report(client, tree):
     from tests.conftest import text_of
 
     importer(client, tree)
-    content = xlsx([["工号", "姓名", "科室"], ["H102", "", "火星科"]])
+    content = xlsx_bytes([["工号", "姓名", "科室"], ["H102", "", "火星科"]])
     page = client.submit("/imports/staff/preview", {"file": (io.BytesIO(content), "坏.xlsx")},
                          content_type="multipart/form-data")
     assert "找不到科室“火星科”" in text_of(page) and "确认导入" not in text_of(page)

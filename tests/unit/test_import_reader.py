@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import io
 from datetime import date
 
 import pytest
-from openpyxl import Workbook
 
 from portal.io.columns import ImportColumn
 from portal.io.reader import ImportFileError, check_file, read_sheet
+from tests.conftest import xlsx_bytes
 
 COLUMNS = [ImportColumn("name", "姓名", required=True), ImportColumn("day", "日期", kind="date", required=True),
            ImportColumn("bed", "床号", aliases=("床位",))]
 
 
-def workbook(rows) -> bytes:
-    wb = Workbook()
-    for row in rows:
-        wb.active.append(row)
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize("name,content,message", [
@@ -43,7 +35,7 @@ def test_oversized_file_is_refused():
 
 
 def test_header_below_a_title_row_with_aliases_and_trailing_blanks():
-    content = workbook([["次日服务计划（2026-11-24）"], [], ["姓 名", "日期", "床位", "多余列"],
+    content = xlsx_bytes([["次日服务计划（2026-11-24）"], [], ["姓 名", "日期", "床位", "多余列"],
                         ["张三", "2026/11/24", "12"], [None, None, None], ["李四", 46350, 13], [], [None, " "]])
     check_file("plan.xlsx", content, 10 * 1024 * 1024)
     sheet = read_sheet(content, COLUMNS, max_rows=100)
@@ -55,7 +47,7 @@ def test_header_below_a_title_row_with_aliases_and_trailing_blanks():
 
 
 def test_cell_errors_are_collected_per_row():
-    sheet = read_sheet(workbook([["姓名", "日期"], ["", "明天"], ["王五", "2026-11-24"]]), COLUMNS, max_rows=10)
+    sheet = read_sheet(xlsx_bytes([["姓名", "日期"], ["", "明天"], ["王五", "2026-11-24"]]), COLUMNS, max_rows=10)
     first, second = sheet.rows
     assert [(e[0], e[2]) for e in first.errors] == [
         ("姓名", "必填项为空"), ("日期", "日期“明天”格式不正确，应为 2026-11-23 等格式")]
@@ -64,11 +56,11 @@ def test_cell_errors_are_collected_per_row():
 
 def test_missing_required_column_and_row_limit():
     with pytest.raises(ImportFileError, match="缺少必填列：日期"):
-        read_sheet(workbook([["姓名"], ["张三"]]), COLUMNS, max_rows=10)
+        read_sheet(xlsx_bytes([["姓名"], ["张三"]]), COLUMNS, max_rows=10)
     with pytest.raises(ImportFileError, match="超过 2 行"):
-        read_sheet(workbook([["姓名", "日期"]] + [["a", "2026-11-24"]] * 3), COLUMNS, max_rows=2)
+        read_sheet(xlsx_bytes([["姓名", "日期"]] + [["a", "2026-11-24"]] * 3), COLUMNS, max_rows=2)
 
 
 def test_named_sheet():
     with pytest.raises(ImportFileError, match="没有名为"):
-        read_sheet(workbook([["姓名", "日期"]]), COLUMNS, max_rows=10, sheet="计划")
+        read_sheet(xlsx_bytes([["姓名", "日期"]]), COLUMNS, max_rows=10, sheet="计划")

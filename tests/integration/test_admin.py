@@ -210,3 +210,11 @@ def test_staff_export_is_scoped_like_the_list(client, tree):
     names = [r[1] for r in rows[1:]]
     assert "心内主任" in names and "外科医生" not in names
     assert rows[1][5] == "是"
+
+
+def test_filter_bar_keeps_the_chosen_values(client, tree):
+    admin(client, tree)
+    html = client.get(f"/admin/users?status=locked&department_id={tree.north.id}").get_data(as_text=True)
+    assert '<option value="locked" selected>' in html
+    assert f'<option value="{tree.north.id}" selected>' in html
+    assert '<option value="">全部状态</option>' in html

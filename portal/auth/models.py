@@ -110,7 +110,8 @@ class User(Model, UserMixin):
     access_version: Mapped[int] = mapped_column(Integer, default=1)
 
     staff: Mapped[Staff | None] = relationship(back_populates="user", lazy="joined", foreign_keys=[staff_id])
-    roles: Mapped[list[Role]] = relationship(secondary=user_roles, back_populates="users", lazy="selectin")
+    # Loaded only when used: each request reads the user row, but roles come from the cached principal.
+    roles: Mapped[list[Role]] = relationship(secondary=user_roles, back_populates="users")
 
     @property
     def is_active(self) -> bool:  # Flask-Login

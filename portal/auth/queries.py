@@ -45,7 +45,7 @@ def users_query(filters: UserFilters, sort: Sort) -> Select:
     from portal.core.timeutil import utcnow
 
     stmt = (select(User).outerjoin(Staff, User.staff_id == Staff.id)
-            .outerjoin(Department, Staff.department_id == Department.id))
+            .outerjoin(Department, Staff.department_id == Department.id).options(selectinload(User.roles)))
     if filters.q:
         pattern = _like(filters.q)
         stmt = stmt.where(or_(User.login_name.ilike(pattern, escape="\\"), Staff.name.ilike(pattern, escape="\\"),

@@ -15,6 +15,7 @@ from portal.core.scoping import get_scoped_or_404
 from portal.core.service import ServiceError
 from portal.core.timeutil import local_today
 from portal.extensions import db
+from portal.io.export import Column, export_query
 
 from . import ANSWER, ISSUE, VIEW, bp, services
 from .models import STATES, Finding
@@ -32,21 +33,45 @@ class AnswerForm(PortalForm):
     rectification = TextAreaField("整改措施", validators=[required("请填写整改措施"), length(5000)])
 
 
+def _filters() -> tuple[str, int | None, bool, dict]:
+    status = arg_choice("status", STATES)
+    department_id = arg_int("department_id")
+    overdue = arg_choice("overdue", ("1",)) == "1"
+    return status, department_id, overdue, {"status": status, "department_id": department_id or "",
+                                            "overdue": "1" if overdue else ""}
+
+
 @bp.route("")
 @require(VIEW)
 def list_findings():
     """Findings in the user's departments, with open findings counted by department."""
-    status = arg_choice("status", STATES)
-    department_id = arg_int("department_id")
-    overdue = arg_choice("overdue", ("1",)) == "1"
+    status, department_id, overdue, args = _filters()
     principal = current_user.principal
     page = paginate(services.list_query(principal, status, department_id, overdue), arg_int("page", 1),
                     current_app.config["PAGE_SIZE"])
-    args = {"status": status, "department_id": department_id or "", "overdue": "1" if overdue else ""}
     return render("supervision/finding_list.html", "supervision/_finding_rows.html", page=page, args=args,
                   states=STATES, status_filter=status, overdue=overdue, today=local_today(),
                   stats=services.open_by_department(principal), departments=department_choices(principal),
                   department_id=department_id)
+
+
+@bp.route("/export")
+@require(VIEW)
+def export_findings():
+    """The findings list exactly as filtered (and scoped), as .xlsx."""
+    status, department_id, overdue, args = _filters()
+    today = local_today()
+    columns = [
+        Column("科室", lambda f: f.department.name, 16),
+        Column("问题", lambda f: f.title, 30),
+        Column("问题描述", lambda f: f.description, 40),
+        Column("整改期限", lambda f: f.deadline, 12),
+        Column("状态", lambda f: f.status_label + ("（已超期）" if f.is_overdue(today) else ""), 14),
+        Column("整改措施", lambda f: f.rectification, 40),
+        Column("下发时间", lambda f: f.created_at, 18),
+    ]
+    stmt = services.list_query(current_user.principal, status, department_id, overdue)
+    return export_query(stmt, columns, "督导整改", args, "supervision_finding")
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -95,3 +95,20 @@ def test_deadline_in_the_past_and_empty_answer_are_refused(client, tree):
     response = client.submit(f"/supervision/{fid}/answer", {"rectification": "  "})
     assert response.status_code == 422 and "整改措施" in text_of(response)
     assert db.session.scalar(select(ApprovalTask.id)) is None
+
+
+def test_export_follows_filters_and_scope(client, tree):
+    import io
+
+    from openpyxl import load_workbook
+
+    setup_people(tree)
+    issue(client, tree)
+    client.login("ohead")  # another department: sees an empty export
+    rows = list(load_workbook(io.BytesIO(client.get("/supervision/export").data)).active.iter_rows(values_only=True))
+    assert len(rows) == 3 and rows[2][0] == "科室"
+    client.submit("/logout")
+    client.login("yiwu")
+    response = client.get("/supervision/export?status=issued")
+    rows = list(load_workbook(io.BytesIO(response.data)).active.iter_rows(values_only=True))
+    assert rows[3][:2] == ("心内科", "病历书写不规范") and rows[3][4] == "待整改"

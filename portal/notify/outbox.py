@@ -186,7 +186,12 @@ def retry_failed(message_id: int) -> OutboxMessage | None:
     message = db.session.get(OutboxMessage, message_id)
     if message is None or message.status not in ("failed", "skipped"):
         return None
+    from portal.core import audit
+
+    before = {"status": message.status, "last_error": message.last_error}
     message.status, message.attempts, message.next_attempt_at, message.last_error = "pending", 0, utcnow(), ""
     db.session.flush()
+    audit.record("update", "outbox_message", message.id, label=message.payload.get("title", ""), before=before,
+                 after={"status": "pending", "last_error": ""})
     db.session.info.setdefault(_PENDING_KEY, []).append(message.id)
     return message

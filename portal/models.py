@@ -1,5 +1,6 @@
 """Every model module, imported in one place for Alembic and the tests."""
 
+from portal.api.models import ApiToken  # noqa: F401
 from portal.approvals.models import (  # noqa: F401
     ApprovalAction,
     ApprovalAttachment,
@@ -10,6 +11,22 @@ from portal.approvals.models import (  # noqa: F401
     Committee,
 )
 from portal.auth.models import Department, LoginEvent, PasswordHistory, Role, RolePermission, Staff, User  # noqa: F401
+from portal.casemgmt.models import (  # noqa: F401
+    AdverseEvent,
+    CareTask,
+    Enrolment,
+    HandoverNote,
+    LedgerEntry,
+    MonthlyAssessment,
+    Pathway,
+    PathwayStep,
+    PathwayVersion,
+    Patient,
+    Plan,
+    PlanItem,
+    SatisfactionSurvey,
+    WardCoverage,
+)
 from portal.core.audit import AuditLog  # noqa: F401
 from portal.io.models import ImportLog  # noqa: F401
 from portal.notify.models import Notification, OutboxMessage  # noqa: F401

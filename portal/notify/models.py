@@ -18,6 +18,7 @@ CATEGORIES = {
     "study": "业务学习",
     "project": "项目",
     "system": "系统",
+    "casemgmt": "个案管理",
 }
 
 OUTBOX_STATES = {

@@ -1,0 +1,1 @@
+"""pathway_views"""

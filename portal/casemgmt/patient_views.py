@@ -1,0 +1,1 @@
+"""patient_views"""

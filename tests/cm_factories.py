@@ -1,0 +1,66 @@
+"""Case-management factories: patients, enrolments, pathways, wards and case managers, through the services."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+
+from portal.casemgmt import pathways, patients
+from portal.casemgmt.models import Enrolment, Pathway, Patient, WardCoverage
+from portal.extensions import db
+
+from . import factories
+
+_seq = itertools.count(1)
+WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def resident_id(serial: int | None = None, birth: str = "19650312") -> str:
+    """A valid 18-digit resident ID number (correct check digit), different for each serial."""
+    body = f"110105{birth}{(serial if serial is not None else next(_seq)) % 1000:03d}"
+    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, WEIGHTS, strict=True)) % 11]
+
+
+def make_patient(name: str = "张三丰", id_number: str | None = None, phone: str | None = "13812345678",
+                 hospital_no: str | None = None, **extra) -> Patient:
+    patient = patients.create_patient(name=name, id_type="resident", id_number=id_number or resident_id(),
+                                      phone=phone, hospital_no=hospital_no, **extra)
+    db.session.commit()
+    return patient
+
+
+def make_case_manager(login: str, department, name: str | None = None):
+    return factories.make_user(login, ["case_manager"], department, name=name)
+
+
+def make_ward(name: str, parent) -> object:
+    return factories.make_department(name, "ward", parent)
+
+
+def cover(ward, *managers) -> None:
+    for manager in managers:
+        db.session.add(WardCoverage(ward_id=ward.id, case_manager_id=manager.id))
+    db.session.commit()
+
+
+def make_pathway(name: str = "肺癌术后管理路径", icd10_prefix: str = "C34", package: str = "any",
+                 steps: list[dict] | None = None) -> Pathway:
+    pathway = pathways.create_pathway(name=name, icd10_prefix=icd10_prefix, package=package)
+    pathways.publish_version(pathway, steps or [
+        {"title": "出院后电话随访", "task_type": "phone_followup", "anchor": "discharge", "offset_days": 1,
+         "window_days": 2, "outcome_fields": "体温,伤口情况"},
+        {"title": "复诊提醒", "task_type": "revisit_reminder", "anchor": "discharge", "offset_days": 7,
+         "window_days": 3},
+    ], note="初版")
+    db.session.commit()
+    return pathway
+
+
+def enrol(patient: Patient, *, case_manager=None, ward=None, start: date | None = None,
+          icd10_code: str = "C34.1", disease_name: str = "肺恶性肿瘤", **dates) -> Enrolment:
+    enrolment = patients.enrol(patient, icd10_code=icd10_code, disease_name=disease_name, package="basic",
+                               start_date=start or date(2026, 11, 1), ward_id=ward.id if ward else None,
+                               bed=dates.pop("bed", ""), case_manager_id=case_manager.id if case_manager else None,
+                               **dates)
+    db.session.commit()
+    return enrolment

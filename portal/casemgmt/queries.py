@@ -1,0 +1,67 @@
+"""Who sees which patients, tasks and ledger rows: one place for case-management data scoping.
+
+Holders of casemgmt.view_all (supervisor, plan issuer) see everything. A case manager sees the
+patients they manage (active enrolment), patients in the wards they cover, and patients with a
+task on their list; tasks and ledger rows only where they are the case manager.
+"""
+
+from __future__ import annotations
+
+from flask import abort
+from sqlalchemy import Select, or_, select
+
+from portal.core.scoping import get_or_404
+
+from .models import CareTask, Enrolment, Patient, WardCoverage
+
+VIEW_ALL_CODE = "casemgmt.view_all"
+
+
+def sees_all(user) -> bool:
+    return VIEW_ALL_CODE in user.principal.permissions
+
+
+def covered_ward_ids(user_id: int) -> Select:
+    return select(WardCoverage.ward_id).where(WardCoverage.case_manager_id == user_id)
+
+
+def visible_patient_ids(user_id: int) -> Select:
+    """A subquery of the patient ids a case manager may open."""
+    managed = select(Enrolment.patient_id).where(Enrolment.status == "active", or_(
+        Enrolment.case_manager_id == user_id, Enrolment.ward_id.in_(covered_ward_ids(user_id))))
+    tasked = select(CareTask.patient_id).where(CareTask.case_manager_id == user_id)
+    return managed.union(tasked)
+
+
+def scope_patients(stmt: Select, patient_id_column, user) -> Select:
+    if sees_all(user):
+        return stmt
+    return stmt.where(patient_id_column.in_(visible_patient_ids(user.id)))
+
+
+def scope_to_manager(stmt: Select, manager_column, user) -> Select:
+    """Tasks, ledger rows and the like: one's own unless one sees everything."""
+    if sees_all(user):
+        return stmt
+    return stmt.where(manager_column == user.id)
+
+
+def get_patient_or_404(patient_id, user) -> Patient:
+    patient = get_or_404(Patient, patient_id)
+    if not sees_all(user) and patient.id not in set(_ids(visible_patient_ids(user.id))):
+        abort(404)
+    return patient
+
+
+def get_task_or_404(task_id, user) -> CareTask:
+    """A task the user may see; acting on it is checked by the service (someone else's task is 403)."""
+    task = get_or_404(CareTask, task_id)
+    if not sees_all(user) and task.case_manager_id != user.id:
+        abort(404)
+    return task
+
+
+def _ids(stmt: Select) -> list[int]:
+    from portal.extensions import db
+
+    return list(db.session.scalars(stmt))

@@ -11,6 +11,7 @@ from flask import abort
 from sqlalchemy import Select, or_, select
 
 from portal.core.scoping import get_or_404
+from portal.extensions import db
 
 from .models import CareTask, Enrolment, Patient, WardCoverage
 
@@ -48,7 +49,8 @@ def scope_to_manager(stmt: Select, manager_column, user) -> Select:
 
 def get_patient_or_404(patient_id, user) -> Patient:
     patient = get_or_404(Patient, patient_id)
-    if not sees_all(user) and patient.id not in set(_ids(visible_patient_ids(user.id))):
+    if not sees_all(user) and not db.session.scalar(
+            select(Patient.id).where(Patient.id == patient.id, Patient.id.in_(visible_patient_ids(user.id)))):
         abort(404)
     return patient
 
@@ -59,9 +61,3 @@ def get_task_or_404(task_id, user) -> CareTask:
     if not sees_all(user) and task.case_manager_id != user.id:
         abort(404)
     return task
-
-
-def _ids(stmt: Select) -> list[int]:
-    from portal.extensions import db
-
-    return list(db.session.scalars(stmt))

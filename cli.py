@@ -17,7 +17,7 @@ import click
 from portal.config import INSTANCE, Config
 
 DEMO_LOGINS = INSTANCE / "demo-logins.txt"
-BACKUP_EXTRAS = ("secret_key", "demo-logins.txt")
+BACKUP_EXTRAS = ("secret_key", "data_key", "demo-logins.txt")
 
 
 def _app():

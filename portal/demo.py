@@ -73,6 +73,7 @@ def seed_demo(password: str | None = None) -> dict[str, str]:
         by_code[code] = org.create_department(name=name, code=code, kind=kind, parent_id=parent_id,
                                               sort_order=order)
     logins: dict[str, str] = {}
+    users: dict[str, User] = {}
     for employee_no, name, title, position, dept, login, role_codes in STAFF:
         staff = org.create_staff(employee_no=employee_no, name=name, title=title, position=position,
                                  department_id=by_code[dept].id)
@@ -82,5 +83,9 @@ def seed_demo(password: str | None = None) -> dict[str, str]:
                                         wecom_userid=login, role_ids=[roles[c].id for c in role_codes])
             user.must_change_password = False
             logins[login] = secret
+            users[login] = user
     db.session.flush()
+    from portal.casemgmt import demo as casemgmt_demo
+
+    casemgmt_demo.seed(by_code, users)
     return logins

@@ -5,7 +5,8 @@ from flask import Blueprint
 from portal.core import nav
 from portal.core.permissions import register
 
-bp = Blueprint("io", __name__, url_prefix="/imports")
+# No URL prefix: imports live under /imports, finished export jobs under /exports.
+bp = Blueprint("io", __name__)
 
 IMPORT_DATA = register("io.import", "数据导入", "使用 Excel 导入数据（还需具备相应业务的维护权限）并查看导入日志",
                        "系统管理")

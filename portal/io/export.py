@@ -1,10 +1,15 @@
-"""Writing .xlsx exports: write-only mode, Chinese headers, typed cells, formulas neutralised."""
+"""Writing .xlsx exports: write-only mode, Chinese headers, typed cells, formulas neutralised.
+
+`export_query` writes a list in the request. A list that may be big registers a builder with
+`register_export` and its view calls `export_registered`: above EXPORT_JOB_ROWS rows the export runs
+as a job (see `background`) and the user is notified with a download link.
+"""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -99,21 +104,118 @@ def send_xlsx(content: bytes, filename: str) -> Response:
 EXPORT_LIMIT = 100_000
 
 
-def export_query(stmt, columns: list[Column], name: str, filters: dict, entity_type: str) -> Response:
-    """A list exactly as filtered, as .xlsx; the export itself goes to the audit log with its filters."""
-    from flask import current_app
+@dataclass(frozen=True)
+class ExportSpec:
+    """What an export writes: the query (already scoped and filtered), its columns and names."""
+
+    stmt: Any  # a select of ORM rows
+    columns: list[Column]
+    name: str  # the list's Chinese name: title, sheet and file name
+    entity_type: str  # for the audit record
+    filters: dict = field(default_factory=dict)  # shown on the title line and kept in the audit record
+
+
+@dataclass(frozen=True)
+class RegisteredExport:
+    code: str
+    build: Callable[[Any, dict[str, str]], ExportSpec]  # (principal, the list's query arguments) -> spec
+    permission: Any  # the Permission the user needs, checked again when a job runs
+
+
+# A job cannot carry a query or lambdas: it carries the export's code and the query arguments and
+# rebuilds the same query here, with the user's own principal (so the same data scope).
+EXPORTS: dict[str, RegisteredExport] = {}
+
+
+def register_export(code: str, build: Callable[[Any, dict[str, str]], ExportSpec], permission) -> RegisteredExport:
+    entry = RegisteredExport(code, build, permission)
+    EXPORTS[code] = entry
+    return entry
+
+
+def count_rows(stmt) -> int:
     from sqlalchemy import func, select
 
-    from portal.core import audit
-    from portal.core.listing import bad_request
-    from portal.core.timeutil import local_today
     from portal.extensions import db
 
-    total = db.session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
+    return db.session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
+
+
+def too_many(total: int) -> str:
+    return f"符合条件的记录有 {total} 条，超过单次导出上限 {EXPORT_LIMIT} 条，请缩小范围后再导出。"
+
+
+def _counted(rows: Iterable[Any], progress: Callable[[int], None]) -> Iterator[Any]:
+    from .reader import PROGRESS_EVERY
+
+    done = 0
+    for done, row in enumerate(rows, start=1):
+        if done % PROGRESS_EVERY == 0:
+            progress(done)
+        yield row
+    progress(done)
+
+
+def write_export(spec: ExportSpec, progress: Callable[[int], None] | None = None) -> bytes:
+    """Audit the export and write its file: in the request for small lists, in a job for big ones."""
+    from flask import current_app
+
+    from portal.core import audit
+    from portal.extensions import db
+
+    shown = "，".join(f"{k}={v}" for k, v in spec.filters.items() if v) or "全部"
+    audit.record("export", spec.entity_type, "", label=f"{spec.name}导出", changes={"filters": spec.filters})
+    rows = db.session.scalars(spec.stmt.execution_options(yield_per=1000))
+    return write_xlsx(spec.columns, _counted(rows, progress) if progress else rows, spec.name,
+                      [f"{current_app.config['HOSPITAL_NAME']} {spec.name}", f"筛选条件：{shown}"])
+
+
+def export_query(stmt, columns: list[Column], name: str, filters: dict, entity_type: str) -> Response:
+    """A list exactly as filtered, as .xlsx; the export itself goes to the audit log with its filters.
+
+    Always written in the request (up to EXPORT_LIMIT rows). Lists that may be big register with
+    `register_export` and call `export_registered`, which hands big exports to a job.
+    """
+    from portal.core.listing import bad_request
+    from portal.core.timeutil import local_today
+
+    total = count_rows(stmt)
     if total > EXPORT_LIMIT:
-        raise bad_request(f"符合条件的记录有 {total} 条，超过单次导出上限 {EXPORT_LIMIT} 条，请缩小范围后再导出。")
-    shown = "，".join(f"{k}={v}" for k, v in filters.items() if v) or "全部"
-    audit.record("export", entity_type, "", label=f"{name}导出", changes={"filters": filters})
-    content = write_xlsx(columns, db.session.scalars(stmt.execution_options(yield_per=1000)), name,
-                         [f"{current_app.config['HOSPITAL_NAME']} {name}", f"筛选条件：{shown}"])
+        raise bad_request(too_many(total))
+    content = write_export(ExportSpec(stmt, columns, name, entity_type, filters))
     return send_xlsx(content, f"{name}_{local_today():%Y%m%d}.xlsx")
+
+
+def export_registered(code: str, args: Mapping[str, str]) -> Response:
+    """A registered export for the signed-in user: the file at once, or, above EXPORT_JOB_ROWS, a job.
+
+    `args` are the list's query arguments (request.args); the job rebuilds the query from them. The
+    answer to a queued export is 202 with a partial for htmx, else a redirect to /exports/<id>.
+    """
+    from flask import abort, current_app, make_response, redirect, render_template, request, url_for
+    from flask_login import current_user
+
+    from portal.core.listing import bad_request
+    from portal.core.permissions import has_permission
+    from portal.core.service import ServiceError
+    from portal.core.timeutil import local_today
+
+    from . import background
+
+    entry = EXPORTS[code]
+    if not has_permission(current_user, entry.permission):
+        abort(403)
+    plain = {str(k): str(v) for k, v in args.items()}
+    spec = entry.build(current_user.principal, plain)
+    total = count_rows(spec.stmt)
+    if total > EXPORT_LIMIT:
+        raise bad_request(too_many(total))
+    if total <= current_app.config["EXPORT_JOB_ROWS"]:
+        return send_xlsx(write_export(spec), f"{spec.name}_{local_today():%Y%m%d}.xlsx")
+    try:
+        job = background.start_export(code, plain, user_id=current_user.id, title=spec.name, rows=total)
+    except ServiceError as error:
+        abort(error.status, error.message)
+    if request.headers.get("HX-Request"):
+        return make_response(render_template("io/_export_job_progress.html", job=job, submitted=True), 202)
+    return redirect(url_for("io.show_export", job_id=job.id), 303)

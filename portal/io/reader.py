@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from .columns import CellError, ImportColumn, normalise_header
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 HEADER_SCAN_ROWS = 10
+PROGRESS_EVERY = 200  # rows between two progress reports: often enough for a bar, cheap for Redis
 
 
 class ImportFileError(ValueError):
@@ -92,16 +94,44 @@ def _find_header(rows: list[tuple], columns: list[ImportColumn]) -> tuple[int, d
     return best
 
 
-def read_sheet(content: bytes, columns: list[ImportColumn], max_rows: int, sheet: str | None = None) -> ParsedSheet:
-    """Parse every data row of the chosen (or first) sheet; cell errors are collected, not raised."""
+def _open(content: bytes):
     try:
-        wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        return load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception:  # openpyxl raises many kinds for damaged files
         raise ImportFileError("文件已损坏或格式不正确，无法读取。") from None
+
+
+def _worksheet(wb, sheet: str | None):
+    if sheet is not None and sheet not in wb.sheetnames:
+        raise ImportFileError(f"工作簿中没有名为“{sheet}”的工作表。")
+    return wb[sheet] if sheet else wb.worksheets[0]
+
+
+def _blank(row: tuple) -> bool:
+    return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
+
+
+def count_rows(content: bytes, columns: list[ImportColumn], sheet: str | None = None) -> int:
+    """The number of data rows below the header, without parsing a cell (to choose request or job)."""
+    wb = _open(content)
     try:
-        if sheet is not None and sheet not in wb.sheetnames:
-            raise ImportFileError(f"工作簿中没有名为“{sheet}”的工作表。")
-        ws = wb[sheet] if sheet else wb.worksheets[0]
+        iterator = _worksheet(wb, sheet).iter_rows(values_only=True)
+        head = [row for _, row in zip(range(HEADER_SCAN_ROWS), iterator, strict=False)]
+        header_index, _, _ = _find_header(head, columns)
+        return sum(1 for row in _chain(head[header_index + 1:], iterator) if not _blank(row))
+    finally:
+        wb.close()
+
+
+def read_sheet(content: bytes, columns: list[ImportColumn], max_rows: int, sheet: str | None = None,
+               progress: Callable[[int], None] | None = None) -> ParsedSheet:
+    """Parse every data row of the chosen (or first) sheet; cell errors are collected, not raised.
+
+    ``progress`` (optional) is called with the number of data rows read so far, every few hundred rows.
+    """
+    wb = _open(content)
+    try:
+        ws = _worksheet(wb, sheet)
         iterator = ws.iter_rows(values_only=True)
         head = [row for _, row in zip(range(HEADER_SCAN_ROWS), iterator, strict=False)]
         header_index, mapping, unknown = _find_header(head, columns)
@@ -111,7 +141,7 @@ def read_sheet(content: bytes, columns: list[ImportColumn], max_rows: int, sheet
         row_number = header_index + 1
         for row in _chain(data_rows, iterator):
             row_number += 1
-            if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
+            if _blank(row):
                 pending_blank.append(RowResult(row_number))
                 continue
             pending_blank.clear()  # blank rows between data rows are skipped; trailing ones never counted
@@ -125,6 +155,8 @@ def read_sheet(content: bytes, columns: list[ImportColumn], max_rows: int, sheet
                 except CellError as error:
                     result.errors.append((column.header, value, str(error)))
             results.append(result)
+            if progress is not None and len(results) % PROGRESS_EVERY == 0:
+                progress(len(results))
         return ParsedSheet(ws.title, header_index + 1, results, unknown, list(head[header_index]))
     finally:
         wb.close()

@@ -1,26 +1,32 @@
-"""Import pages: template, upload and preview, commit, error report, and the import log."""
+"""Import pages: template, upload and preview, replace confirmation, commit (in the request or as a job
+with a progress bar), error report, and the import log; and the pages of export jobs."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+from datetime import date
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
+from portal.auth.models import User
 from portal.core.listing import arg_int, paginate
-from portal.core.permissions import REGISTRY, has_permission, require
+from portal.core.permissions import REGISTRY, SIGNED_IN, has_permission, require
 from portal.core.redis_conn import get_redis
-from portal.core.rendering import render
+from portal.core.rendering import htmx_redirect, render
 from portal.core.service import ServiceError
 from portal.core.timeutil import local_today
 from portal.extensions import db
 
-from . import IMPORT_DATA, bp, imports
+from . import IMPORT_DATA, background, bp, imports
 from .export import XLSX_MIMETYPE, send_xlsx
 from .models import MODES, ImportLog
+from .reader import count_rows
 
 UPLOAD_TTL = 3600  # an uploaded file waits this long between preview and commit
+EXPIRED = "导出文件已过期（只保留 24 小时），请回到列表重新导出。"
 
 
 def _type(code: str) -> imports.ImportType:
@@ -41,7 +47,12 @@ def _recent(code: str):
                               .order_by(ImportLog.id.desc()).limit(5)).all()
 
 
-@bp.route("/<code>", methods=["GET"])
+def _refuse(import_type: imports.ImportType, message: str, status: int = 422):
+    return render("io/import_start.html", status=status, import_type=import_type, modes=MODES,
+                  recent=_recent(import_type.code), error=message)
+
+
+@bp.route("/imports/<code>", methods=["GET"])
 @require(IMPORT_DATA)
 def start_import(code: str):
     """The upload form of one import type, with its recent imports."""
@@ -49,7 +60,7 @@ def start_import(code: str):
     return render("io/import_start.html", import_type=import_type, modes=MODES, recent=_recent(code), error=None)
 
 
-@bp.route("/<code>/template")
+@bp.route("/imports/<code>/template")
 @require(IMPORT_DATA)
 def download_template(code: str):
     """The import template with an example row and a sheet of instructions."""
@@ -57,25 +68,30 @@ def download_template(code: str):
     return send_xlsx(imports.template(import_type), f"{import_type.label}导入模板.xlsx")
 
 
-@bp.route("/<code>/preview", methods=["POST"])
+def _meta_of(result: imports.Preview) -> dict:
+    period = result.period
+    return {"rows": result.counts["total"], "period": [d.isoformat() for d in period] if period else None}
+
+
+@bp.route("/imports/<code>/preview", methods=["POST"])
 @require(IMPORT_DATA)
 def preview_import(code: str):
     """Check the uploaded file and show what would happen; nothing is written yet."""
     import_type = _type(code)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return render("io/import_start.html", status=422, import_type=import_type, modes=MODES,
-                      recent=_recent(code), error="请选择要导入的 .xlsx 文件。")
+        return _refuse(import_type, "请选择要导入的 .xlsx 文件。")
     content = upload.read()
     try:
         result = imports.preview(code, upload.filename, content)
     except ServiceError as error:
-        return render("io/import_start.html", status=422, import_type=import_type, modes=MODES,
-                      recent=_recent(code), error=error.message)
-    get_redis().set(_upload_key(code, result.sha256), content, ex=UPLOAD_TTL)
-    get_redis().set(_upload_key(code, result.sha256) + ":name", upload.filename[-200:], ex=UPLOAD_TTL)
+        return _refuse(import_type, error.message)
+    key = _upload_key(code, result.sha256)
+    # The row count and period are kept too: the commit step decides request or job without reading again.
+    get_redis().pipeline().set(key, content, ex=UPLOAD_TTL).set(key + ":name", upload.filename[-200:], ex=UPLOAD_TTL) \
+        .set(key + ":meta", json.dumps(_meta_of(result)), ex=UPLOAD_TTL).execute()
     return render("io/import_preview.html", import_type=import_type, result=result, modes=MODES,
-                  filename=upload.filename)
+                  filename=upload.filename, job_rows=current_app.config["IMPORT_JOB_ROWS"])
 
 
 def _stored(code: str, sha: str) -> tuple[str, bytes]:
@@ -88,22 +104,99 @@ def _stored(code: str, sha: str) -> tuple[str, bytes]:
     return (name or b"import.xlsx").decode("utf-8"), content
 
 
-@bp.route("/<code>/commit", methods=["POST"])
+def _meta(code: str, sha: str, filename: str, content: bytes) -> tuple[int, tuple[date, date] | None]:
+    """Rows and period of the stored upload, as the preview found them (read again only if missing)."""
+    raw = get_redis().get(_upload_key(code, sha) + ":meta")
+    if raw is None:
+        try:
+            meta = _meta_of(imports.preview(code, filename, content))
+        except ServiceError:
+            meta = {"rows": count_rows(content, imports.TYPES[code].columns), "period": None}
+    else:
+        meta = json.loads(raw)
+    period = meta.get("period")
+    return int(meta["rows"]), (date.fromisoformat(period[0]), date.fromisoformat(period[1])) if period else None
+
+
+def _form_date(name: str) -> date | None:
+    raw = request.form.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ServiceError(f"日期“{raw[:20]}”格式不正确，应为 2026-11-23。", field="period") from None
+
+
+@bp.route("/imports/<code>/commit", methods=["POST"])
 @require(IMPORT_DATA)
 def commit_import(code: str):
-    """Write the previewed file in one transaction with the chosen mode."""
+    """Write the previewed file with the chosen mode: "replace" first shows what it would delete.
+
+    Files with more rows than IMPORT_JOB_ROWS are committed by a job; the user watches its progress.
+    """
     import_type = _type(code)
-    filename, content = _stored(code, request.form.get("sha256", ""))
+    sha = request.form.get("sha256", "")
+    filename, content = _stored(code, sha)
+    mode = request.form.get("mode", "")
+    rows, file_period = _meta(code, sha, filename, content)
+    period = None
+    if mode == "replace":
+        if not import_type.can_replace:
+            return _refuse(import_type, "该导入类型不支持“替换该期间的数据”。")
+        context = {"import_type": import_type, "sha256": sha, "filename": filename, "rows": rows,
+                   "file_period": file_period, "error": None, "notice": None}
+        chosen = "start" in request.form or "end" in request.form
+        try:
+            start, end = (_form_date("start"), _form_date("end")) if chosen else (file_period or (None, None))
+            plan = imports.plan_replace(code, start, end, file_period)
+        except ServiceError as error:
+            return render("io/import_replace_confirm.html", status=422, plan=None, error=error.message,
+                          start=request.form.get("start", ""), end=request.form.get("end", ""),
+                          **{k: v for k, v in context.items() if k != "error"})
+        confirmed = request.form.get("confirmed") == "1"
+        if not confirmed or not plan.ready or request.form.get("counted") != plan.token:
+            if confirmed and plan.ready:
+                context["notice"] = "期间已更改：请核对将删除的记录数后再确认。"
+            elif confirmed:
+                context["notice"] = "请填写要替换的期间。"
+            return render("io/import_replace_confirm.html", plan=plan, start=plan.start or "", end=plan.end or "",
+                          **context)
+        period = (plan.start, plan.end)
     try:
-        log = imports.commit(code, filename, content, request.form.get("mode", ""), user_id=current_user.id)
+        if rows > current_app.config["IMPORT_JOB_ROWS"]:
+            job = background.start_import(code, filename, content, mode, user_id=current_user.id, rows=rows,
+                                          period=period)
+            return htmx_redirect(url_for("io.show_import_job", job_id=job.id))
+        log = imports.commit(code, filename, content, mode, user_id=current_user.id, period=period)
     except ServiceError as error:
-        return render("io/import_start.html", status=422, import_type=import_type, modes=MODES,
-                      recent=_recent(code), error=error.message)
-    flash(f"导入完成：新增 {log.rows_new} 条，更正 {log.rows_updated} 条，未变 {log.rows_unchanged} 条。", "success")
-    return redirect(url_for("io.start_import", code=code), 303)
+        return _refuse(import_type, error.message, error.status)
+    deleted = f"，删除 {log.rows_deleted} 条" if mode == "replace" else ""
+    flash(f"导入完成：新增 {log.rows_new} 条，更正 {log.rows_updated} 条，未变 {log.rows_unchanged} 条{deleted}。",
+          "success")
+    return htmx_redirect(url_for("io.start_import", code=code))
 
 
-@bp.route("/<code>/errors/<sha256>")
+def _may_see(job: background.JobState) -> bool:
+    """The user who started an import, or one who holds the import type's own permission."""
+    if job.user_id == current_user.id:
+        return True
+    import_type = imports.TYPES.get(job.code)
+    return bool(import_type and import_type.permission
+                and has_permission(current_user, REGISTRY[import_type.permission]))
+
+
+@bp.route("/imports/jobs/<job_id>")
+@require(IMPORT_DATA)
+def show_import_job(job_id: str):
+    """A big import's progress: the page, and the partial htmx polls every second until it finishes."""
+    job = background.load("import", job_id)
+    if job is None or not _may_see(job):
+        abort(404)
+    return render("io/import_job.html", "io/_import_job_progress.html", job=job)
+
+
+@bp.route("/imports/<code>/errors/<sha256>")
 @require(IMPORT_DATA)
 def download_error_report(code: str, sha256: str):
     """The uploaded rows that have errors, annotated, as .xlsx."""
@@ -116,7 +209,7 @@ def download_error_report(code: str, sha256: str):
     return send_xlsx(imports.error_report(result), f"导入错误报告_{local_today():%Y%m%d}.xlsx")
 
 
-@bp.route("/logs")
+@bp.route("/imports/logs")
 @require(IMPORT_DATA)
 def list_import_logs():
     """Every import: who, when, which file, how, with what result."""
@@ -125,14 +218,58 @@ def list_import_logs():
     return render("io/import_log_list.html", page=page, args={}, types=imports.TYPES)
 
 
-@bp.route("/logs/<int:log_id>/file")
-@require(IMPORT_DATA)
-def download_import_file(log_id: int):
-    """The original file of an import."""
+def _log(log_id: int) -> ImportLog:
     log = db.session.get(ImportLog, log_id) if log_id < 2**31 else None
     if log is None:
         abort(404)
     _type(log.import_type)
+    return log
+
+
+@bp.route("/imports/logs/<int:log_id>")
+@require(IMPORT_DATA)
+def show_import_log(log_id: int):
+    """One import: who, when, the file, the mode and what it changed (finished jobs link here)."""
+    log = _log(log_id)
+    user = db.session.get(User, log.user_id) if log.user_id else None
+    return render("io/import_log.html", log=log, user=user, import_type=imports.TYPES[log.import_type])
+
+
+@bp.route("/imports/logs/<int:log_id>/file")
+@require(IMPORT_DATA)
+def download_import_file(log_id: int):
+    """The original file of an import."""
+    log = _log(log_id)
     response = send_xlsx(log.content, log.filename)
     response.mimetype = XLSX_MIMETYPE
     return response
+
+
+def _own_export(job_id: str) -> background.JobState:
+    job = background.load("export", job_id)
+    if job is None or job.user_id != current_user.id:  # an export is its owner's alone
+        abort(404)
+    if job.state == "done" and not background.export_available(job):
+        abort(410, EXPIRED)
+    return job
+
+
+@bp.route("/exports/<job_id>")
+@require(SIGNED_IN)
+def show_export(job_id: str):
+    """The finished export file (the notification links here); before that, the job's progress page."""
+    job = _own_export(job_id)
+    if job.state == "done":
+        content = background.export_file(job)
+        if content is None:
+            abort(410, EXPIRED)
+        return send_xlsx(content, job.filename)
+    return render("io/export_job.html", job=job, submitted=job.state == "queued")
+
+
+@bp.route("/exports/<job_id>/progress")
+@require(SIGNED_IN)
+def show_export_progress(job_id: str):
+    """The export job's progress partial, polled every second until the file is ready."""
+    job = _own_export(job_id)
+    return render("io/export_job.html", "io/_export_job_progress.html", job=job, submitted=False)

@@ -1,0 +1,37 @@
+"""Big Excel imports and exports, run by a worker while the page shows their progress."""
+
+from __future__ import annotations
+
+from . import job_context
+
+
+def run_import(job_id: str) -> dict:
+    """Commit an uploaded file in one transaction (see portal.io.background)."""
+    from portal.io import background
+
+    with job_context():
+        return background.run_import(job_id)
+
+
+def run_export(job_id: str) -> dict:
+    """Write a registered export with the user's data scope and keep the file for a day."""
+    from portal.io import background
+
+    with job_context():
+        return background.run_export(job_id)
+
+
+def import_crashed(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's failure callback: the job died (timeout, lost database); its transaction is already undone."""
+    from portal.io import background
+
+    with job_context():
+        background.abandon("import", job.args[0])
+
+
+def export_crashed(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's failure callback for an export job."""
+    from portal.io import background
+
+    with job_context():
+        background.abandon("export", job.args[0])

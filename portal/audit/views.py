@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import current_app
+from flask import current_app, request
 
 from portal.auth.models import LOGIN_EVENTS
 from portal.auth.permissions import VIEW_AUDIT
@@ -13,7 +13,7 @@ from portal.core.listing import arg_choice, arg_date, arg_int, arg_str, bad_requ
 from portal.core.permissions import require
 from portal.core.rendering import render
 from portal.core.timeutil import format_date
-from portal.io.export import Column, export_query
+from portal.io.export import Column, ExportSpec, export_registered, register_export
 
 from . import bp
 from .queries import AuditFilters, LoginFilters, audit_query, login_query
@@ -42,24 +42,33 @@ def list_audit_logs():
                   entity_types=audit.ENTITY_TYPES, actions=audit.ACTIONS)
 
 
+AUDIT_COLUMNS = [
+    Column("编号", lambda r: r.id, 10),
+    Column("时间", lambda r: r.created_at, 18),
+    Column("操作人", lambda r: r.user_name, 12),
+    Column("IP", lambda r: r.ip, 16),
+    Column("对象类型", lambda r: r.entity_type_label, 12),
+    Column("对象编号", lambda r: r.entity_id, 10),
+    Column("对象", lambda r: r.entity_label, 20),
+    Column("操作", lambda r: r.action_label, 10),
+    Column("变更内容", lambda r: json.dumps(r.changes, ensure_ascii=False), 60),
+    Column("记录哈希", lambda r: r.hash, 66),
+]
+
+
+def _audit_export(user, args) -> ExportSpec:
+    f = _audit_filters()
+    return ExportSpec(audit_query(f), AUDIT_COLUMNS, "审计日志", "audit_log", _args(f))
+
+
+register_export("audit_log", _audit_export, VIEW_AUDIT)
+
+
 @bp.route("/export")
 @require(VIEW_AUDIT)
 def export_audit_logs():
-    """The audit log with the current filters, as .xlsx."""
-    f = _audit_filters()
-    columns = [
-        Column("编号", lambda r: r.id, 10),
-        Column("时间", lambda r: r.created_at, 18),
-        Column("操作人", lambda r: r.user_name, 12),
-        Column("IP", lambda r: r.ip, 16),
-        Column("对象类型", lambda r: r.entity_type_label, 12),
-        Column("对象编号", lambda r: r.entity_id, 10),
-        Column("对象", lambda r: r.entity_label, 20),
-        Column("操作", lambda r: r.action_label, 10),
-        Column("变更内容", lambda r: json.dumps(r.changes, ensure_ascii=False), 60),
-        Column("记录哈希", lambda r: r.hash, 66),
-    ]
-    return export_query(audit_query(f), columns, "审计日志", _args(f), "audit_log")
+    """The audit log with the current filters, as .xlsx (a background job when it is large)."""
+    return export_registered("audit_log", request.args)
 
 
 
@@ -82,20 +91,29 @@ def list_login_events():
                   events=LOGIN_EVENTS)
 
 
+LOGIN_COLUMNS = [
+    Column("时间", lambda r: r.created_at, 18),
+    Column("登录名", lambda r: r.login_name, 14),
+    Column("事件", lambda r: r.event_label, 14),
+    Column("IP", lambda r: r.ip, 16),
+    Column("终端", lambda r: r.user_agent, 50),
+    Column("说明", lambda r: r.detail, 24),
+]
+
+
+def _login_export(user, args) -> ExportSpec:
+    f = _login_filters()
+    return ExportSpec(login_query(f), LOGIN_COLUMNS, "登录日志", "login_event", _args(f))
+
+
+register_export("login_event", _login_export, VIEW_AUDIT)
+
+
 @bp.route("/logins/export")
 @require(VIEW_AUDIT)
 def export_login_events():
-    """The login log with the current filters, as .xlsx."""
-    f = _login_filters()
-    columns = [
-        Column("时间", lambda r: r.created_at, 18),
-        Column("登录名", lambda r: r.login_name, 14),
-        Column("事件", lambda r: r.event_label, 14),
-        Column("IP", lambda r: r.ip, 16),
-        Column("终端", lambda r: r.user_agent, 50),
-        Column("说明", lambda r: r.detail, 24),
-    ]
-    return export_query(login_query(f), columns, "登录日志", _args(f), "login_event")
+    """The login log with the current filters, as .xlsx (a background job when it is large)."""
+    return export_registered("login_event", request.args)
 
 
 @bp.route("/verify")

@@ -273,7 +273,11 @@ def run_export(job_id: str) -> dict:
         if entry is None:
             raise ServiceError("该导出已不再提供。")
         user = _user(job, entry.permission.code)
-        spec = entry.build(user.principal, json.loads(job.args))
+        args = json.loads(job.args)
+        with current_app.test_request_context("/", query_string=args):
+            spec = entry.build(user, args)
+        # Leaving the request context ended the session (teardown_request): load the user afresh.
+        user = _user(job, entry.permission.code)
         total = export.count_rows(spec.stmt)
         _update(job, total=total)
         if total > export.EXPORT_LIMIT:

@@ -118,7 +118,9 @@ class ExportSpec:
 @dataclass(frozen=True)
 class RegisteredExport:
     code: str
-    build: Callable[[Any, dict[str, str]], ExportSpec]  # (principal, the list's query arguments) -> spec
+    # (the user, the list's query arguments) -> spec. In a job it runs inside a request context holding
+    # those arguments, so a build may reuse its list's own argument parsers (portal.core.listing).
+    build: Callable[[Any, dict[str, str]], ExportSpec]
     permission: Any  # the Permission the user needs, checked again when a job runs
 
 
@@ -206,7 +208,7 @@ def export_registered(code: str, args: Mapping[str, str]) -> Response:
     if not has_permission(current_user, entry.permission):
         abort(403)
     plain = {str(k): str(v) for k, v in args.items()}
-    spec = entry.build(current_user.principal, plain)
+    spec = entry.build(current_user, plain)
     total = count_rows(spec.stmt)
     if total > EXPORT_LIMIT:
         raise bad_request(too_many(total))

@@ -36,6 +36,16 @@ ACTIONS = {
     "grant": "授权",
     "reveal": "查看敏感信息",
     "export": "导出",
+    "cancel": "取消",
+    "close": "关闭/结案",
+    "complete": "完成",
+    "reschedule": "改期",
+    "reassign": "改派",
+    "build": "生成清单",
+    "publish": "发布新版本",
+    "revoke": "吊销",
+    "submit": "提交",
+    "revise": "修订",
 }
 
 # Entity types shown on the auditor's page; domains add theirs with register_entity().

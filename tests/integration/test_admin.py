@@ -61,6 +61,10 @@ def test_duplicate_login_name_is_refused(client, tree):
                                                   "role_ids": [role("clinician").id]})
     assert response.status_code == 422
     assert "登录名已被使用" in text_of(response)
+    html = response.get_data(as_text=True)
+    # Only the field in error carries the ARIA error attributes; no attribute is written as "None".
+    assert 'aria-invalid="true"' in html and 'aria-describedby="err-login_name"' in html
+    assert '"None"' not in html and html.count('aria-invalid="true"') == 1
 
 
 def test_cannot_deactivate_oneself(client, tree):

@@ -24,10 +24,11 @@ _MANAGER = ["casemgmt.view_patients", "casemgmt.enrol", "casemgmt.tasks", "casem
 GRANTS = {
     "case_manager": _MANAGER,
     "cm_supervisor": [*_MANAGER, "casemgmt.view_all", "casemgmt.reveal", "casemgmt.pathways", "casemgmt.assign",
-                      "casemgmt.kpi"],
+                      "casemgmt.kpi", "io.import"],
     "plan_issuer": ["casemgmt.view_patients", "casemgmt.view_all", "casemgmt.plan", "casemgmt.kpi",
-                    "casemgmt.assess", "casemgmt.ledger"],
-    "ma_admin": ["casemgmt.kpi", "casemgmt.assess"],
+                    "casemgmt.assess", "casemgmt.ledger", "io.import"],
+    "ma_admin": ["casemgmt.kpi", "casemgmt.assess", "casemgmt.view_all"],
+    "sysadmin": ["api.tokens"],
 }
 
 

@@ -10,19 +10,19 @@ from .models import Role, RolePermission
 
 CM_MANAGER = ["casemgmt.view_patients", "casemgmt.enrol", "casemgmt.tasks", "casemgmt.ledger", "casemgmt.events"]
 CM_SUPERVISOR = [*CM_MANAGER, "casemgmt.view_all", "casemgmt.reveal", "casemgmt.pathways", "casemgmt.assign",
-                 "casemgmt.kpi"]
+                 "casemgmt.kpi", "io.import"]
 CM_ISSUER = ["casemgmt.view_patients", "casemgmt.view_all", "casemgmt.plan", "casemgmt.kpi", "casemgmt.assess",
-             "casemgmt.ledger"]
+             "casemgmt.ledger", "io.import"]
 
 # code: (name, data scope, description, default permissions)
 ROLES: dict[str, tuple[str, str, str, list[str]]] = {
     "sysadmin": ("系统管理员", "all", "用户、角色、科室与系统设置（不含审计）",
                  ["admin.users", "admin.roles", "admin.departments", "staff.view", "staff.edit", "notify.outbox",
-                  "io.import"]),
+                  "io.import", "api.tokens"]),
     "auditor": ("审计员", "all", "查看审计日志与登录日志", ["audit.view"]),
     "ma_admin": ("医务科管理员", "all", "医务科负责人：资质、授权、审批流程与全院数据",
                  ["staff.view", "staff.edit", "approvals.manage", "approvals.view_all", "notify.outbox",
-                  "supervision.view", "supervision.issue", "casemgmt.kpi", "casemgmt.assess"]),
+                  "supervision.view", "supervision.issue", "casemgmt.kpi", "casemgmt.assess", "casemgmt.view_all"]),
     "ma_staff": ("医务科干事", "all", "医务科工作人员",
                  ["staff.view", "approvals.view_all", "supervision.view", "supervision.issue"]),
     "committee": ("委员会委员", "all", "医疗技术临床应用管理委员会等委员", []),

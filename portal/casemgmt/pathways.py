@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from portal.core import audit
 from portal.core.service import ServiceError, clean
@@ -104,3 +105,55 @@ def publish_version(pathway: Pathway, steps: list[dict], note: str = "") -> Path
     audit.record("publish", "pathway", pathway.id, label=f"{pathway.name} 第 {number} 版",
                  changes={"version": number, "steps": [s["title"] for s in checked], "note": note})
     return version
+
+
+def set_pathway_active(pathway: Pathway, active: bool) -> Pathway:
+    """Switch a pathway on or off for new enrolments; enrolments already on it keep their version."""
+    if pathway.is_active == active:
+        return pathway
+    pathway.is_active = active
+    db.session.flush()
+    audit.record("activate" if active else "deactivate", "pathway", pathway.id, label=pathway.name,
+                 before={"is_active": not active}, after={"is_active": active})
+    return pathway
+
+
+PATHWAY_STATES = {"active": "启用", "inactive": "停用"}
+
+
+def pathways_query(q: str = "", status: str = ""):
+    """Pathways by ICD-10 prefix; q matches the start of the name or of the prefix."""
+    stmt = (select(Pathway).options(selectinload(Pathway.versions))
+            .order_by(Pathway.is_active.desc(), Pathway.icd10_prefix, Pathway.name, Pathway.id))
+    if q:
+        pattern = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(or_(Pathway.name.like(pattern, escape="\\"),
+                              Pathway.icd10_prefix.like(pattern.upper(), escape="\\")))
+    if status == "active":
+        stmt = stmt.where(Pathway.is_active)
+    elif status == "inactive":
+        stmt = stmt.where(Pathway.is_active.is_(False))
+    return stmt
+
+
+def step_counts(version_ids: list[int]) -> dict[int, int]:
+    if not version_ids:
+        return {}
+    return dict(db.session.execute(select(PathwayStep.version_id, func.count()).where(
+        PathwayStep.version_id.in_(version_ids)).group_by(PathwayStep.version_id)).all())
+
+
+def enrolment_counts(pathway: Pathway) -> dict[int, dict[str, int]]:
+    """Per version of the pathway: how many enrolments started on it, and how many are still active."""
+    from .models import Enrolment
+
+    out: dict[int, dict[str, int]] = {}
+    for version_id, status, count in db.session.execute(
+            select(Enrolment.pathway_version_id, Enrolment.status, func.count())
+            .join(PathwayVersion, PathwayVersion.id == Enrolment.pathway_version_id)
+            .where(PathwayVersion.pathway_id == pathway.id).group_by(Enrolment.pathway_version_id, Enrolment.status)):
+        out.setdefault(version_id, {"active": 0, "total": 0})
+        out[version_id]["total"] += count
+        if status == "active":
+            out[version_id]["active"] += count
+    return out

@@ -3,19 +3,40 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 
-from sqlalchemy import func, or_, select
+from flask import abort
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import aliased, selectinload
 
-from portal.auth.models import Department, Role, User, user_roles
+from portal.auth.models import Department, Role, Staff, User, user_roles
 from portal.core import audit, crypto, masking
+from portal.core.scoping import get_or_404
 from portal.core.service import Conflict, ServiceError, clean
 from portal.extensions import db
 
-from .models import GENDERS, ID_TYPES, PACKAGE_MONTHS, PACKAGES, Enrolment, Pathway, PathwayVersion, Patient
+from . import queries
+from .models import (
+    GENDERS,
+    ID_TYPES,
+    PACKAGE_MONTHS,
+    PACKAGES,
+    CareTask,
+    Enrolment,
+    HandoverNote,
+    LedgerEntry,
+    Pathway,
+    PathwayStep,
+    PathwayVersion,
+    Patient,
+    WardCoverage,
+)
 
 audit.register_entity("patient", "患者")
 audit.register_entity("enrolment", "入组")
+audit.register_entity("handover_note", "交接记录")
+audit.register_entity("ward_coverage", "病区覆盖")
 
 ICD10 = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$")
 MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
@@ -81,7 +102,12 @@ def create_patient(*, name: str, id_type: str, id_number: str, phone: str | None
         raise ServiceError("性别无效。", field="gender")
     if find_by_identity(name, id_type, number) is not None:
         raise Conflict("该患者已建档（姓名、证件类型与证件号码相同）。")
+    if id_type == "resident" and (birth_date is None or gender == "U"):
+        born, sex = resident_facts(number)  # the number carries both: fill what was left blank
+        birth_date, gender = birth_date or born, sex if gender == "U" else gender
     hospital_no = clean(hospital_no) or None
+    if hospital_no and len(hospital_no) > 32:
+        raise ServiceError("住院号不超过 32 个字符。", field="hospital_no")
     if hospital_no and db.session.scalar(select(Patient.id).where(Patient.hospital_no == hospital_no)):
         raise ServiceError(f"住院号 {hospital_no} 已属于另一位患者。", field="hospital_no")
     patient = Patient(name=name, id_type=id_type, id_number_enc=crypto.encrypt(number),
@@ -238,3 +264,368 @@ def caseloads(user_ids: list[int] | None = None) -> dict[int, int]:
     if user_ids is not None:
         stmt = stmt.where(Enrolment.case_manager_id.in_(user_ids))
     return dict(db.session.execute(stmt).all())
+
+
+# --- editing a patient -------------------------------------------------------------------------------------
+
+KEEP = object()  # update_patient: a value not given is kept as it is
+
+
+def resident_facts(number: str) -> tuple[date | None, str]:
+    """Birth date and gender read from an 18-digit resident ID number (unknown when it does not parse)."""
+    value = crypto.normalise(number or "")
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", value):
+        return None, "U"
+    try:
+        born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        born = None
+    return born, "M" if int(value[16]) % 2 else "F"
+
+
+def update_patient(patient: Patient, *, name=KEEP, id_type=KEEP, id_number=KEEP, phone=KEEP, hospital_no=KEEP,
+                   gender=KEEP, birth_date=KEEP, notes=KEEP) -> Patient:
+    """Correct a patient's record; a new ID or phone number is encrypted again. Values not given are kept.
+
+    The real-name triple stays unique; phone None or "" removes the phone number.
+    """
+    new_name = patient.name if name is KEEP else clean(name)
+    if not new_name or len(new_name) > 50:
+        raise ServiceError("请填写患者姓名（50 字以内）。", field="name")
+    new_type = patient.id_type if id_type is KEEP else id_type
+    number_given = id_number is not KEEP and clean(id_number) != ""
+    if number_given:
+        number = check_id_number(new_type, id_number)
+    else:
+        # The type may change on its own: the stored number must still be valid for the new type.
+        try:
+            number = check_id_number(new_type, crypto.decrypt(patient.id_number_enc) or "")
+        except ServiceError as error:
+            if error.field != "id_number":
+                raise
+            raise ServiceError(error.message + "（更改证件类型时请重新填写证件号码）", field="id_number") from None
+    new_gender = patient.gender if gender is KEEP else gender
+    if new_gender not in GENDERS:
+        raise ServiceError("性别无效。", field="gender")
+    new_phone = None if phone is KEEP else check_phone(phone)
+    new_hospital_no = patient.hospital_no if hospital_no is KEEP else (clean(hospital_no) or None)
+    if new_hospital_no and len(new_hospital_no) > 32:
+        raise ServiceError("住院号不超过 32 个字符。", field="hospital_no")
+    if new_hospital_no and db.session.scalar(select(Patient.id).where(Patient.hospital_no == new_hospital_no,
+                                                                      Patient.id != patient.id)):
+        raise ServiceError(f"住院号 {new_hospital_no} 已属于另一位患者。", field="hospital_no")
+    new_notes = patient.notes if notes is KEEP else clean(notes)
+    if len(new_notes) > 2000:
+        raise ServiceError("备注不超过 2000 字。", field="notes")
+    other = find_by_identity(new_name, new_type, number)
+    if other is not None and other.id != patient.id:
+        raise Conflict("已有另一位患者使用相同的姓名、证件类型与证件号码，不能重复建档。")
+
+    before = audit.snapshot(patient, PATIENT_FIELDS)
+    changes: dict = {}
+    if crypto.lookup_hash(number) != patient.id_number_hash:
+        patient.id_number_enc, patient.id_number_hash = crypto.encrypt(number), crypto.lookup_hash(number)
+        patient.id_number_masked = masking.mask_id_number(number)
+        # The masked form may look the same: say so explicitly (never the number itself).
+        changes["id_number"] = {"before": "（已加密）", "after": "（已更改）"}
+    if phone is not KEEP and crypto.lookup_hash(new_phone) != patient.phone_hash:
+        patient.phone_enc, patient.phone_hash = crypto.encrypt(new_phone), crypto.lookup_hash(new_phone)
+        patient.phone_masked = masking.mask_phone(new_phone)
+        changes["phone"] = {"before": "（已加密）", "after": "（已更改）" if new_phone else "（已删除）"}
+    patient.name, patient.id_type, patient.gender = new_name, new_type, new_gender
+    patient.hospital_no, patient.notes = new_hospital_no, new_notes
+    if birth_date is not KEEP:
+        patient.birth_date = birth_date
+    db.session.flush()
+    changes.update(audit.diff(before, audit.snapshot(patient, PATIENT_FIELDS)))
+    if changes:
+        audit.record("update", "patient", patient.id, label=patient.masked_name, changes=changes)
+    return patient
+
+
+# --- who may see which patient (see queries.py); plus the patients one registered and has not yet enrolled ---
+
+def _visible(user):
+    """A condition on Patient: the case manager's patients, or ones they registered and nobody has enrolled yet."""
+    return or_(Patient.id.in_(queries.visible_patient_ids(user.id)),
+               and_(Patient.created_by_id == user.id, ~Patient.enrolments.any()))
+
+
+def scope(stmt: Select, user) -> Select:
+    return stmt if queries.sees_all(user) else stmt.where(_visible(user))
+
+
+def get_visible_or_404(patient_id, user) -> Patient:
+    """One patient the user may open, or 404 exactly as if it did not exist."""
+    patient = get_or_404(Patient, patient_id)
+    if not queries.sees_all(user) and db.session.scalar(
+            select(Patient.id).where(Patient.id == patient.id, _visible(user))) is None:
+        abort(404)
+    return patient
+
+
+def may_see(patient: Patient, user) -> bool:
+    return queries.sees_all(user) or db.session.scalar(
+        select(Patient.id).where(Patient.id == patient.id, _visible(user))) is not None
+
+
+# --- the patient list --------------------------------------------------------------------------------------
+
+PATIENT_STATES = {"active": "管理中", "closed": "已结案", "none": "未入组"}
+_active = aliased(Enrolment, name="active_enrolment")
+PATIENT_SORTS = {"created": Patient.id, "name": Patient.name, "hospital_no": Patient.hospital_no,
+                 "start_date": _active.start_date}
+
+
+@dataclass
+class PatientFilters:
+    q: str = ""
+    status: str = ""  # a key of PATIENT_STATES
+    case_manager_id: int | None = None
+    ward_id: int | None = None
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def patients_query(filters: PatientFilters, user, sort_key: str = "created", descending: bool = True) -> Select:
+    """Patients the user may see, filtered; the active enrolment is joined (at most one per patient)."""
+    stmt = (select(Patient).outerjoin(_active, and_(_active.patient_id == Patient.id, _active.status == "active"))
+            .options(selectinload(Patient.enrolments).selectinload(Enrolment.case_manager)))
+    stmt = scope(stmt, user)
+    if filters.q:
+        # Exact: hospital number, full ID number or phone (through the keyed hash); otherwise a name prefix.
+        hashed = crypto.lookup_hash(filters.q)
+        phone_hash = crypto.lookup_hash(crypto.normalise(filters.q).replace("-", ""))
+        stmt = stmt.where(or_(Patient.hospital_no == filters.q, Patient.id_number_hash == hashed,
+                              Patient.phone_hash == phone_hash,
+                              Patient.name.like(_like_prefix(filters.q), escape="\\")))
+    if filters.status == "active":
+        stmt = stmt.where(_active.id.is_not(None))
+    elif filters.status == "closed":
+        stmt = stmt.where(_active.id.is_(None), Patient.enrolments.any())
+    elif filters.status == "none":
+        stmt = stmt.where(~Patient.enrolments.any())
+    if filters.case_manager_id:
+        stmt = stmt.where(_active.case_manager_id == filters.case_manager_id)
+    if filters.ward_id:
+        stmt = stmt.where(_active.ward_id == filters.ward_id)
+    column = PATIENT_SORTS[sort_key]
+    return stmt.order_by(column.desc() if descending else column.asc(), Patient.id.desc() if descending
+                         else Patient.id.asc())
+
+
+def case_managers(include_ids: tuple[int, ...] = ()) -> list[User]:
+    """Active case managers by employee number (and any users named in include_ids, e.g. a former manager)."""
+    from portal.auth.queries import active_user_ids_with_roles
+
+    ids = set(active_user_ids_with_roles(("case_manager",))) | {i for i in include_ids if i}
+    if not ids:
+        return []
+    return list(db.session.scalars(select(User).outerjoin(Staff, User.staff_id == Staff.id)
+                                   .where(User.id.in_(ids)).order_by(Staff.employee_no, User.login_name)))
+
+
+def wards(include_ids: tuple[int, ...] = ()) -> list[Department]:
+    """Wards and departments in use, in tree order: where an enrolled patient can lie."""
+    from portal.auth.org import department_tree
+
+    return [d for d in department_tree(include_inactive=True)
+            if d.kind in ("ward", "department") and (d.is_active or d.id in include_ids)]
+
+
+# --- the patient view --------------------------------------------------------------------------------------
+
+@dataclass
+class StepProgress:
+    """One occurrence of a pathway step for an enrolment, and where it stands."""
+
+    step: PathwayStep
+    occurrence: int | None
+    due: date | None
+    window_end: date | None
+    task: CareTask | None
+    label: str
+    state: str  # badge state: ok, warn, bad, off, wait
+
+    @property
+    def title(self) -> str:
+        if self.occurrence is None or self.step.occurrences == 1:
+            return self.step.title
+        return f"{self.step.title}（第 {self.occurrence} 次）"
+
+
+def pathway_progress(enrolment: Enrolment, today: date) -> list[StepProgress]:
+    """Every step occurrence of the enrolment's pathway version, with its task where one was made."""
+    from .models import ANCHORS
+    from .tasks import step_occurrences
+
+    if enrolment.pathway_version is None:
+        return []
+    made = {(t.pathway_step_id, t.occurrence): t for t in db.session.scalars(
+        select(CareTask).where(CareTask.enrolment_id == enrolment.id, CareTask.pathway_step_id.is_not(None)))}
+    rows = []
+    for step in enrolment.pathway_version.steps:
+        occurrences = step_occurrences(step, enrolment)
+        if not occurrences:
+            missing = enrolment.anchor_date(step.anchor) is None
+            label = f"待定（尚无{ANCHORS.get(step.anchor, '')}日期）" if missing else "不在服务期内"
+            rows.append(StepProgress(step, None, None, None, None, label, "off"))
+            continue
+        for occurrence, due, window_end in occurrences:
+            task = made.get((step.id, occurrence))
+            if task is not None:
+                if task.status == "done":
+                    label, state = f"已完成：{task.outcome_label}", "ok"
+                elif task.status == "cancelled":
+                    label, state = "已取消", "off"
+                elif task.is_overdue(today):
+                    label, state = "已逾期", "bad"
+                else:
+                    label, state = "待完成", "wait"
+            elif due > today:
+                label, state = "未到期", "off"
+            elif window_end < today:
+                label, state = "未执行（已过时间窗）", "bad"
+            else:
+                label, state = "待生成任务", "warn"
+            rows.append(StepProgress(step, occurrence, due, window_end, task, label, state))
+    return rows
+
+
+def special_needs(patient_id: int, today: date, days: int = 30) -> tuple[list[str], list[str]]:
+    """Special needs and notes from the patient's open tasks and those of the last `days` days."""
+    labels: list[str] = []
+    notes: list[str] = []
+    since = today - timedelta(days=days)
+    for task in db.session.scalars(select(CareTask).where(
+            CareTask.patient_id == patient_id, or_(CareTask.status == "open", CareTask.due_date >= since))
+            .order_by(CareTask.due_date.desc()).limit(200)):
+        labels += [x for x in task.special_need_labels if x not in labels]
+        if task.special_note and task.special_note not in notes:
+            notes.append(task.special_note)
+    return labels, notes
+
+
+def services_query(patient_id: int) -> Select:
+    """The patient's past services (the ledger), newest first."""
+    return (select(LedgerEntry).where(LedgerEntry.patient_id == patient_id)
+            .order_by(LedgerEntry.service_date.desc(), LedgerEntry.id.desc()))
+
+
+def handover_notes(patient_id: int, limit: int = 50) -> list[HandoverNote]:
+    return list(db.session.scalars(select(HandoverNote).where(HandoverNote.patient_id == patient_id)
+                                   .order_by(HandoverNote.id.desc()).limit(limit)))
+
+
+def add_handover_note(patient: Patient, *, body: str, to_user_id: int | None = None) -> HandoverNote:
+    """A note on the patient; addressed to another case manager, it also reaches them as a notification."""
+    from portal.notify.services import notify
+
+    body = clean(body)
+    if not body:
+        raise ServiceError("请填写交接内容。", field="body")
+    if len(body) > 2000:
+        raise ServiceError("交接内容不超过 2000 字。", field="body")
+    if to_user_id is not None and not is_case_manager(to_user_id):
+        raise ServiceError("请选择在岗的个案管理师。", field="to_user_id")
+    note = HandoverNote(patient_id=patient.id, to_user_id=to_user_id, body=body)
+    db.session.add(note)
+    db.session.flush()
+    audit.record("create", "handover_note", note.id, label=patient.masked_name,
+                 after={"patient_id": patient.id, "to_user_id": to_user_id, "length": len(body)})
+    if to_user_id is not None:
+        # The body stays in the portal: a push message leaves the hospital's systems.
+        notify([to_user_id], "casemgmt", f"患者{patient.masked_name}的交接记录", "有一条交接记录需要您查看。",
+               link=f"/casemgmt/patients/{patient.id}#notes")
+    return note
+
+
+# --- caseload and ward coverage ----------------------------------------------------------------------------
+
+@dataclass
+class CaseloadRow:
+    user: User
+    active: int
+    norm: int
+    wards: list[str]
+
+    @property
+    def ratio(self) -> float:
+        return self.active / self.norm if self.norm else 0.0
+
+    @property
+    def state(self) -> str:
+        if self.active > self.norm:
+            return "bad"
+        return "warn" if self.ratio >= 0.9 else "ok"
+
+    @property
+    def state_label(self) -> str:
+        return {"bad": "超出配比", "warn": "接近上限", "ok": "正常"}[self.state]
+
+
+def caseload_rows(norm: int) -> list[CaseloadRow]:
+    """Every active case manager with their active caseload against the staffing norm, heaviest first."""
+    managers = case_managers()
+    counts = caseloads([m.id for m in managers]) if managers else {}
+    covered: dict[int, list[str]] = {}
+    for user_id, name in db.session.execute(
+            select(WardCoverage.case_manager_id, Department.name)
+            .join(Department, Department.id == WardCoverage.ward_id).order_by(Department.name)):
+        covered.setdefault(user_id, []).append(name)
+    rows = [CaseloadRow(m, counts.get(m.id, 0), norm, covered.get(m.id, [])) for m in managers]
+    return sorted(rows, key=lambda r: (-r.active, r.user.display_name))
+
+
+def unassigned_active() -> int:
+    return db.session.scalar(select(func.count()).select_from(Enrolment).where(
+        Enrolment.status == "active", Enrolment.case_manager_id.is_(None)))
+
+
+def coverage_by_ward() -> list[tuple[Department, list[WardCoverage]]]:
+    """Each ward in use (and any covered department) with the case managers covering it."""
+    rows = db.session.scalars(select(WardCoverage).options(selectinload(WardCoverage.case_manager))).all()
+    by_ward: dict[int, list[WardCoverage]] = {}
+    for row in rows:
+        by_ward.setdefault(row.ward_id, []).append(row)
+    out = []
+    for dept in wards(include_ids=tuple(by_ward)):
+        if dept.kind == "ward" or dept.id in by_ward:
+            out.append((dept, sorted(by_ward.get(dept.id, []), key=lambda c: c.case_manager.display_name)))
+    return out
+
+
+def set_ward_coverage(ward_id: int, case_manager_id: int, covered: bool) -> bool:
+    """Add or remove a case manager's coverage of a ward; True when something changed."""
+    ward = db.session.get(Department, ward_id) if isinstance(ward_id, int) and 0 < ward_id < 2**31 else None
+    if ward is None or ward.kind not in ("ward", "department"):
+        raise ServiceError("请选择病区。", field="ward_id")
+    user = db.session.get(User, case_manager_id) if isinstance(case_manager_id, int) and \
+        0 < case_manager_id < 2**31 else None
+    if user is None:
+        raise ServiceError("请选择个案管理师。", field="case_manager_id")
+    existing = db.session.scalar(select(WardCoverage).where(WardCoverage.ward_id == ward.id,
+                                                            WardCoverage.case_manager_id == user.id))
+    label = f"{ward.name}：{user.display_name}"
+    if covered:
+        if existing is not None:
+            return False
+        if not ward.is_active:
+            raise ServiceError("该病区已停用。", field="ward_id")
+        if not is_case_manager(user.id):
+            raise ServiceError("所选人员不是在岗的个案管理师。", field="case_manager_id")
+        row = WardCoverage(ward_id=ward.id, case_manager_id=user.id)
+        db.session.add(row)
+        db.session.flush()
+        audit.record("create", "ward_coverage", row.id, label=label,
+                     after={"ward_id": ward.id, "case_manager_id": user.id})
+        return True
+    if existing is None:
+        return False
+    audit.record("delete", "ward_coverage", existing.id, label=label,
+                 before={"ward_id": ward.id, "case_manager_id": user.id})
+    db.session.delete(existing)
+    db.session.flush()
+    return True

@@ -16,7 +16,7 @@ from portal.core.permissions import require
 from portal.core.rendering import htmx_redirect, render
 from portal.core.service import ServiceError
 from portal.core.timeutil import local_today
-from portal.io.export import Column, export_query, send_xlsx
+from portal.io.export import Column, ExportSpec, export_registered, register_export, send_xlsx
 
 from . import GROUP, LEDGER, bp, ledger
 from .models import OUTCOMES, TASK_TYPES
@@ -94,25 +94,34 @@ def _disease(entry) -> str:
     return f"{entry.icd10_code} {entry.disease_name}".strip()
 
 
+LEDGER_COLUMNS = [
+    Column("服务日期", lambda e: e.service_date, 12),
+    Column("患者", lambda e: e.patient.masked_name, 10),
+    Column("住院号", lambda e: e.patient.hospital_no or "", 14),
+    Column("服务类型", lambda e: e.task_type_label, 14),
+    Column("服务内容", lambda e: e.title, 28),
+    Column("服务结果", lambda e: e.outcome_label, 16),
+    Column("病种", lambda e: _disease(e), 24),
+    Column("病区", lambda e: e.ward.name if e.ward else "", 14),
+    Column("个案管理师", lambda e: e.case_manager.display_name if e.case_manager else "", 12),
+    Column("来源", lambda e: ledger.LEDGER_SOURCES["task" if e.task_id else "adhoc"], 10),
+    Column("备注", lambda e: e.note, 30),
+]
+
+
+def _ledger_export(user, query_args) -> ExportSpec:
+    filters, args = _filters()
+    return ExportSpec(ledger.ledger_query(user, filters), LEDGER_COLUMNS, "服务台账", "ledger_entry", args)
+
+
+register_export("ledger_entry", _ledger_export, LEDGER)
+
+
 @bp.route("/ledger/export")
 @require(LEDGER)
 def export_ledger():
-    """The ledger exactly as filtered and scoped, names masked, as .xlsx."""
-    filters, args = _filters()
-    columns = [
-        Column("服务日期", lambda e: e.service_date, 12),
-        Column("患者", lambda e: e.patient.masked_name, 10),
-        Column("住院号", lambda e: e.patient.hospital_no or "", 14),
-        Column("服务类型", lambda e: e.task_type_label, 14),
-        Column("服务内容", lambda e: e.title, 28),
-        Column("服务结果", lambda e: e.outcome_label, 16),
-        Column("病种", _disease, 24),
-        Column("病区", lambda e: e.ward.name if e.ward else "", 14),
-        Column("个案管理师", lambda e: e.case_manager.display_name if e.case_manager else "", 12),
-        Column("来源", lambda e: ledger.LEDGER_SOURCES["task" if e.task_id else "adhoc"], 10),
-        Column("备注", lambda e: e.note, 30),
-    ]
-    return export_query(ledger.ledger_query(me(), filters), columns, "服务台账", args, "ledger_entry")
+    """The ledger exactly as filtered and scoped, names masked, as .xlsx (a background job when large)."""
+    return export_registered("ledger_entry", request.args)
 
 
 class AdhocServiceForm(PortalForm):

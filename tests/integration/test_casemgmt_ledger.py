@@ -151,6 +151,33 @@ def test_export_has_exactly_the_filtered_rows_and_only_masked_names(client, worl
         AuditLog.entity_type == "ledger_entry", AuditLog.action == "export")) == 2
 
 
+def test_a_large_ledger_export_runs_as_a_job_with_the_case_managers_own_rows(app, client, world, monkeypatch):
+    from rq import SimpleWorker
+
+    import jobs
+    from portal.core.redis_conn import get_queue, get_redis
+    from portal.io import background
+
+    a, b, c = world.li_patients
+    for day, patient in ((1, a), (2, b), (3, c)):
+        serve(patient, world.li, MONTH + timedelta(days=day))
+    serve(world.wang_patients[0], world.wang, MONTH + timedelta(days=2))
+    monkeypatch.setitem(app.config, "EXPORT_JOB_ROWS", 2)
+    monkeypatch.setattr(jobs, "_app", app)
+    client.login("cm_li")
+    response = client.get("/casemgmt/ledger/export?month=2026-10")
+    assert response.status_code == 303, text_of(response)[:300]
+    job_id = response.headers["Location"].rsplit("/", 1)[1]
+    try:
+        queue = get_queue()
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        rows = rows_of(client.get(f"/exports/{job_id}"))
+        assert sorted(r[1] for r in rows[3:]) == sorted(p.masked_name for p in (a, b, c))  # not wang's row
+    finally:
+        key = background._key("export", job_id)
+        get_redis().delete(key, key + ":file")
+
+
 def test_adhoc_service_goes_into_the_ledger(client, world):
     patient = world.li_patients[0]
     client.login("cm_li")

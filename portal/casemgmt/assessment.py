@@ -22,7 +22,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal.core import audit
+from portal.core import audit, months
 from portal.core.service import Conflict, ServiceError, clean
 from portal.core.timeutil import format_datetime, utcnow
 from portal.extensions import db
@@ -174,7 +174,7 @@ def get_assessment(month: date) -> MonthlyAssessment | None:
 
 def save_assessment(month: date, *, score, payable, note: str = "", today: date | None = None) -> MonthlyAssessment:
     """Enter (or re-enter) a month's score and payable amount; the coefficient and fee follow the contract."""
-    month = kpi_service.check_not_future(month.replace(day=1), today, "考核")
+    month = months.check_not_future(month.replace(day=1), today, "考核")
     score = parse_score(score)
     payable = parse_payable(payable)
     note = clean(note)
@@ -183,7 +183,7 @@ def save_assessment(month: date, *, score, payable, note: str = "", today: date 
     coefficient = coefficient_for(score)
     values = {"proposed_score": proposal(month).score, "score": score, "coefficient": coefficient,
               "payable": payable, "fee": settlement_fee(payable, coefficient), "note": note}
-    label = f"{kpi_service.month_label(month)}月度考核"
+    label = f"{months.month_label(month)}月度考核"
     row = get_assessment(month)
     if row is None:
         row = MonthlyAssessment(month=month, **values)
@@ -192,7 +192,7 @@ def save_assessment(month: date, *, score, payable, note: str = "", today: date 
                 db.session.add(row)
                 db.session.flush()
         except IntegrityError:
-            raise Conflict(f"{kpi_service.month_label(month)}的考核刚由他人录入，请刷新页面后再修改。") from None
+            raise Conflict(f"{months.month_label(month)}的考核刚由他人录入，请刷新页面后再修改。") from None
         audit.record("create", "monthly_assessment", row.id, label=label, after=audit.snapshot(row, FIELDS))
         return row
     before = audit.snapshot(row, FIELDS)
@@ -260,7 +260,7 @@ class Year:
 
 def year_assessments(year: int, today: date | None = None) -> Year:
     """The twelve months of a year with their assessments (one query)."""
-    this_month = kpi_service.current_month(today)
+    this_month = months.current_month(today)
     found = {a.month: a for a in db.session.scalars(select(MonthlyAssessment).where(
         MonthlyAssessment.month >= date(year, 1, 1), MonthlyAssessment.month <= date(year, 12, 1)))}
     rows = [YearRow(date(year, m, 1), found.get(date(year, m, 1)), date(year, m, 1) > this_month)
@@ -279,7 +279,7 @@ def assessment_sheet(month: date) -> bytes:
     month = month.replace(day=1)
     row = get_assessment(month)
     if row is None:
-        raise ServiceError(f"{kpi_service.month_label(month)}尚未录入考核结果，不能导出考核表。", status=404)
+        raise ServiceError(f"{months.month_label(month)}尚未录入考核结果，不能导出考核表。", status=404)
     kpis = kpi_service.month_kpis(month, with_previous=False)
     wb = Workbook()
     ws = wb.active
@@ -314,7 +314,7 @@ def assessment_sheet(month: date) -> bytes:
 
     title_row = line([sheet_title()], font=Font(bold=True, size=16), merge=True, height=28)
     ws[f"A{title_row}"].alignment = Alignment(horizontal="center", vertical="center")
-    line([f"考核月份：{kpi_service.month_label(month)}　　导出时间：{format_datetime(utcnow())}"], merge=True)
+    line([f"考核月份：{months.month_label(month)}　　导出时间：{format_datetime(utcnow())}"], merge=True)
     line([])
     line(["一、服务质量考核指标（各考核指标均以考核期内服务总人数为标准）"], font=bold, merge=True)
     line(["序号", "考核指标", "指标定义", "本月数值", "分子 / 分母", "目标值", "是否达标"], font=bold, border=True,
@@ -353,5 +353,5 @@ def assessment_sheet(month: date) -> bytes:
     ws.oddFooter.center.text = "第 &P 页，共 &N 页"
     buffer = io.BytesIO()
     wb.save(buffer)
-    audit.record("export", "monthly_assessment", row.id, label=f"{kpi_service.month_label(month)}月度考核表导出")
+    audit.record("export", "monthly_assessment", row.id, label=f"{months.month_label(month)}月度考核表导出")
     return buffer.getvalue()

@@ -8,7 +8,8 @@ from wtforms.validators import NumberRange
 
 from portal.core import nav
 from portal.core.forms import PortalForm, length, optional, required, select_choices
-from portal.core.listing import arg_choice, arg_int, paginate
+from portal.core.listing import arg_choice, arg_int, arg_month, paginate
+from portal.core.months import parse_month
 from portal.core.permissions import require
 from portal.core.rendering import htmx_redirect, render, wants_partial
 from portal.core.service import ServiceError
@@ -16,7 +17,7 @@ from portal.core.timeutil import local_today
 from portal.io.export import Column, export_query
 
 from . import EVENTS, GROUP, LEDGER, bp, feedback, ledger
-from .ledger_views import arg_month, me, parse_month
+from .ledger_views import me
 from .models import EVENT_KINDS, EVENT_STATES, SEVERITIES
 from .patients import find_by_ref
 from .queries import get_task_or_404, sees_all
@@ -281,10 +282,7 @@ def new_survey():
                 if not (form.patient_ref.data or "").strip():
                     raise ServiceError("请填写患者住院号或证件号码。", field="patient_ref")
                 patient = _patient_for(form.patient_ref.data, user)
-                try:
-                    month = parse_month(form.survey_month.data)
-                except ValueError:
-                    raise ServiceError("调查月份格式不正确，应为年-月，如 2026-11。", field="survey_month") from None
+                month = parse_month(form.survey_month.data, "survey_month")
             survey = feedback.record_survey(patient, task=task, survey_month=month, timeliness=form.timeliness.data,
                                             effectiveness=form.effectiveness.data, attitude=form.attitude.data,
                                             comment=form.comment.data)

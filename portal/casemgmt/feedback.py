@@ -17,13 +17,13 @@ from sqlalchemy.orm import selectinload
 from portal.auth.models import User
 from portal.auth.queries import active_user_ids_with_roles
 from portal.core import audit
+from portal.core.months import month_bounds
 from portal.core.scoping import get_or_404
 from portal.core.service import Conflict, ServiceError, clean
 from portal.core.timeutil import local_today, to_local, utcnow
 from portal.extensions import db
 from portal.notify.services import notify
 
-from .ledger import month_bounds
 from .models import (
     EVENT_KINDS,
     EVENT_STATES,

@@ -9,7 +9,7 @@ from flask import abort, current_app, flash, has_request_context, redirect, requ
 from flask_login import current_user
 from wtforms import StringField, TextAreaField
 
-from portal.core import audit, nav
+from portal.core import audit, months, nav
 from portal.core.forms import PortalForm, length, required
 from portal.core.listing import Page, arg_choice, arg_int, bad_request, paginate, parse_sort
 from portal.core.permissions import has_permission, require
@@ -54,8 +54,8 @@ def _keep_kpi(endpoint: str, values: dict) -> None:
 def _month(raw: str | None, what: str = "查看") -> date:
     """A month from the query string or the path (empty: this month); bad or future months are a 400."""
     try:
-        month = kpis.parse_month(raw) if raw else kpis.current_month()
-        return kpis.check_not_future(month, what=what)
+        month = months.parse_month(raw) if raw else months.current_month()
+        return months.check_not_future(month, what=what)
     except ServiceError as error:
         raise bad_request(error.message) from None
 
@@ -72,11 +72,11 @@ def kpi_dashboard():
     """The month's KPIs, each with its definition, target, last month and a link to its rows."""
     month = _month_arg()
     data = kpis.month_kpis(month)
-    this_month = kpis.current_month()
-    return render("casemgmt/kpi_dashboard.html", data=data, month=month, m=kpis.month_text(month),
-                  label=kpis.month_label(month), prev=kpis.month_text(kpis.previous_month(month)),
-                  next=kpis.month_text(kpis.next_month(month)) if month < this_month else None,
-                  max_month=kpis.month_text(this_month), proposal=assessments.proposal(month, data),
+    this_month = months.current_month()
+    return render("casemgmt/kpi_dashboard.html", data=data, month=month, m=months.month_text(month),
+                  label=months.month_label(month), prev=months.month_text(months.previous_month(month)),
+                  next=months.month_text(months.next_month(month)) if month < this_month else None,
+                  max_month=months.month_text(this_month), proposal=assessments.proposal(month, data),
                   saved=assessments.get_assessment(month), rule=assessments.PROPOSAL_RULE)
 
 
@@ -122,9 +122,9 @@ def _page_of(rows: list, number: int, per_page: int) -> Page:
 
 def _detail_context(kpi: str, month: date) -> dict:
     filters = _filters(kpi)
-    args = {"month": kpis.month_text(month), **filters}
-    ctx = {"kpi": kpi, "title": TITLES[kpi], "month": month, "m": kpis.month_text(month),
-           "label": kpis.month_label(month), "filters": filters, "args": args, "sort": None,
+    args = {"month": months.month_text(month), **filters}
+    ctx = {"kpi": kpi, "title": TITLES[kpi], "month": month, "m": months.month_text(month),
+           "label": months.month_label(month), "filters": filters, "args": args, "sort": None,
            "norm": current_app.config["CASELOAD_NORM"], "states": kpis.EXECUTION_STATES, "kinds": EVENT_KINDS,
            "satisfied_choices": SATISFIED, "scoped": kpi in PATIENT_ROWS and not sees_all(current_user),
            "ledger_endpoint": LEDGER_ENDPOINT if LEDGER_ENDPOINT in current_app.view_functions else None}
@@ -217,7 +217,7 @@ def _shown_filters(kpi: str, month: date, filters: dict) -> dict:
     """The filters as the export's title line and audit record show them: in Chinese."""
     labels = {"state": ("判定", kpis.EXECUTION_STATES), "satisfied": ("是否满意", SATISFIED),
               "kind": ("类别", EVENT_KINDS), "over": ("工作量", OVER)}
-    shown = {"月份": kpis.month_text(month)}
+    shown = {"月份": months.month_text(month)}
     for key, value in filters.items():
         if value:
             label, choices = labels[key]
@@ -233,7 +233,7 @@ def export_kpi_detail(kpi: str):
         abort(404)
     month = _month_arg()
     filters = _filters(kpi)
-    name = f"{kpis.month_label(month)}{TITLES[kpi]}"
+    name = f"{months.month_label(month)}{TITLES[kpi]}"
     shown = _shown_filters(kpi, month, filters)
     columns = _columns(kpi, month)
     if kpi in kpis.SORTS:
@@ -257,7 +257,7 @@ class AssessmentForm(PortalForm):
 
 
 def _year_arg() -> int:
-    return arg_int("year", local_today().year, minimum=kpis.MIN_YEAR, maximum=kpis.MAX_YEAR)
+    return arg_int("year", local_today().year, minimum=months.MIN_YEAR, maximum=months.MAX_YEAR)
 
 
 @bp.route("/assessments")
@@ -296,7 +296,7 @@ def export_assessments():
 def _assessment_page(month: date, form: AssessmentForm, status: int = 200):
     data = kpis.month_kpis(month, with_previous=False)
     return render("casemgmt/assessment_form.html", status=status, form=form, month=month,
-                  m=kpis.month_text(month), label=kpis.month_label(month), data=data,
+                  m=months.month_text(month), label=months.month_label(month), data=data,
                   proposal=assessments.proposal(month, data), saved=assessments.get_assessment(month),
                   bands=assessments.BANDS, rule=assessments.PROPOSAL_RULE,
                   coefficient_rule=assessments.COEFFICIENT_RULE)
@@ -321,7 +321,7 @@ def edit_assessment(month_value: str):
             form.apply_error(error)
             return _assessment_page(month, form, error.status)
         else:
-            flash(f"已保存{kpis.month_label(month)}考核：考评分 {row.score}，结算系数 {row.coefficient}，"
+            flash(f"已保存{months.month_label(month)}考核：考评分 {row.score}，结算系数 {row.coefficient}，"
                   f"月度结算费用 ¥{row.fee:,.2f}。", "success")
             return redirect(url_for("casemgmt.list_assessments", year=month.year), 303)
     return _assessment_page(month, form, 422)
@@ -336,4 +336,4 @@ def export_assessment_sheet(month_value: str):
         content = assessments.assessment_sheet(month)
     except ServiceError as error:
         abort(error.status, error.message)
-    return send_xlsx(content, f"{kpis.month_label(month)}月度考核表.xlsx")
+    return send_xlsx(content, f"{months.month_label(month)}月度考核表.xlsx")

@@ -7,7 +7,6 @@ on the dashboard and the list behind it cannot disagree.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -21,7 +20,7 @@ from portal.auth.models import User
 from portal.auth.queries import active_user_ids_with_roles
 from portal.core.listing import apply_sort
 from portal.core.models import UTCDateTime
-from portal.core.service import ServiceError
+from portal.core.months import current_month, month_end, previous_month
 from portal.core.timeutil import local_day_bounds, local_today, to_local
 from portal.extensions import db
 
@@ -29,59 +28,10 @@ from . import queries
 from .feedback import scope_events
 from .models import EVENT_KINDS, AdverseEvent, CareTask, Enrolment, LedgerEntry, Plan, PlanItem, SatisfactionSurvey
 
-MONTH_PATTERN = re.compile(r"^([0-9]{4})-([0-9]{2})$")
-MIN_YEAR, MAX_YEAR = 2000, 2199
 DONE_OUTCOMES = ("reached", "declined")  # a step counts as carried out when the patient was reached or declined
 EXECUTION_STATES = {"ontime": "按时完成", "late": "超窗完成", "open": "未完成", "unreached": "未联系上"}
 SATISFIED_TOTAL = 12  # mean of three 1-5 scores >= 4, kept in integers: their sum >= 12
 KPI_CODES = ("execution", "satisfaction", "events", "served", "workload", "late_plans")
-
-
-# --- months ---------------------------------------------------------------------------------------------------
-
-def parse_month(text: str | None) -> date:
-    """'2026-11' as the first day of that month, or a ServiceError (status 400) in Chinese."""
-    raw = (text or "").strip()
-    found = MONTH_PATTERN.fullmatch(raw)
-    if not found:
-        raise ServiceError(f"月份“{raw[:20]}”格式不正确，应为“年-月”，如 2026-11。", field="month", status=400)
-    year, month = int(found[1]), int(found[2])
-    if not 1 <= month <= 12:
-        raise ServiceError(f"月份“{raw}”不存在：月应在 01–12 之间。", field="month", status=400)
-    if not MIN_YEAR <= year <= MAX_YEAR:
-        raise ServiceError(f"年份应在 {MIN_YEAR}–{MAX_YEAR} 之间。", field="month", status=400)
-    return date(year, month, 1)
-
-
-def month_text(month: date) -> str:
-    return f"{month:%Y-%m}"
-
-
-def month_label(month: date) -> str:
-    return f"{month.year}年{month.month}月"
-
-
-def next_month(month: date) -> date:
-    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
-
-
-def previous_month(month: date) -> date:
-    return date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
-
-
-def month_end(month: date) -> date:
-    return next_month(month) - timedelta(days=1)
-
-
-def current_month(today: date | None = None) -> date:
-    return (today or local_today()).replace(day=1)
-
-
-def check_not_future(month: date, today: date | None = None, what: str = "查看") -> date:
-    if month > current_month(today):
-        raise ServiceError(f"不能{what}未来的月份（本月为 {month_text(current_month(today))}）。", field="month",
-                           status=400)
-    return month
 
 
 def _ratio_text(value: Fraction, places: str = "0.1") -> str:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import selectinload
 
 from portal.auth.models import Department, Role, User, user_roles
 from portal.core import audit
+from portal.core.months import month_bounds
 from portal.core.service import ServiceError, clean
 from portal.core.timeutil import local_today
 from portal.extensions import db
@@ -37,12 +38,6 @@ ICD10_PREFIX = re.compile(r"^[A-Z][0-9A-Z.]{0,15}$")
 REPORT_OUTCOMES = ("reached", "not_reached", "declined")
 ENTRY_FIELDS = ("service_date", "patient_id", "enrolment_id", "case_manager_id", "task_type", "title", "outcome",
                 "icd10_code", "disease_name", "ward_id", "note")
-
-
-def month_bounds(month: date) -> tuple[date, date]:
-    """The first and the last day of the month `month` falls in."""
-    first = month.replace(day=1)
-    return first, (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
 
 
 def may_serve(patient: Patient, user: User) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from flask import current_app, flash, request, url_for
@@ -11,7 +10,7 @@ from wtforms import DateField, SelectField, StringField, TextAreaField
 
 from portal.core import nav
 from portal.core.forms import PortalForm, length, optional, required, select_choices
-from portal.core.listing import arg_choice, arg_date, arg_int, arg_str, bad_request, paginate
+from portal.core.listing import arg_choice, arg_date, arg_int, arg_month, arg_str, bad_request, paginate
 from portal.core.permissions import require
 from portal.core.rendering import htmx_redirect, render
 from portal.core.service import ServiceError
@@ -26,28 +25,8 @@ from .queries import sees_all
 nav.add(GROUP, "服务台账", "casemgmt.list_ledger", LEDGER, 60)
 nav.add(GROUP, "月度服务报表", "casemgmt.monthly_report", LEDGER, 61)
 
-MONTH = re.compile(r"^([0-9]{4})-([0-9]{1,2})$")
 OUTCOME_BADGES = {"reached": "ok", "not_reached": "warn", "declined": "off", "rescheduled": "wait"}
 NOT_FOUND_PATIENT = "未找到该患者，或该患者不在您的服务范围内。请核对住院号或证件号码。"
-
-
-def parse_month(raw: str) -> date | None:
-    """"2026-11" as the first day of that month; empty as None; anything else a ValueError."""
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    found = MONTH.fullmatch(raw)
-    if not found or not 2000 <= int(found.group(1)) <= 2199 or not 1 <= int(found.group(2)) <= 12:
-        raise ValueError(raw)
-    return date(int(found.group(1)), int(found.group(2)), 1)
-
-
-def arg_month(name: str = "month") -> date | None:
-    raw = request.args.get(name, "")
-    try:
-        return parse_month(raw)
-    except ValueError:
-        raise bad_request(f"月份“{raw.strip()[:20]}”格式不正确，应为年-月，如 2026-11") from None
 
 
 def me():

@@ -29,6 +29,20 @@ def bad_request(message: str) -> BadRequest:
     return exc
 
 
+def arg_month(name: str = "month") -> date | None:
+    """A month ("2026-11") from the query string as its first day; empty as None; anything else a 400."""
+    from .months import parse_month
+    from .service import ServiceError
+
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return parse_month(raw, name)
+    except ServiceError as error:
+        raise bad_request(error.message) from None
+
+
 def arg_str(name: str, max_length: int = MAX_TEXT_ARG) -> str:
     value = request.args.get(name, "").strip()
     if len(value) > max_length:

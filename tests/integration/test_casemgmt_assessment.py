@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from portal.casemgmt import assessment, kpis
 from portal.casemgmt.models import MonthlyAssessment
+from portal.core import months
 from portal.core.audit import AuditLog
 from portal.core.service import ServiceError
 from portal.core.timeutil import local_today
@@ -66,7 +67,7 @@ def test_proposed_score_follows_the_stated_rule(world):
     proposed = assessment.propose_score(MONTH)
     assert proposed == _expected_proposal(MONTH)
     assert proposed < 100  # the month misses indicators, so the rule is exercised
-    empty = kpis.previous_month(kpis.previous_month(MONTH))
+    empty = months.previous_month(months.previous_month(MONTH))
     assert assessment.propose_score(empty) == Decimal("100.0")  # no data: nothing deducted
 
 
@@ -123,7 +124,7 @@ def test_bad_scores_and_amounts_are_refused_and_nothing_is_saved(world, client, 
 
 def test_bad_and_future_months_are_refused(world, client):
     client.login("center")
-    future = kpis.month_text(kpis.next_month(kpis.current_month(local_today())))
+    future = months.month_text(months.next_month(months.current_month(local_today())))
     for month in ("2026-13", "abc", "2026-00", future):
         for response in (client.get(f"/casemgmt/assessments/{month}"),
                          client.submit(f"/casemgmt/assessments/{month}", {"score": "95", "payable": "10"})):
@@ -131,7 +132,7 @@ def test_bad_and_future_months_are_refused(world, client):
             assert "月份" in text_of(response) or "未来" in text_of(response)
     assert _count() == 0
     with pytest.raises(ServiceError) as refused:
-        assessment.save_assessment(kpis.parse_month(future), score="95", payable="10")
+        assessment.save_assessment(months.parse_month(future), score="95", payable="10")
     assert refused.value.status == 400 and "未来" in refused.value.message
     assert client.get("/casemgmt/assessments?year=abc").status_code == 400
     response = client.get("/casemgmt/assessments/2026-09/sheet")
@@ -194,7 +195,7 @@ def test_assessment_sheet_holds_the_indicators_and_the_settlement(world, client,
 
 def test_year_list_warns_of_the_contract_termination_clause(world, client):
     for month, score in (("2026-08", "55"), ("2026-09", "58.5")):
-        assessment.save_assessment(kpis.parse_month(month), score=score, payable="1000")
+        assessment.save_assessment(months.parse_month(month), score=score, payable="1000")
     db.session.commit()
     make_user("yiwu", ["ma_admin"], world.issuer.department)
     client.login("yiwu")

@@ -114,7 +114,7 @@ def test_the_service_refuses_a_second_month_survey(session, world):
     ({"effectiveness": "6"}, "评分应为 1–5 分", 422),
     ({"attitude": "abc"}, "请为服务态度评分", 422),
     ({"attitude": ""}, "请为服务态度评分", 422),
-    ({"survey_month": "2026-13"}, "调查月份格式不正确", 422),
+    ({"survey_month": "2026-13"}, "月份“2026-13”不存在", 422),
     ({"survey_month": "FUTURE"}, "不能晚于本月", 422),
     ({"survey_month": "2020-01"}, "近 12 个月", 422),
     ({"patient_ref": "ZY200"}, "不在您的服务范围内", 422),

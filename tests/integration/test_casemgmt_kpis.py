@@ -27,6 +27,7 @@ from portal.casemgmt.models import (
     PlanItem,
     SatisfactionSurvey,
 )
+from portal.core import months
 from portal.core.timeutil import LOCAL_TZ, local_today, to_local
 from portal.extensions import db
 from tests import cm_factories as cm
@@ -318,11 +319,11 @@ def test_workload_flags_case_managers_above_the_norm(world, client, app, monkeyp
 
 def test_bad_months_unknown_kpis_and_permissions(world, client):
     client.login("cm_boss")
-    for month in ("2026-13", "abc", "2026-1", "1999-12", "2026-10-01"):
+    for month in ("2026-13", "abc", "2026-001", "1999-12", "2026-10-01"):
         response = client.get(f"/casemgmt/kpis?month={month}")
         assert response.status_code == 400 and ("月份" in text_of(response) or "年份" in text_of(response)), month
         assert client.get(f"/casemgmt/kpis/execution?month={month}").status_code == 400
-    future = kpis.month_text(kpis.next_month(kpis.current_month(local_today())))
+    future = months.month_text(months.next_month(months.current_month(local_today())))
     response = client.get(f"/casemgmt/kpis?month={future}")
     assert response.status_code == 400 and "未来" in text_of(response)
     assert client.get("/casemgmt/kpis/nothing?month=2026-10").status_code == 404

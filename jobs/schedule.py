@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rq.cron import CronScheduler
 
-from . import approvals, audit, notify
+from . import approvals, audit, casemgmt, notify
 
 CHINA_UTC_OFFSET_HOURS = 8  # Asia/Shanghai has no daylight saving time
 
@@ -27,3 +27,6 @@ def register_all(cron: CronScheduler, queue_name: str) -> None:
     # At :07, :22, :37, :52, never on :00/:30 when WeCom is busiest.
     cron.register(approvals.remind_overdue_approvals, queue_name, cron="7,22,37,52 * * * *",
                   name="remind_overdue_approvals")
+    # 17:05 local: the next-day plan is due by 17:00, so an item submitted at 16:59 is already in.
+    # Anything later is applied to the built lists as a plan revision (tasks.apply_plan_revision).
+    cron.register(casemgmt.build_tomorrows_tasks, queue_name, cron=local_cron(17, 5), name="build_tomorrows_tasks")

@@ -266,7 +266,8 @@ def complete_task(task: CareTask, user: User, *, outcome: str, may_assign: bool 
         if reschedule_to > today + timedelta(days=90):
             raise ServiceError("改期不能超过 90 天。", field="reschedule_to")
         before = task.due_date
-        _claim(task, {"due_date": reschedule_to, "reschedule_count": task.reschedule_count + 1,
+        # Counted in SQL: two tablets rescheduling at once both count.
+        _claim(task, {"due_date": reschedule_to, "reschedule_count": CareTask.reschedule_count + 1,
                       "note": note or task.note, "updated_at": utcnow()})
         audit.record("reschedule", "care_task", task.id, label=task.title,
                      changes={"due_date": {"from": before, "to": reschedule_to}})

@@ -1,11 +1,13 @@
 // A few lines only: htmx configuration, confirm dialogs, errors shown in place.
 document.addEventListener("DOMContentLoaded", function () {
   if (window.htmx) {
-    // 2xx swap; 422 (a form with errors) swaps too; other errors do not replace content.
+    // 2xx swap; 422 (a form with errors) and 409 (someone else was first: the answer shows the
+    // current state) swap too; other errors do not replace content.
     htmx.config.responseHandling = [
       { code: "204", swap: false },
       { code: "[23]..", swap: true },
       { code: "422", swap: true },
+      { code: "409", swap: true },
       { code: "[45]..", swap: false, error: true },
     ];
     htmx.config.historyCacheSize = 0;

@@ -25,6 +25,7 @@ from portal.casemgmt.models import (  # noqa: F401
     Plan,
     PlanItem,
     SatisfactionSurvey,
+    TaskListBuild,
     WardCoverage,
 )
 from portal.core.audit import AuditLog  # noqa: F401

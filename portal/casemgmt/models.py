@@ -245,6 +245,17 @@ class Plan(Model):
     items: Mapped[list[PlanItem]] = relationship(back_populates="plan", order_by="PlanItem.id")
 
 
+class TaskListBuild(Model):
+    """When the task lists of a day were last built: a plan that arrives later still reaches the lists."""
+
+    __tablename__ = "task_list_builds"
+
+    day: Mapped[date] = mapped_column(Date, unique=True)
+    built_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    builds: Mapped[int] = mapped_column(Integer, default=1)
+    last_result: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
 class PlanItem(Model):
     __tablename__ = "plan_items"
     __table_args__ = (UniqueConstraint("plan_id", "external_id"),)

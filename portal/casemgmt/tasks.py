@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from portal.auth.models import User
 from portal.core import audit
@@ -31,6 +31,7 @@ from .models import (
     Plan,
     PlanItem,
     SatisfactionSurvey,
+    TaskListBuild,
     WardCoverage,
 )
 
@@ -39,6 +40,7 @@ audit.register_entity("care_task_list", "每日任务清单")
 
 PLAN_FIELDS = ("task_type", "ward_id", "bed", "time_slot", "special_needs", "special_note")
 MAX_OUTCOME_VALUE = 200
+BUILD_LOCK_KEY = 0x7461736B  # "task": the advisory lock key for building task lists
 
 
 @dataclass
@@ -182,28 +184,52 @@ def _sync_pathway_steps(day: date, result: BuildResult, assigner: _Assigner) -> 
     db.session.flush()
 
 
+def _lock_builds() -> None:
+    """One build or plan sync at a time (the cron job and a supervisor's button may meet).
+
+    SQLite writers are serialised already (BEGIN IMMEDIATE); PostgreSQL takes a transaction lock.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": BUILD_LOCK_KEY})
+
+
 def build_daily_tasks(day: date) -> BuildResult:
     """Build (or rebuild) every case manager's list for `day`; safe to run any number of times."""
+    _lock_builds()
     result = BuildResult(day)
     assigner = _Assigner(day)
+    now = utcnow()
     plan = db.session.scalar(select(Plan).where(Plan.plan_date == day))
     if plan is not None:
         _sync_plan_items(plan, result, assigner)
-        plan.built_at = utcnow()
+        plan.built_at = now
     _sync_pathway_steps(day, result, assigner)
     db.session.flush()
     result.carried_over = db.session.scalar(select(func.count()).select_from(CareTask).where(
         CareTask.status == "open", CareTask.due_date < day))
-    audit.record("build", "care_task_list", day.isoformat(), label=f"{day:%Y-%m-%d} 任务清单",
-                 changes={"created": result.created, "updated": result.updated, "cancelled": result.cancelled,
-                          "carried_over": result.carried_over, "unassigned": result.unassigned})
+    counts = {"created": result.created, "updated": result.updated, "cancelled": result.cancelled,
+              "carried_over": result.carried_over, "unassigned": result.unassigned}
+    build = db.session.scalar(select(TaskListBuild).where(TaskListBuild.day == day))
+    if build is None:
+        db.session.add(TaskListBuild(day=day, built_at=now, builds=1, last_result=counts))
+    else:
+        build.built_at, build.builds, build.last_result = now, build.builds + 1, counts
+    audit.record("build", "care_task_list", day.isoformat(), label=f"{day:%Y-%m-%d} 任务清单", changes=counts)
     return result
 
 
 def apply_plan_revision(plan: Plan) -> BuildResult | None:
-    """A plan changed after its lists were built: bring the lists up to date and tell whoever got new work."""
+    """A plan changed after its lists were built: bring the lists up to date and tell whoever got new work.
+
+    The lists count as built when this plan was part of a build, or when the day was built before the
+    plan existed at all (a plan submitted after the 17:05 build).
+    """
     if plan.built_at is None:
-        return None
+        built = db.session.scalar(select(TaskListBuild.built_at).where(TaskListBuild.day == plan.plan_date))
+        if built is None:
+            return None
+        plan.built_at = built
+    _lock_builds()
     result = BuildResult(plan.plan_date)
     _sync_plan_items(plan, result, _Assigner(plan.plan_date))
     db.session.flush()
@@ -297,13 +323,16 @@ def reassign_task(task: CareTask, to_user_id: int) -> CareTask:
     """The supervisor moves an open task to another case manager; rebuilding keeps this choice."""
     from .patients import is_case_manager
 
-    if task.status != "open":
-        raise Conflict("只能改派未完成的任务。")
     if not is_case_manager(to_user_id):
         raise ServiceError("请选择在岗的个案管理师。", field="case_manager_id")
     before = task.case_manager_id
-    task.case_manager_id, task.assigned_by_hand = to_user_id, True
-    db.session.flush()
+    # Only while still open: a completion at the same moment keeps its case manager.
+    changed = db.session.execute(update(CareTask).where(CareTask.id == task.id, CareTask.status == "open")
+                                 .values(case_manager_id=to_user_id, assigned_by_hand=True, updated_at=utcnow())
+                                 .execution_options(synchronize_session=False)).rowcount
+    db.session.refresh(task)
+    if changed != 1:
+        raise Conflict("只能改派未完成的任务。")
     audit.record("reassign", "care_task", task.id, label=task.title,
                  changes={"case_manager_id": {"from": before, "to": to_user_id}})
     notify([to_user_id], "casemgmt", "您有一项改派来的任务", task.title, link=f"/casemgmt/tasks?day={task.due_date}")

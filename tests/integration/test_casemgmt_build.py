@@ -168,3 +168,34 @@ def test_rescheduling_moves_the_task_and_keeps_it_open(session, ward_setup):
     tasks.complete_task(task, li, outcome="rescheduled", reschedule_to=DAY + timedelta(days=2), today=DAY)
     db.session.commit()
     assert (task.status, task.due_date, task.reschedule_count) == ("open", DAY + timedelta(days=2), 1)
+
+
+def test_a_plan_that_arrives_after_the_days_build_still_reaches_the_lists(session, ward_setup):
+    from portal.casemgmt.models import TaskListBuild
+
+    ward, _, li, _, _ = ward_setup
+    tasks.build_daily_tasks(DAY)  # 17:05: no plan for the day yet
+    tasks.build_daily_tasks(DAY)
+    db.session.commit()
+    build = db.session.scalar(select(TaskListBuild).where(TaskListBuild.day == DAY))
+    assert build.builds == 2 and build.last_result["created"] == 0
+    p = cm.make_patient("钱一")
+    cm.enrol(p, case_manager=li, ward=ward)
+    plan = _plan(DAY, {"patient_id": p.id, "ward_id": ward.id, "is_late": True})
+    result = tasks.apply_plan_revision(plan)
+    db.session.commit()
+    assert result.created == 1 and plan.built_at is not None
+    assert [t.case_manager_id for t in _tasks()] == [li.id]
+
+
+def test_a_finished_task_cannot_be_reassigned(session, ward_setup):
+    ward, _, li, wang, _ = ward_setup
+    p = cm.make_patient("钱一")
+    cm.enrol(p, case_manager=li, ward=ward)
+    _plan(DAY, {"patient_id": p.id, "ward_id": ward.id})
+    tasks.build_daily_tasks(DAY)
+    (task,) = _tasks()
+    tasks.complete_task(task, li, outcome="reached", today=DAY)
+    with pytest.raises(Conflict):
+        tasks.reassign_task(task, wang.id)
+    assert task.case_manager_id == li.id and not task.assigned_by_hand

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import jsonify, redirect, url_for
 from flask_login import current_user
 from sqlalchemy import text
 
@@ -18,7 +18,10 @@ from . import bp
 @bp.route("/")
 @require(SIGNED_IN)
 def home():
-    """The signed-in user's start page: their areas of work."""
+    """The signed-in user's start page: their areas of work; a case manager's is the day's task list."""
+    permissions = current_user.principal.permissions
+    if "casemgmt.tasks" in permissions and "casemgmt.assign" not in permissions:
+        return redirect(url_for("casemgmt.list_tasks"))
     return render("main/home.html", sections=nav.for_user(current_user))
 
 

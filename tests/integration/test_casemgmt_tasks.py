@@ -123,8 +123,14 @@ def test_anonymous_goes_to_login_and_a_case_manager_may_not_assign(client, team)
     client.login("cm_li")
     assert client.get("/casemgmt/tasks/overview").status_code == 403
     assert client.submit("/casemgmt/tasks/build", {}).status_code == 403
-    home = client.get("/").get_data(as_text=True)
-    assert "今日任务" in home and "任务分派" not in home
+    home = client.get("/")  # on a ward tablet the day's list comes first
+    assert home.status_code == 302 and home.headers["Location"] == "/casemgmt/tasks"
+    page = client.get("/casemgmt/tasks").get_data(as_text=True)
+    assert "今日任务" in page and "任务分派" not in page
+    client.submit("/logout")
+    client.login("cm_boss")  # the supervisor keeps the start page with all areas
+    home = client.get("/")
+    assert home.status_code == 200 and "任务分派" in text_of(home)
 
 
 def test_a_case_manager_sees_only_their_own_list_overdue_first_with_counts(client, team, day_list):

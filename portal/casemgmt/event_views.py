@@ -20,7 +20,7 @@ from . import EVENTS, GROUP, LEDGER, bp, feedback, ledger
 from .ledger_views import me
 from .models import EVENT_KINDS, EVENT_STATES, SEVERITIES
 from .patients import find_by_ref
-from .queries import get_task_or_404, sees_all
+from .queries import get_task_or_404, may_see_patient, sees_all
 
 nav.add(GROUP, "满意度调查", "casemgmt.list_surveys", LEDGER, 62)
 nav.add(GROUP, "不良事件与投诉", "casemgmt.list_events", EVENTS, 63)
@@ -33,7 +33,7 @@ NOT_FOUND_PATIENT = "未找到该患者，或该患者不在您的服务范围�
 
 def _patient_for(ref: str | None, user):
     patient = find_by_ref(ref or "")
-    if patient is None or not ledger.may_serve(patient, user):
+    if patient is None or not may_see_patient(patient, user):
         raise ServiceError(NOT_FOUND_PATIENT, field="patient_ref")
     return patient
 

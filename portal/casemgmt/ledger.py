@@ -27,7 +27,7 @@ from portal.extensions import db
 from portal.io.export import neutralise
 
 from .models import OUTCOMES, TASK_TYPES, LedgerEntry, Patient
-from .queries import scope_to_manager, sees_all, visible_patient_ids
+from .queries import scope_to_manager
 
 audit.register_entity("ledger_entry", "服务台账")
 
@@ -38,14 +38,6 @@ ICD10_PREFIX = re.compile(r"^[A-Z][0-9A-Z.]{0,15}$")
 REPORT_OUTCOMES = ("reached", "not_reached", "declined")
 ENTRY_FIELDS = ("service_date", "patient_id", "enrolment_id", "case_manager_id", "task_type", "title", "outcome",
                 "icd10_code", "disease_name", "ward_id", "note")
-
-
-def may_serve(patient: Patient, user: User) -> bool:
-    """Whether the user may record a service (or a survey) for the patient: the patients they can see."""
-    if sees_all(user):
-        return True
-    return db.session.scalar(select(func.count()).select_from(Patient).where(
-        Patient.id == patient.id, Patient.id.in_(visible_patient_ids(user.id)))) > 0
 
 
 def record_adhoc_service(patient: Patient, user: User, *, service_date: date, task_type: str, title: str = "",

@@ -20,7 +20,7 @@ from portal.io.export import Column, ExportSpec, export_registered, register_exp
 from . import GROUP, LEDGER, bp, ledger
 from .models import OUTCOMES, TASK_TYPES
 from .patients import find_by_ref
-from .queries import sees_all
+from .queries import may_see_patient, sees_all
 
 nav.add(GROUP, "服务台账", "casemgmt.list_ledger", LEDGER, 60)
 nav.add(GROUP, "月度服务报表", "casemgmt.monthly_report", LEDGER, 61)
@@ -123,7 +123,7 @@ def new_adhoc_service():
     if form.validate_on_submit():
         user = me()
         patient = find_by_ref(form.patient_ref.data)
-        if patient is None or not ledger.may_serve(patient, user):
+        if patient is None or not may_see_patient(patient, user):
             form.apply_error(ServiceError(NOT_FOUND_PATIENT, field="patient_ref"))
         else:
             try:

@@ -22,6 +22,7 @@ from portal.io.export import Column, export_query
 
 from . import ASSIGN, ENROL, KPI, REVEAL, VIEW_PATIENTS, bp, patient_imports, patients  # noqa: F401 (registers)
 from .models import GENDERS, ID_TYPES, PACKAGE_MONTHS, PACKAGES, Enrolment
+from .queries import get_patient_or_404, may_see_patient
 
 nav.add("个案管理", "患者管理", "casemgmt.list_patients", VIEW_PATIENTS, 20)
 nav.add("个案管理", "个案负荷", "casemgmt.list_caseloads", KPI, 70)
@@ -218,7 +219,7 @@ def new_patient():
             _apply(error, form, enrol_form)
             if isinstance(error, Conflict):
                 found = patients.find_by_identity(form.name.data, form.id_type.data, form.id_number.data)
-                existing = found if found is not None and patients.may_see(found, current_user) else None
+                existing = found if found is not None and may_see_patient(found, current_user) else None
         else:
             flash(f"已为患者{patient.masked_name}建档{'并入组' if enrol_now else ''}。", "success")
             return htmx_redirect(url_for("casemgmt.view_patient", patient_id=patient.id))
@@ -231,7 +232,7 @@ def new_patient():
 @require(ENROL)
 def edit_patient(patient_id: int):
     """Correct a patient's details; a new ID or phone number replaces the stored one."""
-    patient = patients.get_visible_or_404(patient_id, current_user)
+    patient = get_patient_or_404(patient_id, current_user)
     if request.method == "GET":
         form = EditPatientForm(formdata=None, obj=patient)
         form.name.data = form.id_number.data = form.phone.data = ""
@@ -291,7 +292,7 @@ def _detail_context(patient, *, note_form: NoteForm | None = None, close_form: C
 @require(VIEW_PATIENTS)
 def view_patient(patient_id: int):
     """One patient: enrolment, pathway progress, past services, special needs and handover notes."""
-    patient = patients.get_visible_or_404(patient_id, current_user)
+    patient = get_patient_or_404(patient_id, current_user)
     if wants_partial() and request.headers.get("HX-Target") == "patient-services":
         return render("casemgmt/_patient_services.html", patient=patient, services=_services_page(patient))
     return render("casemgmt/patient_detail.html", **_detail_context(patient))
@@ -301,7 +302,7 @@ def view_patient(patient_id: int):
 @require(REVEAL)
 def reveal_patient(patient_id: int):
     """Show the full ID or phone number to a user allowed to see it; each time is audited."""
-    patient = patients.get_visible_or_404(patient_id, current_user)
+    patient = get_patient_or_404(patient_id, current_user)
     field = request.form.get("field", "")
     if field not in ("id_number", "phone"):
         abort(400, "只能查看证件号码或电话。")
@@ -315,7 +316,7 @@ def reveal_patient(patient_id: int):
 @require(VIEW_PATIENTS)
 def add_handover_note(patient_id: int):
     """Add a note on the patient, optionally handed over to another case manager (who is notified)."""
-    patient = patients.get_visible_or_404(patient_id, current_user)
+    patient = get_patient_or_404(patient_id, current_user)
     form = _note_form(NoteForm())
     if form.validate_on_submit():
         try:
@@ -338,7 +339,7 @@ def add_handover_note(patient_id: int):
 
 def _enrolment_or_404(enrolment_id: int) -> Enrolment:
     enrolment = get_or_404(Enrolment, enrolment_id)
-    patients.get_visible_or_404(enrolment.patient_id, current_user)
+    get_patient_or_404(enrolment.patient_id, current_user)
     return enrolment
 
 
@@ -346,7 +347,7 @@ def _enrolment_or_404(enrolment_id: int) -> Enrolment:
 @require(ENROL)
 def enrol_patient(patient_id: int):
     """Put a registered patient under management: disease, package, ward, case manager and key dates."""
-    patient = patients.get_visible_or_404(patient_id, current_user)
+    patient = get_patient_or_404(patient_id, current_user)
     form = EnrolmentForm(formdata=None) if request.method == "GET" else EnrolmentForm()
     _fill_enrolment_choices(form)
     if request.method == "GET":

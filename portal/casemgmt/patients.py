@@ -6,13 +6,11 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from flask import abort
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
 from portal.auth.models import Department, Role, Staff, User, user_roles
 from portal.core import audit, crypto, masking
-from portal.core.scoping import get_or_404
 from portal.core.service import Conflict, ServiceError, clean
 from portal.extensions import db
 
@@ -343,32 +341,6 @@ def update_patient(patient: Patient, *, name=KEEP, id_type=KEEP, id_number=KEEP,
     return patient
 
 
-# --- who may see which patient (see queries.py); plus the patients one registered and has not yet enrolled ---
-
-def _visible(user):
-    """A condition on Patient: the case manager's patients, or ones they registered and nobody has enrolled yet."""
-    return or_(Patient.id.in_(queries.visible_patient_ids(user.id)),
-               and_(Patient.created_by_id == user.id, ~Patient.enrolments.any()))
-
-
-def scope(stmt: Select, user) -> Select:
-    return stmt if queries.sees_all(user) else stmt.where(_visible(user))
-
-
-def get_visible_or_404(patient_id, user) -> Patient:
-    """One patient the user may open, or 404 exactly as if it did not exist."""
-    patient = get_or_404(Patient, patient_id)
-    if not queries.sees_all(user) and db.session.scalar(
-            select(Patient.id).where(Patient.id == patient.id, _visible(user))) is None:
-        abort(404)
-    return patient
-
-
-def may_see(patient: Patient, user) -> bool:
-    return queries.sees_all(user) or db.session.scalar(
-        select(Patient.id).where(Patient.id == patient.id, _visible(user))) is not None
-
-
 # --- the patient list --------------------------------------------------------------------------------------
 
 PATIENT_STATES = {"active": "管理中", "closed": "已结案", "none": "未入组"}
@@ -393,7 +365,7 @@ def patients_query(filters: PatientFilters, user, sort_key: str = "created", des
     """Patients the user may see, filtered; the active enrolment is joined (at most one per patient)."""
     stmt = (select(Patient).outerjoin(_active, and_(_active.patient_id == Patient.id, _active.status == "active"))
             .options(selectinload(Patient.enrolments).selectinload(Enrolment.case_manager)))
-    stmt = scope(stmt, user)
+    stmt = queries.scope_patients(stmt, Patient.id, user)
     if filters.q:
         # Exact: hospital number, full ID number or phone (through the keyed hash); otherwise a name prefix.
         hashed = crypto.lookup_hash(filters.q)

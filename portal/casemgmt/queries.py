@@ -27,11 +27,16 @@ def covered_ward_ids(user_id: int) -> Select:
 
 
 def visible_patient_ids(user_id: int) -> Select:
-    """A subquery of the patient ids a case manager may open."""
+    """A subquery of the patient ids a case manager may open.
+
+    Besides their patients and those of their wards: the ones they registered themselves and nobody
+    has enrolled yet (else a patient would vanish from its author right after being saved).
+    """
     managed = select(Enrolment.patient_id).where(Enrolment.status == "active", or_(
         Enrolment.case_manager_id == user_id, Enrolment.ward_id.in_(covered_ward_ids(user_id))))
     tasked = select(CareTask.patient_id).where(CareTask.case_manager_id == user_id)
-    return managed.union(tasked)
+    registered = select(Patient.id).where(Patient.created_by_id == user_id, ~Patient.enrolments.any())
+    return managed.union(tasked, registered)
 
 
 def scope_patients(stmt: Select, patient_id_column, user) -> Select:
@@ -47,10 +52,15 @@ def scope_to_manager(stmt: Select, manager_column, user) -> Select:
     return stmt.where(manager_column == user.id)
 
 
+def may_see_patient(patient: Patient, user) -> bool:
+    return sees_all(user) or db.session.scalar(
+        select(Patient.id).where(Patient.id == patient.id, Patient.id.in_(visible_patient_ids(user.id)))) is not None
+
+
 def get_patient_or_404(patient_id, user) -> Patient:
+    """One patient the user may open, or 404 exactly as if it did not exist."""
     patient = get_or_404(Patient, patient_id)
-    if not sees_all(user) and not db.session.scalar(
-            select(Patient.id).where(Patient.id == patient.id, Patient.id.in_(visible_patient_ids(user.id)))):
+    if not may_see_patient(patient, user):
         abort(404)
     return patient
 

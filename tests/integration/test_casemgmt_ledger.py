@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from portal.casemgmt import ledger, tasks
+from portal.casemgmt import ledger, queries, tasks
 from portal.casemgmt.models import TASK_TYPES, CareTask, LedgerEntry
 from portal.core.audit import AuditLog
 from portal.core.timeutil import local_today
@@ -240,8 +240,8 @@ def test_adhoc_service_rules_in_the_service(session, world):
     entry = ledger.record_adhoc_service(patient, world.li, service_date=day - timedelta(days=31),
                                         task_type="education", title=" ", outcome="declined", today=day)
     assert entry.title == "健康宣教推送" and entry.outcome == "declined"
-    assert not ledger.may_serve(world.wang_patients[0], world.li)
-    assert ledger.may_serve(world.wang_patients[0], world.boss)
+    assert not queries.may_see_patient(world.wang_patients[0], world.li)
+    assert queries.may_see_patient(world.wang_patients[0], world.boss)
 
 
 def _expected(entries, key) -> dict:

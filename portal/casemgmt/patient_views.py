@@ -20,7 +20,7 @@ from portal.core.service import Conflict, ServiceError
 from portal.core.timeutil import local_today
 from portal.io.export import Column, export_query
 
-from . import ASSIGN, ENROL, KPI, REVEAL, VIEW_PATIENTS, bp, patient_imports, patients  # noqa: F401 (registers)
+from . import ASSIGN, ENROL, KPI, REVEAL, VIEW_PATIENTS, bp, patient_imports, patient_queries, patients  # noqa: F401 (registers)
 from .models import GENDERS, ID_TYPES, PACKAGE_MONTHS, PACKAGES, Enrolment
 from .queries import get_patient_or_404, may_see_patient
 
@@ -106,9 +106,10 @@ def _manager_label(user) -> str:
 def _fill_enrolment_choices(form: EnrolmentForm, enrolment: Enrolment | None = None) -> None:
     keep_ward = (enrolment.ward_id,) if enrolment and enrolment.ward_id else ()
     keep_manager = (enrolment.case_manager_id,) if enrolment and enrolment.case_manager_id else ()
-    form.ward_id.choices = select_choices([("", "（未指定）")] + [(w.id, w.name) for w in patients.wards(keep_ward)])
+    form.ward_id.choices = select_choices([("", "（未指定）")] + [
+        (w.id, w.name) for w in patient_queries.wards(keep_ward)])
     form.case_manager_id.choices = select_choices([("", "（未指定）")] + [
-        (u.id, _manager_label(u)) for u in patients.case_managers(keep_manager)])
+        (u.id, _manager_label(u)) for u in patient_queries.case_managers(keep_manager)])
 
 
 def _all_valid(*results: bool) -> bool:
@@ -128,10 +129,10 @@ def _apply(error: ServiceError, *forms: PortalForm) -> None:
 # --- list and export -------------------------------------------------------------------------------------------
 
 def _filters():
-    filters = patients.PatientFilters(
-        q=arg_str("q", 50), status=arg_choice("status", patients.PATIENT_STATES),
+    filters = patient_queries.PatientFilters(
+        q=arg_str("q", 50), status=arg_choice("status", patient_queries.PATIENT_STATES),
         case_manager_id=arg_int("case_manager_id", maximum=MAX_ID), ward_id=arg_int("ward_id", maximum=MAX_ID))
-    sort = parse_sort(patients.PATIENT_SORTS, "-created")
+    sort = parse_sort(patient_queries.PATIENT_SORTS, "-created")
     args = {"q": filters.q, "status": filters.status, "case_manager_id": filters.case_manager_id or "",
             "ward_id": filters.ward_id or "", "sort": sort.param}
     return filters, sort, args
@@ -142,12 +143,12 @@ def _filters():
 def list_patients():
     """Patients in the user's care (all of them for the supervisor), with search and filters."""
     filters, sort, args = _filters()
-    stmt = patients.patients_query(filters, current_user, sort.key, sort.descending)
+    stmt = patient_queries.patients_query(filters, current_user, sort.key, sort.descending)
     page = paginate(stmt, arg_int("page", 1), current_app.config["PAGE_SIZE"])
     return render("casemgmt/patient_list.html", "casemgmt/_patient_rows.html", page=page, filters=filters,
-                  sort=sort, args=args, states=patients.PATIENT_STATES,
-                  managers=[(u.id, _manager_label(u)) for u in patients.case_managers()],
-                  wards=[(w.id, w.name) for w in patients.wards()])
+                  sort=sort, args=args, states=patient_queries.PATIENT_STATES,
+                  managers=[(u.id, _manager_label(u)) for u in patient_queries.case_managers()],
+                  wards=[(w.id, w.name) for w in patient_queries.wards()])
 
 
 def _enrolment_of(patient, attr: str):
@@ -185,7 +186,7 @@ def export_patients():
         Column("手术日期", enrolled("surgery_date"), 12),
         Column("出院日期", enrolled("discharge_date"), 12),
     ]
-    stmt = patients.patients_query(filters, current_user, sort.key, sort.descending)
+    stmt = patient_queries.patients_query(filters, current_user, sort.key, sort.descending)
     return export_query(stmt, columns, "患者名单", args, "patient")
 
 
@@ -263,28 +264,28 @@ def edit_patient(patient_id: int):
 def _note_form(form: NoteForm | None = None) -> NoteForm:
     form = form or NoteForm(formdata=None)
     form.to_user_id.choices = select_choices([("", "（不指定，仅记录）")] + [
-        (u.id, _manager_label(u)) for u in patients.case_managers() if u.id != current_user.id])
+        (u.id, _manager_label(u)) for u in patient_queries.case_managers() if u.id != current_user.id])
     return form
 
 
 def _services_page(patient):
-    return paginate(patients.services_query(patient.id), arg_int("services_page", 1), SERVICES_PER_PAGE)
+    return paginate(patient_queries.services_query(patient.id), arg_int("services_page", 1), SERVICES_PER_PAGE)
 
 
 def _detail_context(patient, *, note_form: NoteForm | None = None, close_form: CloseForm | None = None,
                     revealed: dict | None = None) -> dict:
     today = local_today()
     enrolment = patient.active_enrolment or (patient.enrolments[0] if patient.enrolments else None)
-    progress = patients.pathway_progress(enrolment, today) if enrolment is not None else []
+    progress = patient_queries.pathway_progress(enrolment, today) if enrolment is not None else []
     due = [row for row in progress if row.due is not None and row.due <= today]
-    needs, need_notes = patients.special_needs(patient.id, today)
+    needs, need_notes = patient_queries.special_needs(patient.id, today)
     if close_form is None:
         close_form = CloseForm(formdata=None)
         close_form.closed_on.data = today
     return {"patient": patient, "enrolment": enrolment, "progress": progress, "today": today,
             "progress_done": sum(1 for row in due if row.task is not None and row.task.status == "done"),
             "progress_due": len(due), "services": _services_page(patient), "needs": needs, "need_notes": need_notes,
-            "notes": patients.handover_notes(patient.id), "note_form": _note_form(note_form),
+            "notes": patient_queries.handover_notes(patient.id), "note_form": _note_form(note_form),
             "close_form": close_form, "revealed": revealed or {}}
 
 
@@ -327,11 +328,11 @@ def add_handover_note(patient_id: int):
             if not wants_partial():
                 flash("已添加交接记录。", "success")
                 return htmx_redirect(url_for("casemgmt.view_patient", patient_id=patient.id) + "#notes")
-            return render("casemgmt/_patient_notes.html", patient=patient, notes=patients.handover_notes(patient.id),
-                          note_form=_note_form(), saved=True)
+            return render("casemgmt/_patient_notes.html", patient=patient,
+                          notes=patient_queries.handover_notes(patient.id), note_form=_note_form(), saved=True)
     if wants_partial():
         return render("casemgmt/_patient_notes.html", status=422, patient=patient,
-                      notes=patients.handover_notes(patient.id), note_form=form)
+                      notes=patient_queries.handover_notes(patient.id), note_form=form)
     return render("casemgmt/patient_detail.html", status=422, **_detail_context(patient, note_form=form))
 
 
@@ -418,9 +419,9 @@ def close_enrolment(enrolment_id: int):
 def list_caseloads():
     """Each case manager's active caseload against the staffing norm (1:500), with a warning above it."""
     norm = int(current_app.config["CASELOAD_NORM"])
-    rows = patients.caseload_rows(norm)
+    rows = patient_queries.caseload_rows(norm)
     total = sum(r.active for r in rows)
-    unassigned = patients.unassigned_active()
+    unassigned = patient_queries.unassigned_active()
     needed = -(-(total + unassigned) // norm) if norm else 0
     return render("casemgmt/caseload_list.html", rows=rows, norm=norm, total=total, unassigned=unassigned,
                   needed=needed, over=sum(1 for r in rows if r.state == "bad"))
@@ -428,15 +429,15 @@ def list_caseloads():
 
 def _coverage_form(form: CoverageForm | None = None) -> CoverageForm:
     form = form or CoverageForm(formdata=None)
-    form.ward_id.choices = select_choices([("", "（请选择病区）")] + [(w.id, w.name) for w in patients.wards()])
+    form.ward_id.choices = select_choices([("", "（请选择病区）")] + [(w.id, w.name) for w in patient_queries.wards()])
     form.case_manager_id.choices = select_choices([("", "（请选择个案管理师）")] + [
-        (u.id, _manager_label(u)) for u in patients.case_managers()])
+        (u.id, _manager_label(u)) for u in patient_queries.case_managers()])
     return form
 
 
 def _coverage(form: CoverageForm | None = None, status: int = 200, error: str | None = None):
     return render("casemgmt/coverage_list.html", "casemgmt/_coverage_rows.html", status=status,
-                  wards=patients.coverage_by_ward(), form=_coverage_form(form), error=error)
+                  wards=patient_queries.coverage_by_ward(), form=_coverage_form(form), error=error)
 
 
 @bp.route("/ward-coverage")

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
-from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy import func, or_, select
 
-from portal.auth.models import Department, Role, Staff, User, user_roles
+from portal.auth.models import Department, Role, User, user_roles
 from portal.core import audit, crypto, masking
 from portal.core.service import Conflict, ServiceError, clean
 from portal.extensions import db
 
-from . import queries
 from .models import (
     GENDERS,
     ID_TYPES,
@@ -23,9 +20,7 @@ from .models import (
     CareTask,
     Enrolment,
     HandoverNote,
-    LedgerEntry,
     Pathway,
-    PathwayStep,
     PathwayVersion,
     Patient,
     WardCoverage,
@@ -234,7 +229,6 @@ def update_enrolment(enrolment: Enrolment, **values) -> Enrolment:
 
 def close_enrolment(enrolment: Enrolment, *, closed_on: date, reason: str) -> Enrolment:
     """End management: open tasks of the enrolment are cancelled."""
-    from .models import CareTask
 
     if enrolment.status != "active":
         raise Conflict("该入组已结案。")
@@ -341,154 +335,6 @@ def update_patient(patient: Patient, *, name=KEEP, id_type=KEEP, id_number=KEEP,
     return patient
 
 
-# --- the patient list --------------------------------------------------------------------------------------
-
-PATIENT_STATES = {"active": "管理中", "closed": "已结案", "none": "未入组"}
-_active = aliased(Enrolment, name="active_enrolment")
-PATIENT_SORTS = {"created": Patient.id, "name": Patient.name, "hospital_no": Patient.hospital_no,
-                 "start_date": _active.start_date}
-
-
-@dataclass
-class PatientFilters:
-    q: str = ""
-    status: str = ""  # a key of PATIENT_STATES
-    case_manager_id: int | None = None
-    ward_id: int | None = None
-
-
-def _like_prefix(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def patients_query(filters: PatientFilters, user, sort_key: str = "created", descending: bool = True) -> Select:
-    """Patients the user may see, filtered; the active enrolment is joined (at most one per patient)."""
-    stmt = (select(Patient).outerjoin(_active, and_(_active.patient_id == Patient.id, _active.status == "active"))
-            .options(selectinload(Patient.enrolments).selectinload(Enrolment.case_manager)))
-    stmt = queries.scope_patients(stmt, Patient.id, user)
-    if filters.q:
-        # Exact: hospital number, full ID number or phone (through the keyed hash); otherwise a name prefix.
-        hashed = crypto.lookup_hash(filters.q)
-        phone_hash = crypto.lookup_hash(crypto.normalise(filters.q).replace("-", ""))
-        stmt = stmt.where(or_(Patient.hospital_no == filters.q, Patient.id_number_hash == hashed,
-                              Patient.phone_hash == phone_hash,
-                              Patient.name.like(_like_prefix(filters.q), escape="\\")))
-    if filters.status == "active":
-        stmt = stmt.where(_active.id.is_not(None))
-    elif filters.status == "closed":
-        stmt = stmt.where(_active.id.is_(None), Patient.enrolments.any())
-    elif filters.status == "none":
-        stmt = stmt.where(~Patient.enrolments.any())
-    if filters.case_manager_id:
-        stmt = stmt.where(_active.case_manager_id == filters.case_manager_id)
-    if filters.ward_id:
-        stmt = stmt.where(_active.ward_id == filters.ward_id)
-    column = PATIENT_SORTS[sort_key]
-    return stmt.order_by(column.desc() if descending else column.asc(), Patient.id.desc() if descending
-                         else Patient.id.asc())
-
-
-def case_managers(include_ids: tuple[int, ...] = ()) -> list[User]:
-    """Active case managers by employee number (and any users named in include_ids, e.g. a former manager)."""
-    from portal.auth.queries import active_user_ids_with_roles
-
-    ids = set(active_user_ids_with_roles(("case_manager",))) | {i for i in include_ids if i}
-    if not ids:
-        return []
-    return list(db.session.scalars(select(User).outerjoin(Staff, User.staff_id == Staff.id)
-                                   .where(User.id.in_(ids)).order_by(Staff.employee_no, User.login_name)))
-
-
-def wards(include_ids: tuple[int, ...] = ()) -> list[Department]:
-    """Wards and departments in use, in tree order: where an enrolled patient can lie."""
-    from portal.auth.org import department_tree
-
-    return [d for d in department_tree(include_inactive=True)
-            if d.kind in ("ward", "department") and (d.is_active or d.id in include_ids)]
-
-
-# --- the patient view --------------------------------------------------------------------------------------
-
-@dataclass
-class StepProgress:
-    """One occurrence of a pathway step for an enrolment, and where it stands."""
-
-    step: PathwayStep
-    occurrence: int | None
-    due: date | None
-    window_end: date | None
-    task: CareTask | None
-    label: str
-    state: str  # badge state: ok, warn, bad, off, wait
-
-    @property
-    def title(self) -> str:
-        if self.occurrence is None or self.step.occurrences == 1:
-            return self.step.title
-        return f"{self.step.title}（第 {self.occurrence} 次）"
-
-
-def pathway_progress(enrolment: Enrolment, today: date) -> list[StepProgress]:
-    """Every step occurrence of the enrolment's pathway version, with its task where one was made."""
-    from .models import ANCHORS
-    from .tasks import step_occurrences
-
-    if enrolment.pathway_version is None:
-        return []
-    made = {(t.pathway_step_id, t.occurrence): t for t in db.session.scalars(
-        select(CareTask).where(CareTask.enrolment_id == enrolment.id, CareTask.pathway_step_id.is_not(None)))}
-    rows = []
-    for step in enrolment.pathway_version.steps:
-        occurrences = step_occurrences(step, enrolment)
-        if not occurrences:
-            missing = enrolment.anchor_date(step.anchor) is None
-            label = f"待定（尚无{ANCHORS.get(step.anchor, '')}日期）" if missing else "不在服务期内"
-            rows.append(StepProgress(step, None, None, None, None, label, "off"))
-            continue
-        for occurrence, due, window_end in occurrences:
-            task = made.get((step.id, occurrence))
-            if task is not None:
-                if task.status == "done":
-                    label, state = f"已完成：{task.outcome_label}", "ok"
-                elif task.status == "cancelled":
-                    label, state = "已取消", "off"
-                elif task.is_overdue(today):
-                    label, state = "已逾期", "bad"
-                else:
-                    label, state = "待完成", "wait"
-            elif due > today:
-                label, state = "未到期", "off"
-            elif window_end < today:
-                label, state = "未执行（已过时间窗）", "bad"
-            else:
-                label, state = "待生成任务", "warn"
-            rows.append(StepProgress(step, occurrence, due, window_end, task, label, state))
-    return rows
-
-
-def special_needs(patient_id: int, today: date, days: int = 30) -> tuple[list[str], list[str]]:
-    """Special needs and notes from the patient's open tasks and those of the last `days` days."""
-    labels: list[str] = []
-    notes: list[str] = []
-    since = today - timedelta(days=days)
-    for task in db.session.scalars(select(CareTask).where(
-            CareTask.patient_id == patient_id, or_(CareTask.status == "open", CareTask.due_date >= since))
-            .order_by(CareTask.due_date.desc()).limit(200)):
-        labels += [x for x in task.special_need_labels if x not in labels]
-        if task.special_note and task.special_note not in notes:
-            notes.append(task.special_note)
-    return labels, notes
-
-
-def services_query(patient_id: int) -> Select:
-    """The patient's past services (the ledger), newest first."""
-    return (select(LedgerEntry).where(LedgerEntry.patient_id == patient_id)
-            .order_by(LedgerEntry.service_date.desc(), LedgerEntry.id.desc()))
-
-
-def handover_notes(patient_id: int, limit: int = 50) -> list[HandoverNote]:
-    return list(db.session.scalars(select(HandoverNote).where(HandoverNote.patient_id == patient_id)
-                                   .order_by(HandoverNote.id.desc()).limit(limit)))
 
 
 def add_handover_note(patient: Patient, *, body: str, to_user_id: int | None = None) -> HandoverNote:
@@ -515,58 +361,6 @@ def add_handover_note(patient: Patient, *, body: str, to_user_id: int | None = N
 
 
 # --- caseload and ward coverage ----------------------------------------------------------------------------
-
-@dataclass
-class CaseloadRow:
-    user: User
-    active: int
-    norm: int
-    wards: list[str]
-
-    @property
-    def ratio(self) -> float:
-        return self.active / self.norm if self.norm else 0.0
-
-    @property
-    def state(self) -> str:
-        if self.active > self.norm:
-            return "bad"
-        return "warn" if self.ratio >= 0.9 else "ok"
-
-    @property
-    def state_label(self) -> str:
-        return {"bad": "超出配比", "warn": "接近上限", "ok": "正常"}[self.state]
-
-
-def caseload_rows(norm: int) -> list[CaseloadRow]:
-    """Every active case manager with their active caseload against the staffing norm, heaviest first."""
-    managers = case_managers()
-    counts = caseloads([m.id for m in managers]) if managers else {}
-    covered: dict[int, list[str]] = {}
-    for user_id, name in db.session.execute(
-            select(WardCoverage.case_manager_id, Department.name)
-            .join(Department, Department.id == WardCoverage.ward_id).order_by(Department.name)):
-        covered.setdefault(user_id, []).append(name)
-    rows = [CaseloadRow(m, counts.get(m.id, 0), norm, covered.get(m.id, [])) for m in managers]
-    return sorted(rows, key=lambda r: (-r.active, r.user.display_name))
-
-
-def unassigned_active() -> int:
-    return db.session.scalar(select(func.count()).select_from(Enrolment).where(
-        Enrolment.status == "active", Enrolment.case_manager_id.is_(None)))
-
-
-def coverage_by_ward() -> list[tuple[Department, list[WardCoverage]]]:
-    """Each ward in use (and any covered department) with the case managers covering it."""
-    rows = db.session.scalars(select(WardCoverage).options(selectinload(WardCoverage.case_manager))).all()
-    by_ward: dict[int, list[WardCoverage]] = {}
-    for row in rows:
-        by_ward.setdefault(row.ward_id, []).append(row)
-    out = []
-    for dept in wards(include_ids=tuple(by_ward)):
-        if dept.kind == "ward" or dept.id in by_ward:
-            out.append((dept, sorted(by_ward.get(dept.id, []), key=lambda c: c.case_manager.display_name)))
-    return out
 
 
 def set_ward_coverage(ward_id: int, case_manager_id: int, covered: bool) -> bool:

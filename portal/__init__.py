@@ -32,7 +32,7 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     templating.init_app(app)
     register_error_handlers(app)
 
-    from .api import bp as api_bp
+    from .api import blueprints as api_blueprints
     from .approvals import bp as approvals_bp
     from .audit import bp as audit_bp
     from .auth import bp as auth_bp
@@ -45,7 +45,7 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     from .wecom import bp as wecom_bp
 
     for blueprint in (main_bp, auth_bp, admin_bp, audit_bp, notify_bp, wecom_bp, approvals_bp, supervision_bp, io_bp,
-                      casemgmt_bp, api_bp):
+                      casemgmt_bp, *api_blueprints):
         app.register_blueprint(blueprint)
 
     from .auth.session import init_session_handling

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
 
@@ -85,7 +85,7 @@ def find_by_ref(ref: str) -> Patient | None:
 
 def create_patient(*, name: str, id_type: str, id_number: str, phone: str | None = None,
                    hospital_no: str | None = None, gender: str = "U", birth_date: date | None = None,
-                   notes: str = "") -> Patient:
+                   notes: str = "", now: datetime | None = None) -> Patient:
     name = clean(name)
     if not name or len(name) > 50:
         raise ServiceError("请填写患者姓名（50 字以内）。", field="name")
@@ -112,7 +112,15 @@ def create_patient(*, name: str, id_type: str, id_number: str, phone: str | None
     db.session.flush()
     audit.record("create", "patient", patient.id, label=patient.masked_name,
                  after=audit.snapshot(patient, PATIENT_FIELDS))
+    _attach_waiting_plan_items(patient, now)
     return patient
+
+
+def _attach_waiting_plan_items(patient: Patient, now: datetime | None = None) -> None:
+    """Plan items that named this patient before they were registered now point at them."""
+    from .plans import rematch_patient  # plans use this module: imported here, not at the top
+
+    rematch_patient(patient, now=now)
 
 
 def reveal(patient: Patient, field: str) -> str:
@@ -332,6 +340,8 @@ def update_patient(patient: Patient, *, name=KEEP, id_type=KEEP, id_number=KEEP,
     changes.update(audit.diff(before, audit.snapshot(patient, PATIENT_FIELDS)))
     if changes:
         audit.record("update", "patient", patient.id, label=patient.masked_name, changes=changes)
+        if "hospital_no" in changes or "id_number" in changes:
+            _attach_waiting_plan_items(patient)
     return patient
 
 

@@ -48,7 +48,42 @@ def main() -> None:
             client = _signed_in(app, login)
             for page in pages:
                 _measure(client, page)
+        _measure_plan_api(app)
         stop_embedded_redis(tmp)
+
+
+def _measure_plan_api(app, items: int = 200) -> None:
+    """HIS posting tomorrow's plan of `items` items (the first time, then unchanged resubmissions)."""
+    from datetime import timedelta
+
+    from portal.api.tokens import create_token
+    from portal.core.timeutil import local_today
+
+    with app.app_context():
+        _, token = create_token(name="基准 HIS", login_name="benchadmin")
+        db.session.commit()
+    day = local_today() + timedelta(days=1)
+    body = {"items": [{"id": f"B{n:05d}", "patient": f"BZY{n * 37 % 10000:06d}", "service": "accompany_admission",
+                       "ward": f"BW{n % 20:02d}", "bed": str(n % 60), "time_slot": "morning"} for n in range(items)]}
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"/api/v1/plans/{day:%Y-%m-%d}"
+    timings = []
+    for _ in range(20):
+        start = time.perf_counter()
+        response = client.post(url, json=body, headers=headers)
+        timings.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, (url, response.status_code, response.get_data(as_text=True)[:300])
+    first, rest = timings[0], sorted(timings[1:])
+    label = f"POST {url} ({items} items)"
+    print(f"{label:48} first {first:.1f} ms; again: median {statistics.median(rest):.1f}, p95 {rest[-1]:.1f}")
+    _measure(client_with_token(app, headers), url)
+
+
+def client_with_token(app, headers: dict):
+    client = app.test_client()
+    client.environ_base.update({"HTTP_AUTHORIZATION": headers["Authorization"]})
+    return client
 
 
 def _signed_in(app, login: str):

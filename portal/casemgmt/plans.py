@@ -40,7 +40,7 @@ from portal.extensions import db
 
 from . import tasks
 from .models import PLAN_SOURCES, SPECIAL_NEEDS, TASK_TYPES, TIME_SLOTS, Enrolment, Patient, Plan, PlanItem
-from .patients import find_by_ref
+from .patients import find_by_refs
 
 audit.register_entity("plan", "次日服务计划")
 audit.register_entity("plan_item", "计划项目")
@@ -237,8 +237,14 @@ def special_needs_hint() -> str:
     return "、".join(SPECIAL_NEEDS.values())
 
 
-def _ward(value: Any) -> tuple[int | None, str | None]:
+def _ward(value: Any, cache: dict | None = None) -> tuple[int | None, str | None]:
     """A ward (or department) by id, code or name; (None, None) when not given, (None, message) when wrong."""
+    if cache is not None:
+        key = (type(value).__name__, value) if isinstance(value, (str, int)) else None
+        if key is not None:
+            if key not in cache:
+                cache[key] = _ward(value)
+            return cache[key]
     if value is None or value == "":
         return None, None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -292,6 +298,18 @@ class _Items:
                 PlanItem.plan_id == self.plan.id, PlanItem.external_id == external_id))
         return self.known.get(external_id)
 
+    def prefetch(self, external_ids: set[str]) -> None:
+        """Read many items in a few queries (a plan from HIS names hundreds at once)."""
+        wanted = sorted(i for i in external_ids if i and i not in self.known)
+        if self.plan is None or self.complete or not wanted:
+            return
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            found = {item.external_id: item for item in db.session.scalars(select(PlanItem).where(
+                PlanItem.plan_id == self.plan.id, PlanItem.external_id.in_(chunk)))}
+            for external_id in chunk:
+                self.known[external_id] = found.get(external_id)
+
     def add(self, item: PlanItem) -> None:
         self.known[item.external_id] = item
 
@@ -318,7 +336,8 @@ class _Items:
         return list(found)
 
 
-def _normalise(plan_date: date, raw: dict, existing: _Items) -> tuple[dict, list[tuple[str, str]]]:
+def _normalise(plan_date: date, raw: dict, existing: _Items,
+               wards: dict | None = None) -> tuple[dict, list[tuple[str, str]]]:
     """One item as the form, Excel or HIS gives it -> clean values, or the problems with it."""
     problems: list[tuple[str, str]] = []
     if not isinstance(raw, dict):
@@ -341,7 +360,7 @@ def _normalise(plan_date: date, raw: dict, existing: _Items) -> tuple[dict, list
     if unknown_needs:
         problems.append(("special_needs", f"未知的特殊需求“{'、'.join(w[:20] for w in unknown_needs[:5])}”，"
                                           f"可选：{special_needs_hint()}"))
-    ward_id, ward_problem = _ward(raw.get("ward_id", raw.get("ward")))
+    ward_id, ward_problem = _ward(raw.get("ward_id", raw.get("ward")), wards)
     if ward_problem:
         problems.append(("ward_id", ward_problem))
     ref = values.pop("patient")
@@ -403,8 +422,10 @@ def _check(plan_date: date, raws: list, existing: _Items, replace: bool,
     problems: list[Problem] = []
     checked: list[tuple[int, dict]] = []
     seen_ids: dict[str, int] = {}
+    wards: dict = {}  # a plan names the same few wards many times
+    existing.prefetch({clean(str(raw.get("external_id") or "")) for raw in raws if isinstance(raw, dict)})
     for index, raw in enumerate(raws, start=1):
-        values, found = _normalise(plan_date, raw, existing)
+        values, found = _normalise(plan_date, raw, existing, wards)
         given_id = clean(str(raw.get("external_id") or "")) if isinstance(raw, dict) else ""
         for name, message in found:
             problems.append(Problem(index, given_id, name, message))
@@ -423,11 +444,9 @@ def _check(plan_date: date, raws: list, existing: _Items, replace: bool,
             continue
         checked.append((index, values))
     # Patients: the same rule as patients.find_by_ref (hospital number or ID number, exactly one match).
-    cache: dict[str, Patient | None] = {}
+    cache = find_by_refs({values["ref"] for _, values in checked if values["ref"]})
     for _, values in checked:
         if values["ref"]:
-            if values["ref"] not in cache:
-                cache[values["ref"]] = find_by_ref(values["ref"])
             patient = cache[values["ref"]]
             current = existing.get(values["external_id"])
             if patient is None and current is not None and current.patient_ref_hash == values["patient_ref_hash"]:

@@ -390,3 +390,16 @@ def test_rematch_button_and_export(client, world, clock):
     body = {r[1]: r for r in rows[3:]}
     assert body["A1"][2] == "张*丰" and body["A1"][9] == "吸氧"
     assert number not in str(rows) and body["U1"][2] == "赵*"
+
+
+def test_many_references_are_resolved_by_the_same_rule_as_one(session, world):
+    number = cm.resident_id(777)
+    a = cm.make_patient("周一", id_number=number, hospital_no="ZY801")
+    cm.make_patient("周壹", id_number=number)  # the same ID number under another name: ambiguous by number
+    other = next(n for n in (cm.resident_id(k) for k in range(800, 900)) if n.endswith("X"))
+    b = cm.make_patient("吴二", id_number=other, hospital_no="ZY802")
+    refs = {"ZY801", "ZY802", " ZY802 ", number, number.lower(), "ZY000", other, other.lower()}
+    found = patients.find_by_refs(refs)
+    assert found == {ref: patients.find_by_ref(ref) for ref in refs}
+    assert found["ZY801"] == a and found[" ZY802 "] == b and found[number] is None and found["ZY000"] is None
+    assert found[other] == found[other.lower()] == b  # the check letter in either case

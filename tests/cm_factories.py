@@ -5,8 +5,11 @@ from __future__ import annotations
 import itertools
 from datetime import date
 
+from sqlalchemy import select
+
 from portal.casemgmt import pathways, patients
-from portal.casemgmt.models import Enrolment, Pathway, Patient, WardCoverage
+from portal.casemgmt.models import Enrolment, Pathway, Patient, Plan, PlanItem, WardCoverage
+from portal.core.timeutil import utcnow
 from portal.extensions import db
 
 from . import factories
@@ -64,3 +67,18 @@ def enrol(patient: Patient, *, case_manager=None, ward=None, start: date | None 
                                **dates)
     db.session.commit()
     return enrolment
+
+
+def make_plan(day: date, *items: dict, **plan_fields) -> Plan:
+    """The plan of a day (made if missing) with these items, written directly as the plan service stores them."""
+    now = utcnow()
+    plan = db.session.scalar(select(Plan).where(Plan.plan_date == day))
+    if plan is None:
+        plan = Plan(plan_date=day, first_submitted_at=now, last_submitted_at=now, **plan_fields)
+        db.session.add(plan)
+        db.session.flush()
+    for item in items:
+        db.session.add(PlanItem(plan_id=plan.id, submitted_at=now, **{
+            "task_type": "accompany_admission", "external_id": f"T{next(_seq)}", **item}))
+    db.session.commit()
+    return plan

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from portal.auth.models import User
 from portal.casemgmt import tasks
-from portal.casemgmt.models import CareTask, LedgerEntry, Plan, PlanItem
+from portal.casemgmt.models import CareTask, LedgerEntry, PlanItem
 from portal.core.service import Conflict, ServiceError
 from portal.core.timeutil import utcnow
 from portal.extensions import db
@@ -30,18 +30,6 @@ def ward_setup(tree):
     return ward, other_ward, li, wang, zhao
 
 
-def _plan(day: date, *items: dict) -> Plan:
-    now = utcnow()
-    plan = Plan(plan_date=day, first_submitted_at=now, last_submitted_at=now)
-    db.session.add(plan)
-    db.session.flush()
-    for i, item in enumerate(items, start=1):
-        db.session.add(PlanItem(plan_id=plan.id, external_id=item.pop("external_id", f"X{i}"), submitted_at=now,
-                                **{"task_type": "accompany_admission", **item}))
-    db.session.commit()
-    return plan
-
-
 def _tasks(**where):
     stmt = select(CareTask).order_by(CareTask.id)
     for key, value in where.items():
@@ -54,7 +42,7 @@ def test_plan_items_go_to_the_patients_case_manager_or_the_least_loaded_ward_man
     managed = cm.make_patient("周大福")
     cm.enrol(managed, case_manager=zhao, ward=other_ward)
     loose = [cm.make_patient(name) for name in ("钱一", "孙二", "吴三", "郑四")]
-    _plan(DAY, {"patient_id": managed.id, "ward_id": ward.id},
+    cm.make_plan(DAY, {"patient_id": managed.id, "ward_id": ward.id},
           *({"patient_id": p.id, "ward_id": ward.id} for p in loose))
     result = tasks.build_daily_tasks(DAY)
     db.session.commit()
@@ -68,7 +56,7 @@ def test_plan_items_go_to_the_patients_case_manager_or_the_least_loaded_ward_man
 def test_rebuilding_is_idempotent_and_keeps_done_and_reassigned_work(session, ward_setup):
     ward, _, li, wang, _ = ward_setup
     a, b = cm.make_patient("钱一"), cm.make_patient("孙二")
-    plan = _plan(DAY, {"patient_id": a.id, "ward_id": ward.id}, {"patient_id": b.id, "ward_id": ward.id})
+    plan = cm.make_plan(DAY, {"patient_id": a.id, "ward_id": ward.id}, {"patient_id": b.id, "ward_id": ward.id})
     tasks.build_daily_tasks(DAY)
     db.session.commit()
     first, second = _tasks()
@@ -100,7 +88,7 @@ def test_late_item_after_the_build_notifies_its_case_manager(session, ward_setup
     from portal.notify.models import Notification
 
     ward, _, li, _, _ = ward_setup
-    plan = _plan(DAY)
+    plan = cm.make_plan(DAY)
     tasks.build_daily_tasks(DAY)
     p = cm.make_patient("钱一")
     cm.enrol(p, case_manager=li, ward=ward)
@@ -141,7 +129,7 @@ def test_completing_someone_elses_task_or_twice_is_refused(session, ward_setup):
     ward, _, li, wang, _ = ward_setup
     p = cm.make_patient("钱一")
     cm.enrol(p, case_manager=li, ward=ward)
-    _plan(DAY, {"patient_id": p.id, "ward_id": ward.id})
+    cm.make_plan(DAY, {"patient_id": p.id, "ward_id": ward.id})
     tasks.build_daily_tasks(DAY)
     db.session.commit()
     (task,) = _tasks()
@@ -160,7 +148,7 @@ def test_rescheduling_moves_the_task_and_keeps_it_open(session, ward_setup):
     ward, _, li, _, _ = ward_setup
     p = cm.make_patient("钱一")
     cm.enrol(p, case_manager=li, ward=ward)
-    _plan(DAY, {"patient_id": p.id, "ward_id": ward.id})
+    cm.make_plan(DAY, {"patient_id": p.id, "ward_id": ward.id})
     tasks.build_daily_tasks(DAY)
     (task,) = _tasks()
     with pytest.raises(ServiceError):
@@ -181,7 +169,7 @@ def test_a_plan_that_arrives_after_the_days_build_still_reaches_the_lists(sessio
     assert build.builds == 2 and build.last_result["created"] == 0
     p = cm.make_patient("钱一")
     cm.enrol(p, case_manager=li, ward=ward)
-    plan = _plan(DAY, {"patient_id": p.id, "ward_id": ward.id, "is_late": True})
+    plan = cm.make_plan(DAY, {"patient_id": p.id, "ward_id": ward.id, "is_late": True})
     result = tasks.apply_plan_revision(plan)
     db.session.commit()
     assert result.created == 1 and plan.built_at is not None
@@ -192,7 +180,7 @@ def test_a_finished_task_cannot_be_reassigned(session, ward_setup):
     ward, _, li, wang, _ = ward_setup
     p = cm.make_patient("钱一")
     cm.enrol(p, case_manager=li, ward=ward)
-    _plan(DAY, {"patient_id": p.id, "ward_id": ward.id})
+    cm.make_plan(DAY, {"patient_id": p.id, "ward_id": ward.id})
     tasks.build_daily_tasks(DAY)
     (task,) = _tasks()
     tasks.complete_task(task, li, outcome="reached", today=DAY)

@@ -11,10 +11,10 @@ from sqlalchemy import select
 import jobs
 from jobs.casemgmt import build_tomorrows_tasks
 from jobs.schedule import register_all
-from portal.casemgmt.models import CareTask, Plan, PlanItem
+from portal.casemgmt.models import CareTask, Plan
 from portal.core.audit import AuditLog as Log
 from portal.core.redis_conn import get_queue, get_redis
-from portal.core.timeutil import local_today, utcnow
+from portal.core.timeutil import local_today
 from portal.extensions import db
 from tests import cm_factories as cm
 
@@ -33,14 +33,7 @@ def test_the_job_builds_tomorrows_lists_through_the_queue_once(app, tree):
     li = cm.make_case_manager("cm_li", tree.surgery, "李个管")
     cm.cover(ward, li)
     patients = [cm.make_patient(name) for name in ("钱一", "孙二")]
-    now = utcnow()
-    plan = Plan(plan_date=tomorrow, first_submitted_at=now, last_submitted_at=now)
-    db.session.add(plan)
-    db.session.flush()
-    for i, p in enumerate(patients):
-        db.session.add(PlanItem(plan_id=plan.id, external_id=f"J{i}", patient_id=p.id, ward_id=ward.id,
-                                task_type="accompany_admission", submitted_at=now))
-    db.session.commit()
+    plan = cm.make_plan(tomorrow, *({"patient_id": p.id, "ward_id": ward.id} for p in patients))
     plan_id = plan.id
 
     jobs.use_app(app)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from portal.auth.models import Department, User
 from portal.casemgmt import tasks
-from portal.casemgmt.models import CareTask, LedgerEntry, Patient, Plan, PlanItem, SatisfactionSurvey
-from portal.core.timeutil import local_today, utcnow
+from portal.casemgmt.models import CareTask, LedgerEntry, Patient, SatisfactionSurvey
+from portal.core.timeutil import local_today
 from portal.extensions import db
 from tests import cm_factories as cm
 from tests.conftest import text_of
@@ -46,20 +46,6 @@ def team(tree) -> Team:
     return Team(ward, other_ward, lonely_ward, li, wang, boss)
 
 
-def plan(day: date, *items: dict) -> Plan:
-    now = utcnow()
-    found = db.session.scalar(select(Plan).where(Plan.plan_date == day))
-    if found is None:
-        found = Plan(plan_date=day, first_submitted_at=now, last_submitted_at=now)
-        db.session.add(found)
-        db.session.flush()
-    for item in items:
-        db.session.add(PlanItem(plan_id=found.id, external_id=f"E{item['patient_id']}-{day}", submitted_at=now,
-                                **{"task_type": "accompany_admission", **item}))
-    db.session.commit()
-    return found
-
-
 def patient(name: str, manager: User | None, ward: Department, bed: str, **dates) -> Patient:
     p = cm.make_patient(name)
     cm.enrol(p, case_manager=manager, ward=ward, bed=bed, **dates)
@@ -79,8 +65,8 @@ def day_list(team) -> dict[str, int]:
     nobody = patient("冯五", None, team.lonely_ward, "8床")
     cm.make_pathway()  # only the enrolment made after it follows the pathway
     zheng = patient("郑四", team.li, team.ward, "21床", discharge_date=YESTERDAY)
-    plan(YESTERDAY, {"patient_id": wu.id, "ward_id": team.ward.id, "bed": "5床", "time_slot": "afternoon"})
-    plan(TODAY,
+    cm.make_plan(YESTERDAY, {"patient_id": wu.id, "ward_id": team.ward.id, "bed": "5床", "time_slot": "afternoon"})
+    cm.make_plan(TODAY,
          {"patient_id": zhang.id, "ward_id": team.ward.id, "bed": "12床", "time_slot": "morning",
           "special_needs": ["wheelchair"], "special_note": "需轮椅接送"},
          {"patient_id": qian.id, "ward_id": team.other_ward.id, "bed": "3床", "time_slot": "afternoon",
@@ -337,7 +323,7 @@ def test_overview_counts_per_case_manager_and_lists_unassigned_tasks(client, tea
 
 def test_build_button_builds_tomorrows_lists_and_reports_counts(client, team, day_list):
     tomorrow_patient = patient("褚六", team.wang, team.ward, "30床")
-    plan(TOMORROW, {"patient_id": tomorrow_patient.id, "ward_id": team.ward.id})
+    cm.make_plan(TOMORROW, {"patient_id": tomorrow_patient.id, "ward_id": team.ward.id})
     client.login("cm_boss")
     response = client.submit("/casemgmt/tasks/build", {}, htmx=True)
     assert response.status_code == 200, text_of(response)
@@ -427,7 +413,7 @@ def test_the_list_costs_a_fixed_number_of_queries(client, team, day_list, app):
         small = list(statements)
         for i in range(6):  # more tasks on the list must not mean more queries
             extra = patient(f"蒋{i}号", team.li, team.other_ward, f"{40 + i}床")
-            plan(TODAY, {"patient_id": extra.id, "ward_id": team.other_ward.id})
+            cm.make_plan(TODAY, {"patient_id": extra.id, "ward_id": team.other_ward.id})
         tasks.build_daily_tasks(TODAY)
         db.session.commit()
         statements.clear()

@@ -65,7 +65,7 @@ def seed(departments: dict[str, Department], users: dict[str, User]) -> None:
         discharged = admitted + timedelta(days=rng.randint(3, 9))
         patients.enrol(patient, icd10_code=code, disease_name=disease, tnm_stage=tnm,
                        package="custom" if i % 3 == 0 else "basic", package_months=6 if i % 3 == 0 else None,
-                       start_date=admitted, ward_id=ward.id, bed=f"{10 + i}床",
+                       start_date=admitted, ward_id=ward.id, bed=str(10 + i),
                        case_manager_id=managers[i % 2].id if i % 4 else None, admission_date=admitted,
                        surgery_date=admitted + timedelta(days=1) if code.startswith("C") else None,
                        discharge_date=discharged if discharged < today else None)
@@ -81,7 +81,7 @@ def seed(departments: dict[str, Department], users: dict[str, User]) -> None:
             db.session.add(PlanItem(plan_id=plan.id, external_id=f"DEMO-{day:%Y%m%d}-{i}", patient_id=patient.id,
                                     patient_ref=patient.hospital_no or "", patient_name=patient.name,
                                     task_type=["accompany_admission", "accompany_discharge", "education"][i % 3],
-                                    ward_id=ward.id, bed=f"{10 + i}床", time_slot=["morning", "afternoon"][i % 2],
+                                    ward_id=ward.id, bed=str(10 + i), time_slot=["morning", "afternoon"][i % 2],
                                     special_needs=needs, special_note="需家属陪同" if needs else "",
                                     source="form", submitted_at=now))
     db.session.flush()

@@ -27,6 +27,12 @@ def percent(value) -> str:
     return f"{float(value) * 100:.1f}%"
 
 
+def bed(value) -> str:
+    """A bed as people say it: "12" and "12床" both read "12床"."""
+    text = str(value or "").strip()
+    return text if not text or text.endswith("床") else f"{text}床"
+
+
 def can(code: str) -> bool:
     return has_permission(current_user, REGISTRY[code])
 
@@ -39,6 +45,7 @@ def init_app(app: Flask) -> None:
         date=format_date,
         money=money,
         percent=percent,
+        bed=bed,
         mask_name=mask_name,
         mask_phone=mask_phone,
         mask_id=mask_id_number,

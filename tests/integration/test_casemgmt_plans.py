@@ -288,7 +288,7 @@ def test_list_and_detail_show_the_plan_and_the_cutoff(client, world, clock):
     page = client.get(f"/casemgmt/plans/{DAY}")
     text = text_of(page)
     assert page.status_code == 200
-    assert "张*丰" in text and "轮椅" in text and "胸外病区 · 12 床" in text and "第 1 版" in text
+    assert "张*丰" in text and "轮椅" in text and "胸外病区 · 12床" in text and "第 1 版" in text
     assert "待匹配患者 （1）" in text and "孙*" in text and "/casemgmt/patients/new" in page.get_data(as_text=True)
     clock["now"] = AFTER
     assert "已过截止时间，提交将标记为迟报" in text_of(client.get(f"/casemgmt/plans/{DAY}"))

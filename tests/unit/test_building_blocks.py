@@ -80,3 +80,9 @@ def test_safe_next(app, target, expected):
 
     with app.test_request_context():
         assert safe_next(target) == expected
+
+
+def test_beds_read_as_people_say_them():
+    from portal.core.templating import bed
+
+    assert [bed("12"), bed("12床"), bed(" 3 "), bed(""), bed(None)] == ["12床", "12床", "3床", "", ""]

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from portal.auth.models import Department, Role, User, user_roles
@@ -109,6 +109,11 @@ def _search(q: str):
 
 def day_tasks(filters: TaskFilters, user) -> list[CareTask]:
     """One manager's list for a day, filtered; patients, wards and who finished each task in the same query."""
+    return list(db.session.scalars(day_tasks_query(filters, user).limit(MAX_TASKS)).unique())
+
+
+def day_tasks_query(filters: TaskFilters, user) -> Select:
+    """The select behind a day's list (overdue and open first), for the page and its export."""
     day = filters.day
     stmt = (select(CareTask).join(CareTask.patient).outerjoin(CareTask.ward)
             .options(contains_eager(CareTask.patient), contains_eager(CareTask.ward),
@@ -128,9 +133,8 @@ def day_tasks(filters: TaskFilters, user) -> list[CareTask]:
     if filters.q:
         stmt = stmt.where(_search(filters.q))
     # Overdue and open first, so that the cap never hides what is still to do.
-    stmt = stmt.order_by(case((overdue_on(day), 0), else_=1), case((CareTask.status == "open", 0), else_=1),
-                         CareTask.due_date, CareTask.id).limit(MAX_TASKS)
-    return list(db.session.scalars(stmt).unique())
+    return stmt.order_by(case((overdue_on(day), 0), else_=1), case((CareTask.status == "open", 0), else_=1),
+                         CareTask.due_date, CareTask.id)
 
 
 def day_counts(day: date, manager_id: int, user) -> DayCounts:

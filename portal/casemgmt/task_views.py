@@ -16,6 +16,7 @@ from portal.core.scoping import MAX_ID, get_or_404
 from portal.core.service import ServiceError
 from portal.core.timeutil import local_today
 from portal.extensions import db
+from portal.io.export import Column, export_query
 
 from . import ASSIGN, TASKS, bp, task_queries, tasks
 from .models import OUTCOMES, TASK_TYPES, CareTask
@@ -84,6 +85,32 @@ def list_tasks():
     """A case manager's tasks for a day: overdue first, grouped by time slot or ward, with counts."""
     filters, args = _list_filters()
     return render("casemgmt/task_list.html", "casemgmt/_task_list.html", **_list_context(filters, args))
+
+
+TASK_COLUMNS = [
+    Column("应完成日期", lambda t: t.due_date, 12),
+    Column("时段", lambda t: t.time_slot_label, 8),
+    Column("病区", lambda t: t.ward.name if t.ward else "", 14),
+    Column("床号", lambda t: t.bed, 8),
+    Column("患者", lambda t: t.patient.masked_name, 10),
+    Column("任务", lambda t: t.title, 24),
+    Column("任务类型", lambda t: t.task_type_label, 12),
+    Column("特殊需求", lambda t: "、".join(t.special_need_labels), 16),
+    Column("特殊需求说明", lambda t: t.special_note, 24),
+    Column("状态", lambda t: t.status_label, 8),
+    Column("结果", lambda t: t.outcome_label, 14),
+    Column("完成时间", lambda t: t.completed_at, 18),
+    Column("备注", lambda t: t.note, 30),
+]
+
+
+@bp.route("/tasks/export")
+@require(TASKS)
+def export_tasks():
+    """The day's list exactly as filtered, for printing or handing over (names masked)."""
+    filters, args = _list_filters()
+    return export_query(task_queries.day_tasks_query(filters, current_user), TASK_COLUMNS,
+                        f"任务清单 {filters.day:%Y-%m-%d}", args, "care_task")
 
 
 def _form_day() -> date:

@@ -142,6 +142,35 @@ def test_a_case_manager_sees_only_their_own_list_overdue_first_with_counts(clien
     assert "孙*" not in text_of(client.get(f"/casemgmt/tasks?manager_id={team.wang.id}"))
 
 
+def test_the_list_exports_exactly_as_filtered(client, team, day_list):
+    import io
+
+    from openpyxl import load_workbook
+
+    def exported(url):
+        response = client.get(url)
+        assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
+        rows = list(load_workbook(io.BytesIO(response.data)).active.iter_rows(values_only=True))
+        header = next(i for i, r in enumerate(rows) if r[0] == "应完成日期")
+        return rows[header + 1:]
+
+    client.login("cm_li")
+    page = client.get("/casemgmt/tasks").get_data(as_text=True)
+    assert 'href="/casemgmt/tasks/export?' in page or 'href="/casemgmt/tasks/export"' in page
+    rows = exported("/casemgmt/tasks/export")
+    names = sorted(r[4] for r in rows)
+    on_page = sorted(task(i).patient.masked_name for k, i in day_list.items() if k in ("zhang", "qian", "wu", "zheng")
+                     and task(i).case_manager_id == team.li.id)
+    assert names == on_page and "张三丰" not in str(rows)  # their own list, masked
+    wheelchair = [r for r in rows if r[4] == "张*丰"]
+    assert wheelchair and wheelchair[0][7] == "轮椅" and wheelchair[0][8] == "需轮椅接送"
+    phone = sorted(task(i).patient.masked_name for i in day_list.values()
+                   if task(i).case_manager_id == team.li.id and task(i).task_type == "phone_followup")
+    assert len(phone) == 2  # the planned call and the pathway's call
+    assert sorted(r[4] for r in exported("/casemgmt/tasks/export?task_type=phone_followup")) == phone
+    assert client.get("/casemgmt/tasks/export?day=2026-13-01").status_code == 400
+
+
 def test_a_supervisor_opens_anyones_list(client, team, day_list):
     client.login("cm_boss")
     own = text_of(client.get("/casemgmt/tasks"))

@@ -26,7 +26,7 @@ from portal.core.timeutil import local_today
 from portal.extensions import db
 from portal.io.export import neutralise
 
-from .models import OUTCOMES, TASK_TYPES, LedgerEntry, Patient
+from .models import OUTCOMES, TASK_TYPES, LedgerEntry, Patient, Plan, PlanItem
 from .queries import scope_to_manager
 
 audit.register_entity("ledger_entry", "服务台账")
@@ -224,7 +224,17 @@ def monthly_report(month: date, *, user: User | None = None) -> dict:
                         key=lambda r: (-r["services"], r["icd10_code"] or "~"))
     (total,) = grouped()
     return {"month": start, "end": end, "by_type": by_type, "by_manager": by_manager, "by_disease": by_disease,
-            "total": _row("合计", total)}
+            "total": _row("合计", total), "plans": plan_punctuality(start, end)}
+
+
+def plan_punctuality(start: date, end: date) -> dict:
+    """How the hospital's next-day plans of the period arrived: days planned, days late, items late."""
+    days, late_days = db.session.execute(select(func.count(), func.count(case((Plan.is_late, 1)))).where(
+        Plan.plan_date.between(start, end))).one()
+    items, late_items = db.session.execute(
+        select(func.count(), func.count(case((PlanItem.is_late, 1)))).join(Plan, Plan.id == PlanItem.plan_id)
+        .where(Plan.plan_date.between(start, end))).one()
+    return {"days": days, "late_days": late_days, "items": items, "late_items": late_items}
 
 
 REPORT_SHEETS = (("by_type", "按服务类型", "服务类型"), ("by_manager", "按个案管理师", "个案管理师"),
@@ -254,6 +264,15 @@ def monthly_report_xlsx(report: dict, hospital: str) -> bytes:
         for row in [*report[key], report["total"]]:
             ws.append([neutralise(row["label"]), row["services"], row["patients"],
                        *(row[code] for code in REPORT_OUTCOMES)])
+    plans = report["plans"]
+    ws = wb.create_sheet(title="次日计划下达")
+    ws.column_dimensions["A"].width = 28
+    heading = WriteOnlyCell(ws, value=neutralise(title))
+    heading.font = bold
+    ws.append([heading])
+    for label, value in (("有计划的服务日（天）", plans["days"]), ("迟报的服务日（天）", plans["late_days"]),
+                         ("计划项目（项）", plans["items"]), ("迟报的计划项目（项）", plans["late_items"])):
+        ws.append([label, value])
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()

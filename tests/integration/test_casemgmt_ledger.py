@@ -308,7 +308,7 @@ def test_monthly_report_counts_per_type_manager_and_disease(client, world):
     response = client.get("/casemgmt/ledger/report/export?month=2026-10")
     assert response.status_code == 200
     wb = load_workbook(io.BytesIO(response.data))
-    assert wb.sheetnames == ["按服务类型", "按个案管理师", "按病种"]
+    assert wb.sheetnames == ["按服务类型", "按个案管理师", "按病种", "次日计划下达"]
     type_rows = list(wb["按服务类型"].iter_rows(values_only=True))
     assert type_rows[1][:3] == ("服务类型", "服务人次", "服务人数")
     assert {r[0]: r[1] for r in type_rows[2:-1]} == {TASK_TYPES[k]: v["services"] for k, v in by_type.items()}
@@ -316,6 +316,28 @@ def test_monthly_report_counts_per_type_manager_and_disease(client, world):
     manager_rows = list(wb["按个案管理师"].iter_rows(values_only=True))
     assert Counter(r[0] for r in manager_rows[2:-1]) == Counter(["李个管", "王个管"])
     assert db.session.scalar(select(AuditLog.entity_label).where(AuditLog.action == "export")) == "月度服务报表导出"
+
+
+def test_monthly_report_counts_late_plans(client, world):
+    from portal.casemgmt.models import Plan
+
+    a, b, c = world.li_patients
+    cm.make_plan(MONTH + timedelta(days=2), {"patient_id": a.id}, {"patient_id": b.id, "is_late": True},
+                 is_late=True)
+    cm.make_plan(MONTH + timedelta(days=3), {"patient_id": c.id})
+    cm.make_plan(MONTH + timedelta(days=40), {"patient_id": c.id, "is_late": True}, is_late=True)  # next month
+    plans_in_month = db.session.scalars(select(Plan).where(Plan.plan_date.between(MONTH, date(2026, 10, 31)))).all()
+    expected = {"days": len(plans_in_month), "late_days": sum(p.is_late for p in plans_in_month),
+                "items": sum(len(p.items) for p in plans_in_month),
+                "late_items": sum(i.is_late for p in plans_in_month for i in p.items)}
+    assert ledger.monthly_report(MONTH)["plans"] == expected == {"days": 2, "late_days": 1, "items": 3,
+                                                                 "late_items": 1}
+    client.login("cm_boss")
+    page = text_of(client.get("/casemgmt/ledger/report?month=2026-10"))
+    assert "有计划的服务日 2 天，其中迟报（前一日 17:00 之后提交或修改）1 天；计划项目 3 项，其中迟报 1 项" in page
+    sheet = load_workbook(io.BytesIO(client.get("/casemgmt/ledger/report/export?month=2026-10").data))["次日计划下达"]
+    assert dict(list(sheet.iter_rows(values_only=True))[1:]) == {
+        "有计划的服务日（天）": 2, "迟报的服务日（天）": 1, "计划项目（项）": 3, "迟报的计划项目（项）": 1}
 
 
 def test_monthly_report_of_an_empty_month_and_bad_months(client, world):

@@ -405,6 +405,16 @@ def test_caseload_warns_above_the_norm(low_norm_app):
         assert "1:2" in page and "李个管" in page and "超出配比" in page and "150.0%" in page
         assert "王个管" in page and "0.0%" in page and "1 例未指定个案管理师" in page
         assert "至少 2 名个案管理师" in page
+        import io
+
+        from openpyxl import load_workbook
+
+        exported = client.get("/casemgmt/caseloads/export")
+        assert exported.status_code == 200 and exported.mimetype.endswith("spreadsheetml.sheet")
+        rows = list(load_workbook(io.BytesIO(exported.data)).active.iter_rows(values_only=True))
+        header = rows.index(("个案管理师", "覆盖病区", "在管患者", "配比标准", "负荷", "状态"))
+        assert {r[0]: (r[2], r[3], r[5]) for r in rows[header + 1:]} == {"李个管": (3, 2, "超出配比"),
+                                                                        "王个管": (0, 2, "正常")}
 
 
 def test_caseload_within_the_norm_has_no_warning(client, s):

@@ -82,6 +82,8 @@ class Config:
     def load(cls) -> dict:
         settings = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
         settings["SECRET_KEY"] = settings["SECRET_KEY"] or _instance_secret("SECRET_KEY", "secret_key")
+        # Remember where the data key came from: a key generated per host breaks a multi-host deployment.
+        settings["DATA_KEY_GENERATED"] = not settings["DATA_KEY"] and not os.environ.get("PORTAL_DATA_KEY")
         settings["DATA_KEY"] = settings["DATA_KEY"] or _instance_secret("PORTAL_DATA_KEY", "data_key")
         settings["SQLALCHEMY_ECHO"] = os.environ.get("PORTAL_SQL_ECHO") == "1"
         return settings

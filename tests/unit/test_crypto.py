@@ -59,3 +59,23 @@ def test_wrong_key_or_damaged_value_raises_decrypt_error(keyed):
         crypto.decrypt(damaged)
     with pytest.raises(crypto.DecryptError):
         crypto.decrypt("plain-text-not-a-token")
+
+
+def test_a_per_host_data_key_is_warned_about_outside_the_embedded_mode(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from portal import create_app
+    from portal.config import Config
+
+    monkeypatch.delenv("PORTAL_DATA_KEY", raising=False)
+    monkeypatch.setattr("portal.config.INSTANCE", tmp_path)
+    with caplog.at_level(logging.WARNING):
+        create_app(Config, DATABASE_URL="postgresql://portal@127.0.0.1:9/portal", REDIS_URL="redis://127.0.0.1:9/0",
+                   INSTANCE_PATH=str(tmp_path))
+    assert "PORTAL_DATA_KEY 未设置" in caplog.text and (tmp_path / "data_key").exists()
+    caplog.clear()
+    monkeypatch.setenv("PORTAL_DATA_KEY", "a-key-shared-by-every-host")
+    with caplog.at_level(logging.WARNING):
+        app = create_app(Config, DATABASE_URL="postgresql://portal@127.0.0.1:9/portal",
+                         REDIS_URL="redis://127.0.0.1:9/0", INSTANCE_PATH=str(tmp_path))
+    assert "PORTAL_DATA_KEY" not in caplog.text and app.config["DATA_KEY"] == "a-key-shared-by-every-host"

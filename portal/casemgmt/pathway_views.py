@@ -101,8 +101,11 @@ def _blank_row() -> dict:
 
 
 def _is_blank(row: dict) -> bool:
+    """An untouched row (as added): left out on publishing. A row with any choice changed is checked."""
+    blank = _blank_row()
     return not any(row[k] for k in ("title", "recur_every_days", "recur_times", "outcome_fields")) \
-        and row["offset_days"] in ("", "0") and row["window_days"] in ("", "0")
+        and row["offset_days"] in ("", "0") and row["window_days"] in ("", "0") \
+        and row["task_type"] == blank["task_type"] and row["anchor"] == blank["anchor"]
 
 
 def _rows_from_form() -> list[dict]:

@@ -89,10 +89,11 @@ def test_step_errors_point_at_their_rows_and_nothing_is_published(client, s):
         {"title": "只填了间隔", "recur_every_days": "7"},
         {"title": "偏移过大", "offset_days": "99999999999999999999"},
         {"title": "非整数", "window_days": "两天"},
-        {"title": "", "offset_days": "5"}))
+        {"title": "", "offset_days": "5"},
+        {"title": "", "anchor": "admission"}))  # only a choice changed: still a step to finish, not dropped
     assert response.status_code == 422
     html, page = response.get_data(as_text=True), text_of(response)
-    assert "有 5 个步骤需要修改" in page
+    assert "有 6 个步骤需要修改" in page and "第 7 步：请填写步骤名称" in page
     assert 'data-testid="step-error-2"' in html and "第 2 步：请选择任务类型" in page
     assert "第 3 步：重复的步骤需同时填写重复间隔和重复次数" in page
     assert "第 4 步：偏移天数应在 -3650 到 3650 之间" in page

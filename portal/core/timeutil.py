@@ -8,8 +8,13 @@ from zoneinfo import ZoneInfo
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
-def utcnow() -> datetime:
+def _now() -> datetime:
+    """The one clock: tests that must not see midnight pass mid-run pin it here."""
     return datetime.now(UTC)
+
+
+def utcnow() -> datetime:
+    return _now()
 
 
 def to_local(value: datetime | None) -> datetime | None:
@@ -21,7 +26,7 @@ def to_local(value: datetime | None) -> datetime | None:
 
 
 def local_today() -> date:
-    return datetime.now(LOCAL_TZ).date()
+    return _now().astimezone(LOCAL_TZ).date()
 
 
 def local_day_bounds(day: date) -> tuple[datetime, datetime]:

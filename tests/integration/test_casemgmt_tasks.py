@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from portal.auth.models import Department, User
 from portal.casemgmt import tasks
 from portal.casemgmt.models import CareTask, LedgerEntry, Patient, SatisfactionSurvey
-from portal.core.timeutil import local_today
+from portal.core import timeutil
+from portal.core.timeutil import LOCAL_TZ, local_today
 from portal.extensions import db
 from tests import cm_factories as cm
 from tests.conftest import text_of
@@ -21,6 +22,13 @@ from tests.factories import make_user
 TODAY = local_today()
 YESTERDAY = TODAY - timedelta(days=1)
 TOMORROW = TODAY + timedelta(days=1)
+NOON = datetime.combine(TODAY, time(12), LOCAL_TZ).astimezone(UTC)
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock(monkeypatch):
+    """The whole module lives on TODAY: a run that crosses midnight in Beijing must not move "today"."""
+    monkeypatch.setattr(timeutil, "_now", lambda: NOON)
 
 
 @dataclass

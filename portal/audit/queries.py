@@ -22,10 +22,6 @@ class AuditFilters:
     action: str = ""
 
 
-def _escape(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def _date_range(stmt: Select, column, date_from: date | None, date_to: date | None) -> Select:
     if date_from:
         stmt = stmt.where(column >= local_day_bounds(date_from)[0])
@@ -37,7 +33,7 @@ def _date_range(stmt: Select, column, date_from: date | None, date_to: date | No
 def audit_query(f: AuditFilters) -> Select:
     stmt = _date_range(select(AuditLog), AuditLog.created_at, f.date_from, f.date_to)
     if f.user:
-        stmt = stmt.where(AuditLog.user_name.ilike(_escape(f.user), escape="\\"))
+        stmt = stmt.where(AuditLog.user_name.icontains(f.user, autoescape=True))
     if f.entity_type:
         stmt = stmt.where(AuditLog.entity_type == f.entity_type)
     if f.entity_id:
@@ -59,7 +55,7 @@ class LoginFilters:
 def login_query(f: LoginFilters) -> Select:
     stmt = _date_range(select(LoginEvent), LoginEvent.created_at, f.date_from, f.date_to)
     if f.login_name:
-        stmt = stmt.where(LoginEvent.login_name.ilike(_escape(f.login_name), escape="\\"))
+        stmt = stmt.where(LoginEvent.login_name.icontains(f.login_name, autoescape=True))
     if f.event:
         stmt = stmt.where(LoginEvent.event == f.event)
     if f.ip:

@@ -27,11 +27,6 @@ class UserFilters:
     status: str = ""  # active / inactive / locked
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _in_department_tree(column, department_id: int):
     dept = db.session.get(Department, department_id)
     if dept is None:
@@ -47,9 +42,9 @@ def users_query(filters: UserFilters, sort: Sort) -> Select:
     stmt = (select(User).outerjoin(Staff, User.staff_id == Staff.id)
             .outerjoin(Department, Staff.department_id == Department.id).options(selectinload(User.roles)))
     if filters.q:
-        pattern = _like(filters.q)
-        stmt = stmt.where(or_(User.login_name.ilike(pattern, escape="\\"), Staff.name.ilike(pattern, escape="\\"),
-                              Staff.employee_no.ilike(pattern, escape="\\")))
+        q = filters.q
+        stmt = stmt.where(or_(User.login_name.icontains(q, autoescape=True), Staff.name.icontains(q, autoescape=True),
+                              Staff.employee_no.icontains(q, autoescape=True)))
     if filters.department_id:
         stmt = stmt.where(_in_department_tree(Staff.department_id, filters.department_id))
     if filters.role_id:
@@ -79,8 +74,9 @@ def staff_query(filters: StaffFilters, sort: Sort, principal) -> Select:
     stmt = select(Staff).join(Department, Staff.department_id == Department.id).options(selectinload(Staff.user))
     stmt = scope_query(stmt, Staff.department_id, principal)
     if filters.q:
-        pattern = _like(filters.q)
-        stmt = stmt.where(or_(Staff.name.ilike(pattern, escape="\\"), Staff.employee_no.ilike(pattern, escape="\\")))
+        q = filters.q
+        stmt = stmt.where(or_(Staff.name.icontains(q, autoescape=True),
+                              Staff.employee_no.icontains(q, autoescape=True)))
     if filters.department_id:
         stmt = stmt.where(_in_department_tree(Staff.department_id, filters.department_id))
     if filters.status == "active":

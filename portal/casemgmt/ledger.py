@@ -121,7 +121,7 @@ def patient_search(q: str):
         return None
     conditions = []
     if re.fullmatch(r"[0-9A-Za-z\-]+", q):
-        conditions.append(Patient.hospital_no.like(_like_escape(q) + "%", escape="\\"))
+        conditions.append(Patient.hospital_no.startswith(q, autoescape=True))
     pattern = _masked_name_pattern(q)
     if pattern is not None:
         conditions.append(Patient.name.like(pattern, escape="\\"))
@@ -145,7 +145,7 @@ def ledger_query(user: User, filters: LedgerFilters) -> Select:
     if filters.ward_id:
         stmt = stmt.where(LedgerEntry.ward_id == filters.ward_id)
     if filters.icd10:
-        stmt = stmt.where(LedgerEntry.icd10_code.like(_like_escape(filters.icd10) + "%", escape="\\"))
+        stmt = stmt.where(LedgerEntry.icd10_code.startswith(filters.icd10, autoescape=True))
     if filters.source == "task":
         stmt = stmt.where(LedgerEntry.task_id.is_not(None))
     elif filters.source == "adhoc":

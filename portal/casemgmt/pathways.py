@@ -126,9 +126,8 @@ def pathways_query(q: str = "", status: str = ""):
     stmt = (select(Pathway).options(selectinload(Pathway.versions))
             .order_by(Pathway.is_active.desc(), Pathway.icd10_prefix, Pathway.name, Pathway.id))
     if q:
-        pattern = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(Pathway.name.like(pattern, escape="\\"),
-                              Pathway.icd10_prefix.like(pattern.upper(), escape="\\")))
+        stmt = stmt.where(or_(Pathway.name.startswith(q, autoescape=True),
+                              Pathway.icd10_prefix.startswith(q.upper(), autoescape=True)))
     if status == "active":
         stmt = stmt.where(Pathway.is_active)
     elif status == "inactive":

@@ -30,10 +30,6 @@ class PatientFilters:
     ward_id: int | None = None
 
 
-def _like_prefix(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def patients_query(filters: PatientFilters, user, sort_key: str = "created", descending: bool = True) -> Select:
     """Patients the user may see, filtered; the active enrolment is joined (at most one per patient)."""
     stmt = (select(Patient).outerjoin(_active, and_(_active.patient_id == Patient.id, _active.status == "active"))
@@ -45,7 +41,7 @@ def patients_query(filters: PatientFilters, user, sort_key: str = "created", des
         phone_hash = crypto.lookup_hash(crypto.normalise(filters.q).replace("-", ""))
         stmt = stmt.where(or_(Patient.hospital_no == filters.q, Patient.id_number_hash == hashed,
                               Patient.phone_hash == phone_hash,
-                              Patient.name.like(_like_prefix(filters.q), escape="\\")))
+                              Patient.name.startswith(filters.q, autoescape=True)))
     if filters.status == "active":
         stmt = stmt.where(_active.id.is_not(None))
     elif filters.status == "closed":

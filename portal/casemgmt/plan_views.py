@@ -6,11 +6,11 @@ import re
 from datetime import date, datetime
 
 from flask import abort, current_app, flash, redirect, request, url_for
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 from wtforms import SelectField, StringField, TextAreaField
 
 from portal.auth.models import Department
-from portal.core import crypto, masking, nav
+from portal.core import masking, nav
 from portal.core.forms import MultiChoiceField, PortalForm, length, required, select_choices
 from portal.core.listing import Page, arg_choice, arg_date, arg_int, arg_str, bad_request, paginate
 from portal.core.permissions import require
@@ -164,27 +164,6 @@ def _item_filters() -> tuple[str, str, int | None, dict]:
     return q, status, ward_id, {"q": q, "status": status, "ward_id": ward_id or ""}
 
 
-def items_query(plan: Plan, q: str = "", status: str = "", ward_id: int | None = None):
-    stmt = select(PlanItem).where(PlanItem.plan_id == plan.id).order_by(PlanItem.is_cancelled, PlanItem.id)
-    if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(PlanItem.external_id.ilike(pattern, escape="\\"),
-                              PlanItem.patient_name.ilike(pattern, escape="\\"),
-                              PlanItem.patient_ref.ilike(pattern, escape="\\"), PlanItem.bed == q,
-                              PlanItem.patient_ref_hash == crypto.lookup_hash(q)))
-    if status == "active":
-        stmt = stmt.where(PlanItem.is_cancelled.is_(False))
-    elif status == "unknown":
-        stmt = stmt.where(PlanItem.is_cancelled.is_(False), PlanItem.patient_id.is_(None))
-    elif status == "late":
-        stmt = stmt.where(PlanItem.is_late.is_(True))
-    elif status == "cancelled":
-        stmt = stmt.where(PlanItem.is_cancelled.is_(True))
-    if ward_id:
-        stmt = stmt.where(PlanItem.ward_id == ward_id)
-    return stmt
-
-
 def _plan_or_none(day: date) -> Plan | None:
     return db.session.scalar(select(Plan).where(Plan.plan_date == day))
 
@@ -199,7 +178,7 @@ def _detail(day: date, form: PlanItemForm | None = None, status: int = 200, reso
     q, status_filter, ward_id, args = _item_filters()
     per_page = current_app.config["PAGE_SIZE"]
     if plan is not None:
-        page = paginate(items_query(plan, q, status_filter, ward_id), arg_int("page", 1), per_page)
+        page = paginate(plans.items_query(plan, q, status_filter, ward_id), arg_int("page", 1), per_page)
     else:
         page = Page([], 1, per_page, 0)
     task_states = dict(db.session.execute(select(CareTask.plan_item_id, CareTask.status).where(
@@ -266,7 +245,7 @@ def export_plan_items(plan_date: str):
         Column("来源", lambda i: PLAN_SOURCES.get(i.source, i.source), 10),
         Column("提交时间", lambda i: i.submitted_at, 18),
     ]
-    return export_query(items_query(plan, q, status, ward_id), columns, f"次日服务计划{day:%Y%m%d}", args,
+    return export_query(plans.items_query(plan, q, status, ward_id), columns, f"次日服务计划{day:%Y%m%d}", args,
                         "plan_item")
 
 

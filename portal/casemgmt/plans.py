@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.auth.models import Department
@@ -825,3 +825,24 @@ def rematch_patient(patient: Patient, *, now: datetime | None = None) -> int:
             continue
         matched += 1
     return matched
+
+
+def items_query(plan: Plan, q: str = "", status: str = "", ward_id: int | None = None) -> Select:
+    """A plan's items for its page and export: search by item id, name, patient reference or bed."""
+    stmt = select(PlanItem).where(PlanItem.plan_id == plan.id).order_by(PlanItem.is_cancelled, PlanItem.id)
+    if q:
+        stmt = stmt.where(or_(PlanItem.external_id.icontains(q, autoescape=True),
+                              PlanItem.patient_name.icontains(q, autoescape=True),
+                              PlanItem.patient_ref.icontains(q, autoescape=True), PlanItem.bed == q,
+                              PlanItem.patient_ref_hash == crypto.lookup_hash(q)))
+    if status == "active":
+        stmt = stmt.where(PlanItem.is_cancelled.is_(False))
+    elif status == "unknown":
+        stmt = stmt.where(PlanItem.is_cancelled.is_(False), PlanItem.patient_id.is_(None))
+    elif status == "late":
+        stmt = stmt.where(PlanItem.is_late.is_(True))
+    elif status == "cancelled":
+        stmt = stmt.where(PlanItem.is_cancelled.is_(True))
+    if ward_id:
+        stmt = stmt.where(PlanItem.ward_id == ward_id)
+    return stmt

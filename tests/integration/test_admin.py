@@ -23,6 +23,9 @@ def test_user_list_searches_filters_and_paginates(client, tree):
     assert "第 1–20 条，共 25 条" in page1 and "nurse00" in page1 and "nurse24" not in page1
     page2 = text_of(client.get("/admin/users?q=nurse&sort=login_name&page=2"))
     assert "nurse24" in page2 and "nurse00" not in page2
+    # "%" and "_" are searched as themselves, not as wildcards.
+    for q in ("nurse_1", "%"):
+        assert "nurse01" not in text_of(client.get("/admin/users", query_string={"q": q})), q
     filtered = text_of(client.get(f"/admin/users?department_id={tree.north.id}&q=nurse01"))
     assert "nurse01" in filtered  # department filter includes the whole subtree
     assert "nurse01" not in text_of(client.get(f"/admin/users?department_id={tree.south.id}&q=nurse01"))

@@ -7,14 +7,12 @@ from datetime import date
 from typing import Any
 
 from flask import abort, jsonify, request
-from sqlalchemy import select
 
 from portal.casemgmt import PLAN, plans
-from portal.casemgmt.models import TASK_TYPES, CareTask, Plan, PlanItem
+from portal.casemgmt.models import TASK_TYPES
 from portal.core import masking
 from portal.core.service import ServiceError
 from portal.core.timeutil import to_local
-from portal.extensions import db
 
 from . import bp
 from .auth import require_token
@@ -129,12 +127,11 @@ def _time(value) -> str | None:
 def get_plan(plan_date: str):
     """The plan of a date as stored: its state and every item (patients masked), with its task's state."""
     day = _day(plan_date)
-    plan = db.session.scalar(select(Plan).where(Plan.plan_date == day))
+    plan = plans.plan_for(day)
     if plan is None:
         return json_error(404, f"{day:%Y-%m-%d} 没有服务计划。")
-    items = db.session.scalars(select(PlanItem).where(PlanItem.plan_id == plan.id).order_by(PlanItem.id)).all()
-    task_states = dict(db.session.execute(select(CareTask.plan_item_id, CareTask.status).where(
-        CareTask.plan_item_id.in_([i.id for i in items]))).all()) if items else {}
+    items = list(plan.items)  # ordered by id
+    task_states = plans.task_states([i.id for i in items])
     return jsonify({
         "plan_date": day.isoformat(), "revision": plan.revision, "is_late": plan.is_late,
         "cutoff": _time(plans.cutoff_for(day)), "first_submitted_at": _time(plan.first_submitted_at),

@@ -6,10 +6,8 @@ import re
 from datetime import date, datetime
 
 from flask import abort, current_app, flash, redirect, request, url_for
-from sqlalchemy import and_, func, select
 from wtforms import SelectField, StringField, TextAreaField
 
-from portal.auth.models import Department
 from portal.core import masking, nav
 from portal.core.forms import MultiChoiceField, PortalForm, length, required, select_choices
 from portal.core.listing import Page, arg_choice, arg_date, arg_int, arg_str, bad_request, paginate
@@ -23,7 +21,7 @@ from portal.io.export import Column, export_query
 
 from . import PLAN, bp, plans
 from . import imports as _plan_imports  # noqa: F401  (registers the cm_plan Excel import)
-from .models import PLAN_SOURCES, SPECIAL_NEEDS, TASK_STATES, TASK_TYPES, TIME_SLOTS, CareTask, Plan, PlanItem
+from .models import PLAN_SOURCES, SPECIAL_NEEDS, TASK_STATES, TASK_TYPES, TIME_SLOTS, PlanItem
 from .patients import find_by_ref
 
 nav.add("个案管理", "次日服务计划", "casemgmt.list_plans", PLAN, 30)
@@ -53,16 +51,9 @@ class PlanItemForm(PlanItemEditForm):
     patient = StringField("患者住院号或证件号码", validators=[required("请填写患者的住院号或证件号码"), length(64)])
 
 
-def _ward_choices() -> list[tuple]:
-    rows = db.session.execute(select(Department.id, Department.name).where(
-        Department.is_active, Department.kind.in_(("ward", "department")))
-        .order_by(Department.kind.desc(), Department.name)).all()
-    return [("", "（不指定）"), *((r.id, r.name) for r in rows)]
-
-
 def _form(cls, **kwargs):
     form = cls(**kwargs)
-    form.ward_id.choices = select_choices(_ward_choices())
+    form.ward_id.choices = select_choices([("", "（不指定）"), *plans.ward_choices()])
     return form
 
 
@@ -124,28 +115,12 @@ def _plan_filters() -> tuple[date | None, date | None, bool, dict]:
                               "late": "1" if late else ""}
 
 
-def plans_query(start: date | None, end: date | None, late: bool):
-    active = (select(func.count()).select_from(PlanItem)
-              .where(PlanItem.plan_id == Plan.id, PlanItem.is_cancelled.is_(False)).scalar_subquery())
-    unknown = (select(func.count()).select_from(PlanItem)
-               .where(PlanItem.plan_id == Plan.id, PlanItem.is_cancelled.is_(False), PlanItem.patient_id.is_(None))
-               .scalar_subquery())
-    stmt = select(Plan, active.label("item_count"), unknown.label("unknown_count")).order_by(Plan.plan_date.desc())
-    if start:
-        stmt = stmt.where(Plan.plan_date >= start)
-    if end:
-        stmt = stmt.where(Plan.plan_date <= end)
-    if late:
-        stmt = stmt.where(Plan.is_late.is_(True))
-    return stmt
-
-
 @bp.route("/plans")
 @require(PLAN)
 def list_plans():
     """Plans by service date: items, unknown patients, late flag, revision, submission and build times."""
     start, end, late, args = _plan_filters()
-    page = paginate(plans_query(start, end, late), arg_int("page", 1), current_app.config["PAGE_SIZE"],
+    page = paginate(plans.plans_query(start, end, late), arg_int("page", 1), current_app.config["PAGE_SIZE"],
                     scalars=False)
     tomorrow, _ = plans.date_window()
     return render("casemgmt/plan_list.html", "casemgmt/_plan_rows.html", page=page, args=args, start=start, end=end,
@@ -164,14 +139,10 @@ def _item_filters() -> tuple[str, str, int | None, dict]:
     return q, status, ward_id, {"q": q, "status": status, "ward_id": ward_id or ""}
 
 
-def _plan_or_none(day: date) -> Plan | None:
-    return db.session.scalar(select(Plan).where(Plan.plan_date == day))
-
-
 def _detail(day: date, form: PlanItemForm | None = None, status: int = 200, resolve_errors: dict | None = None,
             partial: str | None = "casemgmt/_plan_items.html"):
     """The plan of one date: banner, items (filtered), unknown patients, the add form."""
-    plan = _plan_or_none(day)
+    plan = plans.plan_for(day)
     banner = cutoff_state(day)
     if plan is None and not banner["editable"]:
         abort(404, f"{day:%Y-%m-%d} 没有次日服务计划。")
@@ -181,21 +152,14 @@ def _detail(day: date, form: PlanItemForm | None = None, status: int = 200, reso
         page = paginate(plans.items_query(plan, q, status_filter, ward_id), arg_int("page", 1), per_page)
     else:
         page = Page([], 1, per_page, 0)
-    task_states = dict(db.session.execute(select(CareTask.plan_item_id, CareTask.status).where(
-        CareTask.plan_item_id.in_([i.id for i in page.items]))).all()) if page.items else {}
+    task_states = plans.task_states([i.id for i in page.items])
+    wards = [("", "（不指定）"), *plans.ward_choices()]
     return render("casemgmt/plan_detail.html", partial, status=status, day=day, plan=plan, banner=banner, page=page,
                   args=args, q=q, status_filter=status_filter, ward_id=ward_id, item_states=ITEM_STATES,
-                  wards=_ward_choices(), task_states=task_states, task_state_labels=TASK_STATES,
+                  wards=wards, task_states=task_states, task_state_labels=TASK_STATES,
                   unknown=plans.unknown_items(plan) if plan else [], resolve_errors=resolve_errors or {},
                   form=form or _form(PlanItemForm, formdata=None), new_patient_url=NEW_PATIENT_URL,
-                  time_slots=TIME_SLOTS, active_count=_active_count(plan))
-
-
-def _active_count(plan: Plan | None) -> int:
-    if plan is None:
-        return 0
-    return db.session.scalar(select(func.count()).select_from(PlanItem).where(
-        and_(PlanItem.plan_id == plan.id, PlanItem.is_cancelled.is_(False))))
+                  time_slots=TIME_SLOTS, active_count=plans.active_count(plan))
 
 
 @bp.route("/plans/<plan_date>")
@@ -204,7 +168,7 @@ def view_plan(plan_date: str):
     """One date's plan: its items with their state, the unknown patients to fix, and the form to add an item."""
     day = _day(plan_date)
     if wants_partial() and request.headers.get("HX-Target") == "plan-unknown":
-        plan = _plan_or_none(day)
+        plan = plans.plan_for(day)
         if plan is None:
             abort(404, f"{day:%Y-%m-%d} 没有次日服务计划。")
         return render("casemgmt/_plan_unknown.html", day=day, unknown=plans.unknown_items(plan), resolve_errors={},
@@ -217,7 +181,7 @@ def view_plan(plan_date: str):
 def export_plan_items(plan_date: str):
     """The date's plan items exactly as filtered, as .xlsx (names masked)."""
     day = _day(plan_date)
-    plan = _plan_or_none(day)
+    plan = plans.plan_for(day)
     if plan is None:
         abort(404, f"{day:%Y-%m-%d} 没有次日服务计划。")
     q, status, ward_id, args = _item_filters()
@@ -256,7 +220,7 @@ def add_plan_item(plan_date: str):
     day = _day(plan_date)
     form = _form(PlanItemForm)
     if form.validate_on_submit():
-        existed = _plan_or_none(day) is not None
+        existed = plans.plan_for(day) is not None
         try:
             result = plans.submit_plan(day, [_values(form)], source="form", adding=True)
         except ServiceError as error:
@@ -354,7 +318,7 @@ def resolve_plan_item(item_id: int):
         flash(message, "success")
         return redirect(url_for("casemgmt.view_plan", plan_date=day.isoformat()), 303)
     if wants_partial():
-        plan = _plan_or_none(day)
+        plan = plans.plan_for(day)
         return render("casemgmt/_plan_unknown.html", status=422, day=day, unknown=plans.unknown_items(plan),
                       resolve_errors={item_id: error}, new_patient_url=NEW_PATIENT_URL, saved=None,
                       banner=cutoff_state(day))

@@ -39,7 +39,17 @@ from portal.core.timeutil import LOCAL_TZ, utcnow
 from portal.extensions import db
 
 from . import tasks
-from .models import PLAN_SOURCES, SPECIAL_NEEDS, TASK_TYPES, TIME_SLOTS, Enrolment, Patient, Plan, PlanItem
+from .models import (
+    PLAN_SOURCES,
+    SPECIAL_NEEDS,
+    TASK_TYPES,
+    TIME_SLOTS,
+    CareTask,
+    Enrolment,
+    Patient,
+    Plan,
+    PlanItem,
+)
 from .patients import find_by_refs
 
 audit.register_entity("plan", "次日服务计划")
@@ -846,3 +856,47 @@ def items_query(plan: Plan, q: str = "", status: str = "", ward_id: int | None =
     if ward_id:
         stmt = stmt.where(PlanItem.ward_id == ward_id)
     return stmt
+
+
+def plan_for(day: date) -> Plan | None:
+    return db.session.scalar(select(Plan).where(Plan.plan_date == day))
+
+
+def plans_query(start: date | None, end: date | None, late: bool) -> Select:
+    """Plans by service date, newest first, each with its active and unmatched item counts."""
+    active = (select(func.count()).select_from(PlanItem)
+              .where(PlanItem.plan_id == Plan.id, PlanItem.is_cancelled.is_(False)).scalar_subquery())
+    unknown = (select(func.count()).select_from(PlanItem)
+               .where(PlanItem.plan_id == Plan.id, PlanItem.is_cancelled.is_(False), PlanItem.patient_id.is_(None))
+               .scalar_subquery())
+    stmt = select(Plan, active.label("item_count"), unknown.label("unknown_count")).order_by(Plan.plan_date.desc())
+    if start:
+        stmt = stmt.where(Plan.plan_date >= start)
+    if end:
+        stmt = stmt.where(Plan.plan_date <= end)
+    if late:
+        stmt = stmt.where(Plan.is_late.is_(True))
+    return stmt
+
+
+def ward_choices() -> list[tuple[int, str]]:
+    """Wards (then departments) a plan item may name."""
+    rows = db.session.execute(select(Department.id, Department.name).where(
+        Department.is_active, Department.kind.in_(("ward", "department")))
+        .order_by(Department.kind.desc(), Department.name)).all()
+    return [(r.id, r.name) for r in rows]
+
+
+def task_states(item_ids: list[int]) -> dict[int, str]:
+    """The state of the task each plan item became (items not on a list yet are absent)."""
+    if not item_ids:
+        return {}
+    return dict(db.session.execute(select(CareTask.plan_item_id, CareTask.status).where(
+        CareTask.plan_item_id.in_(item_ids))).all())
+
+
+def active_count(plan: Plan | None) -> int:
+    if plan is None:
+        return 0
+    return db.session.scalar(select(func.count()).select_from(PlanItem).where(
+        and_(PlanItem.plan_id == plan.id, PlanItem.is_cancelled.is_(False))))

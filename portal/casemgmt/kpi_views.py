@@ -16,7 +16,7 @@ from portal.core.permissions import has_permission, require
 from portal.core.rendering import render, wants_partial
 from portal.core.service import ServiceError
 from portal.core.timeutil import local_today
-from portal.io.export import Column, export_query, send_xlsx, write_xlsx
+from portal.io.export import Column, export_query, export_rows, send_xlsx
 
 from . import ASSESS, KPI, bp, kpis
 from . import assessment as assessments
@@ -242,10 +242,7 @@ def export_kpi_detail(kpi: str):
         return export_query(stmt, columns, name, shown, "casemgmt_kpi")
     # Per case manager: a handful of computed rows, written the way export_query writes a list.
     rows = _manager_rows(kpi, month, filters)
-    audit.record("export", "casemgmt_kpi", "", label=f"{name}导出", changes={"filters": shown})
-    content = write_xlsx(columns, rows, name, [f"{current_app.config['HOSPITAL_NAME']} {name}",
-                                               "筛选条件：" + "，".join(f"{k}={v}" for k, v in shown.items())])
-    return send_xlsx(content, f"{name}_{local_today():%Y%m%d}.xlsx")
+    return export_rows(rows, columns, name, shown, "casemgmt_kpi")
 
 
 # --- monthly assessment ---------------------------------------------------------------------------------------
@@ -287,10 +284,7 @@ def export_assessments():
         Column("履约保证金处理", lambda a: assessments.bond_treatment(a.score), 28),
         Column("备注", lambda a: a.note, 30),
     ]
-    audit.record("export", "monthly_assessment", "", label=f"{name}导出", changes={"filters": {"年份": year}})
-    content = write_xlsx(columns, data.assessed, name, [f"{current_app.config['HOSPITAL_NAME']} {name}",
-                                                        f"筛选条件：年份={year}"])
-    return send_xlsx(content, f"{name}_{local_today():%Y%m%d}.xlsx")
+    return export_rows(data.assessed, columns, name, {"年份": year}, "monthly_assessment")
 
 
 def _assessment_page(month: date, form: AssessmentForm, status: int = 200):

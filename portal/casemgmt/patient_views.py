@@ -10,7 +10,7 @@ from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaF
 from wtforms.validators import ValidationError
 
 from portal.auth.forms import coerce_optional_int
-from portal.core import audit, nav
+from portal.core import nav
 from portal.core.forms import PortalForm, length, optional, required, select_choices
 from portal.core.listing import arg_choice, arg_int, arg_str, paginate, parse_sort
 from portal.core.permissions import require
@@ -18,7 +18,7 @@ from portal.core.rendering import htmx_redirect, render, wants_partial
 from portal.core.scoping import MAX_ID, get_or_404
 from portal.core.service import Conflict, ServiceError
 from portal.core.timeutil import local_today
-from portal.io.export import Column, export_query, send_xlsx, write_xlsx
+from portal.io.export import Column, export_query, export_rows
 
 from . import ASSIGN, ENROL, KPI, REVEAL, VIEW_PATIENTS, bp, patient_imports, patient_queries, patients  # noqa: F401 (registers)
 from .models import GENDERS, ID_TYPES, PACKAGE_MONTHS, PACKAGES, Enrolment
@@ -438,10 +438,7 @@ def export_caseloads():
                Column("配比标准", lambda r: r.norm, 10),
                Column("负荷", lambda r: round(r.ratio, 3), 10, number_format="0.0%"),
                Column("状态", lambda r: r.state_label, 10)]
-    audit.record("export", "enrolment", "", label="个案负荷导出", changes={"norm": norm})
-    content = write_xlsx(columns, patient_queries.caseload_rows(norm), "个案负荷",
-                         [f"{current_app.config['HOSPITAL_NAME']} 个案负荷（配比 1:{norm}）"])
-    return send_xlsx(content, f"个案负荷_{local_today():%Y%m%d}.xlsx")
+    return export_rows(patient_queries.caseload_rows(norm), columns, "个案负荷", {"配比": f"1:{norm}"}, "enrolment")
 
 
 def _coverage_form(form: CoverageForm | None = None) -> CoverageForm:

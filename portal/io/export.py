@@ -160,16 +160,29 @@ def _counted(rows: Iterable[Any], progress: Callable[[int], None]) -> Iterator[A
 
 def write_export(spec: ExportSpec, progress: Callable[[int], None] | None = None) -> bytes:
     """Audit the export and write its file: in the request for small lists, in a job for big ones."""
+    from portal.extensions import db
+
+    rows = db.session.scalars(spec.stmt.execution_options(yield_per=1000))
+    return write_audited(spec.columns, _counted(rows, progress) if progress else rows, spec.name, spec.filters,
+                         spec.entity_type)
+
+
+def write_audited(columns: list[Column], rows: Iterable[Any], name: str, filters: dict, entity_type: str) -> bytes:
+    """Any export's file: the audit record, then a title line with the hospital and the filters, then the rows."""
     from flask import current_app
 
     from portal.core import audit
-    from portal.extensions import db
 
-    shown = "，".join(f"{k}={v}" for k, v in spec.filters.items() if v) or "全部"
-    audit.record("export", spec.entity_type, "", label=f"{spec.name}导出", changes={"filters": spec.filters})
-    rows = db.session.scalars(spec.stmt.execution_options(yield_per=1000))
-    return write_xlsx(spec.columns, _counted(rows, progress) if progress else rows, spec.name,
-                      [f"{current_app.config['HOSPITAL_NAME']} {spec.name}", f"筛选条件：{shown}"])
+    shown = "，".join(f"{k}={v}" for k, v in filters.items() if v) or "全部"
+    audit.record("export", entity_type, "", label=f"{name}导出", changes={"filters": filters})
+    return write_xlsx(columns, rows, name, [f"{current_app.config['HOSPITAL_NAME']} {name}", f"筛选条件：{shown}"])
+
+
+def export_rows(rows: Iterable[Any], columns: list[Column], name: str, filters: dict, entity_type: str) -> Response:
+    """A computed table (a report, a summary) exported like a list: audited, titled, dated file name."""
+    from portal.core.timeutil import local_today
+
+    return send_xlsx(write_audited(columns, rows, name, filters, entity_type), f"{name}_{local_today():%Y%m%d}.xlsx")
 
 
 def export_query(stmt, columns: list[Column], name: str, filters: dict, entity_type: str) -> Response:

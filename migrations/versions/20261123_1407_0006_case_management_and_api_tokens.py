@@ -141,6 +141,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("id_type", "id_number_hash", "name", name="uq_patients_identity"),
     )
     with op.batch_alter_table("patients", schema=None) as batch_op:
+        batch_op.create_index("ix_patients_created_by_id", ["created_by_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_patients_id_number_hash"), ["id_number_hash"], unique=False)
         batch_op.create_index(batch_op.f("ix_patients_name"), ["name"], unique=False)
         batch_op.create_index(batch_op.f("ix_patients_phone_hash"), ["phone_hash"], unique=False)
@@ -627,6 +628,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_patients_phone_hash"))
         batch_op.drop_index(batch_op.f("ix_patients_name"))
         batch_op.drop_index(batch_op.f("ix_patients_id_number_hash"))
+        batch_op.drop_index("ix_patients_created_by_id")
 
     op.drop_table("patients")
     with op.batch_alter_table("pathways", schema=None) as batch_op:

@@ -65,7 +65,11 @@ class Patient(Model):
     """A patient, identified by the real-name triple (name, ID type, ID number)."""
 
     __tablename__ = "patients"
-    __table_args__ = (UniqueConstraint("id_type", "id_number_hash", "name", name="uq_patients_identity"),)
+    __table_args__ = (
+        UniqueConstraint("id_type", "id_number_hash", "name", name="uq_patients_identity"),
+        # Case managers see the patients they registered (queries.visible_patient_ids): found by author.
+        Index("ix_patients_created_by_id", "created_by_id"),
+    )
 
     name: Mapped[str] = mapped_column(String(50), index=True)
     id_type: Mapped[str] = mapped_column(String(16), default="resident")

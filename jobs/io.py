@@ -1,4 +1,4 @@
-"""Big Excel imports and exports, run by a worker while the page shows their progress."""
+"""Big Excel imports and exports, run by a worker while the page shows their progress; the purge of old originals."""
 
 from __future__ import annotations
 
@@ -35,3 +35,11 @@ def export_crashed(job, connection, exc_type, exc_value, traceback) -> None:
 
     with job_context():
         background.abandon("export", job.args[0])
+
+
+def purge_import_originals() -> dict:
+    """Delete the original files of personal-data imports older than PORTAL_IMPORT_ORIGINAL_DAYS (rows stay)."""
+    from portal.io import originals
+
+    with job_context():
+        return originals.purge_originals()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rq.cron import CronScheduler
 
-from . import approvals, audit, casemgmt, notify
+from . import approvals, audit, casemgmt, io, notify
 
 CHINA_UTC_OFFSET_HOURS = 8  # Asia/Shanghai has no daylight saving time
 
@@ -30,3 +30,5 @@ def register_all(cron: CronScheduler, queue_name: str) -> None:
     # 17:05 local: the next-day plan is due by 17:00, so an item submitted at 16:59 is already in.
     # Anything later is applied to the built lists as a plan revision (tasks.apply_plan_revision).
     cron.register(casemgmt.build_tomorrows_tasks, queue_name, cron=local_cron(17, 5), name="build_tomorrows_tasks")
+    # 03:41 local: original import files with personal data past PORTAL_IMPORT_ORIGINAL_DAYS are deleted.
+    cron.register(io.purge_import_originals, queue_name, cron=local_cron(3, 41), name="purge_import_originals")

@@ -77,6 +77,8 @@ class Config:
     IMPORT_JOB_ROWS = _int("PORTAL_IMPORT_JOB_ROWS", 5000)
     # Exports with more rows than this are written by a background job; the user is notified with a link.
     EXPORT_JOB_ROWS = _int("PORTAL_EXPORT_JOB_ROWS", 20000)
+    # Original import files of types that carry personal data are deleted after this many days (the log row stays).
+    IMPORT_ORIGINAL_DAYS = _int("PORTAL_IMPORT_ORIGINAL_DAYS", 30)
 
     @classmethod
     def load(cls) -> dict:

@@ -69,7 +69,7 @@ def _write(values: dict[str, Any], existing: Staff | None) -> bool:
 
 STAFF_IMPORT = register(ImportType(code="staff", label="人员档案", columns=COLUMNS, key=("employee_no",),
                                    find_existing=_find, write_row=_write, max_rows=20_000,
-                                   permission="staff.edit",
+                                   permission="staff.edit", personal_data=False,  # staff directory: no ID/phone numbers
                                    example=("A1001", "张三", "心血管内科", "主治医师", "住院医师", "是")))
 
 

@@ -53,6 +53,7 @@ class ImportType:
     validate_row: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None  # cross-field checks
     permission: str = ""  # the permission code a user needs for this import type
     example: tuple = ()  # one example row for the downloadable template
+    personal_data: bool = False  # the file carries patients' personal data: its original is purged (see originals)
 
     def key_of(self, values: dict[str, Any]) -> tuple:
         return tuple(values.get(name) for name in self.key)

@@ -31,6 +31,8 @@ class ImportLog(Base, IdMixin):
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str] = mapped_column(Text, default="")
     content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    # Set when the original's bytes were deleted after the retention period (content is then empty).
+    original_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def mode_label(self) -> str:

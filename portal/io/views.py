@@ -20,7 +20,7 @@ from portal.core.service import ServiceError
 from portal.core.timeutil import local_today
 from portal.extensions import db
 
-from . import IMPORT_DATA, background, bp, imports
+from . import IMPORT_DATA, background, bp, imports, originals
 from .export import XLSX_MIMETYPE, send_xlsx
 from .models import MODES, ImportLog
 from .reader import count_rows
@@ -178,12 +178,8 @@ def commit_import(code: str):
 
 
 def _may_see(job: background.JobState) -> bool:
-    """The user who started an import, or one who holds the import type's own permission."""
-    if job.user_id == current_user.id:
-        return True
-    import_type = imports.TYPES.get(job.code)
-    return bool(import_type and import_type.permission
-                and has_permission(current_user, REGISTRY[import_type.permission]))
+    """The user who started an import, the import type's managers, or the auditor."""
+    return originals.may_see(current_user, job.user_id, job.code)
 
 
 @bp.route("/imports/jobs/<job_id>")
@@ -209,38 +205,49 @@ def download_error_report(code: str, sha256: str):
     return send_xlsx(imports.error_report(result), f"导入错误报告_{local_today():%Y%m%d}.xlsx")
 
 
+# The import log is for importers (io.import) and the auditor (audit.view): one declared permission cannot say
+# "either", so these views require a signed-in user and `originals` decides (404 for an import not theirs to see).
 @bp.route("/imports/logs")
-@require(IMPORT_DATA)
+@require(SIGNED_IN)
 def list_import_logs():
-    """Every import: who, when, which file, how, with what result."""
-    stmt = select(ImportLog).order_by(ImportLog.id.desc())
+    """The imports the user may see (types they manage, their own; all for the auditor): who, when, which file."""
+    if not originals.may_list(current_user):
+        abort(403)
+    stmt = originals.visible_logs(current_user).order_by(ImportLog.id.desc())
     page = paginate(stmt, arg_int("page", 1), current_app.config["PAGE_SIZE"])
-    return render("io/import_log_list.html", page=page, args={}, types=imports.TYPES)
+    importable = {code: t for code, t in imports.TYPES.items() if originals.manages(current_user, code)}
+    return render("io/import_log_list.html", page=page, args={}, types=imports.TYPES, importable=importable,
+                  purged_notice=originals.purged_notice())
 
 
 def _log(log_id: int) -> ImportLog:
-    log = db.session.get(ImportLog, log_id) if log_id < 2**31 else None
+    log = originals.visible_log(current_user, log_id)
     if log is None:
         abort(404)
-    _type(log.import_type)
     return log
 
 
 @bp.route("/imports/logs/<int:log_id>")
-@require(IMPORT_DATA)
+@require(SIGNED_IN)
 def show_import_log(log_id: int):
     """One import: who, when, the file, the mode and what it changed (finished jobs link here)."""
     log = _log(log_id)
     user = db.session.get(User, log.user_id) if log.user_id else None
-    return render("io/import_log.html", log=log, user=user, import_type=imports.TYPES[log.import_type])
+    import_type = imports.TYPES.get(log.import_type)
+    return render("io/import_log.html", log=log, user=user, type_label=import_type.label if import_type
+                  else log.import_type, purged_notice=originals.purged_notice())
 
 
 @bp.route("/imports/logs/<int:log_id>/file")
-@require(IMPORT_DATA)
+@require(SIGNED_IN)
 def download_import_file(log_id: int):
-    """The original file of an import."""
+    """The original file of an import; each download is audited."""
     log = _log(log_id)
-    response = send_xlsx(log.content, log.filename)
+    try:
+        content = originals.download_original(log)
+    except ServiceError as error:
+        abort(error.status, error.message)
+    response = send_xlsx(content, log.filename)
     response.mimetype = XLSX_MIMETYPE
     return response
 

@@ -147,6 +147,16 @@ def worker(burst: bool) -> None:
         Worker([queue], connection=queue.connection).work(with_scheduler=True, burst=burst)
 
 
+@cli.command("purge-import-originals")
+def purge_import_originals() -> None:
+    """立即删除超过保留期（PORTAL_IMPORT_ORIGINAL_DAYS）的含个人信息的导入原始文件（定时任务每天执行）。"""
+    from jobs import io, use_app
+
+    use_app(_app())
+    result = io.purge_import_originals()
+    click.echo(f"已删除 {result['purged']} 个导入原始文件（保留 {result['days']} 天），导入日志保留。")
+
+
 @cli.command()
 def cron() -> None:
     """启动 RQ 定时任务调度（全院只运行一个）。"""

@@ -124,8 +124,9 @@ def purge_originals(now: datetime | None = None) -> dict:
                            .values(content=b"", original_purged_at=now)
                            .execution_options(synchronize_session=False))
     # Objects already loaded in this session must not keep the old bytes.
-    for log in db.session.identity_map.values():
-        if isinstance(log, ImportLog) and log.id in ids:
+    purged = set(ids)
+    for log in list(db.session.identity_map.values()):
+        if isinstance(log, ImportLog) and log.id in purged:
             db.session.expire(log)
     audit.record("purge", "import_log", "", label=f"导入原始文件按期删除（保留 {days} 天）：{len(ids)} 个",
                  changes={"count": len(ids), "log_ids": ids, "import_types": codes, "days": days,

@@ -120,7 +120,7 @@ def act_on_instance(instance_id: int):
         if action == "transfer":
             # A user id from the list of eligible people; the service refuses anyone else (forged ids too).
             raw = request.form.get("transfer_to", "").strip()
-            transfer_to = int(raw) if raw.isdigit() and len(raw) < 10 else -1
+            transfer_to = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else -1
         services.act(task.id, current_user, action, request.form.get("comment", ""), transfer_to, _uploads())
 
     return _after_action(instance_id, labels[action], call)

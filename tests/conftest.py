@@ -39,6 +39,19 @@ def _no_network_beyond_loopback(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
+@pytest.fixture(autouse=True)
+def _audit_anchors_per_test(request, tmp_path):
+    """Each test keeps its own audit anchor file: an anchor names records that the test's rollback removes."""
+    if "app" not in request.fixturenames:
+        yield
+        return
+    application = request.getfixturevalue("app")
+    previous = application.config.get("AUDIT_ANCHOR_PATH")
+    application.config["AUDIT_ANCHOR_PATH"] = str(tmp_path / "audit_anchors.jsonl")
+    yield
+    application.config["AUDIT_ANCHOR_PATH"] = previous
+
+
 @pytest.fixture(scope="session")
 def tmp_root(tmp_path_factory):
     return tmp_path_factory.mktemp("portal")

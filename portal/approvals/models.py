@@ -18,7 +18,8 @@ INSTANCE_STATES = {"pending": "审批中", "approved": "已通过", "rejected": 
 TASK_STATES = {"pending": "待处理", "approved": "已通过", "rejected": "已驳回", "returned": "已退回",
                "transferred": "已转办", "cancelled": "无需处理"}
 ACTIONS = {"submit": "提交", "resubmit": "重新提交", "approve": "通过", "reject": "驳回", "return": "退回修改",
-           "transfer": "转办", "comment": "评论", "withdraw": "撤回", "remind": "超时提醒", "escalate": "超时上报"}
+           "transfer": "转办", "comment": "评论", "withdraw": "撤回", "remind": "超时提醒", "escalate": "超时上报",
+           "reroute": "改由医务科审批"}
 STATE_BADGE = {"pending": "wait", "approved": "ok", "rejected": "bad", "returned": "warn", "withdrawn": "off",
                "transferred": "off", "cancelled": "off"}
 

@@ -67,25 +67,86 @@ def _role_holder_ids(role_code: str) -> list[int]:
     return active_user_ids_with_roles((role_code,))
 
 
-def approvers_for(step: ApprovalStep, instance: ApprovalInstance) -> list[int]:
+# Who hears of an overdue step, and who signs off a step whose rule names only the applicant.
+OFFICE_ROLE = "ma_admin"
+
+
+def _rule_ids(step: ApprovalStep, instance: ApprovalInstance) -> list[int]:
+    """Everyone the step's rule names (role, department head, committee, named user), active only."""
     if step.rule == "dept_head":
-        ids = _department_head_ids(instance.department_id)
-    elif step.rule == "role":
-        ids = _role_holder_ids(step.role_code)
-    elif step.rule == "committee":
-        ids = [u.id for u in step.committee.members if u.is_active_flag] if step.committee else []
-    else:
-        ids = [step.user_id] if step.user and step.user.is_active_flag else []
-    # Nobody signs off their own request, unless they are the only one who can.
-    others = [i for i in ids if i != instance.applicant_id]
-    return sorted(set(others or ids))
+        return _department_head_ids(instance.department_id)
+    if step.rule == "role":
+        return _role_holder_ids(step.role_code)
+    if step.rule == "committee":
+        return [u.id for u in step.committee.members if u.is_active_flag] if step.committee else []
+    return [step.user_id] if step.user and step.user.is_active_flag else []
+
+
+def approvers_for(step: ApprovalStep, instance: ApprovalInstance) -> list[int]:
+    """Who may sign the step off: whom its rule names, never the applicant.
+
+    When the rule names the applicant alone (a department head's own request), the step goes to the
+    medical affairs office instead: nobody signs off their own request, by any path.
+    """
+    ids = set(_rule_ids(step, instance))
+    others = ids - {instance.applicant_id}
+    if not others and instance.applicant_id in ids:
+        others = set(_role_holder_ids(OFFICE_ROLE)) - {instance.applicant_id}
+    return sorted(others)
+
+
+def _involved_ids(instance: ApprovalInstance) -> set[int]:
+    """The applicant and everyone who holds or has decided a task of this request (any step, any round)."""
+    holders = db.session.scalars(select(ApprovalTask.assignee_id).where(
+        ApprovalTask.instance_id == instance.id, ApprovalTask.status != "cancelled"))
+    return {instance.applicant_id, *holders}
+
+
+def _step_at(instance: ApprovalInstance, position: int) -> ApprovalStep | None:
+    return next((s for s in instance.process.steps if s.position == position), None)
+
+
+def transfer_candidates(task: ApprovalTask) -> list[User]:
+    """Whom a task may be transferred to: eligible for its step, and not yet part of this request."""
+    instance = task.instance
+    step = _step_at(instance, task.step_position)
+    if step is None:
+        return []
+    ids = set(approvers_for(step, instance)) - _involved_ids(instance)
+    if not ids:
+        return []
+    users = db.session.scalars(select(User).where(User.id.in_(ids), User.is_active_flag))
+    return sorted(users, key=lambda u: (u.display_name, u.login_name))
+
+
+def _check_transfer(task: ApprovalTask, actor: User, target_id: int | None) -> User:
+    """The transfer target, or a ServiceError naming why that person may not take the task."""
+    target = db.session.get(User, target_id) if target_id else None
+    if target is None or not target.is_active_flag:
+        raise ServiceError("请从列表中选择转办对象。", field="transfer_to")
+    if target.id == actor.id:
+        raise ServiceError("不能转办给自己。", field="transfer_to")
+    instance = task.instance
+    if target.id == instance.applicant_id:
+        raise ServiceError("不能转办给申请人：申请人不能审批自己的申请。", field="transfer_to")
+    if target.id in _involved_ids(instance):
+        raise ServiceError(f"{target.display_name} 已参与本申请的审批，不能再接收转办"
+                           "（同一人不能在一份申请上签署两次）。", field="transfer_to")
+    step = _step_at(instance, task.step_position)
+    if step is None or target.id not in approvers_for(step, instance):
+        rule = f"（{step.rule_label}）" if step else ""
+        raise ServiceError(f"{target.display_name} 不是“{task.step_name}”这一步的审批人{rule}，不能接收转办。",
+                           field="transfer_to")
+    return target
 
 
 def _start_step(instance: ApprovalInstance, position: int) -> None:
-    step = next(s for s in instance.process.steps if s.position == position)
+    step = _step_at(instance, position)
     assignees = approvers_for(step, instance)
     if not assignees:
         raise ServiceError(f"审批步骤“{step.name}”找不到审批人（{step.rule_label}），请联系医务科配置。")
+    named = set(_rule_ids(step, instance))
+    rerouted = bool(named) and not named & set(assignees)  # the rule named the applicant alone
     instance.step_position = position
     now = utcnow()
     due = now + timedelta(hours=step.time_limit_hours) if step.time_limit_hours else None
@@ -95,13 +156,15 @@ def _start_step(instance: ApprovalInstance, position: int) -> None:
                                     assignee_id=user_id, status="pending", created_at=now, due_at=due,
                                     escalate_at=escalate))
     db.session.flush()
+    if rerouted:
+        _record(instance, "reroute", None, "申请人是本步骤唯一的审批人，改由医务科管理员审批。", step_name=step.name)
     notify(assignees, "approval", f"待审批：{instance.title}",
            f"{instance.applicant.display_name} 提交的{instance.process.name}等待您审批（{step.name}）。",
            _link(instance))
 
 
 def _record(instance, action: str, actor_id: int | None, comment: str = "", task=None, step_name: str = "",
-            files=()) -> ApprovalAction:
+            files=(), details: dict | None = None) -> ApprovalAction:
     entry = ApprovalAction(instance_id=instance.id, task_id=task.id if task else None, actor_id=actor_id,
                            action=action, comment=comment, step_name=step_name or (task.step_name if task else ""))
     db.session.add(entry)
@@ -109,7 +172,8 @@ def _record(instance, action: str, actor_id: int | None, comment: str = "", task
     for upload in files:
         attach(instance, entry, upload)
     audit.record(action if action in ("approve", "reject") else "update", "approval_instance", instance.id,
-                 label=instance.title, changes={"action": action, "comment": comment[:200], "status": instance.status})
+                 label=instance.title, changes={"action": action, "comment": comment[:200], "status": instance.status,
+                                                **(details or {})})
     return entry
 
 
@@ -180,7 +244,8 @@ def _claim_task(task_id: int, actor: User, new_status: str, comment: str) -> App
         return task
     if task is None or task.assignee_id != actor.id:
         raise ServiceError("审批任务不存在，或不是您的任务。", status=404)
-    raise Conflict(f"该任务已{task.status_label}，无需再次处理。请刷新页面查看最新状态。")
+    # State labels carry their own wording ("已通过", "无需处理"): quote them, never prefix them.
+    raise Conflict(f"该任务的状态是“{task.status_label}”，无需再次处理。请刷新页面查看最新状态。")
 
 
 def _lock_instance(instance_id: int) -> ApprovalInstance:
@@ -209,24 +274,29 @@ def act(task_id: int, actor: User, action: str, comment: str = "", transfer_to: 
     comment = _check_comment(comment, required=action in ("reject", "return"))
     for upload in files:
         check_upload(*upload)
+    target = None
     if action == "transfer":
-        target = db.session.get(User, transfer_to) if transfer_to else None
-        if target is None or not target.is_active_flag or target.id == actor.id:
-            raise ServiceError("请选择有效的转办对象（不能是自己）。", field="transfer_to")
+        # Checked before anything is written: a refused transfer leaves the task as it was.
+        mine = db.session.get(ApprovalTask, task_id)
+        if mine is not None and mine.assignee_id == actor.id and mine.status == "pending":
+            target = _check_transfer(mine, actor, transfer_to)
     status = {"approve": "approved", "reject": "rejected", "return": "returned", "transfer": "transferred"}[action]
     task = _claim_task(task_id, actor, status, comment)
     instance = _lock_instance(task.instance_id)
-    if instance.status != "pending" or task.step_position != instance.step_position:
-        raise Conflict(f"该审批已{instance.status_label}，不能再处理。")
-    _record(instance, action, actor.id, comment, task=task, files=files)
+    if instance.status != "pending":
+        raise Conflict(f"该审批的状态是“{instance.status_label}”，不能再处理。")
+    if task.step_position != instance.step_position:
+        raise Conflict(f"该审批已进入第 {instance.step_position} 步，您这一步的任务无需再处理。")
+    details = {"transfer_to": {"id": target.id, "name": target.display_name}} if target else None
+    _record(instance, action, actor.id, comment, task=task, files=files, details=details)
     applicant = [instance.applicant_id]
     step_label = f"第 {task.step_position} 步（{task.step_name}）"
     if action == "transfer":
         db.session.add(ApprovalTask(instance_id=instance.id, step_position=task.step_position,
-                                    step_name=task.step_name, assignee_id=transfer_to, status="pending",
+                                    step_name=task.step_name, assignee_id=target.id, status="pending",
                                     due_at=task.due_at, escalate_at=task.escalate_at))
         db.session.flush()
-        notify([transfer_to], "approval", f"待审批（转办）：{instance.title}",
+        notify([target.id], "approval", f"待审批（转办）：{instance.title}",
                f"{actor.display_name} 将审批转给您：{comment}" if comment else f"{actor.display_name} 将审批转给您。",
                _link(instance))
     elif action == "reject":
@@ -242,11 +312,16 @@ def act(task_id: int, actor: User, action: str, comment: str = "", transfer_to: 
         notify(applicant, "approval", f"退回修改：{instance.title}",
                f"{step_label}由 {actor.display_name} 退回：{comment}。请修改后重新提交。", _link(instance))
     else:
-        _advance_after_approval(instance, task, actor, step_label)
+        _advance_after_approval(instance, task, actor, step_label, comment)
     return instance
 
 
-def _advance_after_approval(instance, task, actor, step_label) -> None:
+def _with_comment(text: str, comment: str) -> str:
+    """A progress message with the approver's comment last (WeCom cuts a long one at its byte limit)."""
+    return f"{text}意见：{comment}" if comment else text
+
+
+def _advance_after_approval(instance, task, actor, step_label, comment: str = "") -> None:
     step = instance.current_step
     if step.rule == "committee" and step.committee_mode == "all":
         waiting = db.session.scalar(select(func.count()).select_from(ApprovalTask).where(
@@ -254,18 +329,22 @@ def _advance_after_approval(instance, task, actor, step_label) -> None:
             ApprovalTask.status == "pending"))
         if waiting:
             notify([instance.applicant_id], "approval", f"审批进展：{instance.title}",
-                   f"{step_label}：{actor.display_name} 已签署，另有 {waiting} 人待签署。", _link(instance), push=False)
+                   _with_comment(f"{step_label}：{actor.display_name} 已签署，另有 {waiting} 人待签署。", comment),
+                   _link(instance), push=False)
             return
     _cancel_open_tasks(instance, task.step_position)
     later = [s for s in instance.process.steps if s.position > task.step_position]
     if later:
         notify([instance.applicant_id], "approval", f"审批进展：{instance.title}",
-               f"{step_label}已通过，进入下一步：{later[0].name}。", _link(instance))
+               _with_comment(f"{step_label}已由 {actor.display_name} 通过，进入下一步：{later[0].name}。", comment),
+               _link(instance))
         _start_step(instance, later[0].position)
     else:
         _finish(instance, "approved", "on_approved")
         notify([instance.applicant_id], "approval", f"审批通过：{instance.title}",
-               f"{instance.process.name}已全部审批通过。", _link(instance))
+               _with_comment(f"{instance.process.name}已全部审批通过（{step_label}由 {actor.display_name} 通过）。",
+                             comment),
+               _link(instance))
 
 
 def _own_instance(instance_id: int, actor: User) -> ApprovalInstance:
@@ -341,7 +420,7 @@ def remind_overdue() -> dict[str, int]:
         ApprovalTask.status == "pending", ApprovalTask.escalate_at <= now, ApprovalTask.escalated_at.is_(None)))
     for task in list(late):
         task.escalated_at = now
-        supervisors = _role_holder_ids("ma_admin")
+        supervisors = _role_holder_ids(OFFICE_ROLE)
         notify(supervisors, "approval", f"审批严重超时：{task.instance.title}",
                f"{task.assignee.display_name} 的{task.step_name}已严重超时，请督办。", _link(task.instance))
         _record(task.instance, "escalate", None, f"上报医务科：{task.assignee.display_name} 超时", task=task)

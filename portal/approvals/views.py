@@ -6,9 +6,8 @@ import io
 
 from flask import Response, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from portal.auth.models import User
 from portal.core.listing import arg_choice, arg_int
 from portal.core.permissions import SIGNED_IN, has_permission, require
 from portal.core.rendering import render
@@ -65,8 +64,9 @@ def _instance_context(instance: ApprovalInstance, error: str | None = None) -> d
         summary = None
     attachments = db.session.scalars(select(ApprovalAttachment).where(
         ApprovalAttachment.instance_id == instance.id).order_by(ApprovalAttachment.id)).all()
-    return {"instance": instance, "summary": summary, "attachments": attachments,
-            "task": services.open_task_for(instance, current_user), "error": error,
+    task = services.open_task_for(instance, current_user)
+    return {"instance": instance, "summary": summary, "attachments": attachments, "task": task, "error": error,
+            "transfer_choices": services.transfer_candidates(task) if task else [],
             "is_applicant": instance.applicant_id == current_user.id}
 
 
@@ -118,9 +118,9 @@ def act_on_instance(instance_id: int):
             raise ServiceError("您在这一步没有待处理的任务（可能已被处理、撤回或转办）。", status=409)
         transfer_to = None
         if action == "transfer":
-            login = request.form.get("transfer_to", "").strip()
-            target = db.session.scalar(select(User).where(func.lower(User.login_name) == login.lower()))
-            transfer_to = target.id if target else -1
+            # A user id from the list of eligible people; the service refuses anyone else (forged ids too).
+            raw = request.form.get("transfer_to", "").strip()
+            transfer_to = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else -1
         services.act(task.id, current_user, action, request.form.get("comment", ""), transfer_to, _uploads())
 
     return _after_action(instance_id, labels[action], call)

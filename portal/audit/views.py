@@ -119,6 +119,8 @@ def export_login_events():
 @bp.route("/verify")
 @require(VIEW_AUDIT)
 def verify_audit_chain():
-    """Recompute the hash chain and show the first broken record, if any."""
+    """Recompute the hash chain, check every anchor, and show the first broken or missing record, if any."""
+    from portal.core.audit_chain import anchor_path
+
     report = audit.verify_chain()
-    return render("audit/verify.html", report=report)
+    return render("audit/verify.html", report=report, anchor_file=str(anchor_path()))

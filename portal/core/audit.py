@@ -1,15 +1,20 @@
 """The append-only audit log, written by services for every create, update, delete and sign-off.
 
-Each record carries the SHA-256 of its own content and of the previous record, so an edit or
-a deletion made behind the application's back breaks the chain at a findable place.
+Each record carries an HMAC-SHA256, under a key kept outside the database, of its own content and
+of the previous record's hash, so an edit or a deletion made behind the application's back breaks
+the chain at a findable place, and the hashes cannot be recomputed without the key. Records written
+before the chain was keyed carry a plain SHA-256 and still verify: only as the chain's beginning,
+never after a keyed record. Anchors outside the database (audit_chain.py) catch a cut-off tail.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -20,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from portal.extensions import db
 
 from .actor import current_actor
+from .audit_chain import Anchor, mac, read_anchors
 from .models import Base, IdMixin, UTCDateTime
 from .timeutil import utcnow
 
@@ -125,7 +131,7 @@ def diff(before: dict | None, after: dict | None) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _content_hash(log: AuditLog) -> str:
+def _payload(log: AuditLog) -> bytes:
     payload = {
         "created_at": _plain(log.created_at),
         "user_id": log.user_id,
@@ -139,8 +145,17 @@ def _content_hash(log: AuditLog) -> str:
         "changes": log.changes,
         "prev_hash": log.prev_hash,
     }
-    raw = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+    return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def _content_hash(log: AuditLog) -> str:
+    """The record's keyed hash (HMAC-SHA256 under the audit key)."""
+    return mac(_payload(log))
+
+
+def _legacy_hash(log: AuditLog) -> str:
+    """The unkeyed SHA-256 that records written before the chain was keyed carry."""
+    return hashlib.sha256(_payload(log)).hexdigest()
 
 
 def record(action: str, entity_type: str, entity_id: Any, *, label: str = "",
@@ -176,26 +191,72 @@ class ChainReport:
     checked: int
     broken_id: int | None = None
     reason: str = ""
+    legacy: int = 0  # records from before the chain was keyed (plain SHA-256), all at its beginning
+    head_id: int | None = None  # the last record checked, and its hash: what the next anchor records
+    head_hash: str = ""
+    first_keyed_id: int | None = None
+    anchors: int = 0  # anchors found and matched
+    last_anchor: Anchor | None = None
+    anchor_problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.broken_id is None
+        return self.broken_id is None and not self.anchor_problems
+
+
+def _anchor_mismatch(anchor: Anchor, count: int, row_hash: str) -> str:
+    return (f"与 {anchor.when} 的锚点不符（锚点：到该记录共 {anchor.count} 条，哈希 {anchor.hash[:12]}…；"
+            f"现在：共 {count} 条，哈希 {row_hash[:12]}…），该记录或它之前的记录被删除或替换")
 
 
 def verify_chain(batch: int = 2000) -> ChainReport:
-    """Walk the chain in id order and report the first record whose hash or link is wrong."""
-    prev = GENESIS
-    checked = 0
+    """Walk the chain in id order, checking every link, every keyed hash and every anchor.
+
+    Reports the first record whose link or hash is wrong, or, for a record an anchor names that
+    is gone, the first missing id (the id after the last record still present before it).
+    """
+    anchors, problems = read_anchors()
+    pending = deque(sorted(anchors, key=lambda a: (a.row_id, a.at)))
+    # Once a record was keyed, no later record may be unkeyed: an anchor remembers where that began.
+    keyed_from = min((a.first_keyed_id for a in anchors if a.first_keyed_id), default=None)
+    report = ChainReport(0, anchor_problems=problems, last_anchor=max(anchors, key=lambda a: a.at, default=None))
+    prev, prev_id, keyed = GENESIS, 0, False
+
+    def broken(row_id: int, reason: str) -> ChainReport:
+        report.broken_id, report.reason = row_id, reason
+        return report
+
     stmt = select(AuditLog).order_by(AuditLog.id).execution_options(yield_per=batch, populate_existing=True)
     result = db.session.scalars(stmt)
     try:  # a server-side cursor on PostgreSQL: close it also when stopping early
         for log in result:
+            if pending and pending[0].row_id < log.id:
+                a = pending[0]
+                return broken(prev_id + 1, f"记录缺失：{a.when} 的锚点记载第 {a.row_id} 号记录（当时共 {a.count} 条），"
+                                           f"现已不存在，第 {prev_id + 1}–{a.row_id} 号之间的记录被删除")
             if log.prev_hash != prev:
-                return ChainReport(checked, log.id, "与上一条记录的链接不符（记录被删除或插入）")
-            if _content_hash(log) != log.hash:
-                return ChainReport(checked, log.id, "记录内容与其哈希不符（记录被修改）")
-            prev = log.hash
-            checked += 1
+                return broken(log.id, "与上一条记录的链接不符（记录被删除或插入）")
+            if hmac.compare_digest(_content_hash(log), log.hash):
+                if not keyed:
+                    report.first_keyed_id = log.id
+                keyed = True
+            elif not keyed and (keyed_from is None or log.id < keyed_from) and _legacy_hash(log) == log.hash:
+                report.legacy += 1
+            else:
+                return broken(log.id, "记录内容与其密钥哈希不符（记录被修改，或有人在没有密钥的情况下重新计算了哈希）")
+            prev, prev_id = log.hash, log.id
+            report.checked += 1
+            report.head_id, report.head_hash = log.id, log.hash
+            while pending and pending[0].row_id == log.id:
+                a = pending.popleft()
+                if a.hash != log.hash or a.count != report.checked:
+                    return broken(log.id, _anchor_mismatch(a, report.checked, log.hash))
+                report.anchors += 1
     finally:
         result.close()
-    return ChainReport(checked)
+    if pending:
+        a = pending[0]
+        return broken(prev_id + 1, f"末尾记录缺失：{a.when} 的锚点记载到第 {a.row_id} 号记录（共 {a.count} 条），"
+                                   f"现在只到第 {prev_id} 号（共 {report.checked} 条），"
+                                   f"第 {prev_id + 1} 号起的记录被删除")
+    return report

@@ -127,13 +127,123 @@ def test_committee_all_must_sign(session, people):
     assert instance(iid).status == "approved"
 
 
-def test_transfer_moves_the_task(session, people):
+def audit_rows() -> int:
+    from portal.core.audit import AuditLog
+
+    return db.session.scalar(select(func.count()).select_from(AuditLog))
+
+
+def refused_transfer(iid, who, target_id, match):
+    """A transfer the service refuses with a Chinese reason, before anything is written."""
+    before = (audit_rows(), db.session.scalar(select(func.count()).select_from(ApprovalTask)))
+    with pytest.raises(ServiceError, match=match) as refused:
+        services.act(task_of(iid, who).id, user(who), "transfer", "请代审", transfer_to=target_id)
+    assert refused.value.status == 422 and refused.value.field == "transfer_to"
+    assert (audit_rows(), db.session.scalar(select(func.count()).select_from(ApprovalTask))) == before
+    assert task_of(iid, who) is not None
+
+
+def test_transfer_to_an_eligible_person_moves_the_task_and_is_audited(session, people, tree):
     iid = submit(people)
-    services.act(task_of(iid, people.head).id, user(people.head), "transfer", "请代审", transfer_to=people.boss.id)
+    # A deputy head appointed after the request reached the department: eligible, not yet involved.
+    deputy = make_user("dep", ["dept_head"], tree.cardiology, name="王副主任")
+    assert [u.id for u in services.transfer_candidates(task_of(iid, people.head))] == [deputy.id]
+    services.act(task_of(iid, people.head).id, user(people.head), "transfer", "请代审", transfer_to=deputy.id)
     db.session.commit()
     assert task_of(iid, people.head) is None
+    assert task_of(iid, deputy) is not None
+    assert "待审批（转办）：刘医生资质审核" in titles(deputy)
+    from portal.core.audit import AuditLog
+
+    entry = db.session.scalars(select(AuditLog).where(AuditLog.entity_type == "approval_instance")
+                               .order_by(AuditLog.id.desc())).first()
+    assert entry.changes["action"] == "transfer"
+    assert entry.changes["transfer_to"] == {"id": deputy.id, "name": "王副主任"}
+
+
+def test_transfer_to_the_applicant_is_refused(session, people):
+    iid = submit(people)
+    refused_transfer(iid, people.head, people.applicant.id, "申请人不能审批自己的申请")
+    assert services.transfer_candidates(task_of(iid, people.head)) == []
+
+
+def test_transfer_outside_the_steps_rule_or_to_someone_involved_is_refused(session, people):
+    iid = submit(people)
+    # The step is the applicant's department head: medical affairs and another department's head are not.
+    refused_transfer(iid, people.head, people.boss.id, "不是“科主任审核”这一步的审批人")
+    refused_transfer(iid, people.head, people.other_head.id, "不是“科主任审核”这一步的审批人")
+    refused_transfer(iid, people.head, 999999, "请从列表中选择")
+    refused_transfer(iid, people.head, people.head.id, "不能转办给自己")
+    services.withdraw(iid, user(people.applicant))
+    db.session.commit()
+    # Every committee member must sign: one member cannot hand their signature to another.
+    iid = submit_privilege_to_committee(people)
+    refused_transfer(iid, people.member1, people.member2.id, "已参与本申请的审批")
+    # Nor back to someone who signed an earlier step, even if they join the committee later.
+    committee = db.session.scalar(select(Committee).where(Committee.code == "tech"))
+    committee.members = [*committee.members, user(people.head)]
+    db.session.commit()
+    refused_transfer(iid, people.member1, people.head.id, "已参与本申请的审批")
+
+
+def submit_privilege_to_committee(people):
+    iid = submit(people, "privilege")
+    services.act(task_of(iid, people.head).id, user(people.head), "approve")
+    services.act(task_of(iid, people.ma).id, user(people.ma), "approve")
+    db.session.commit()
+    assert instance(iid).step_position == 3
+    return iid
+
+
+def test_a_department_heads_own_request_goes_to_the_office(session, people, tree):
+    subject = make_staff("主任本人的资质", tree.surgery)
+    iid = services.submit("qualification", entity_type="staff_review", entity_id=subject.id, title="周主任资质审核",
+                          applicant=user(people.other_head), department_id=tree.surgery.id).id
+    db.session.commit()
+    assert task_of(iid, people.other_head) is None  # never their own approver
     assert task_of(iid, people.boss) is not None
-    assert "待审批（转办）：刘医生资质审核" in titles(people.boss)
+    assert [a.action for a in instance(iid).actions] == ["submit", "reroute"]
+
+
+def test_transfer_form_lists_only_eligible_people_and_refuses_forged_ids(client, people, tree):
+    iid = submit(people)
+    deputy = make_user("dep", ["dept_head"], tree.cardiology, name="王副主任")
+    client.login("head")
+    page = client.get(f"/approvals/{iid}").get_data(as_text=True)
+    assert f'<option value="{deputy.id}">王副主任' in page
+    for stranger in (people.applicant, people.boss, people.other_head):
+        assert f'<option value="{stranger.id}">' not in page
+    for forged in (str(people.applicant.id), str(people.boss.id), "abc", "²", "", "9" * 30):
+        response = client.submit(f"/approvals/{iid}/act", {"action": "transfer", "transfer_to": forged}, htmx=True)
+        assert response.status_code == 422, forged
+        assert "申请人" in text_of(response) or "审批人" in text_of(response) or "选择" in text_of(response)
+        assert task_of(iid, people.head) is not None
+    assert task_of(iid, people.applicant) is None and task_of(iid, people.boss) is None
+    response = client.submit(f"/approvals/{iid}/act", {"action": "transfer", "transfer_to": str(deputy.id)})
+    assert response.status_code == 303 and task_of(iid, deputy) is not None
+    from portal.core.audit import AuditLog
+
+    entry = db.session.scalars(select(AuditLog).order_by(AuditLog.id.desc())).first()
+    assert (entry.user_id, entry.changes["transfer_to"]["id"]) == (people.head.id, deputy.id)
+
+
+def test_applicant_progress_message_carries_the_approvers_comment(session, people):
+    from portal.wecom.client import DESCRIPTION_MAX_BYTES, build_description
+
+    iid = submit(people)
+    services.act(task_of(iid, people.head).id, user(people.head), "approve", "同意，材料齐全")
+    db.session.commit()
+    note = db.session.scalars(select(Notification).where(Notification.user_id == people.applicant.id)).one()
+    assert "张主任" in note.body and "意见：同意，材料齐全" in note.body
+    long_comment = "病例资料完整" * 300
+    services.act(task_of(iid, people.ma).id, user(people.ma), "approve", long_comment)
+    db.session.commit()
+    final = db.session.scalars(select(Notification).where(Notification.user_id == people.applicant.id)
+                               .order_by(Notification.id.desc())).first()
+    assert final.title.startswith("审批通过") and long_comment in final.body  # in-app: the whole comment
+    push = db.session.scalars(select(OutboxMessage).where(OutboxMessage.notification_id == final.id)).one()
+    card = build_description(push.payload["lines"])
+    assert "意见：病例资料完整" in card and len(card.encode()) <= DESCRIPTION_MAX_BYTES  # WeCom: cut
 
 
 def test_approving_twice_or_someone_elses_task_is_refused(session, people):
@@ -144,8 +254,9 @@ def test_approving_twice_or_someone_elses_task_is_refused(session, people):
     assert not_mine.value.status == 404
     services.act(task_id, user(people.head), "approve")
     db.session.commit()
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict) as again:
         services.act(task_id, user(people.head), "approve")
+    assert "“已通过”" in again.value.message and "已已" not in again.value.message
 
 
 def test_withdraw_by_the_applicant_only(session, people):

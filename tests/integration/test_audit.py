@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from portal.audit.services import verify_and_anchor
+from portal.core import audit
 from portal.core.audit import AuditLog, verify_chain
+from portal.core.audit_chain import anchor_path
 from portal.extensions import db
+from portal.notify.models import Notification, OutboxMessage
 from tests.conftest import text_of
 from tests.factories import make_staff, make_user, role
 
@@ -55,7 +61,7 @@ def bypass_append_only(verb: str) -> None:
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text("ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_append_only"))
     else:
-        db.session.execute(text(f"DROP TRIGGER audit_logs_no_{verb}"))
+        db.session.execute(text(f"DROP TRIGGER IF EXISTS audit_logs_no_{verb}"))
 
 
 def test_chain_verifies_and_reports_the_first_tampered_record(session, tree):
@@ -80,6 +86,124 @@ def test_deleting_a_record_breaks_the_link_after_it(session, tree):
     report = verify_chain()
     assert report.broken_id == second.id
     assert "删除" in report.reason
+
+
+def all_logs() -> list[AuditLog]:
+    return list(db.session.scalars(select(AuditLog).order_by(AuditLog.id)
+                                   .execution_options(populate_existing=True)))
+
+
+def rehash_without_the_key(from_id: int, **edit) -> None:
+    """Change the record from_id and recompute its hash and every later one as the chain used to: plain SHA-256."""
+    bypass_append_only("update")
+    prev = None
+    for log in all_logs():
+        if log.id < from_id:
+            prev = log.hash
+            continue
+        if log.id == from_id:
+            for name, value in edit.items():
+                setattr(log, name, value)
+        log.prev_hash = prev or audit.GENESIS
+        log.hash = hashlib.sha256(audit._payload(log)).hexdigest()
+        prev = log.hash
+    db.session.flush()
+
+
+def test_a_record_rewritten_with_its_tail_rehashed_without_the_key_is_found(session, tree):
+    for name in "甲乙丙丁":
+        make_staff(name, tree.cardiology)
+    target = logs("staff")[1]
+    rehash_without_the_key(target.id, user_name="别人")
+    report = verify_chain()
+    assert not report.ok and report.broken_id == target.id
+    assert "密钥" in report.reason
+
+
+def test_deleting_the_last_records_is_found_through_the_anchor(client, tree):
+    make_user("aud", ["auditor"], tree.hospital, wecom_userid="aud")
+    for name in "甲乙丙丁":
+        make_staff(name, tree.cardiology)
+    result = verify_and_anchor()
+    head = all_logs()[-1]
+    assert result["anchor"]["row_id"] == head.id and result["broken_id"] is None
+    doomed = [log.id for log in all_logs()[-3:]]
+    bypass_append_only("delete")
+    db.session.execute(text("DELETE FROM audit_logs WHERE id >= :i"), {"i": doomed[0]})
+    db.session.commit()  # (undone with the test)
+    report = verify_chain()  # without the anchor this chain is whole: three records shorter
+    assert report.broken_id == doomed[0] and "被删除" in report.reason
+    assert f"第 {head.id} 号" in report.reason
+    client.login("aud")  # signing in writes to the log as well
+    page = client.get("/audit/verify").get_data(as_text=True)
+    assert 'data-testid="chain-broken"' in page and "被删除" in page
+    # The application carries on writing: the gap is still reported.
+    make_staff("戊", tree.cardiology)
+    make_staff("己", tree.cardiology)
+    assert not verify_chain().ok
+    # The nightly job tells the auditors and does not anchor the cut chain.
+    again = verify_and_anchor()
+    assert again["anchor"] is None and again["broken_id"] is not None
+    assert len(anchor_path().read_text().splitlines()) == 1
+    warning = db.session.scalars(select(Notification).where(Notification.category == "warning")).all()[-1]
+    assert warning.title == "审计日志链校验发现问题" and "被删除" in warning.body
+
+
+def test_untouched_chain_verifies_against_every_anchor_and_the_auditor_is_told(session, tree):
+    auditor = make_user("aud", ["auditor"], tree.hospital, wecom_userid="aud")
+    make_staff("甲", tree.cardiology)
+    first = verify_and_anchor()["anchor"]
+    make_staff("乙", tree.cardiology)
+    second = verify_and_anchor()["anchor"]
+    assert second["row_id"] > first["row_id"] and second["count"] > first["count"]
+    report = verify_chain()
+    assert report.ok and report.anchors == 2 and report.legacy == 0
+    lines = [json.loads(line) for line in anchor_path().read_text().splitlines()]
+    assert [(a["row_id"], a["count"], a["hash"]) for a in lines] == [
+        (first["row_id"], first["count"], first["hash"]), (second["row_id"], second["count"], second["hash"])]
+    note = db.session.scalars(select(Notification).where(Notification.user_id == auditor.id)
+                              .order_by(Notification.id.desc())).first()
+    assert note.title == "审计日志链校验通过并已锚定" and second["hash"][:16] in note.body
+    assert db.session.scalars(select(OutboxMessage).where(OutboxMessage.notification_id == note.id)).one()
+
+
+def test_records_from_before_the_key_verify_only_as_the_chains_beginning(session, tree):
+    make_staff("甲", tree.cardiology)
+    make_staff("乙", tree.cardiology)
+    first_id = all_logs()[0].id
+    rehash_without_the_key(first_id)  # the whole chain as an older version wrote it
+    old = len(all_logs())
+    make_staff("丙", tree.cardiology)  # written keyed, chained onto the old head
+    report = verify_chain()
+    assert report.ok and report.legacy == old and report.first_keyed_id == all_logs()[old].id
+    # An unkeyed record after a keyed one is a rewrite, not history.
+    verify_and_anchor()
+    make_staff("丁", tree.cardiology)
+    last = all_logs()[-1]
+    rehash_without_the_key(last.id, entity_label="改过")
+    assert verify_chain().broken_id == last.id
+
+
+def test_a_chain_rewritten_from_its_first_record_is_caught_by_the_anchor(session, tree):
+    make_staff("甲", tree.cardiology)
+    make_staff("乙", tree.cardiology)
+    verify_and_anchor()
+    first = all_logs()[0]
+    rehash_without_the_key(first.id, user_name="别人")  # every hash recomputed: looks like a pre-key chain
+    report = verify_chain()
+    assert report.broken_id == first.id and "密钥" in report.reason
+
+
+def test_an_edited_anchor_line_is_reported(session, tree):
+    make_staff("甲", tree.cardiology)
+    verify_and_anchor()
+    path = anchor_path()
+    line = json.loads(path.read_text())
+    line["count"] -= 1
+    path.write_text(json.dumps(line) + "\n")
+    report = verify_chain()
+    assert not report.ok and report.broken_id is None
+    assert "锚点文件第 1 行校验失败" in report.anchor_problems[0]
 
 
 @pytest.mark.parametrize("statement", ["UPDATE audit_logs SET action = 'x'", "DELETE FROM audit_logs",

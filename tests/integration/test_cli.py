@@ -53,6 +53,19 @@ def test_operator_commands_from_install_to_restore(cli_env, tmp_path):
     with closing(sqlite3.connect(db)) as conn, conn:
         assert conn.execute("SELECT count(*) FROM user_roles").fetchone()[0] > 0
 
+    anchored = run(env, "audit-anchor").stdout
+    assert "已记录锚点" in anchored and (instance / "audit_anchors.jsonl").exists()
+    with closing(sqlite3.connect(db)) as conn, conn:  # cut the tail behind the application's back
+        last = conn.execute("SELECT max(id) FROM audit_logs").fetchone()[0]
+        conn.execute("DROP TRIGGER audit_logs_no_delete")
+        conn.execute("DELETE FROM audit_logs WHERE id = ?", (last,))
+    cut = run(env, "audit-verify", check=False)
+    assert cut.returncode == 1 and f"第 {last} 号记录处断开" in cut.stdout and "末尾记录缺失" in cut.stdout
+    # Restoring a backup older than the anchors sets them aside (kept) rather than reporting a false break.
+    assert "审计锚点文件已移到" in run(env, "restore", str(archive), "--yes").stdout
+    assert "日志链完整" in run(env, "audit-verify").stdout
+    assert list(instance.glob("audit_anchors.jsonl.before-restore-*"))
+
     with closing(sqlite3.connect(db)) as conn, conn:  # tamper behind the application's back
         conn.execute("DROP TRIGGER audit_logs_no_update")
         conn.execute("UPDATE audit_logs SET user_name = 'x' WHERE id = 3")

@@ -22,6 +22,7 @@ def test_audit_chain_job_runs_through_the_queue(app, tree):
     assert job.is_finished, job.latest_result()
     result = job.return_value()
     assert result["broken_id"] is None and result["checked"] >= 8
+    assert result["anchor"]["count"] == result["checked"]  # the verified head is anchored outside the database
 
 
 def test_schedules_are_in_beijing_time(app):

@@ -35,7 +35,7 @@ PHONE = "电话"
 _SHAPES = ((ID_NUMBER, re.compile(r"\d{17}[\dX]|\d{15}|[A-Z]{1,2}\d{7,10}")),
            (PHONE, re.compile(r"1[3-9]\d{9}|0\d{9,11}")))
 REFUSED = ("按完整{kind}查找等同于查看完整号码，需要“{permission}”权限。"
-           "请改用住院号、床号或屏幕上显示的姓名（如“张*丰”）查找。")
+           "请改用住院号、床号或屏幕上显示的姓名（如“李*明”）查找。")
 
 
 class RevealRefused(ServiceError):

@@ -120,8 +120,17 @@ def _check_staff(staff: Staff | None, employee_no: str, department_id: int) -> N
         raise ServiceError("所属科室不存在或已停用。", field="department_id")
 
 
-def create_staff(*, employee_no: str, name: str, title: str, position: str, department_id: int) -> Staff:
+def _check_reach(within: frozenset[int] | None, *department_ids: int) -> None:
+    """A user's staff.edit reach (None = everywhere): both ends of a move must lie within it."""
+    if within is not None and any(d not in within for d in department_ids):
+        raise ServiceError("只能在您可以维护人员的科室范围内新建或调动人员。", field="department_id", status=403)
+
+
+def create_staff(*, employee_no: str, name: str, title: str, position: str, department_id: int,
+                 within: frozenset[int] | None = None) -> Staff:
+    """Register a member of staff; `within` is the acting user's reach for staff.edit (None: unlimited)."""
     employee_no = clean(employee_no)
+    _check_reach(within, department_id)
     _check_staff(None, employee_no, department_id)
     staff = Staff(employee_no=employee_no, name=clean(name), title=clean(title), position=clean(position),
                   department_id=department_id, is_active=True)
@@ -132,7 +141,9 @@ def create_staff(*, employee_no: str, name: str, title: str, position: str, depa
 
 
 def update_staff(staff: Staff, *, employee_no: str, name: str, title: str, position: str, department_id: int,
-                 is_active: bool) -> Staff:
+                 is_active: bool, within: frozenset[int] | None = None) -> Staff:
+    """Change a staff record; a move needs both departments within `within` (the user's staff.edit reach)."""
+    _check_reach(within, staff.department_id, department_id)
     before = audit.snapshot(staff, STAFF_FIELDS)
     employee_no = clean(employee_no)
     _check_staff(staff, employee_no, department_id)

@@ -69,10 +69,11 @@ class StaffFilters:
     status: str = ""  # active / inactive
 
 
-def staff_query(filters: StaffFilters, sort: Sort, principal) -> Select:
+def staff_query(filters: StaffFilters, sort: Sort, principal, perm) -> Select:
+    """Staff within the departments the principal reaches with `perm`, filtered and sorted."""
     # Each row shows its login: load them in one query, not one per row.
     stmt = select(Staff).join(Department, Staff.department_id == Department.id).options(selectinload(Staff.user))
-    stmt = scope_query(stmt, Staff.department_id, principal)
+    stmt = scope_query(stmt, Staff.department_id, principal, perm)
     if filters.q:
         q = filters.q
         stmt = stmt.where(or_(Staff.name.icontains(q, autoescape=True),
@@ -86,21 +87,24 @@ def staff_query(filters: StaffFilters, sort: Sort, principal) -> Select:
     return apply_sort(stmt, sort, STAFF_SORTS, Staff.id)
 
 
-def list_staff(filters: StaffFilters, sort: Sort, page: int, per_page: int, principal) -> Page[Staff]:
-    return paginate(staff_query(filters, sort, principal), page, per_page)
+def list_staff(filters: StaffFilters, sort: Sort, page: int, per_page: int, principal, perm) -> Page[Staff]:
+    return paginate(staff_query(filters, sort, principal, perm), page, per_page)
 
 
 def all_roles() -> list[Role]:
     return list(db.session.scalars(select(Role).order_by(Role.is_system.desc(), Role.id)))
 
 
-def department_choices(principal=None, blank: str | None = "全部科室", active_only: bool = False) -> list[tuple]:
-    """(id, indented name) pairs in tree order, limited to what the principal may see."""
+def department_choices(principal=None, perm=None, blank: str | None = "全部科室",
+                       active_only: bool = False) -> list[tuple]:
+    """(id, indented name) pairs in tree order; with a principal, only the departments `perm` reaches."""
     from .org import department_tree
 
     rows = department_tree(include_inactive=not active_only)
     if principal is not None:
-        rows = [d for d in rows if principal.can_see_department(d.id)]
+        if perm is None:
+            raise TypeError("department choices for a user need the permission they are for")
+        rows = [d for d in rows if principal.can_act_on(perm, d.id)]
     choices = [("", blank)] if blank is not None else []
     choices += [(d.id, "\u3000" * d.depth + d.name) for d in rows]
     return choices

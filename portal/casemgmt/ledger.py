@@ -19,7 +19,7 @@ from sqlalchemy import Select, case, distinct, false, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from portal.auth.models import Department, Role, User, user_roles
-from portal.core import audit
+from portal.core import audit, reveal
 from portal.core.months import month_bounds
 from portal.core.service import ServiceError, clean
 from portal.core.timeutil import local_today
@@ -91,29 +91,6 @@ class LedgerFilters:
         return month_bounds(self.month) if self.month else (self.date_from, self.date_to)
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _masked_name_pattern(q: str) -> str | None:
-    """A LIKE pattern for names whose masked form starts with `q`, or None when no masked name can.
-
-    The masked name shows the first character, a star for each hidden one and (from three characters
-    on) the last: "张*三" is a three-character name from 张 to 三. A character after the stars can only
-    be that last one, so it fixes the length; the hidden characters themselves are never searchable.
-    """
-    first, rest = q[0], q[1:]
-    if first == "*":
-        return None
-    stars = len(rest) - len(rest.lstrip("*"))
-    tail = rest[stars:]
-    if not tail:
-        return _like_escape(first) + "_" * stars + "%"
-    if len(tail) == 1 and stars >= 1:
-        return _like_escape(first) + "_" * stars + _like_escape(tail)
-    return None
-
-
 def patient_search(q: str):
     """Patients by hospital number prefix or by masked-name prefix; None when there is nothing to search."""
     q = clean(q)
@@ -122,9 +99,9 @@ def patient_search(q: str):
     conditions = []
     if re.fullmatch(r"[0-9A-Za-z\-]+", q):
         conditions.append(Patient.hospital_no.startswith(q, autoescape=True))
-    pattern = _masked_name_pattern(q)
-    if pattern is not None:
-        conditions.append(Patient.name.like(pattern, escape="\\"))
+    name = reveal.masked_name_condition(Patient.name, q)  # hidden characters never compared
+    if name is not None:
+        conditions.append(name)
     return or_(*conditions) if conditions else false()
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
 from portal.auth.models import Department, Staff, User
-from portal.core import crypto
+from portal.core import reveal
 from portal.extensions import db
 
 from . import queries
@@ -18,8 +18,11 @@ from .patients import caseloads
 
 _active = aliased(Enrolment, name="active_enrolment")
 PATIENT_STATES = {"active": "管理中", "closed": "已结案", "none": "未入组"}
+# "name" sorts by the masked name (first character, length, last character): the hidden characters
+# must not show through the order. The ORDER BY terms are in SORT_TERMS.
 PATIENT_SORTS = {"created": Patient.id, "name": Patient.name, "hospital_no": Patient.hospital_no,
                  "start_date": _active.start_date}
+SORT_TERMS = {"name": reveal.masked_name_order(Patient.name)}
 
 
 @dataclass
@@ -36,12 +39,7 @@ def patients_query(filters: PatientFilters, user, sort_key: str = "created", des
             .options(selectinload(Patient.enrolments).selectinload(Enrolment.case_manager)))
     stmt = queries.scope_patients(stmt, Patient.id, user)
     if filters.q:
-        # Exact: hospital number, full ID number or phone (through the keyed hash); otherwise a name prefix.
-        hashed = crypto.lookup_hash(filters.q)
-        phone_hash = crypto.lookup_hash(crypto.normalise(filters.q).replace("-", ""))
-        stmt = stmt.where(or_(Patient.hospital_no == filters.q, Patient.id_number_hash == hashed,
-                              Patient.phone_hash == phone_hash,
-                              Patient.name.startswith(filters.q, autoescape=True)))
+        stmt = stmt.where(search_condition(search_term(filters.q, user)))
     if filters.status == "active":
         stmt = stmt.where(_active.id.is_not(None))
     elif filters.status == "closed":
@@ -52,9 +50,34 @@ def patients_query(filters: PatientFilters, user, sort_key: str = "created", des
         stmt = stmt.where(_active.case_manager_id == filters.case_manager_id)
     if filters.ward_id:
         stmt = stmt.where(_active.ward_id == filters.ward_id)
-    column = PATIENT_SORTS[sort_key]
-    return stmt.order_by(column.desc() if descending else column.asc(), Patient.id.desc() if descending
-                         else Patient.id.asc())
+    terms = SORT_TERMS.get(sort_key, (PATIENT_SORTS[sort_key],))
+    return stmt.order_by(*(t.desc() if descending else t.asc() for t in terms),
+                         Patient.id.desc() if descending else Patient.id.asc())
+
+
+def search_term(q: str, user) -> reveal.SearchTerm:
+    """The patient search box under the reveal rule (portal.core.reveal): a full ID number or phone only for
+    holders of casemgmt.reveal; raises RevealRefused for anyone else (unless it is a hospital number they see)."""
+    from . import REVEAL
+
+    def visible_hospital_no(text: str) -> bool:
+        stmt = queries.scope_patients(select(Patient.id).where(Patient.hospital_no == text), Patient.id, user)
+        return db.session.scalar(stmt.limit(1)) is not None
+
+    return reveal.search_term(q, may_reveal=REVEAL.code in user.principal.permissions,
+                              permission_label=REVEAL.label, shown_in_clear=visible_hospital_no)
+
+
+def search_condition(term: reveal.SearchTerm):
+    """Exact hospital number, the masked name, and (for who may reveal) the full ID number or phone."""
+    conditions = [Patient.hospital_no == term.text]
+    name = reveal.masked_name_condition(Patient.name, term.text)
+    if name is not None:
+        conditions.append(name)
+    if term.hashes:
+        conditions += [Patient.id_number_hash.in_(term.hashes), Patient.phone_hash.in_(term.hashes)]
+    return or_(*conditions)
+
 
 
 def case_managers(include_ids: tuple[int, ...] = ()) -> list[User]:

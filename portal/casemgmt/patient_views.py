@@ -138,15 +138,29 @@ def _filters():
     return filters, sort, args
 
 
+def _searched(filters) -> str | None:
+    """Apply the reveal rule to the search box: 403 for a full ID number or phone the user may not see; for
+    one they may, the patients found are audited. Returns the query as it may be written down."""
+    if not filters.q:
+        return None
+    try:
+        term = patient_queries.search_term(filters.q, current_user)
+    except ServiceError as error:
+        abort(error.status, error.message)
+    term = patients.reveal_by_search(term, current_user)
+    return term.shown if term.kind else None
+
+
 @bp.route("/patients")
 @require(VIEW_PATIENTS)
 def list_patients():
     """Patients in the user's care (all of them for the supervisor), with search and filters."""
     filters, sort, args = _filters()
+    revealed = _searched(filters)
     stmt = patient_queries.patients_query(filters, current_user, sort.key, sort.descending)
     page = paginate(stmt, arg_int("page", 1), current_app.config["PAGE_SIZE"])
     return render("casemgmt/patient_list.html", "casemgmt/_patient_rows.html", page=page, filters=filters,
-                  sort=sort, args=args, states=patient_queries.PATIENT_STATES,
+                  sort=sort, args=args, states=patient_queries.PATIENT_STATES, revealed_search=revealed,
                   managers=[(u.id, _manager_label(u)) for u in patient_queries.case_managers()],
                   wards=[(w.id, w.name) for w in patient_queries.wards()])
 
@@ -159,8 +173,11 @@ def _enrolment_of(patient, attr: str):
 @bp.route("/patients/export")
 @require(VIEW_PATIENTS)
 def export_patients():
-    """The patient list exactly as filtered, as .xlsx; names, ID and phone numbers masked."""
+    """The patient list exactly as filtered, as .xlsx; names, ID and phone numbers masked (the search too)."""
     filters, sort, args = _filters()
+    revealed = _searched(filters)
+    if revealed:
+        args = {**args, "q": revealed}  # the title line and the audit record never carry the full number
 
     def enrolled(attr):
         return lambda p: _enrolment_of(p, attr)

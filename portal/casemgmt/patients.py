@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date, datetime
 
@@ -9,6 +10,7 @@ from sqlalchemy import func, or_, select
 
 from portal.auth.models import Department, Role, User, user_roles
 from portal.core import audit, crypto, masking
+from portal.core import reveal as reveal_rule
 from portal.core.service import Conflict, ServiceError, clean
 from portal.extensions import db
 
@@ -151,6 +153,22 @@ def reveal(patient: Patient, field: str) -> str:
     audit.record("reveal", "patient", patient.id, label=patient.masked_name,
                  changes={"field": "证件号码" if field == "id_number" else "电话"})
     return value
+
+
+def reveal_by_search(term: reveal_rule.SearchTerm, user) -> reveal_rule.SearchTerm:
+    """A search by a full ID number or phone is a reveal: audit each patient (the user sees) it found.
+
+    Returns the term as it may be written down (masked when it named an identifier)."""
+    from .queries import scope_patients
+
+    if not term.hashes:
+        return term
+    stmt = select(Patient.id, Patient.name, Patient.id_number_hash.in_(term.hashes)).where(
+        or_(Patient.id_number_hash.in_(term.hashes), Patient.phone_hash.in_(term.hashes))).order_by(Patient.id)
+    found = [(pid, masking.mask_name(name), reveal_rule.ID_NUMBER if by_id else reveal_rule.PHONE)
+             for pid, name, by_id in db.session.execute(scope_patients(stmt, Patient.id, user).limit(50))]
+    reveal_rule.record_reveal_by_search("patient", found, term)
+    return dataclasses.replace(term, kind=found[0][2]) if found and term.kind is None else term
 
 
 def is_case_manager(user_id: int | None) -> bool:

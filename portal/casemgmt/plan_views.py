@@ -6,6 +6,7 @@ import re
 from datetime import date, datetime
 
 from flask import abort, current_app, flash, redirect, request, url_for
+from flask_login import current_user
 from wtforms import SelectField, StringField, TextAreaField
 
 from portal.core import masking, nav
@@ -139,6 +140,16 @@ def _item_filters() -> tuple[str, str, int | None, dict]:
     return q, status, ward_id, {"q": q, "status": status, "ward_id": ward_id or ""}
 
 
+def _item_term(plan, q: str):
+    """The search under the reveal rule: 403 for a full ID number the user may not see (else audited)."""
+    if plan is None or not q:
+        return None
+    try:
+        return plans.item_search(plan, q, current_user)
+    except ServiceError as error:
+        abort(error.status, error.message)
+
+
 def _detail(day: date, form: PlanItemForm | None = None, status: int = 200, resolve_errors: dict | None = None,
             partial: str | None = "casemgmt/_plan_items.html"):
     """The plan of one date: banner, items (filtered), unknown patients, the add form."""
@@ -149,7 +160,8 @@ def _detail(day: date, form: PlanItemForm | None = None, status: int = 200, reso
     q, status_filter, ward_id, args = _item_filters()
     per_page = current_app.config["PAGE_SIZE"]
     if plan is not None:
-        page = paginate(plans.items_query(plan, q, status_filter, ward_id), arg_int("page", 1), per_page)
+        term = _item_term(plan, q)
+        page = paginate(plans.items_query(plan, q, status_filter, ward_id, term), arg_int("page", 1), per_page)
     else:
         page = Page([], 1, per_page, 0)
     task_states = plans.task_states([i.id for i in page.items])
@@ -185,6 +197,9 @@ def export_plan_items(plan_date: str):
     if plan is None:
         abort(404, f"{day:%Y-%m-%d} 没有次日服务计划。")
     q, status, ward_id, args = _item_filters()
+    term = _item_term(plan, q)
+    if term is not None and term.kind:
+        args = {**args, "q": term.shown}  # the title line and the audit record never carry the full number
 
     def state(item: PlanItem) -> str:
         if item.is_cancelled:
@@ -209,7 +224,7 @@ def export_plan_items(plan_date: str):
         Column("来源", lambda i: PLAN_SOURCES.get(i.source, i.source), 10),
         Column("提交时间", lambda i: i.submitted_at, 18),
     ]
-    return export_query(plans.items_query(plan, q, status, ward_id), columns, f"次日服务计划{day:%Y%m%d}", args,
+    return export_query(plans.items_query(plan, q, status, ward_id, term), columns, f"次日服务计划{day:%Y%m%d}", args,
                         "plan_item")
 
 

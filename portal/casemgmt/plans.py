@@ -33,7 +33,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.auth.models import Department
-from portal.core import audit, crypto, masking
+from portal.core import audit, crypto, masking, reveal
 from portal.core.service import Conflict, ServiceError, clean
 from portal.core.timeutil import LOCAL_TZ, utcnow
 from portal.extensions import db
@@ -837,14 +837,38 @@ def rematch_patient(patient: Patient, *, now: datetime | None = None) -> int:
     return matched
 
 
-def items_query(plan: Plan, q: str = "", status: str = "", ward_id: int | None = None) -> Select:
-    """A plan's items for its page and export: search by item id, name, patient reference or bed."""
+def item_search(plan: Plan, q: str, user) -> reveal.SearchTerm:
+    """The plan's search box under the reveal rule (portal.core.reveal): a full ID number only for holders of
+    casemgmt.reveal, each item it finds audited; RevealRefused for anyone else."""
+    from . import REVEAL
+
+    def shown_in_clear(text: str) -> bool:  # an item id, bed or hospital number the page shows as typed
+        return db.session.scalar(select(PlanItem.id).where(PlanItem.plan_id == plan.id, or_(
+            PlanItem.external_id == text, PlanItem.patient_ref == text, PlanItem.bed == text)).limit(1)) is not None
+
+    term = reveal.search_term(q, may_reveal=REVEAL.code in user.principal.permissions,
+                              permission_label=REVEAL.label, shown_in_clear=shown_in_clear)
+    if term.hashes:
+        found = db.session.scalars(select(PlanItem).where(
+            PlanItem.plan_id == plan.id, PlanItem.patient_ref_hash.in_(term.hashes)).order_by(PlanItem.id).limit(50))
+        reveal.record_reveal_by_search("plan_item", [(i.id, _label(i), reveal.ID_NUMBER) for i in found], term)
+    return term
+
+
+def items_query(plan: Plan, q: str = "", status: str = "", ward_id: int | None = None,
+                term: reveal.SearchTerm | None = None) -> Select:
+    """A plan's items for its page and export: search by item id, masked name, patient reference or bed; by the
+    full ID number only through a term of `item_search` that allows it."""
     stmt = select(PlanItem).where(PlanItem.plan_id == plan.id).order_by(PlanItem.is_cancelled, PlanItem.id)
     if q:
-        stmt = stmt.where(or_(PlanItem.external_id.icontains(q, autoescape=True),
-                              PlanItem.patient_name.icontains(q, autoescape=True),
-                              PlanItem.patient_ref.icontains(q, autoescape=True), PlanItem.bed == q,
-                              PlanItem.patient_ref_hash == crypto.lookup_hash(q)))
+        conditions = [PlanItem.external_id.icontains(q, autoescape=True),
+                      PlanItem.patient_ref.icontains(q, autoescape=True), PlanItem.bed == q]
+        name = reveal.masked_name_condition(PlanItem.patient_name, q)
+        if name is not None:
+            conditions.append(name)
+        if term is not None and term.text == q and term.hashes:
+            conditions.append(PlanItem.patient_ref_hash.in_(term.hashes))
+        stmt = stmt.where(or_(*conditions))
     if status == "active":
         stmt = stmt.where(PlanItem.is_cancelled.is_(False))
     elif status == "unknown":

@@ -14,6 +14,7 @@ from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from portal.auth.models import Department, Role, User, user_roles
+from portal.core import reveal
 from portal.core.timeutil import local_day_bounds
 from portal.extensions import db
 
@@ -97,13 +98,14 @@ def overdue_on(day: date):
 
 
 def _search(q: str):
-    """A bed ("12床", "12": exact or prefix) or the patient's name ("张"); names are stored in clear."""
+    """A bed ("12床", "12": exact or prefix) or the patient's masked name ("张", "张*丰"; "张三丰" reads as 张*丰)."""
     bed = q.removesuffix("床").strip()
     terms = [CareTask.bed == q]
     if bed:
         terms += [CareTask.bed == bed, CareTask.bed.startswith(bed, autoescape=True)]
-    if not q.endswith("床"):
-        terms.append(Patient.name.contains(q, autoescape=True))
+    name = None if q.endswith("床") else reveal.masked_name_condition(Patient.name, q)
+    if name is not None:
+        terms.append(name)  # the characters the mask hides are never compared (portal.core.reveal)
     return or_(*terms)
 
 

@@ -37,6 +37,11 @@ def can(code: str) -> bool:
     return has_permission(current_user, REGISTRY[code])
 
 
+def can_act_on(code: str, department_id: int | None) -> bool:
+    """The permission is held and reaches this department (scope belongs to the permission)."""
+    return can(code) and current_user.principal.can_act_on(code, department_id)
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
@@ -50,7 +55,8 @@ def init_app(app: Flask) -> None:
         mask_phone=mask_phone,
         mask_id=mask_id_number,
     )
-    app.jinja_env.globals.update(can=can, query_string=query_string, csrf_token=generate_csrf, now_utc=utcnow)
+    app.jinja_env.globals.update(can=can, can_act_on=can_act_on, query_string=query_string, csrf_token=generate_csrf,
+                                 now_utc=utcnow)
 
     @app.context_processor
     def _layout():

@@ -21,6 +21,7 @@ from portal.core.timeutil import format_date, local_today, utcnow
 from portal.extensions import db
 from portal.notify.services import notify
 
+from . import VIEW
 from .models import Finding
 
 FIELDS = ("department_id", "title", "description", "deadline", "status", "rectification")
@@ -30,8 +31,13 @@ def _department_people(department_id: int) -> list[int]:
     return active_user_ids_with_roles(("dept_head", "dept_secretary"), department_id)
 
 
-def issue_finding(*, department_id: int, title: str, description: str, deadline: date) -> Finding:
-    """Medical affairs issues a finding to a department, with a deadline; the department is told."""
+def issue_finding(*, department_id: int, title: str, description: str, deadline: date,
+                  within: frozenset[int] | None = None) -> Finding:
+    """Medical affairs issues a finding to a department, with a deadline; the department is told.
+
+    `within` is the issuer's reach for supervision.issue (None: every department)."""
+    if within is not None and department_id not in within:
+        raise ServiceError("只能向您可以下发督导问题的科室下发。", field="department_id", status=403)
     dept = db.session.get(Department, department_id)
     if dept is None or dept.kind not in ("department", "ward") or not dept.is_active:
         raise ServiceError("请选择一个在用的科室或病区。", field="department_id")
@@ -74,7 +80,8 @@ def answer_finding(finding: Finding, user: User, rectification: str, files=()) -
 
 
 def list_query(principal, status: str = "", department_id: int | None = None, overdue: bool = False):
-    stmt = scope_query(select(Finding), Finding.department_id, principal)
+    """Findings in the departments the principal may view findings of, filtered."""
+    stmt = scope_query(select(Finding), Finding.department_id, principal, VIEW)
     if status:
         stmt = stmt.where(Finding.status == status)
     if department_id:
@@ -95,7 +102,7 @@ def open_by_department(principal) -> list[dict]:
             .join(Finding, Finding.department_id == Department.id)
             .where(Finding.status.in_(open_states)).group_by(Department.id, Department.name)
             .order_by(func.count(Finding.id).desc()))
-    stmt = scope_query(stmt, Department.id, principal)
+    stmt = scope_query(stmt, Department.id, principal, VIEW)
     return [{"department_id": d, "name": n, "open": o, "overdue": int(late or 0), "answered": int(wait or 0)}
             for d, n, o, late, wait in db.session.execute(stmt)]
 

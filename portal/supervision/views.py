@@ -9,7 +9,7 @@ from wtforms import DateField, SelectField, StringField, TextAreaField
 from portal.auth.queries import department_choices
 from portal.core.forms import PortalForm, length, required, select_choices
 from portal.core.listing import arg_choice, arg_int, paginate
-from portal.core.permissions import has_permission, require
+from portal.core.permissions import require
 from portal.core.rendering import render
 from portal.core.scoping import get_scoped_or_404
 from portal.core.service import ServiceError
@@ -51,7 +51,7 @@ def list_findings():
                     current_app.config["PAGE_SIZE"])
     return render("supervision/finding_list.html", "supervision/_finding_rows.html", page=page, args=args,
                   states=STATES, status_filter=status, overdue=overdue, today=local_today(),
-                  stats=services.open_by_department(principal), departments=department_choices(principal),
+                  stats=services.open_by_department(principal), departments=department_choices(principal, VIEW),
                   department_id=department_id)
 
 
@@ -79,12 +79,13 @@ def export_findings():
 def new_finding():
     """Issue a finding to a department."""
     form = FindingForm()
-    form.department_id.choices = select_choices(department_choices(current_user.principal, blank="（请选择）",
-                                                                   active_only=True))
+    form.department_id.choices = select_choices(department_choices(current_user.principal, ISSUE,
+                                                                   blank="（请选择）", active_only=True))
     if form.validate_on_submit():
         try:
             finding = services.issue_finding(department_id=form.department_id.data, title=form.title.data,
-                                             description=form.description.data, deadline=form.deadline.data)
+                                             description=form.description.data, deadline=form.deadline.data,
+                                             within=current_user.principal.departments_for(ISSUE))
         except ServiceError as error:
             form.apply_error(error)
         else:
@@ -95,7 +96,8 @@ def new_finding():
 
 
 def _detail(finding: Finding, form: AnswerForm | None = None, status: int = 200):
-    can_answer = has_permission(current_user, ANSWER) and finding.status in ("issued", "rework")
+    can_answer = (current_user.principal.can_act_on(ANSWER, finding.department_id)
+                  and finding.status in ("issued", "rework"))
     return render("supervision/finding_detail.html", status=status, finding=finding, today=local_today(),
                   form=form or AnswerForm(formdata=None), can_answer=can_answer)
 
@@ -104,14 +106,14 @@ def _detail(finding: Finding, form: AnswerForm | None = None, status: int = 200)
 @require(VIEW)
 def view_finding(finding_id: int):
     """One finding, its rectification and the link to its evaluation."""
-    return _detail(get_scoped_or_404(Finding, finding_id, current_user.principal))
+    return _detail(get_scoped_or_404(Finding, finding_id, current_user.principal, VIEW))
 
 
 @bp.route("/<int:finding_id>/answer", methods=["POST"])
 @require(ANSWER)
 def answer_finding(finding_id: int):
     """The department submits its rectification and evidence for evaluation."""
-    finding = get_scoped_or_404(Finding, finding_id, current_user.principal)
+    finding = get_scoped_or_404(Finding, finding_id, current_user.principal, ANSWER, seen_with=VIEW)
     form = AnswerForm()
     if form.validate_on_submit():
         files = [(f.filename, f.read()) for f in request.files.getlist("attachments") if f and f.filename][:5]
@@ -119,7 +121,7 @@ def answer_finding(finding_id: int):
             services.answer_finding(finding, current_user, form.rectification.data, files)
         except ServiceError as error:
             db.session.rollback()
-            finding = get_scoped_or_404(Finding, finding_id, current_user.principal)
+            finding = get_scoped_or_404(Finding, finding_id, current_user.principal, ANSWER, seen_with=VIEW)
             form.apply_error(error)
             return _detail(finding, form, error.status)
         flash("整改已提交，等待医务科评价。", "success")

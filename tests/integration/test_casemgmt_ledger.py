@@ -123,7 +123,9 @@ def test_filters_narrow_the_list(client, world):
     assert shown("q=欧**") == {"欧**月"}
     assert shown("q=欧**月") == {"欧**月"}
     assert shown("q=欧*月") == set()  # a three-character name would be 欧*X: no four-character match
-    assert shown("q=张三") == set()  # hidden characters are not searchable
+    # A name typed in full is searched as its masked form: hidden characters are never compared.
+    assert shown("q=张三") == shown("q=张四") == {"张*丰"}
+    assert shown("q=张三丰") == shown("q=张九丰") == {"张*丰"} and shown("q=张三多") == set()
     assert shown(f"ward_id={world.other_ward.id}") == set()
     assert shown(f"ward_id={world.ward.id}") == {"张*丰", "欧**月", "钱*多"}
     assert shown("source=adhoc") == set()

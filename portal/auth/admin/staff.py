@@ -35,9 +35,10 @@ def _staff_filters():
 def _staff_list_context() -> dict:
     principal = current_user.principal
     filters, sort, args = _staff_filters()
-    page = queries.list_staff(filters, sort, arg_int("page", 1), current_app.config["PAGE_SIZE"], principal)
+    page = queries.list_staff(filters, sort, arg_int("page", 1), current_app.config["PAGE_SIZE"], principal,
+                              VIEW_STAFF)
     return {"page": page, "filters": filters, "sort": sort, "args": args, "statuses": STATUSES,
-            "departments": queries.department_choices(principal)}
+            "departments": queries.department_choices(principal, VIEW_STAFF)}
 
 
 @bp.route("/staff")
@@ -61,14 +62,15 @@ def export_staff():
         Column("在职", lambda s: s.is_active, 8),
         Column("登录名", lambda s: s.user.login_name if s.user else "", 14),
     ]
-    stmt = queries.staff_query(filters, sort, current_user.principal)
+    stmt = queries.staff_query(filters, sort, current_user.principal, VIEW_STAFF)
     return export_query(stmt, columns, "人员档案", args, "staff")
 
 
 def _form(staff: Staff | None = None) -> StaffForm:
+    """The staff form; its departments are those the user may edit staff in (moving out of them is refused)."""
     form = StaffForm(formdata=None, obj=staff) if request.method == "GET" else StaffForm()
     form.department_id.choices = select_choices(
-        queries.department_choices(current_user.principal, blank="（请选择）", active_only=True))
+        queries.department_choices(current_user.principal, EDIT_STAFF, blank="（请选择）", active_only=True))
     return form
 
 
@@ -80,7 +82,8 @@ def new_staff():
     if form.validate_on_submit():
         try:
             staff = org.create_staff(employee_no=form.employee_no.data, name=form.name.data, title=form.title.data,
-                                     position=form.position.data, department_id=form.department_id.data)
+                                     position=form.position.data, department_id=form.department_id.data,
+                                     within=current_user.principal.departments_for(EDIT_STAFF))
         except ServiceError as error:
             form.apply_error(error)
         else:
@@ -94,21 +97,21 @@ def new_staff():
 @require(VIEW_STAFF)
 def view_staff(staff_id: int):
     """One member of staff (404 outside the user's departments)."""
-    staff = get_scoped_or_404(Staff, staff_id, current_user.principal)
+    staff = get_scoped_or_404(Staff, staff_id, current_user.principal, VIEW_STAFF)
     return render("admin/staff_detail.html", staff=staff)
 
 
 @bp.route("/staff/<int:staff_id>/edit", methods=["GET", "POST"])
 @require(EDIT_STAFF)
 def edit_staff(staff_id: int):
-    """Change a staff record (404 outside the user's departments)."""
-    staff = get_scoped_or_404(Staff, staff_id, current_user.principal)
+    """Change a staff record (404 outside the user's departments, 403 where they may only look)."""
+    staff = get_scoped_or_404(Staff, staff_id, current_user.principal, EDIT_STAFF, seen_with=VIEW_STAFF)
     form = _form(staff)
     if form.validate_on_submit():
         try:
             org.update_staff(staff, employee_no=form.employee_no.data, name=form.name.data, title=form.title.data,
                              position=form.position.data, department_id=form.department_id.data,
-                             is_active=form.is_active.data)
+                             is_active=form.is_active.data, within=current_user.principal.departments_for(EDIT_STAFF))
         except ServiceError as error:
             form.apply_error(error)
         else:

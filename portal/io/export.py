@@ -36,10 +36,21 @@ class Column:
 
 
 def neutralise(value: Any) -> Any:
-    """A text cell that a spreadsheet would run as a formula is prefixed with an apostrophe."""
+    """For writers without styles: a text a spreadsheet would run as a formula gets an apostrophe
+    (the importer drops it again). `write_xlsx` uses Excel's quote prefix instead, value unchanged."""
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
+
+
+def text_cell(ws, value: Any) -> WriteOnlyCell:
+    """A cell for a write-only sheet; text that would run as a formula (or begins with an apostrophe) is
+    written as text with Excel's quote prefix, its value unchanged, so the file imports back as it was."""
+    cell = WriteOnlyCell(ws, value=value)
+    if isinstance(value, str) and value.startswith((*FORMULA_PREFIXES, "'")):
+        cell.data_type = "s"  # openpyxl takes a string starting with = for a formula
+        cell.quotePrefix = True
+    return cell
 
 
 def _cell_value(value: Any) -> Any:
@@ -50,7 +61,7 @@ def _cell_value(value: Any) -> Any:
         return "是" if value else "否"
     if isinstance(value, (int, float, Decimal, date)) or value is None:
         return value
-    return neutralise(str(value))
+    return str(value)
 
 
 def write_xlsx(columns: list[Column], rows: Iterable[Any], sheet_title: str = "数据",
@@ -63,7 +74,7 @@ def write_xlsx(columns: list[Column], rows: Iterable[Any], sheet_title: str = "�
     header_row = len(title_lines or []) + 1
     ws.freeze_panes = f"A{header_row + 1}"
     for line in title_lines or []:
-        cell = WriteOnlyCell(ws, value=neutralise(line))
+        cell = text_cell(ws, line)
         cell.font = Font(bold=True)
         ws.append([cell])
     header_font = Font(bold=True)
@@ -79,7 +90,7 @@ def write_xlsx(columns: list[Column], rows: Iterable[Any], sheet_title: str = "�
         cells = []
         for column in columns:
             value = _cell_value(column.value(row))
-            cell = WriteOnlyCell(ws, value=value)
+            cell = text_cell(ws, value)
             if column.number_format:
                 cell.number_format = column.number_format
             elif isinstance(value, datetime):

@@ -30,6 +30,8 @@ RATIO_FLOOR = 1024 * 1024  # parts smaller than this are not worth judging by ra
 MIN_COLUMN_LIMIT = 256  # columns any import accepts (a hospital system's wide export), whatever it declares
 COLUMN_MARGIN = 4  # ...or this many times the columns the type declares
 ROW_SLACK = 10_000  # rows (blank, formatted) a sheet may hold beyond the type's row cap
+FAR_ROWS = 100  # formatted rows beyond that which are ignored before the sheet is refused as absurd
+DAMAGED = "文件已损坏或格式不正确，无法读取。"
 ERROR, UNCACHED = "e", "uncached"  # kinds of cells a row flags
 ERROR_MESSAGE = "单元格是错误值 {value}（公式或引用出错），请改正后重新导入"
 UNCACHED_MESSAGE = "公式没有计算结果，请在 Excel 中打开并保存后重新导入（或把该列改为数值）"
@@ -153,10 +155,21 @@ class _Row:
 def _rows(wb, ws, max_col: int) -> Iterator[_Row]:
     """The rows the sheet's XML holds, in order, cells beyond ``max_col`` left out; missing rows are skipped."""
     quoted = {index for index, style in enumerate(wb._cell_styles) if style.quotePrefix}
-    with ws._get_source() as source:
+    try:
+        source = ws._get_source()
+    except Exception:  # a sheet the workbook names but the file lacks
+        raise ImportFileError(DAMAGED) from None
+    with source:
         parser = _SheetParser(source, ws._shared_strings, data_only=True, epoch=wb.epoch,
                               date_formats=wb._date_formats, timedelta_formats=wb._timedelta_formats)
-        for number, cells in parser.parse():
+        parsed = parser.parse()
+        while True:
+            try:
+                number, cells = next(parsed)
+            except StopIteration:
+                return
+            except Exception:  # zipfile (a part longer than declared), the XML parser, openpyxl: a damaged file
+                raise ImportFileError(DAMAGED) from None
             parser.row_dimensions.clear()  # row heights are of no use here and would pile up
             values: list[Any] = []
             flags: dict[int, str] = {}
@@ -249,7 +262,7 @@ def _open(content: bytes, max_inflated_mb: int | None = None):
     try:
         return load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception:  # openpyxl raises many kinds for damaged files
-        raise ImportFileError("文件已损坏或格式不正确，无法读取。") from None
+        raise ImportFileError(DAMAGED) from None
 
 
 def _head(wb, ws, max_col: int) -> list[_Row]:
@@ -291,15 +304,21 @@ def _check_dimension(ws, columns: list[ImportColumn], max_rows: int | None) -> N
 
 
 def _data_rows(wb, ws, columns: list[ImportColumn], header_number: int, max_rows: int | None) -> Iterator[_Row]:
-    """The non-blank rows below the header; refuses more rows than the sheet may span for the type."""
+    """The non-blank rows below the header. Rows far below what the type allows are refused, except a few
+    blank (formatted) ones, so that the rows parsed stay bounded even when the sheet declares no range."""
     limit = row_limit(max_rows) if max_rows is not None else None
+    far = 0
     for row in _rows(wb, ws, column_limit(columns)):
         if row.number <= header_number:
             continue
         if limit is not None and row.number > limit:
-            if row.blank:
-                continue  # a formatted cell far below the data: nothing to read
-            raise ImportFileError(f"数据超过 {max_rows} 行，请拆分后分批导入。")
+            far += 1
+            if not row.blank:
+                raise ImportFileError(f"数据超过 {max_rows} 行，请拆分后分批导入。")
+            if far > FAR_ROWS:
+                raise ImportFileError(f"工作表“{ws.title}”在第 {limit} 行之后还有大量带格式的空行，请删除多余的行"
+                                      "（或把数据复制到新的工作表）后重新导入。")
+            continue  # a formatted cell far below the data: nothing to read
         if not row.blank:
             yield row
 

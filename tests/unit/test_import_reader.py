@@ -234,3 +234,32 @@ def test_reading_stops_at_the_first_row_beyond_the_cap(monkeypatch):
         read_sheet(content, ID_COLUMNS, max_rows=50)
     assert len(visited) <= 31 + 52  # the header scan (31 rows to know it ended), then the header and 51 rows
     assert count_rows(content, ID_COLUMNS, max_rows=50) == 51
+
+
+def test_a_flood_of_formatted_rows_far_below_is_refused_after_a_few(monkeypatch):
+    from portal.io import reader
+
+    visited = []
+    original = reader._SheetParser.parse_row
+    monkeypatch.setattr(reader._SheetParser, "parse_row", lambda self, row: visited.append(1) or original(self, row))
+    far = {f"A{r}": Styled() for r in range(500_000, 505_000)}
+    content = raw_xlsx({"Sheet1": [["姓名", "证件号码"], ["张三", "11010519900101123X"]]}, extra={"Sheet1": far},
+                       dimensions={"Sheet1": None})
+    with pytest.raises(ImportFileError, match="在第 10040 行之后还有大量带格式的空行"):
+        read_sheet(content, ID_COLUMNS, max_rows=10)
+    assert len(visited) <= 31 + 2 + reader.FAR_ROWS + 1
+
+
+def test_a_part_longer_than_its_declared_size_is_a_damaged_file_not_a_crash():
+    import struct
+    import zipfile
+
+    rows = [["姓名", "证件号码"]] + [["张三", "11010519900101123X"]] * 3000
+    data = bytearray(raw_xlsx({"Sheet1": rows}))
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("xl/worksheets/sheet1.xml")
+    declared = info.file_size - 100  # the part holds more than it says: found only at its end, mid-read
+    struct.pack_into("<I", data, info.header_offset + 22, declared)  # the local header's uncompressed size
+    central = data.find(b"xl/worksheets/sheet1.xml", data.find(b"PK\x01\x02")) - 46
+    struct.pack_into("<I", data, central + 24, declared)  # ...and the central directory's
+    with pytest.raises(ImportFileError, match="损坏"):
+        read_sheet(bytes(data), ID_COLUMNS, max_rows=10_000)

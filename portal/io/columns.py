@@ -52,9 +52,13 @@ def similar_header(unknown: str, known: str) -> bool:
         return False
     if len(known) >= 2 and (known in unknown or (len(unknown) >= 2 and unknown in known)):
         return True
-    longest = max(len(unknown), len(known))
-    allowed = 0 if longest <= 2 else 1 if longest <= 4 else 2  # 职级 is not a typo of 职务
-    return abs(len(unknown) - len(known)) <= allowed and _distance(unknown, known) <= allowed
+    # A slip of the input method keeps the start (证件号吗, 出生日起); a different word changes it early
+    # (出生日期 is not 出院日期, 职级 is not 职务).
+    shorter, longest = min(len(unknown), len(known)), max(len(unknown), len(known))
+    allowed = 0 if longest <= 2 else 1 if longest <= 4 else 2
+    prefix = next((i for i, (a, b) in enumerate(zip(unknown, known, strict=False)) if a != b), shorter)
+    return (abs(len(unknown) - len(known)) <= allowed and prefix * 2 >= shorter
+            and _distance(unknown, known) <= allowed)
 
 
 def _distance(a: str, b: str) -> int:

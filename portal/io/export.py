@@ -18,6 +18,7 @@ from urllib.parse import quote
 from flask import Response
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ERROR_CODES
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -44,12 +45,14 @@ def neutralise(value: Any) -> Any:
 
 
 def text_cell(ws, value: Any) -> WriteOnlyCell:
-    """A cell for a write-only sheet; text that would run as a formula (or begins with an apostrophe) is
-    written as text with Excel's quote prefix, its value unchanged, so the file imports back as it was."""
+    """A cell for a write-only sheet: text stays text. Text that a spreadsheet would run as a formula (or read
+    as an error value, or that begins with an apostrophe) carries Excel's quote prefix, its value unchanged,
+    so the file opens safely and imports back as it was."""
     cell = WriteOnlyCell(ws, value=value)
-    if isinstance(value, str) and value.startswith((*FORMULA_PREFIXES, "'")):
-        cell.data_type = "s"  # openpyxl takes a string starting with = for a formula
-        cell.quotePrefix = True
+    if isinstance(value, str):
+        cell.data_type = "s"  # openpyxl would take "=..." for a formula and "#N/A" for an error value
+        if value.startswith((*FORMULA_PREFIXES, "'")) or value in ERROR_CODES:
+            cell.quotePrefix = True
     return cell
 
 

@@ -245,9 +245,10 @@ def _check_header(found, columns: list[ImportColumn]) -> None:
         if not key or position in mapping:
             continue
         letter = get_column_letter(position + 1)
-        twin = next((c for c in present if key in c.headers()), None)
-        if twin is not None:
-            raise ImportFileError(f"第 {letter} 列“{cell}”与另一列同为“{twin.header}”，请删除重复的列后重新导入。")
+        twin = next((p for p in mapping if normalise_header(cells[p]) == key), None)
+        if twin is not None:  # the same header twice (another alias of a column is only listed as unknown)
+            raise ImportFileError(f"第 {letter} 列“{str(cell)[:40]}”与第 {get_column_letter(twin + 1)} 列重复，"
+                                  "请删除重复的列后重新导入。")
         for column in columns:
             if column not in present and any(similar_header(key, h) for h in column.headers()):
                 raise ImportFileError(f"第 {letter} 列“{str(cell)[:40]}”无法识别，是否应为“{column.header}”？"
@@ -286,7 +287,7 @@ def _locate(wb, sheet: str | None, columns: list[ImportColumn]):
         if found is not None and (best is None or _score(found, columns) > _score(best[1], columns)):
             best = (ws, found)
     if best is None:
-        where = "前 30 行" if sheet or len(candidates) == 1 else "各工作表的前 30 行"
+        where = ("" if sheet or len(candidates) == 1 else "各工作表的") + f"前 {HEADER_SCAN_ROWS} 行"
         raise ImportFileError(f"找不到表头行：{where}中没有任何一列的标题与模板一致，请使用下载的导入模板。")
     _check_header(best[1], columns)
     return best

@@ -109,10 +109,11 @@ def test_an_unknown_column_that_resembles_a_missing_one_is_an_error_naming_it(he
 
 
 def test_an_unrelated_extra_column_is_still_only_listed_and_a_repeated_one_refused():
-    content = raw_xlsx({"Sheet1": [["姓名", "证件号码", "职级", "家属电话"],
-                                   ["张三", "11010519900101123X", "主任", "1"]]})
-    assert read_sheet(content, ID_COLUMNS, max_rows=10).unknown_headers == ["职级", "家属电话"]
-    with pytest.raises(ImportFileError, match="第 C 列“姓名”与另一列同为“姓名”"):
+    content = raw_xlsx({"Sheet1": [["姓名", "证件号码", "职级", "家属电话", "出院日期", "在职"],
+                                   ["张三", "11010519900101123X", "主任", "1", "2026-11-01", "是"]]})
+    # 出院日期 is one letter from 出生日期 (absent here) but a different word: listed, not refused.
+    assert read_sheet(content, ID_COLUMNS, max_rows=10).unknown_headers == ["职级", "家属电话", "出院日期"]
+    with pytest.raises(ImportFileError, match="第 C 列“姓名”与第 A 列重复"):
         read_sheet(raw_xlsx({"Sheet1": [["姓名", "证件号码", "姓名"]]}), ID_COLUMNS, max_rows=10)
 
 
@@ -154,7 +155,7 @@ def test_the_sheet_with_the_header_is_found_behind_an_instructions_sheet():
 
 
 def test_export_then_import_gives_the_same_values():
-    values = ["=2+3", "+86 138 0013 8000", "-5", "@x", "'引号开头", "普通"]
+    values = ["=2+3", "+86 138 0013 8000", "-5", "@x", "'引号开头", "#N/A", "普通"]
     content = write_xlsx([Column("姓名", lambda v: v), Column("证件号码", lambda v: "11010519900101123X")], values,
                          title_lines=["某医院 人员名单", "筛选条件：全部"])
     sheet = load_workbook(io.BytesIO(content)).active

@@ -23,6 +23,13 @@ class Num:
 
 
 @dataclass(frozen=True)
+class DateNum:
+    """A number cell formatted as a date (yyyy-mm-dd), as Excel keeps a date typed into a cell."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Formula:
     """A formula cell; ``cached`` None leaves out <v>, as a file never opened in a spreadsheet has it."""
 
@@ -58,9 +65,10 @@ STYLES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <borders count="2"><border><left/><right/><top/><bottom/><diagonal/></border>
 <border><left style="thin"/><right style="thin"/><top style="thin"/><bottom style="thin"/><diagonal/></border></borders>
 <cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>
-<cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>
+<cellXfs count="4"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>
 <xf numFmtId="0" fontId="0" fillId="0" borderId="1" applyBorder="true" xfId="0"/>
-<xf numFmtId="49" fontId="0" fillId="0" borderId="0" applyNumberFormat="true" quotePrefix="true" xfId="0"/></cellXfs>
+<xf numFmtId="49" fontId="0" fillId="0" borderId="0" applyNumberFormat="true" quotePrefix="true" xfId="0"/>
+<xf numFmtId="14" fontId="0" fillId="0" borderId="0" applyNumberFormat="true" xfId="0"/></cellXfs>
 <cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>
 </styleSheet>"""
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -86,6 +94,8 @@ def _cell(ref: str, value, strings: _Strings) -> str:
         return ""
     if isinstance(value, Styled):
         return f'<c r="{ref}" s="1"/>'
+    if isinstance(value, DateNum):
+        return f'<c r="{ref}" s="3" t="n"><v>{value.text}</v></c>'
     if isinstance(value, Num):
         return f'<c r="{ref}" s="0" t="n"><v>{value.text}</v></c>'
     if isinstance(value, Formula):

@@ -17,7 +17,7 @@ from typing import Any
 
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser
+from openpyxl.worksheet._reader import FORMULA_TAG, VALUE_TAG, WorkSheetParser
 
 from .columns import CellError, ImportColumn, normalise_header, similar_header
 
@@ -31,6 +31,7 @@ MIN_COLUMN_LIMIT = 256  # columns any import accepts (a hospital system's wide e
 COLUMN_MARGIN = 4  # ...or this many times the columns the type declares
 ROW_SLACK = 10_000  # rows (blank, formatted) a sheet may hold beyond the type's row cap
 FAR_ROWS = 100  # formatted rows beyond that which are ignored before the sheet is refused as absurd
+MAX_DATE_SERIAL = 2958466  # 10000-01-01: a larger number in a date-formatted cell is no date
 DAMAGED = "文件已损坏或格式不正确，无法读取。"
 ERROR, UNCACHED = "e", "uncached"  # kinds of cells a row flags
 ERROR_MESSAGE = "单元格是错误值 {value}（公式或引用出错），请改正后重新导入"
@@ -132,13 +133,26 @@ def check_archive(content: bytes, max_inflated_mb: int | None = None) -> None:
 
 
 class _SheetParser(WorkSheetParser):
-    """openpyxl's sheet parser, telling a formula without a cached result from an empty cell."""
+    """openpyxl's sheet parser, telling a formula without a cached result from an empty cell, and keeping a
+    number no date can be (20261123 typed into a date-formatted cell) a number instead of an error value."""
 
     def parse_cell(self, element):
+        style = element.get("s")
+        if style and style.isdigit() and int(style) in self.date_formats and element.get("t", "n") == "n":
+            text = element.findtext(VALUE_TAG)
+            if text and not _date_serial(text):
+                element.set("s", "0")
         cell = super().parse_cell(element)
         if cell["value"] is None and element.find(FORMULA_TAG) is not None:
             cell["data_type"] = UNCACHED
         return cell
+
+
+def _date_serial(text: str) -> bool:
+    try:
+        return float(text) < MAX_DATE_SERIAL
+    except ValueError:
+        return True  # not a number: openpyxl's own handling
 
 
 @dataclass

@@ -13,7 +13,7 @@ from portal.io.columns import ImportColumn
 from portal.io.export import Column, write_xlsx
 from portal.io.reader import ImportFileError, check_archive, check_file, count_rows, read_sheet
 from tests.conftest import xlsx_bytes
-from tests.workbooks import Formula, Num, Styled, raw_xlsx
+from tests.workbooks import DateNum, Formula, Num, Styled, raw_xlsx
 
 COLUMNS = [ImportColumn("name", "姓名", required=True), ImportColumn("day", "日期", kind="date", required=True),
            ImportColumn("bed", "床号", aliases=("床位",))]
@@ -80,8 +80,11 @@ ID_COLUMNS = [ImportColumn("name", "姓名", required=True), ImportColumn("id_nu
 def test_an_id_number_read_as_a_number_is_a_row_error_and_a_yyyymmdd_number_a_date():
     content = raw_xlsx({"Sheet1": [["姓名", "证件号码", "出生日期"],
                                    ["张三", Num("1.10105199001011E+017"), 19900101],
-                                   ["李四", "11010519900101123X", Num("20261340")]]})
-    first, second = read_sheet(content, ID_COLUMNS, max_rows=10).rows
+                                   ["李四", "11010519900101123X", Num("20261340")],
+                                   ["王五", "11010519900101123X", DateNum("19900101")],  # shown as ### in Excel
+                                   ["赵六", "11010519900101123X", DateNum("32874")]]})
+    first, second, third, fourth = read_sheet(content, ID_COLUMNS, max_rows=10).rows
+    assert third.values["day"] == fourth.values["day"] == date(1990, 1, 1) and third.ok
     assert first.errors == [("证件号码", 1.10105199001011e17,
                              "读到的是数字 110105199001011000，超过 15 位的数字在 Excel 中会丢失末尾几位："
                              "请把该列设置为文本格式后重新填写")]

@@ -25,6 +25,10 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 HEADER_SCAN_ROWS = 30  # a title, an instructions block or a two-level header may come first
 PROGRESS_EVERY = 200  # rows between two progress reports: often enough for a bar, cheap for Redis
 DEFAULT_MAX_INFLATED_MB = 200  # the workbook's parts together, as declared in the zip directory
+# Sheets are streamed; other parts (shared strings, styles) are read whole into memory, several times their
+# size: each may take at most this share of the cap.
+WHOLE_PART_SHARE = 4
+STREAMED_PARTS = ("xl/worksheets/", "xl/media/")
 MAX_RATIO = 100  # inflated / compressed for one part; real sheets stay below 20
 RATIO_FLOOR = 1024 * 1024  # parts smaller than this are not worth judging by ratio
 MIN_COLUMN_LIMIT = 256  # columns any import accepts (a hospital system's wide export), whatever it declares
@@ -121,8 +125,12 @@ def check_archive(content: bytes, max_inflated_mb: int | None = None) -> None:
     except (zipfile.BadZipFile, ValueError):
         raise ImportFileError("文件已损坏，无法读取。") from None
     total = 0
+    whole_limit = limit_mb * 1024 * 1024 // WHOLE_PART_SHARE
     for info in infos:
         total += info.file_size
+        if info.file_size > whole_limit and not info.filename.startswith(STREAMED_PARTS):
+            raise ImportFileError(f"文件中的“{info.filename[-60:]}”解压后约 {info.file_size // 1024 // 1024} MB，"
+                                  f"超过 {whole_limit // 1024 // 1024} MB，请删除多余的内容，或拆分后分批导入。")
         if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
             size = info.file_size // 1024 // 1024
             raise ImportFileError(f"文件中的“{info.filename[-60:]}”压缩比异常（解压后 {size} MB），不像正常的 Excel "

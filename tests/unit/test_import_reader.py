@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tracemalloc
+import zipfile
 from datetime import date
 
 import pytest
@@ -198,6 +199,21 @@ def test_a_workbook_that_inflates_beyond_the_cap_is_refused_without_inflating_it
     assert peak < 4 * 1024 * 1024  # ...refused without inflating its 24 MB
 
 
+def test_shared_strings_read_whole_may_take_only_a_quarter_of_the_cap():
+    strings = "".join(f"<si><t>{n:08d}</t></si>" for n in range(150_000))  # 3 MB of distinct strings
+    content = raw_xlsx({"Sheet1": [["姓名"], ["张三"]]})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(content)) as source, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "xl/sharedStrings.xml":
+                data = data.replace(b"</sst>", strings.encode() + b"</sst>")
+            target.writestr(info.filename, data)
+    check_archive(buffer.getvalue(), 16)
+    with pytest.raises(ImportFileError, match=r"“xl/sharedStrings\.xml”解压后约 3 MB，超过 2 MB"):
+        check_archive(buffer.getvalue(), 8)
+
+
 def test_a_part_with_an_absurd_compression_ratio_is_refused_below_the_cap():
     filler = b"<row/>" * (8 * 1024 * 1024 // 6)
     content = raw_xlsx({"Sheet1": []}, big_parts={"Sheet1": filler})
@@ -256,7 +272,6 @@ def test_a_flood_of_formatted_rows_far_below_is_refused_after_a_few(monkeypatch)
 
 def test_a_part_longer_than_its_declared_size_is_a_damaged_file_not_a_crash():
     import struct
-    import zipfile
 
     rows = [["姓名", "证件号码"]] + [["张三", "11010519900101123X"]] * 3000
     data = bytearray(raw_xlsx({"Sheet1": rows}))

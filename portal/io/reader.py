@@ -142,7 +142,11 @@ def check_archive(content: bytes, max_inflated_mb: int | None = None) -> None:
 
 class _SheetParser(WorkSheetParser):
     """openpyxl's sheet parser, telling a formula without a cached result from an empty cell, and keeping a
-    number no date can be (20261123 typed into a date-formatted cell) a number instead of an error value."""
+    number no date can be (20261123 typed into a date-formatted cell) a number instead of an error value.
+
+    The parser is openpyxl's internal one (``openpyxl.worksheet._reader``, the version pinned in
+    requirements.txt); the reader's tests exercise every hook used here.
+    """
 
     def parse_cell(self, element):
         style = element.get("s")

@@ -22,6 +22,13 @@ DATE_PATTERNS = [
     re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 ]
+# Excel keeps 15 significant digits: a longer number (an ID number typed into a General-format cell) has lost
+# its last digits before the file reached us, and a 15-digit one can only be told from it by luck.
+LONG_NUMBER_DIGITS = 15
+# Kinds whose cells are numbers or dates by nature; every other kind (text, enum, lookups) reads text.
+NUMERIC_KINDS = {"int", "decimal", "date", "datetime", "bool"}
+# A hint in brackets after a header: 在职（是/否）, 出生日期(yyyy-mm-dd), 金额【元】.
+HEADER_HINT = re.compile(r"[(\[{【〔][^()\[\]{}【】〔〕]*[)\]}】〕]")
 TRUE_WORDS = {"是", "y", "yes", "true", "1", "√", "有"}
 FALSE_WORDS = {"否", "n", "no", "false", "0", "×", "无"}
 
@@ -31,11 +38,54 @@ class CellError(ValueError):
 
 
 def normalise_header(text: Any) -> str:
-    """Headers match after trimming spaces (also full-width ones) and folding full-width characters."""
+    """Headers match after trimming spaces (also full-width ones), folding full-width characters and
+    dropping a hint in brackets (在职（是/否） is 在职), unless the brackets are all there is."""
     if text is None:
         return ""
-    folded = unicodedata.normalize("NFKC", str(text))
-    return re.sub(r"\s+", "", folded).strip().lower()
+    folded = re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text))).strip().lower()
+    return HEADER_HINT.sub("", folded) or folded
+
+
+def similar_header(unknown: str, known: str) -> bool:
+    """Two normalised headers that look like a typo or variant of one another (在职状态 / 在职, 证件号吗 / 证件号码)."""
+    if not unknown or not known or unknown == known:
+        return False
+    if len(known) >= 2 and (known in unknown or (len(unknown) >= 2 and unknown in known)):
+        return True
+    # A slip of the input method keeps the start (证件号吗, 出生日起); a different word changes it early
+    # (出生日期 is not 出院日期, 职级 is not 职务).
+    shorter, longest = min(len(unknown), len(known)), max(len(unknown), len(known))
+    allowed = 0 if longest <= 2 else 1 if longest <= 4 else 2
+    prefix = next((i for i, (a, b) in enumerate(zip(unknown, known, strict=False)) if a != b), shorter)
+    return (abs(len(unknown) - len(known)) <= allowed and prefix * 2 >= shorter
+            and _distance(unknown, known) <= allowed)
+
+
+def _distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, start=1):
+        current = [i]
+        for j, y in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
+
+
+def _digits(value: float | int) -> str:
+    """The integer part of a number as Excel holds it (at most 17 significant digits, never float noise)."""
+    if isinstance(value, float):
+        return str(abs(int(Decimal(repr(value))))) if value == value and abs(value) != float("inf") else ""
+    return str(abs(value))
+
+
+def refuse_long_number(value: Any) -> None:
+    """A number of 15 or more digits in a text column lost digits in Excel: refuse it, never guess."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        digits = _digits(value)
+        if len(digits) >= LONG_NUMBER_DIGITS:
+            shown = ("-" if value < 0 else "") + digits
+            raise CellError(f"读到的是数字 {shown}，超过 15 位的数字在 Excel 中会丢失末尾几位："
+                            "请把该列设置为文本格式后重新填写")
 
 
 def _text(value: Any) -> str:
@@ -47,6 +97,7 @@ def _text(value: Any) -> str:
 
 
 def parse_text(value: Any, max_length: int = 200) -> str:
+    refuse_long_number(value)
     text = _text(value)
     if any(ord(ch) < 32 and ch not in "\t\r\n" for ch in text):
         raise CellError("包含不可见的控制字符")
@@ -94,6 +145,8 @@ def parse_date(value: Any) -> date:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if 1 <= value < 2958466:  # up to 9999-12-31
             return (EXCEL_EPOCH + timedelta(days=int(value))).date()
+        if _yyyymmdd(value):
+            return _yyyymmdd_date(value)
         raise CellError("不是有效的日期")
     text = _text(value)
     for pattern in DATE_PATTERNS:
@@ -106,10 +159,25 @@ def parse_date(value: Any) -> date:
     raise CellError(f"日期“{text[:20]}”格式不正确，应为 2026-11-23 等格式")
 
 
+def _yyyymmdd(value: float | int) -> bool:
+    """20261123 typed into a General-format date column arrives as a number, far beyond any date serial."""
+    return float(value).is_integer() and 10000101 <= value <= 99991231
+
+
+def _yyyymmdd_date(value: float | int) -> date:
+    number = int(value)
+    try:
+        return date(number // 10000, number // 100 % 100, number % 100)
+    except ValueError:
+        raise CellError(f"日期“{number}”不存在") from None
+
+
 def parse_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if _yyyymmdd(value):
+            return datetime.combine(_yyyymmdd_date(value), datetime.min.time())
         if 1 <= value < 2958466:
             return EXCEL_EPOCH + timedelta(days=float(value))
         raise CellError("不是有效的时间")
@@ -157,6 +225,8 @@ class ImportColumn:
             if self.required:
                 raise CellError("必填项为空")
             return None
+        if self.kind not in NUMERIC_KINDS:
+            refuse_long_number(value)  # lookups (ID numbers, employee numbers, codes) read text too
         if self.kind == "enum":
             text = _text(value)
             for stored, label in self.choices.items():

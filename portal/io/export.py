@@ -18,6 +18,7 @@ from urllib.parse import quote
 from flask import Response
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ERROR_CODES
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -36,10 +37,23 @@ class Column:
 
 
 def neutralise(value: Any) -> Any:
-    """A text cell that a spreadsheet would run as a formula is prefixed with an apostrophe."""
+    """For writers without styles: a text a spreadsheet would run as a formula gets an apostrophe
+    (the importer drops it again). `write_xlsx` uses Excel's quote prefix instead, value unchanged."""
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
+
+
+def text_cell(ws, value: Any) -> WriteOnlyCell:
+    """A cell for a write-only sheet: text stays text. Text that a spreadsheet would run as a formula (or read
+    as an error value, or that begins with an apostrophe) carries Excel's quote prefix, its value unchanged,
+    so the file opens safely and imports back as it was."""
+    cell = WriteOnlyCell(ws, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"  # openpyxl would take "=..." for a formula and "#N/A" for an error value
+        if value.startswith((*FORMULA_PREFIXES, "'")) or value in ERROR_CODES:
+            cell.quotePrefix = True
+    return cell
 
 
 def _cell_value(value: Any) -> Any:
@@ -50,7 +64,7 @@ def _cell_value(value: Any) -> Any:
         return "是" if value else "否"
     if isinstance(value, (int, float, Decimal, date)) or value is None:
         return value
-    return neutralise(str(value))
+    return str(value)
 
 
 def write_xlsx(columns: list[Column], rows: Iterable[Any], sheet_title: str = "数据",
@@ -63,7 +77,7 @@ def write_xlsx(columns: list[Column], rows: Iterable[Any], sheet_title: str = "�
     header_row = len(title_lines or []) + 1
     ws.freeze_panes = f"A{header_row + 1}"
     for line in title_lines or []:
-        cell = WriteOnlyCell(ws, value=neutralise(line))
+        cell = text_cell(ws, line)
         cell.font = Font(bold=True)
         ws.append([cell])
     header_font = Font(bold=True)
@@ -79,7 +93,7 @@ def write_xlsx(columns: list[Column], rows: Iterable[Any], sheet_title: str = "�
         cells = []
         for column in columns:
             value = _cell_value(column.value(row))
-            cell = WriteOnlyCell(ws, value=value)
+            cell = text_cell(ws, value)
             if column.number_format:
                 cell.number_format = column.number_format
             elif isinstance(value, datetime):

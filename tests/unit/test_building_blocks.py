@@ -55,8 +55,10 @@ def test_export_writes_typed_cells_and_neutralises():
                           Column("日期", lambda r: r["d"])], rows)
     sheet = load_workbook(io.BytesIO(content)).active
     assert [c.value for c in sheet[1]] == ["名称", "数量", "日期"]
-    name, number, day = (c.value for c in sheet[2])
-    assert name.startswith("'=")
+    name, number, day = sheet[2]
+    # Text with Excel's quote prefix, the value itself unchanged (not a formula, no apostrophe added).
+    assert (name.value, name.data_type, name.quotePrefix) == ("=cmd|' /C calc'!A0", "s", True)
+    number, day = number.value, day.value
     assert number == 3
     assert day == datetime(2026, 11, 23)
     assert sheet.freeze_panes == "A2"

@@ -63,3 +63,46 @@ def test_required_and_length_and_types():
     assert ImportColumn("fee", "金额", kind="decimal").parse("￥1,234.50") == Decimal("1234.50")
     assert ImportColumn("paid", "已付", kind="bool").parse("是") is True
     assert ImportColumn("id", "编号").parse(1001.0) == "1001"
+
+
+@pytest.mark.parametrize("raw,shown", [(110105199001011000, "110105199001011000"),
+                                       (1.10105199001011e17, "110105199001011000"),
+                                       (110105650312601, "110105650312601")])
+def test_a_long_number_in_a_text_column_is_refused_never_guessed(raw, shown):
+    # An ID number typed into a General-format cell reaches us as a 15-significant-digit number.
+    enum = ImportColumn("code", "编码", kind="enum", choices={"a": "甲"})
+    for column in (ImportColumn("id_number", "证件号码"), enum):
+        with pytest.raises(CellError, match=f"读到的是数字 {shown}.*请把该列设置为文本格式后重新填写"):
+            column.parse(raw)
+    assert ImportColumn("phone", "电话").parse(13812345678) == "13812345678"  # 11 digits arrive whole
+    assert ImportColumn("amount", "金额", kind="decimal").parse(raw) == Decimal(str(raw))  # numbers stay numbers
+
+
+@pytest.mark.parametrize("raw", [20261123, 20261123.0])
+def test_a_yyyymmdd_number_in_a_date_column_is_that_date(raw):
+    assert parse_date(raw) == date(2026, 11, 23)
+    assert parse_datetime(raw) == datetime(2026, 11, 23)
+
+
+@pytest.mark.parametrize("raw", [20261340, 20260230])
+def test_an_impossible_yyyymmdd_number_is_a_cell_error(raw):
+    with pytest.raises(CellError, match=f"日期“{raw}”不存在"):
+        parse_date(raw)
+
+
+@pytest.mark.parametrize("text", ["在职（是/否）", "在职(是/否)", "在职 【是/否】", "在职[是/否]"])
+def test_a_hint_in_brackets_is_folded_away(text):
+    assert normalise_header(text) in ImportColumn("is_active", "在职", kind="bool").headers()
+    assert normalise_header("出生日期(yyyy-mm-dd)") == "出生日期"
+    assert normalise_header("（备注）") == "(备注)"  # brackets that are the whole header stay
+
+
+def test_no_import_type_has_two_columns_that_fold_to_one_header(app):
+    from portal.io.imports import TYPES
+
+    assert {"staff", "cm_enrolment"} <= set(TYPES)
+    for import_type in TYPES.values():
+        seen: dict[str, str] = {}
+        for column in import_type.columns:
+            for key in column.headers():
+                assert seen.setdefault(key, column.name) == column.name, (import_type.code, key)

@@ -19,6 +19,8 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     )
     app.config.update(config_class.load())
     app.config.update(overrides)
+    if app.config.get("SESSION_COOKIE_SECURE") is None:
+        app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_URL"].lower().startswith("https://")
     if app.config.get("DATA_KEY_GENERATED") and not app.config["DATABASE_URL"].startswith("sqlite"):
         app.logger.warning("PORTAL_DATA_KEY 未设置：正在使用本机 instance/data_key。多台主机必须设置同一个 "
                            "PORTAL_DATA_KEY，否则无法读取其他主机保存的证件号码和电话（见 docs/deploy.md）。")

@@ -88,15 +88,17 @@ class Lockout:
                    config["LOGIN_ALERT_MINUTES"])
 
 
+_DUMMY_HASHES: dict[str, str] = {}
+
+
 def _dummy_hash() -> str:
     """A hash to verify unknown login names against, so they cost what a real account costs."""
     method = current_app.config["PASSWORD_HASH_METHOD"] if has_app_context() else "default"
-    if method not in _DUMMY_HASHES:
-        _DUMMY_HASHES[method] = hash_password(secrets.token_urlsafe(16))
-    return _DUMMY_HASHES[method]
+    cached = _DUMMY_HASHES.get(method)
+    if cached is None or not cached.startswith(f"{method}$"):  # same algorithm and work factor as real hashes
+        cached = _DUMMY_HASHES[method] = hash_password(secrets.token_urlsafe(16))
+    return cached
 
-
-_DUMMY_HASHES: dict[str, str] = {}
 
 
 def _locked_message(until) -> str:

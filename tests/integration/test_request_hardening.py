@@ -80,7 +80,7 @@ def test_templates_hold_no_inline_script_or_style_the_policy_would_block(templat
 # --- upload file names --------------------------------------------------------------------------------------
 
 
-RLO_NAME = "合同\u202efdp.exe"  # shows as 合同exe.pdf
+RLO_NAME = "报告\u202excod.pdf"  # a real PDF, listed as "报告fdp.docx"
 
 
 def test_a_right_to_left_override_in_an_attachment_name_is_refused(client, people):  # noqa: F811

@@ -100,7 +100,6 @@ def _dummy_hash() -> str:
     return cached
 
 
-
 def _locked_message(until) -> str:
     return f"密码错误次数过多，已暂停登录，请于 {format_datetime(until, '%H:%M')} 后再试，或联系系统管理员解锁。"
 

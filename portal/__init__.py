@@ -19,6 +19,8 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     )
     app.config.update(config_class.load())
     app.config.update(overrides)
+    if app.config.get("SESSION_COOKIE_SECURE") is None:
+        app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_URL"].lower().startswith("https://")
     if app.config.get("DATA_KEY_GENERATED") and not app.config["DATABASE_URL"].startswith("sqlite"):
         app.logger.warning("PORTAL_DATA_KEY 未设置：正在使用本机 instance/data_key。多台主机必须设置同一个 "
                            "PORTAL_DATA_KEY，否则无法读取其他主机保存的证件号码和电话（见 docs/deploy.md）。")
@@ -30,6 +32,9 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     extensions.db.init_app(app)
     extensions.csrf.init_app(app)
     extensions.htmx.init_app(app)
+    from .core.jsonbody import PortalRequest
+
+    app.request_class = PortalRequest  # after htmx-flask's own: JSON bodies get a depth cap and Chinese errors
     extensions.login_manager.init_app(app)
     redis_conn.init_app(app)
     templating.init_app(app)
@@ -62,7 +67,14 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     return app
 
 
-BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+# Pages load only the portal's own scripts, styles, images and fonts; no inline script, no inline style
+# (templates use classes; htmx's indicator styles are in portal.css), no plugins, no framing by other sites.
+# data: images: Pico's form icons are data: SVGs in its stylesheet.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                           "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+                           "form-action 'self'; frame-ancestors 'self'")
+
+BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 
 
 def _hostile(ch: str) -> bool:
@@ -91,6 +103,10 @@ def _register_request_hooks(app: Flask) -> None:
             for key, value in values.items(multi=True):
                 if any(_hostile(ch) for ch in key + value):
                     raise BadRequest("提交的内容包含不可见的控制字符，请删除后重试。")
+        # Uploaded file names too: "报告\u202efdp.exe" would show as "报告exe.pdf" in every list.
+        for key, upload in request.files.items(multi=True):
+            if any(_hostile(ch) or ch in "\t\r\n" for ch in key + (upload.filename or "")):
+                raise BadRequest("上传文件的文件名包含不可见的控制字符（如从右向左覆盖符），请重命名文件后重新上传。")
         g.request_started = time.perf_counter()
         if request.method in ("POST", "PUT", "PATCH", "DELETE"):
             request.environ["portal.begin_token"] = sqlite_begin.set("BEGIN IMMEDIATE")
@@ -105,6 +121,8 @@ def _register_request_hooks(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.vary.add("HX-Request")
         if current_user.is_authenticated and request.endpoint != "static":
             response.headers.setdefault("Cache-Control", "no-store")

@@ -44,15 +44,23 @@ class Config:
     TIMEZONE = "Asia/Shanghai"
 
     SESSION_IDLE_MINUTES = _int("PORTAL_SESSION_IDLE_MINUTES", 30)
+    # However active, a session ends this many hours after sign-in.
+    SESSION_MAX_HOURS = _int("PORTAL_SESSION_MAX_HOURS", 12)
+    # Failures per (login name, address) before that pair is locked, and for how long.
     LOGIN_MAX_FAILURES = _int("PORTAL_LOGIN_MAX_FAILURES", 5)
     LOGIN_LOCK_MINUTES = _int("PORTAL_LOGIN_LOCK_MINUTES", 15)
+    # This many failures from one address across accounts within the minutes alert the system administrators.
+    LOGIN_ALERT_FAILURES = _int("PORTAL_LOGIN_ALERT_FAILURES", 20)
+    LOGIN_ALERT_MINUTES = _int("PORTAL_LOGIN_ALERT_MINUTES", 15)
     PASSWORD_HISTORY = 5
     PASSWORD_HASH_METHOD = "scrypt:32768:8:1"
 
-    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=SESSION_MAX_HOURS)
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    SESSION_COOKIE_SECURE = os.environ.get("PORTAL_COOKIE_SECURE", "0") == "1"
+    # None: Secure exactly when PUBLIC_URL is https (decided in create_app); PORTAL_COOKIE_SECURE=1/0 forces it.
+    SESSION_COOKIE_SECURE = (os.environ["PORTAL_COOKIE_SECURE"] == "1") if os.environ.get("PORTAL_COOKIE_SECURE") \
+        else None
     SESSION_COOKIE_NAME = "portal_session"
     MAX_CONTENT_LENGTH = _int("PORTAL_MAX_UPLOAD_MB", 20) * 1024 * 1024
     # Bigger form bodies than this are refused before parsing (not uploads).

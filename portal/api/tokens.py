@@ -84,8 +84,9 @@ def authenticate(header: str | None) -> ApiToken:
     if not token.is_active or token.revoked_at is not None:
         raise TokenRefused("接口令牌已停用，请联系系统管理员。")
     user = token.user
-    if user is None or not user.is_active_flag or user.is_locked():
-        raise TokenRefused("接口令牌所属的账户已停用或被锁定，请联系系统管理员。")
+    # A password lockout stops password guesses from one address; it does not stop the token.
+    if user is None or not user.is_active_flag:
+        raise TokenRefused("接口令牌所属的账户已停用，请联系系统管理员。")
     return token
 
 

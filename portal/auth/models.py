@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint, func, select
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from portal.core.models import Base, IdMixin, Model, UTCDateTime
 from portal.core.timeutil import utcnow
@@ -100,12 +99,8 @@ class User(Model, UserMixin):
     wecom_userid: Mapped[str | None] = mapped_column(String(64), unique=True)
     is_active_flag: Mapped[bool] = mapped_column("is_active", Boolean, default=True)
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Rotated on password change, reset and deactivation: every older session stops working.
-    session_token: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(16))
     # Bumped whenever roles, grants or the department tree change: the cached principal is rebuilt.
     access_version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -117,8 +112,12 @@ class User(Model, UserMixin):
     def is_active(self) -> bool:  # Flask-Login
         return self.is_active_flag
 
+    # The server-side session this request runs in (set by the session loader / at sign-in; not a column).
+    session_key = None
+
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_token}"
+        # What Flask-Login keeps in the signed cookie: the user and the key of their server-side session.
+        return f"{self.id}:{self.session_key}"
 
     @property
     def display_name(self) -> str:
@@ -129,6 +128,7 @@ class User(Model, UserMixin):
         return self.staff.department if self.staff else None
 
     def is_locked(self, now: datetime | None = None) -> bool:
+        """Password sign-in is locked for this account from at least one address."""
         return self.locked_until is not None and self.locked_until > (now or utcnow())
 
     @property
@@ -157,6 +157,9 @@ LOGIN_EVENTS = {
     "password_changed": "修改密码",
     "wecom_success": "企业微信登录成功",
     "wecom_failure": "企业微信登录失败",
+    "session_expired": "会话到期",
+    "password_failure": "修改密码时当前密码错误",
+    "address_alert": "同一地址多次登录失败",
 }
 
 
@@ -164,6 +167,8 @@ class LoginEvent(Base, IdMixin):
     """Append-only: kept at least six years, never edited."""
 
     __tablename__ = "login_events"
+    # Failures from one address across accounts are counted by (ip, created_at).
+    __table_args__ = (Index("ix_login_events_ip_created_at", "ip", "created_at"),)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
@@ -176,3 +181,53 @@ class LoginEvent(Base, IdMixin):
     @property
     def event_label(self) -> str:
         return LOGIN_EVENTS.get(self.event, self.event)
+
+
+SESSION_END_REASONS = {
+    "logout": "退出登录",
+    "timeout": "超时",
+    "expired": "超过最长时长",
+    "password": "密码已修改或重置",
+    "deactivated": "账户停用",
+    "locked": "密码错误次数过多",
+}
+
+
+class UserSession(Base, IdMixin):
+    """One signed-in browser: the cookie carries its key, and the server can end it (logout, password change)."""
+
+    __tablename__ = "user_sessions"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # SHA-256 of the key in the cookie: a copy of this table cannot be turned into a session.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Refreshed at most every few minutes, by requests that write anyway (reads stay read-only).
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str] = mapped_column(String(16), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+
+
+class LoginThrottle(Base, IdMixin):
+    """Password failures of one login name from one address: the lock applies to that pair only."""
+
+    __tablename__ = "login_throttles"
+    __table_args__ = (UniqueConstraint("login_name", "ip"),)
+
+    login_name: Mapped[str] = mapped_column(String(64))  # lower case; also names that do not exist
+    ip: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# The latest lock of the account from any address (None: never locked). Deferred: only the user pages read it.
+User.locked_until = column_property(
+    select(func.max(LoginThrottle.locked_until))
+    .where(LoginThrottle.login_name == func.lower(User.login_name))
+    .correlate_except(LoginThrottle)
+    .scalar_subquery(),
+    deferred=True,
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import selectinload, undefer
 
 from portal.core.listing import Page, Sort, apply_sort, paginate
 from portal.core.scoping import scope_query
@@ -40,7 +40,8 @@ def users_query(filters: UserFilters, sort: Sort) -> Select:
     from portal.core.timeutil import utcnow
 
     stmt = (select(User).outerjoin(Staff, User.staff_id == Staff.id)
-            .outerjoin(Department, Staff.department_id == Department.id).options(selectinload(User.roles)))
+            .outerjoin(Department, Staff.department_id == Department.id)
+            .options(selectinload(User.roles), undefer(User.locked_until)))
     if filters.q:
         q = filters.q
         stmt = stmt.where(or_(User.login_name.icontains(q, autoescape=True), Staff.name.icontains(q, autoescape=True),

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from flask import current_app, has_app_context
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from portal.core import audit
 from portal.core.permissions import REGISTRY
@@ -13,12 +17,24 @@ from portal.core.service import ServiceError, clean
 from portal.core.timeutil import format_datetime, utcnow
 from portal.extensions import db
 
-from .models import DATA_SCOPES, LoginEvent, PasswordHistory, Role, RolePermission, Staff, User
+from .models import (
+    DATA_SCOPES,
+    LoginEvent,
+    LoginThrottle,
+    PasswordHistory,
+    Role,
+    RolePermission,
+    Staff,
+    User,
+    UserSession,
+)
 from .passwords import hash_password, policy_errors, reused, verify_password
 
 USER_FIELDS = ("login_name", "staff_id", "wecom_userid", "is_active_flag", "role_codes")
 ROLE_FIELDS = ("code", "name", "description", "data_scope", "permissions")
 BAD_CREDENTIALS = "登录名或密码错误。"
+# Events that count as a failed password from an address.
+FAILURE_EVENTS = ("failure", "locked", "password_failure")
 
 
 def log_login_event(event: str, login_name: str, user: User | None = None, ip: str = "", user_agent: str = "",
@@ -27,34 +43,152 @@ def log_login_event(event: str, login_name: str, user: User | None = None, ip: s
                               ip=ip[:64], user_agent=user_agent[:255], detail=detail))
 
 
-def authenticate(login_name: str, password: str, *, ip: str, user_agent: str, max_failures: int,
-                 lock_minutes: int) -> User:
-    """Check a login; count failures and lock after too many. Raises ServiceError on refusal."""
+def session_key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def open_session(user: User, *, ip: str, user_agent: str) -> str:
+    """A new server-side session for the user; its key goes into the cookie (user.session_key)."""
+    key = secrets.token_urlsafe(32)
+    db.session.add(UserSession(user_id=user.id, key_hash=session_key_hash(key), ip=ip[:64],
+                               user_agent=user_agent[:255]))
+    db.session.flush()
+    user.session_key = key
+    return key
+
+
+def end_session(user_session: UserSession, reason: str) -> None:
+    if user_session.ended_at is None:
+        user_session.ended_at = utcnow()
+        user_session.end_reason = reason
+
+
+def end_all_sessions(user_id: int, reason: str) -> int:
+    """End every open session of the user (password change or reset, deactivation): all devices sign in again."""
+    result = db.session.execute(
+        update(UserSession).where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
+        .values(ended_at=utcnow(), end_reason=reason).execution_options(synchronize_session="fetch"))
+    return result.rowcount
+
+
+class AccountLocked(ServiceError):
+    """Too many wrong passwords for this login name from this address."""
+
+
+@dataclass(frozen=True)
+class Lockout:
+    max_failures: int
+    lock_minutes: int
+    alert_failures: int = 20
+    alert_minutes: int = 15
+
+    @classmethod
+    def from_config(cls, config) -> Lockout:
+        return cls(config["LOGIN_MAX_FAILURES"], config["LOGIN_LOCK_MINUTES"], config["LOGIN_ALERT_FAILURES"],
+                   config["LOGIN_ALERT_MINUTES"])
+
+
+_DUMMY_HASHES: dict[str, str] = {}
+
+
+def _dummy_hash() -> str:
+    """A hash to verify unknown login names against, so they cost what a real account costs."""
+    method = current_app.config["PASSWORD_HASH_METHOD"] if has_app_context() else "default"
+    cached = _DUMMY_HASHES.get(method)
+    if cached is None or not cached.startswith(f"{method}$"):  # same algorithm and work factor as real hashes
+        cached = _DUMMY_HASHES[method] = hash_password(secrets.token_urlsafe(16))
+    return cached
+
+
+def _locked_message(until) -> str:
+    return f"密码错误次数过多，已暂停登录，请于 {format_datetime(until, '%H:%M')} 后再试，或联系系统管理员解锁。"
+
+
+def _throttle(login_key: str, ip: str) -> LoginThrottle | None:
+    return db.session.scalar(select(LoginThrottle).where(LoginThrottle.login_name == login_key,
+                                                         LoginThrottle.ip == ip[:64]))
+
+
+def _count_failure(login_key: str, ip: str, now, rules: Lockout) -> tuple[LoginThrottle, bool]:
+    """One more failure for (login name, address); locks the pair at the limit. Failures older than a lock fade."""
+    row = _throttle(login_key, ip)
+    if row is None:
+        try:
+            with db.session.begin_nested():
+                row = LoginThrottle(login_name=login_key, ip=ip[:64], failures=0, updated_at=now)
+                db.session.add(row)
+        except IntegrityError:  # a parallel request from the same address created it first
+            row = _throttle(login_key, ip)
+    elif row.updated_at < now - timedelta(minutes=rules.lock_minutes):
+        row.failures = 0
+    row.failures += 1
+    row.updated_at = now
+    just_locked = row.failures >= rules.max_failures
+    if just_locked:
+        row.failures = 0
+        row.locked_until = now + timedelta(minutes=rules.lock_minutes)
+    db.session.flush()
+    return row, just_locked
+
+
+def _watch_address(ip: str, user_agent: str, now, rules: Lockout) -> None:
+    """Many failures from one address across accounts: tell the system administrators, once per window."""
+    since = now - timedelta(minutes=rules.alert_minutes)
+    recent = (LoginEvent.ip == ip[:64]) & (LoginEvent.created_at >= since)
+    failures, accounts = db.session.execute(
+        select(func.count(), func.count(func.distinct(func.lower(LoginEvent.login_name))))
+        .where(recent, LoginEvent.event.in_(FAILURE_EVENTS))).one()
+    if failures < rules.alert_failures or accounts < 2:
+        return
+    if db.session.scalar(select(LoginEvent.id).where(recent, LoginEvent.event == "address_alert").limit(1)):
+        return
+    names = db.session.scalars(select(LoginEvent.login_name).where(recent, LoginEvent.event.in_(FAILURE_EVENTS))
+                               .group_by(LoginEvent.login_name).order_by(func.count().desc()).limit(5))
+    detail = (f"{rules.alert_minutes} 分钟内登录失败 {failures} 次，涉及 {accounts} 个登录名"
+              f"（如 {'、'.join(names)}）")
+    log_login_event("address_alert", "(多个账户)", None, ip, user_agent, detail)
+    from portal.notify.services import notify
+
+    from .queries import active_user_ids_with_roles
+
+    notify(active_user_ids_with_roles(("sysadmin",)), "warning", f"同一地址多次登录失败：{ip or '未知地址'}",
+           f"地址 {ip or '未知'} 在{detail}，可能有人在猜测密码。请核实来源，必要时在防火墙上封禁该地址。",
+           link="/admin/users?status=locked")
+
+
+def _record_failure(event: str, login_name: str, user: User | None, ip: str, user_agent: str, detail: str,
+                    rules: Lockout) -> None:
+    now = utcnow()
+    row, just_locked = _count_failure(login_name.lower(), ip, now, rules)
+    if just_locked:
+        log_login_event("locked", login_name, user, ip, user_agent,
+                        f"{detail}；同一地址连续 {rules.max_failures} 次失败，锁定 {rules.lock_minutes} 分钟")
+        _watch_address(ip, user_agent, now, rules)
+        raise AccountLocked(_locked_message(row.locked_until))
+    log_login_event(event, login_name, user, ip, user_agent, detail)
+    _watch_address(ip, user_agent, now, rules)
+
+
+def authenticate(login_name: str, password: str, *, ip: str, user_agent: str, rules: Lockout) -> User:
+    """Check a login. Unknown names and wrong passwords get the same answer at the same cost; failures lock
+    the (login name, address) pair, never the account for everyone. Raises ServiceError on refusal."""
     login_name = clean(login_name)
     user = db.session.scalar(select(User).where(func.lower(User.login_name) == login_name.lower()))
+    # Always one hash check: an unknown name must not answer faster than a real one.
+    password_ok = verify_password(user.password_hash if user else _dummy_hash(), password) and user is not None
     now = utcnow()
-    if user is None:
-        log_login_event("failure", login_name, None, ip, user_agent, "登录名不存在")
-        raise ServiceError(BAD_CREDENTIALS)
-    if user.is_locked(now):
+    throttle = _throttle(login_name.lower(), ip)
+    if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
         log_login_event("refused_locked", login_name, user, ip, user_agent)
-        raise ServiceError(f"账户因多次密码错误已锁定，请于 {format_datetime(user.locked_until, '%H:%M')} 后再试，"
-                           "或联系系统管理员解锁。")
-    if not verify_password(user.password_hash, password):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        if user.failed_logins >= max_failures:
-            user.locked_until = now + timedelta(minutes=lock_minutes)
-            user.failed_logins = 0
-            log_login_event("locked", login_name, user, ip, user_agent, f"连续 {max_failures} 次密码错误")
-            raise ServiceError(f"密码连续错误 {max_failures} 次，账户已锁定 {lock_minutes} 分钟。")
-        log_login_event("failure", login_name, user, ip, user_agent, "密码错误")
-        left = max_failures - user.failed_logins
-        raise ServiceError(f"{BAD_CREDENTIALS}再错 {left} 次账户将被锁定 {lock_minutes} 分钟。")
+        raise AccountLocked(_locked_message(throttle.locked_until))
+    if not password_ok:
+        _record_failure("failure", login_name, user, ip, user_agent, "密码错误" if user else "登录名不存在", rules)
+        raise ServiceError(BAD_CREDENTIALS)
     if not user.is_active_flag:
         log_login_event("refused_inactive", login_name, user, ip, user_agent)
         raise ServiceError("该账户已停用，请联系系统管理员。")
-    user.failed_logins = 0
-    user.locked_until = None
+    if throttle is not None:
+        db.session.delete(throttle)
     user.last_login_at = now
     log_login_event("success", login_name, user, ip, user_agent)
     return user
@@ -63,21 +197,41 @@ def authenticate(login_name: str, password: str, *, ip: str, user_agent: str, ma
 def _set_password(user: User, new_password: str) -> None:
     user.password_hash = hash_password(new_password)
     user.password_changed_at = utcnow()
-    user.session_token = secrets.token_hex(16)
     db.session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
+    end_all_sessions(user.id, "password")
 
 
 def _check_new_password(user: User, new_password: str, keep: int, field: str = "new_password") -> None:
-    errors = policy_errors(new_password, user.login_name)
+    errors = policy_errors(new_password, user.login_name, _context_words(user))
     if errors:
         raise ServiceError("；".join(errors) + "。", field=field)
     if reused(user.id, new_password, keep):
         raise ServiceError(f"新密码不能与最近 {keep} 次使用过的密码相同。", field=field)
 
 
-def change_password(user: User, current_password: str, new_password: str, *, keep: int) -> None:
-    """The user changes their own password (also the forced change at first login)."""
+def _context_words(user: User | None, staff_id: int | None = None) -> dict[str, str]:
+    """Words a guesser tries first for this person: their name and the hospital's."""
+    words = {"医院名称": current_app.config.get("HOSPITAL_NAME", "") if has_app_context() else ""}
+    staff = user.staff if user is not None else (db.session.get(Staff, staff_id) if staff_id else None)
+    if staff is not None:
+        words["姓名"] = staff.name
+        words["工号"] = staff.employee_no
+    return words
+
+
+def change_password(user: User, current_password: str, new_password: str, *, keep: int, ip: str = "",
+                    user_agent: str = "", rules: Lockout | None = None) -> None:
+    """The user changes their own password (also the forced change at first login).
+
+    A wrong current password counts like a failed sign-in from this address: a stolen session cannot be used
+    to guess the password."""
+    if rules is not None:
+        throttle = _throttle(user.login_name.lower(), ip)
+        if throttle is not None and throttle.locked_until is not None and throttle.locked_until > utcnow():
+            raise AccountLocked(_locked_message(throttle.locked_until))
     if not verify_password(user.password_hash, current_password):
+        if rules is not None:
+            _record_failure("password_failure", user.login_name, user, ip, user_agent, "当前密码错误", rules)
         raise ServiceError("当前密码不正确。", field="current_password")
     _check_new_password(user, new_password, keep)
     _set_password(user, new_password)
@@ -119,7 +273,7 @@ def create_user(*, login_name: str, password: str, staff_id: int | None, wecom_u
     login_name = clean(login_name)
     wecom_userid = clean(wecom_userid) or None
     _check_unique(None, login_name, staff_id, wecom_userid)
-    errors = policy_errors(password, login_name)
+    errors = policy_errors(password, login_name, _context_words(None, staff_id))
     if errors:
         raise ServiceError("；".join(errors) + "。", field="password")
     user = User(login_name=login_name, password_hash="", staff_id=staff_id, wecom_userid=wecom_userid,
@@ -154,7 +308,8 @@ def set_user_active(user: User, active: bool, *, acting_user_id: int | None) -> 
     if user.is_active_flag == active:
         return user
     user.is_active_flag = active
-    user.session_token = secrets.token_hex(16)
+    if not active:
+        end_all_sessions(user.id, "deactivated")
     audit.record("activate" if active else "deactivate", "user", user.id, label=user.login_name,
                  changes={"is_active": {"before": not active, "after": active}})
     return user
@@ -165,19 +320,25 @@ def reset_password(user: User, new_password: str, *, keep: int) -> User:
     _check_new_password(user, new_password, keep, field="password")
     _set_password(user, new_password)
     user.must_change_password = True
-    user.failed_logins = 0
-    user.locked_until = None
+    _clear_throttles(user)
     audit.record("reset_password", "user", user.id, label=user.login_name)
     return user
 
 
+def _clear_throttles(user: User) -> int:
+    result = db.session.execute(delete(LoginThrottle).where(LoginThrottle.login_name == user.login_name.lower())
+                                .execution_options(synchronize_session=False))
+    db.session.expire(user, ["locked_until"])
+    return result.rowcount
+
+
 def unlock_user(user: User) -> User:
-    """Lift a lockout; an account that is not locked is left as it is (and nothing is audited)."""
-    if not user.is_locked() and not user.failed_logins:
+    """Lift the account's lockouts from every address; an account that is not locked is left as it is
+    (and nothing is audited)."""
+    if not user.is_locked():
         return user
     before = format_datetime(user.locked_until)
-    user.failed_logins = 0
-    user.locked_until = None
+    _clear_throttles(user)
     audit.record("unlock", "user", user.id, label=user.login_name,
                  changes={"locked_until": {"before": before, "after": None}})
     return user

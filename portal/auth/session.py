@@ -1,21 +1,27 @@
-"""Loading the signed-in user, idle timeout, forced password change, and the request's actor."""
+"""Server-side sessions: sign-in and sign-out, loading the signed-in user, idle and absolute timeouts,
+forced password change, and the request's actor."""
 
 from __future__ import annotations
 
 import contextlib
 import time
+from datetime import timedelta
 
-from flask import Flask, current_app, flash, redirect, request, session, url_for
-from flask_login import current_user, logout_user
+from flask import Flask, current_app, flash, g, redirect, request, session, url_for
+from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
 from portal.core.actor import Actor, reset_actor, set_actor
+from portal.core.timeutil import utcnow
 from portal.extensions import db, login_manager
 
-from .models import User
+from .models import User, UserSession
 
 # Endpoints a user who must change their password may still reach.
 PASSWORD_CHANGE_ALLOWED = {"auth.change_password", "auth.logout", "static", "main.healthz", "notify.unread_badge"}
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+# last_seen_at is refreshed at most this often, and only by requests that write anyway.
+TOUCH_EVERY = timedelta(minutes=5)
 
 
 def client_ip() -> str:
@@ -23,17 +29,66 @@ def client_ip() -> str:
     return request.remote_addr or ""
 
 
+def sign_in(user: User) -> None:
+    """Start a server-side session for this browser (a fresh cookie, whatever it held before)."""
+    from .services import open_session
+
+    session.clear()
+    open_session(user, ip=client_ip(), user_agent=request.user_agent.string)
+    login_user(user)
+    session.permanent = True
+    session["seen"] = int(time.time())
+
+
+def sign_out(reason: str) -> None:
+    """End this browser's server-side session and clear its cookie; the caller commits."""
+    from .services import end_session
+
+    row = g.get("user_session")
+    if row is not None:
+        end_session(row, reason)
+    logout_user()
+    session.clear()
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    ident, _, token = user_id.partition(":")
+    """The user of an open, unexpired server-side session: one query for the user and the session row."""
+    from .services import session_key_hash
+
+    ident, _, key = user_id.partition(":")
     try:
         pk = int(ident)
     except ValueError:
         return None
-    user = db.session.scalar(select(User).where(User.id == pk))
-    if user is None or not token or user.session_token != token or not user.is_active_flag or user.is_locked():
+    if not key:
         return None
+    row = db.session.execute(
+        select(User, UserSession).join(UserSession, UserSession.user_id == User.id)
+        .where(User.id == pk, UserSession.key_hash == session_key_hash(key))
+    ).first()
+    if row is None:
+        return None
+    user, user_session = row
+    if user_session.ended_at is not None or not user.is_active_flag:
+        return None
+    max_age = timedelta(hours=current_app.config["SESSION_MAX_HOURS"])
+    if utcnow() - user_session.created_at > max_age:
+        g.expired_session = (user, user_session)
+        return None
+    user.session_key = key
+    g.user_session = user_session
     return user
+
+
+def _leave(message: str):
+    """Send a browser whose session just ended to the login page, with the reason."""
+    flash(message, "warning")
+    if request.headers.get("HX-Request"):
+        response = current_app.response_class("", 401)
+        response.headers["HX-Redirect"] = url_for("auth.login")
+        return response
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
 def init_session_handling(app: Flask) -> None:
@@ -46,33 +101,40 @@ def init_session_handling(app: Flask) -> None:
     def _session_rules():
         if request.endpoint == "static":
             return None
+        from .services import end_session, log_login_event
+
         idle = current_app.config["SESSION_IDLE_MINUTES"] * 60
         now = int(time.time())
-        if current_user.is_authenticated:
-            last = session.get("seen", now)
-            if now - last > idle:
-                from .services import log_login_event
-
-                log_login_event("timeout", current_user.login_name, current_user, client_ip(),
-                                request.user_agent.string)
+        if not current_user.is_authenticated:
+            expired = g.pop("expired_session", None)
+            if expired is not None:
+                user, user_session = expired
+                log_login_event("session_expired", user.login_name, user, client_ip(), request.user_agent.string)
+                end_session(user_session, "expired")
                 db.session.commit()
-                logout_user()
                 session.clear()
-                flash(f"超过 {idle // 60} 分钟未操作，已自动退出，请重新登录。", "warning")
-                if request.headers.get("HX-Request"):
-                    response = current_app.response_class("", 401)
-                    response.headers["HX-Redirect"] = url_for("auth.login")
-                    return response
-                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-            # Polling partials (unread counts) must not keep an idle session alive.
-            if not request.headers.get("X-Portal-Background"):
-                session["seen"] = now
-            if current_user.must_change_password and request.endpoint not in PASSWORD_CHANGE_ALLOWED:
-                if request.headers.get("HX-Request"):
-                    response = current_app.response_class("", 204)
-                    response.headers["HX-Redirect"] = url_for("auth.change_password")
-                    return response
-                return redirect(url_for("auth.change_password"))
+                hours = current_app.config["SESSION_MAX_HOURS"]
+                return _leave(f"登录已超过 {hours} 小时，为安全起见请重新登录。")
+            return None
+        last = session.get("seen", now)
+        if now - last > idle:
+            log_login_event("timeout", current_user.login_name, current_user, client_ip(), request.user_agent.string)
+            sign_out("timeout")
+            db.session.commit()
+            return _leave(f"超过 {idle // 60} 分钟未操作，已自动退出，请重新登录。")
+        # Polling partials (unread counts) must not keep an idle session alive.
+        if not request.headers.get("X-Portal-Background"):
+            session["seen"] = now
+        user_session = g.get("user_session")
+        if request.method in WRITE_METHODS and user_session is not None \
+                and utcnow() - user_session.last_seen_at > TOUCH_EVERY:
+            user_session.last_seen_at = utcnow()
+        if current_user.must_change_password and request.endpoint not in PASSWORD_CHANGE_ALLOWED:
+            if request.headers.get("HX-Request"):
+                response = current_app.response_class("", 204)
+                response.headers["HX-Redirect"] = url_for("auth.change_password")
+                return response
+            return redirect(url_for("auth.change_password"))
         return None
 
     @app.before_request

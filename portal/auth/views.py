@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask import current_app, flash, redirect, request, url_for
+from flask_login import current_user
 
 from portal.core.permissions import SIGNED_IN, public, require
 from portal.core.rendering import render
@@ -16,7 +16,7 @@ from portal.wecom import webview_signin_redirect
 from . import bp, services
 from .forms import ChangePasswordForm, LoginForm
 from .passwords import POLICY_TEXT
-from .session import client_ip
+from .session import client_ip, sign_in, sign_out
 
 
 def safe_next(target: str | None) -> str:
@@ -43,19 +43,16 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        cfg = current_app.config
         try:
-            user = services.authenticate(
-                form.login_name.data, form.password.data, ip=client_ip(), user_agent=request.user_agent.string,
-                max_failures=cfg["LOGIN_MAX_FAILURES"], lock_minutes=cfg["LOGIN_LOCK_MINUTES"])
+            user = services.authenticate(form.login_name.data, form.password.data, ip=client_ip(),
+                                         user_agent=request.user_agent.string,
+                                         rules=services.Lockout.from_config(current_app.config))
         except ServiceError as error:
             db.session.commit()  # the failure count and the login log must survive the refusal
             form.form_errors.append(error.message)
             status = 422
         else:
-            session.clear()
-            login_user(user)
-            session.permanent = True
+            sign_in(user)
             if user.must_change_password:
                 flash("首次登录或密码已被重置，请先设置新密码。", "warning")
                 return redirect(url_for("auth.change_password"))
@@ -70,8 +67,7 @@ def login():
 def logout():
     """Sign out."""
     services.log_login_event("logout", current_user.login_name, current_user, client_ip(), request.user_agent.string)
-    logout_user()
-    session.clear()
+    sign_out("logout")  # the server-side session ends: a copy of the cookie no longer works
     flash("您已安全退出。", "success")
     return redirect(url_for("auth.login"), 303)
 
@@ -85,13 +81,22 @@ def change_password():
     if form.validate_on_submit():
         try:
             services.change_password(current_user, form.current_password.data, form.new_password.data,
-                                     keep=current_app.config["PASSWORD_HISTORY"])
+                                     keep=current_app.config["PASSWORD_HISTORY"], ip=client_ip(),
+                                     user_agent=request.user_agent.string,
+                                     rules=services.Lockout.from_config(current_app.config))
+        except services.AccountLocked as error:
+            sign_out("locked")
+            db.session.commit()  # the failure and the ended session must survive the refusal
+            flash(error.message, "error")
+            return redirect(url_for("auth.login"), 303)
         except ServiceError as error:
+            if error.field == "current_password":
+                db.session.commit()  # a wrong current password counts toward the lockout
             form.apply_error(error)
             status = 422
         else:
-            # The session token rotated with the password; sign in again on this device only.
-            login_user(current_user._get_current_object())
+            # Every session of the user ended with the password change; this device gets a new one.
+            sign_in(current_user._get_current_object())
             flash("密码已修改。", "success")
             return redirect(url_for("main.home"), 303)
     elif request.method == "POST":

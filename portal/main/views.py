@@ -25,6 +25,13 @@ def home():
     return render("main/home.html", sections=nav.for_user(current_user))
 
 
+@bp.route("/favicon.ico")
+@public
+def favicon():
+    """Browsers ask here for the icon without reading the page: the portal's logo."""
+    return redirect(url_for("static", filename="img/logo.svg"), 301)
+
+
 @bp.route("/healthz")
 @public
 @csrf.exempt

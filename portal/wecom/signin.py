@@ -8,15 +8,15 @@ import secrets
 import string
 
 from flask import current_app, flash, redirect, request, session, url_for
-from flask_login import current_user, login_user
+from flask_login import current_user
 from sqlalchemy import func, select
 
 from portal.auth import services as auth_services
 from portal.auth.models import User
-from portal.auth.session import client_ip
+from portal.auth.session import client_ip, sign_in
 from portal.core.permissions import public
 from portal.core.rendering import render
-from portal.core.timeutil import format_datetime, utcnow
+from portal.core.timeutil import utcnow
 from portal.extensions import db
 
 from . import bp
@@ -63,7 +63,11 @@ def start_signin():
     state = "".join(secrets.choice(STATE_ALPHABET) for _ in range(STATE_LENGTH))
     session[STATE_KEY] = state
     session[NEXT_KEY] = next_url
-    redirect_uri = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("wecom.finish_signin")
+    # The target rides along in the callback too: opened again later (history, a second tap) while signed in,
+    # the callback goes on to the page instead of failing on a used state.
+    callback = url_for("wecom.finish_signin", next=next_url) if next_url != url_for("main.home") \
+        else url_for("wecom.finish_signin")
+    redirect_uri = current_app.config["PUBLIC_URL"].rstrip("/") + callback
     return redirect(client_for(current_app).authorize_url(redirect_uri, state))
 
 
@@ -73,14 +77,15 @@ def finish_signin():
     """WeCom sends the webview back here with a one-time code: sign the matching portal user in."""
     # Popped before anything else: a state works once, whatever happens next.
     expected = session.pop(STATE_KEY, None)
-    next_url = _safe_next(session.pop(NEXT_KEY, None))
+    next_url = _safe_next(session.pop(NEXT_KEY, None) or request.args.get("next"))
+    if current_user.is_authenticated:
+        # Already signed in (the link opened again): nothing to check, go on to the page.
+        return redirect(next_url)
     try:
         user, wecom_userid = _user_for_callback(expected)
     except _Refused as refusal:
         return _refuse(refusal, next_url)
-    session.clear()
-    login_user(user)
-    session.permanent = True
+    sign_in(user)
     user.last_login_at = utcnow()
     auth_services.log_login_event("wecom_success", user.login_name, user, client_ip(), request.user_agent.string,
                                   f"企业微信账号 {wecom_userid}")
@@ -125,10 +130,7 @@ def _user_for_callback(expected_state: str | None) -> tuple[User, str]:
     if not user.is_active_flag:
         raise _Refused(403, f"账户 {user.login_name} 已停用", "该账户已停用，请联系系统管理员。",
                        login_name=wecom_userid, user=user)
-    if user.is_locked():
-        raise _Refused(403, f"账户 {user.login_name} 已锁定",
-                       f"账户因多次密码错误已锁定，请于 {format_datetime(user.locked_until, '%H:%M')} 后再试，"
-                       "或联系系统管理员解锁。", login_name=wecom_userid, user=user)
+    # A password lockout applies to one address and to passwords only: WeCom proves who the user is.
     return user, wecom_userid
 
 

@@ -38,5 +38,7 @@ document.addEventListener("click", function (event) {
     return;
   }
   var closer = event.target.closest("[data-close-dialog]");
-  if (closer) { closer.closest("dialog").close(); }
+  if (closer) { closer.closest("dialog").close(); return; }
+  // "返回上一页" on error pages (no javascript: links: the Content-Security-Policy forbids inline script).
+  if (event.target.closest("[data-history-back]")) { history.back(); event.preventDefault(); }
 });

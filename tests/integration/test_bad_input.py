@@ -178,7 +178,9 @@ def build_world() -> World:
                  surgery=t.surgery.id, ortho=t.orthopaedics.id, role_sysadmin=role("sysadmin").id,
                  role_clinician=role("clinician").id, role_dept_head=role("dept_head").id)
     w.codes.update(cardiology=t.cardiology.code, surgery=t.surgery.code)
-    w.sessions.update({u.login_name: u.get_id() for u in (admin, target, head, auditor)})
+    for user in (admin, target, head, auditor):
+        services.open_session(user, ip="127.0.0.1", user_agent="bad-input")  # a server-side session each
+        w.sessions[user.login_name] = user.get_id()
     return w
 
 
@@ -384,8 +386,8 @@ LOGIN_CASES = [
     *text_cases("login", "login_name", too_long="不能超过 64 个字符", blank="请输入登录名"),
     *text_cases("login", "password", too_long="不能超过 128 个字符", blank="请输入密码"),
     *hostile_cases("login", "login_name", BAD_CREDENTIALS),
-    # A real account with a hostile password: refused, and only its failure count moves.
-    *hostile_cases("login", "password", BAD_CREDENTIALS, ignore=("users.failed_logins", "users.updated_at")),
+    # A real account with a hostile password: refused; only the failure count (login_throttles) moves.
+    *hostile_cases("login", "password", BAD_CREDENTIALS),
     case("login", "nul-in-field-name", {"login\x00name": "bi_admin"}, 400, CONTROL),
 ]
 
@@ -394,9 +396,11 @@ OWN_PASSWORD_CASES = [
     *text_cases("own_password", "new_password", too_long="不能超过 128 个字符", blank="请输入新密码"),
     case("own_password", "confirm-empty", {"confirm_password": ""}, 422, "请再次输入新密码"),
     case("own_password", "confirm-mismatch", {"confirm_password": "Changed#2026y"}, 422, "两次输入的新密码不一致"),
-    case("own_password", "current-wrong", {"current_password": "Wrong#2026x"}, 422, "当前密码不正确"),
-    case("own_password", "current-sqlish", {"current_password": SQLISH}, 422, "当前密码不正确"),
-    case("own_password", "current-script", {"current_password": SCRIPT}, 422, "当前密码不正确"),
+    # A wrong current password counts toward the lockout: its login_events row is the one change.
+    case("own_password", "current-wrong", {"current_password": "Wrong#2026x"}, 422, "当前密码不正确",
+         ("login_events",)),
+    case("own_password", "current-sqlish", {"current_password": SQLISH}, 422, "当前密码不正确", ("login_events",)),
+    case("own_password", "current-script", {"current_password": SCRIPT}, 422, "当前密码不正确", ("login_events",)),
     case("own_password", "policy-short", {"new_password": "Ab#1", "confirm_password": "Ab#1"}, 422, "至少需要 8 位"),
     case("own_password", "policy-classes", {"new_password": "alllowercase", "confirm_password": "alllowercase"},
          422, "至少三类"),

@@ -6,7 +6,7 @@ import time
 
 from sqlalchemy import select
 
-from portal.auth.models import LoginEvent, User
+from portal.auth.models import LoginEvent, LoginThrottle, User
 from portal.extensions import db
 from tests.conftest import text_of
 from tests.factories import PASSWORD, make_user
@@ -32,7 +32,8 @@ def test_wrong_password_is_refused_in_chinese_and_counted(client, tree):
     response = client.submit("/login", {"login_name": "doc", "password": "Wrong#pass1"})
     assert response.status_code == 422
     assert "登录名或密码错误" in text_of(response)
-    assert db.session.scalar(select(User.failed_logins).where(User.login_name == "doc")) == 1
+    assert db.session.scalar(select(LoginThrottle.failures).where(LoginThrottle.login_name == "doc",
+                                                                  LoginThrottle.ip == "127.0.0.1")) == 1
     assert events("doc") == ["failure"]
 
 
@@ -48,19 +49,19 @@ def test_five_failures_lock_the_account_even_for_the_right_password(client, tree
         client.submit("/login", {"login_name": "doc", "password": "Wrong#pass1"})
     response = client.submit("/login", {"login_name": "doc", "password": PASSWORD})
     assert response.status_code == 422
-    assert "已锁定" in text_of(response)
+    assert "密码错误次数过多" in text_of(response)
     assert events("doc") == ["failure"] * 4 + ["locked", "refused_locked"]
     assert client.get("/").status_code == 302  # still not signed in
 
 
 def test_lock_expires_after_the_configured_minutes(client, tree, app):
-    user = make_user("doc", ["clinician"], tree.cardiology)
+    make_user("doc", ["clinician"], tree.cardiology)
     for _ in range(5):
         client.submit("/login", {"login_name": "doc", "password": "Wrong#pass1"})
-    user = db.session.get(User, user.id)
+    throttle = db.session.scalar(select(LoginThrottle).where(LoginThrottle.login_name == "doc"))
     from datetime import timedelta
 
-    user.locked_until -= timedelta(minutes=app.config["LOGIN_LOCK_MINUTES"])
+    throttle.locked_until -= timedelta(minutes=app.config["LOGIN_LOCK_MINUTES"])
     db.session.commit()
     assert client.submit("/login", {"login_name": "doc", "password": PASSWORD}).status_code == 302
 

@@ -6,12 +6,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 from sqlalchemy import select
 
-from portal.auth.models import LoginEvent, User
+from portal.auth.models import LoginEvent, LoginThrottle, User
 from portal.core.timeutil import utcnow
 from portal.extensions import db
 from tests.conftest import text_of
@@ -63,7 +63,7 @@ def signin(client, fake, start: str = DEEP_LINK):
 
 
 def signed_in_as(client) -> int | None:
-    """The user id in the client's session cookie (Flask-Login keeps "<id>:<session token>")."""
+    """The user id in the client's session cookie (Flask-Login keeps "<id>:<server-side session key>")."""
     with client.session_transaction() as sess:
         value = sess.get("_user_id")
     return int(value.partition(":")[0]) if value else None
@@ -95,7 +95,8 @@ def test_webview_deep_link_signs_in_and_returns_to_the_page(wecom_app, wecom_cli
     fake_wecom.browser_user = "ZhangWei"
     authorize = to_authorize(wecom_client, fake_wecom)
     query = parse_qs(urlsplit(authorize).query)
-    assert query["redirect_uri"] == ["http://localhost/wecom/callback"]
+    # The target rides in the callback too, so the link opened again while signed in still leads there.
+    assert query["redirect_uri"] == ["http://localhost/wecom/callback?next=" + quote(DEEP_LINK, safe="/?")]
     assert query["appid"] == [fake_wecom.corp_id] and query["agentid"] == ["1000002"]
     state = query["state"][0]
     assert len(state) == 32 and state.isalnum() and state.isascii()
@@ -166,18 +167,32 @@ def test_non_member_is_refused(wecom_app, wecom_client, fake_wecom):
     assert_refused(response, 403, "不是本单位企业微信通讯录中的成员", "openid", client=wecom_client)
 
 
-def test_inactive_and_locked_users_are_refused(wecom_app, wecom_client, fake_wecom):
+def test_inactive_users_are_refused(wecom_app, wecom_client, fake_wecom):
     gone = make_user("gone", wecom_userid="gone", active=False)
     fake_wecom.browser_user = "gone"
     assert_refused(signin(wecom_client, fake_wecom), 403, "已停用", "已停用", login_name="gone", client=wecom_client)
     assert events("wecom_failure")[-1].user_id == gone.id
 
-    locked = make_user("locked", wecom_userid="locked")
-    locked.locked_until = utcnow() + timedelta(minutes=10)
+
+def test_a_password_lockout_elsewhere_does_not_stop_wecom_sign_in(wecom_app, wecom_client, fake_wecom):
+    user = make_user("locked", wecom_userid="locked")
+    db.session.add(LoginThrottle(login_name="locked", ip="10.9.9.9", failures=0,
+                                 locked_until=utcnow() + timedelta(minutes=10)))
     db.session.commit()
     fake_wecom.browser_user = "locked"
-    assert_refused(signin(wecom_client, fake_wecom), 403, "已锁定", "已锁定", login_name="locked",
-                   client=wecom_client)
+    assert location(signin(wecom_client, fake_wecom)) == DEEP_LINK
+    assert signed_in_as(wecom_client) == user.id
+
+
+def test_the_sign_in_link_opened_again_while_signed_in_goes_on_to_the_page(wecom_app, wecom_client, fake_wecom):
+    make_user("zhangwei", wecom_userid="zhangwei")
+    fake_wecom.browser_user = "zhangwei"
+    callback = callback_from(to_authorize(wecom_client, fake_wecom))
+    assert location(wecom_client.get(callback, headers={"User-Agent": WECOM_UA})) == DEEP_LINK
+    # The webview reopens the same callback (history, a second tap): its state is used up, the user signed in.
+    again = wecom_client.get(callback, headers={"User-Agent": WECOM_UA})
+    assert again.status_code == 302 and location(again) == DEEP_LINK
+    assert not events("wecom_failure")
 
 
 def test_reused_code_is_refused(wecom_app, wecom_client, fake_wecom):

@@ -1,6 +1,6 @@
 """import originals: when an original file was purged after its retention period
 
-Revision ID: 0014
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-01 09:14:00
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import portal.core.models
 
 
-revision = "0014"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None

@@ -77,6 +77,8 @@ class Config:
     IMPORT_JOB_ROWS = _int("PORTAL_IMPORT_JOB_ROWS", 5000)
     # Exports with more rows than this are written by a background job; the user is notified with a link.
     EXPORT_JOB_ROWS = _int("PORTAL_EXPORT_JOB_ROWS", 20000)
+    # Embedded SQLite: how long a write waits for another to finish before the page answers 503 (retry).
+    SQLITE_BUSY_TIMEOUT_MS = _int("PORTAL_SQLITE_BUSY_TIMEOUT_MS", 10000)
 
     @classmethod
     def load(cls) -> dict:

@@ -79,6 +79,8 @@ class Config:
     EXPORT_JOB_ROWS = _int("PORTAL_EXPORT_JOB_ROWS", 20000)
     # Embedded SQLite: how long a write waits for another to finish before the page answers 503 (retry).
     SQLITE_BUSY_TIMEOUT_MS = _int("PORTAL_SQLITE_BUSY_TIMEOUT_MS", 10000)
+    # Seconds between two sweeps of the outbox (pushes whose enqueue failed, or due again after a failure).
+    OUTBOX_SWEEP_SECONDS = _int("PORTAL_OUTBOX_SWEEP_SECONDS", 60)
 
     @classmethod
     def load(cls) -> dict:

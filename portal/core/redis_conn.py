@@ -69,6 +69,7 @@ def stop_embedded_redis(instance_path: str, timeout: float = 10.0) -> None:
     if pid is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGCONT)  # a stopped (hung) one acts on SIGTERM only once it runs
         deadline = time.monotonic() + timeout
         while _embedded_pid(folder) == pid and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -68,20 +68,20 @@ class Database:
         connection (rolled back at the end of the test) is only rolled back.
         """
         session = self.session()
-        try:
-            if session.in_transaction() and current_app.extensions["db.bind"] is current_app.extensions["db.engine"]:
-                session.connection().invalidate()
-        except Exception:
-            log.exception("invalidating the connection failed")
+        transaction = session.get_transaction()
+        # Only connections the session already holds (no new checkout: the pool may be what failed).
+        held = getattr(transaction, "_connections", {}) if transaction is not None else {}
+        if held and current_app.extensions["db.bind"] is current_app.extensions["db.engine"]:
+            for connection, *_ in list(held.values()):
+                try:
+                    connection.invalidate()
+                except Exception:
+                    log.exception("invalidating the connection failed")
         try:
             session.rollback()
         except Exception:
             log.exception("rolling back failed; the session is discarded")
             self.remove()
-
-    @property
-    def engine(self) -> Engine:
-        return current_app.extensions["db.engine"]
 
 
 # SQLite: a transaction that reads first and writes later fails (SQLITE_BUSY) when another writer

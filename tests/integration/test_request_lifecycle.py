@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from portal.auth import services as auth_services
@@ -29,7 +30,8 @@ from portal.casemgmt import patients
 from portal.casemgmt.models import Patient
 from portal.core import migrate
 from portal.core.actor import Actor, acting_as
-from portal.extensions import db, sqlite_begin
+from portal.core.permissions import public
+from portal.extensions import db, is_busy_error, sqlite_begin
 from tests import factories
 from tests.backends import fresh_database
 from tests.cm_factories import resident_id
@@ -214,3 +216,59 @@ def test_a_write_that_cannot_get_the_lock_answers_503_and_the_next_request_works
         assert client.get("/casemgmt/patients/export").status_code == 200
     assert "锁住时写入" not in client.get(f"/casemgmt/patients/{ids['patient']}").get_data(as_text=True)
     busy.extensions["db.engine"].dispose()
+
+
+def _real_lock_error(engine):
+    """The error this back end raises to a statement that cannot get a lock another connection holds."""
+    token = sqlite_begin.set("BEGIN IMMEDIATE")  # SQLite: both transactions want the write lock
+    try:
+        with engine.connect() as holder, engine.connect() as waiter:
+            if engine.dialect.name == "sqlite":
+                waiter.exec_driver_sql("PRAGMA busy_timeout=100")
+                waiter.commit()
+                holder.exec_driver_sql("SELECT 1")
+                statement = "SELECT 1"
+            else:
+                holder.exec_driver_sql("LOCK TABLE departments IN ACCESS EXCLUSIVE MODE")
+                waiter.exec_driver_sql("SET lock_timeout = '100ms'")
+                statement = "SELECT count(*) FROM departments"
+            try:
+                waiter.exec_driver_sql(statement)
+            except DBAPIError as error:
+                return error
+            finally:
+                holder.rollback()
+    finally:
+        sqlite_begin.reset(token)
+    raise AssertionError("the statement did not wait for the lock")
+
+
+def test_a_lock_error_of_either_back_end_is_a_503_page_and_the_next_request_works(served, tmp_root, redis_server):
+    _, _, ids = served
+    from tests.conftest import PortalClient, text_of
+
+    app = build_app(ids["url"], redis_server, tmp_root / "lifecycle-lock")
+    error = _real_lock_error(app.extensions["db.engine"])
+    assert is_busy_error(error)
+    calls = []
+
+    @app.route("/test-lock")
+    @public
+    def locked():
+        calls.append(1)
+        if len(calls) <= 2:
+            db.session.execute(select(User.id).limit(1))  # the request holds a connection when it fails
+            raise error
+        return "ok"
+
+    app.test_client_class = PortalClient
+    client = app.test_client()
+    page = client.get("/test-lock")
+    assert page.status_code == 503 and page.headers["Retry-After"] and "系统繁忙，请稍后重试" in text_of(page)
+    partial = client.htmx_get("/test-lock")
+    assert partial.status_code == 503 and partial.headers["Retry-After"]
+    assert 'role="alert"' in partial.get_data(as_text=True) and "<html" not in partial.get_data(as_text=True)
+    again = client.get("/test-lock")
+    assert again.status_code == 200 and again.get_data(as_text=True) == "ok"
+    assert client.get("/login").status_code == 200
+    app.extensions["db.engine"].dispose()

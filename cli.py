@@ -6,7 +6,6 @@ import os
 import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -112,40 +111,50 @@ def seed_demo() -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-worker", is_flag=True, help="不同时启动后台任务进程")
 def run(host: str, port: int, no_worker: bool) -> None:
-    """启动门户（开发/单机），默认同时启动带定时调度的 RQ 后台任务进程。"""
-    app = _app()
-    children = []
-    # SIGTERM (systemd, timeout, kill) should stop the worker and cron children too.
+    """启动门户（开发/单机），默认同时启动并看护带定时调度的 RQ 后台任务进程。"""
+    import logging
+
+    from portal.core.processes import Supervisor
+    from portal.core.redis_conn import stop_embedded_redis
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    embedded = not Config.REDIS_URL
+    # SIGTERM (systemd, timeout, kill) stops like Ctrl-C: the children and the embedded Redis too.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    if not no_worker:
-        children.append(subprocess.Popen([sys.executable, __file__, "worker"]))
-        children.append(subprocess.Popen([sys.executable, __file__, "cron"]))
-    if DEMO_LOGINS.exists():
-        click.echo(DEMO_LOGINS.read_text(encoding="utf-8"))
-    click.echo(f"门户已启动：http://{host}:{port}  （Ctrl+C 退出）")
+    supervisor = None
     try:
+        app = _app()  # starts the embedded Redis, or reuses one that answers
+        if not no_worker:
+            # Restarted when they exit (with backoff); their own loops also survive a Redis outage.
+            supervisor = Supervisor({"worker": [sys.executable, __file__, "worker"],
+                                     "cron": [sys.executable, __file__, "cron"]})
+            supervisor.start()
+        if DEMO_LOGINS.exists():
+            click.echo(DEMO_LOGINS.read_text(encoding="utf-8"))
+        click.echo(f"门户已启动：http://{host}:{port}  （Ctrl+C 退出）")
         app.run(host=host, port=port, threaded=True, use_reloader=False)
     finally:
-        for child in children:
-            child.send_signal(signal.SIGTERM)
-        for child in children:
-            child.wait(timeout=10)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if supervisor is not None:
+            supervisor.stop()
+        if embedded:
+            stop_embedded_redis(str(INSTANCE))
+        click.echo("门户已停止。")
 
 
 @cli.command()
 @click.option("--burst", is_flag=True, help="处理完队列中的任务后退出")
 def worker(burst: bool) -> None:
-    """启动 RQ 后台任务进程（含 enqueue_at/enqueue_in 调度）。"""
-    from rq import Worker
-
+    """启动 RQ 后台任务进程（含 enqueue_at/enqueue_in 调度）；Redis 中断后自动重连。"""
     from jobs import use_app
+    from portal.core.processes import run_worker
     from portal.core.redis_conn import get_queue
 
     app = _app()
     use_app(app)
     with app.app_context():
-        queue = get_queue()
-        Worker([queue], connection=queue.connection).work(with_scheduler=True, burst=burst)
+        run_worker(lambda: [get_queue()], burst=burst)
 
 
 @cli.command("purge-import-originals")
@@ -160,16 +169,15 @@ def purge_import_originals() -> None:
 
 @cli.command()
 def cron() -> None:
-    """启动 RQ 定时任务调度（全院只运行一个）。"""
-    from rq.cron import CronScheduler
-
+    """启动 RQ 定时任务调度（全院只运行一个）；Redis 中断后自动重连。"""
     from jobs.schedule import register_all
+    from portal.core.processes import ResilientCronScheduler
     from portal.core.redis_conn import get_redis
 
     app = _app()
     with app.app_context():
-        scheduler = CronScheduler(connection=get_redis(), name=f"portal-cron-{os.getpid()}")
-        register_all(scheduler, app.config["RQ_QUEUE"])
+        scheduler = ResilientCronScheduler(connection=get_redis(), name=f"portal-cron-{os.getpid()}")
+        register_all(scheduler, app.config["RQ_QUEUE"], sweep_seconds=app.config["OUTBOX_SWEEP_SECONDS"])
         scheduler.start()
 
 

@@ -19,12 +19,12 @@ def local_cron(hour: int, minute: int) -> str:
     return f"{minute} {utc_hour} * * *"
 
 
-def register_all(cron: CronScheduler, queue_name: str) -> None:
+def register_all(cron: CronScheduler, queue_name: str, sweep_seconds: int = 60) -> None:
     # 02:17 local: quiet hours, and away from :00/:30 when many systems run their jobs.
     # Verifies the audit chain against every anchor, then anchors its head outside the database.
     cron.register(audit.verify_audit_chain, queue_name, cron=local_cron(2, 17), name="verify_audit_chain")
     # Every minute: messages whose enqueue failed (Redis down) or whose delivery is due again.
-    cron.register(notify.sweep_outbox, queue_name, interval=60, name="sweep_outbox")
+    cron.register(notify.sweep_outbox, queue_name, interval=sweep_seconds, name="sweep_outbox")
     # At :07, :22, :37, :52, never on :00/:30 when WeCom is busiest.
     cron.register(approvals.remind_overdue_approvals, queue_name, cron="7,22,37,52 * * * *",
                   name="remind_overdue_approvals")

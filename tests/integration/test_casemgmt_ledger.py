@@ -146,7 +146,7 @@ def test_export_has_exactly_the_filtered_rows_and_only_masked_names(client, worl
     cells = " ".join(str(v) for row in rows for v in row if v is not None)
     for p in world.li_patients + world.wang_patients:
         assert p.name not in cells
-    assert "month=2026-10" in cells  # the filters are written on the sheet
+    assert "筛选条件：月份：2026-10" in cells  # the filters are written on the sheet, in words
     rows = rows_of(client.get("/casemgmt/ledger/export?month=2026-10&outcome=not_reached"))
     assert [r[1] for r in rows[3:]] == [b.masked_name]
     assert db.session.scalar(select(func.count()).select_from(AuditLog).where(

@@ -125,7 +125,7 @@ def describe_changes(entity: str, changes: Mapping | None) -> list[Change]:
         pair = _pair(change)
         if pair is not None:
             out.append(Change(label, value_label(entity, str(key), pair[0]), value_label(entity, str(key), pair[1])))
-        else:
+        elif change is not None and change != "" and change != [] and change != {}:  # an empty note says nothing
             out.append(Change(label, None, value_label(entity, str(key), change)))
     return out
 

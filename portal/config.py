@@ -85,6 +85,8 @@ class Config:
     # Case management: the next-day plan is due by this local (Asia/Shanghai) time on the day before.
     PLAN_CUTOFF = os.environ.get("PORTAL_PLAN_CUTOFF", "17:00")
     CASELOAD_NORM = _int("PORTAL_CASELOAD_NORM", 500)  # patients per case manager (1:500)
+    # "Not reached" keeps a task open and carried over until this many attempts, then flags it to the supervisor.
+    CM_MAX_ATTEMPTS = _int("PORTAL_CM_MAX_ATTEMPTS", 3)
     # Imports with more rows than this run as a background job with a progress bar.
     IMPORT_JOB_ROWS = _int("PORTAL_IMPORT_JOB_ROWS", 5000)
     # An uploaded workbook whose parts would inflate beyond this (MB, as its zip directory declares) is refused.

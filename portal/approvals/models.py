@@ -188,3 +188,16 @@ class ApprovalAttachment(Base, IdMixin):
         if self.filename.lower().endswith(".xlsx"):
             return "xlsx"
         return "file"
+
+
+# What users read in the audit log for an approval's state and actions (core.labels registry).
+def _register_labels() -> None:
+    from portal.core import labels
+
+    labels.register_values("approval_instance", "status", INSTANCE_STATES)
+    labels.register_values("approval_instance", "action", ACTIONS)
+    labels.register_values("approval_task", "status", TASK_STATES)
+    labels.register_fields("approval_instance", {"action": "审批操作", "comment": "意见", "status": "审批状态"})
+
+
+_register_labels()

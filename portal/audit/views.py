@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import current_app, request
 
 from portal.auth.models import LOGIN_EVENTS
 from portal.auth.permissions import VIEW_AUDIT
-from portal.core import audit
+from portal.core import audit, labels
 from portal.core.listing import arg_choice, arg_date, arg_int, arg_str, bad_request, paginate
 from portal.core.permissions import require
 from portal.core.rendering import render
@@ -17,6 +15,11 @@ from portal.io.export import Column, ExportSpec, export_registered, register_exp
 
 from . import bp
 from .queries import AuditFilters, LoginFilters, audit_query, login_query
+
+# The logs' filters as an export's header reads them (core.labels registry).
+labels.register_filters("audit_log", {"user": "操作人", "entity_id": "对象编号"},
+                        {"entity_type": audit.ENTITY_TYPES, "action": audit.ACTIONS})
+labels.register_filters("login_event", {"login_name": "登录名", "ip": "IP 地址"}, {"event": LOGIN_EVENTS})
 
 
 def _audit_filters() -> AuditFilters:
@@ -51,7 +54,7 @@ AUDIT_COLUMNS = [
     Column("对象编号", lambda r: r.entity_id, 10),
     Column("对象", lambda r: r.entity_label, 20),
     Column("操作", lambda r: r.action_label, 10),
-    Column("变更内容", lambda r: json.dumps(r.changes, ensure_ascii=False), 60),
+    Column("变更内容", lambda r: labels.changes_text(r.entity_type, r.changes), 60),
     Column("记录哈希", lambda r: r.hash, 66),
 ]
 

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__)
 
-from . import imports, permissions, views  # noqa: E402,F401
+from . import imports, labels, permissions, views  # noqa: E402,F401

@@ -29,7 +29,9 @@ from .feedback import scope_events
 from .models import EVENT_KINDS, AdverseEvent, CareTask, Enrolment, LedgerEntry, Plan, PlanItem, SatisfactionSurvey
 
 DONE_OUTCOMES = ("reached", "declined")  # a step counts as carried out when the patient was reached or declined
-EXECUTION_STATES = {"ontime": "按时完成", "late": "超窗完成", "open": "未完成", "unreached": "未联系上"}
+EXECUTED_STATES = ("done", "declined")  # the task states those outcomes close a task with
+# "Not reached" keeps a task open (it counts as 未完成) until the last allowed attempt closes it as unreached.
+EXECUTION_STATES = {"ontime": "按时完成", "late": "超窗完成", "open": "未完成", "unreached": "多次未联系上"}
 SATISFIED_TOTAL = 12  # mean of three 1-5 scores >= 4, kept in integers: their sum >= 12
 KPI_CODES = ("execution", "satisfaction", "events", "served", "workload", "late_plans")
 
@@ -152,22 +154,23 @@ def _execution_where(start: date, end: date) -> list:
 
 
 def _state_condition(state: str, start: date, end: date):
-    done = and_(CareTask.status == "done", CareTask.outcome.in_(DONE_OUTCOMES))
+    done = and_(CareTask.status.in_(EXECUTED_STATES), CareTask.outcome.in_(DONE_OUTCOMES))
     if state == "ontime":
         return and_(done, CareTask.completed_at < _window_close(start, end))
     if state == "late":
         return and_(done, CareTask.completed_at >= _window_close(start, end))
     if state == "unreached":
-        return and_(CareTask.status == "done", CareTask.outcome == "not_reached")
-    return or_(CareTask.status != "done", CareTask.outcome.is_(None),
-               CareTask.outcome.not_in((*DONE_OUTCOMES, "not_reached")))
+        return CareTask.status == "unreached"
+    return and_(CareTask.status != "unreached", or_(CareTask.status.not_in(EXECUTED_STATES),
+                                                    CareTask.outcome.is_(None),
+                                                    CareTask.outcome.not_in(DONE_OUTCOMES)))
 
 
 def execution_state(task: CareTask) -> str:
     """The drill-down column for one task; the same rule as the SQL conditions above."""
-    if task.status == "done" and task.outcome in DONE_OUTCOMES and task.completed_at is not None:
+    if task.status in EXECUTED_STATES and task.outcome in DONE_OUTCOMES and task.completed_at is not None:
         return "ontime" if to_local(task.completed_at).date() <= task.window_end else "late"
-    if task.status == "done" and task.outcome == "not_reached":
+    if task.status == "unreached":
         return "unreached"
     return "open"
 
@@ -186,8 +189,10 @@ def _execution(month: date, today: date) -> Kpi:
         counts["open"] = total - counts["ontime"] - counts["late"] - counts["unreached"]
     due = sum(counts.values())
     definition = ("管理路径生成的任务中，窗口截止日在本月内、且未取消（入组结案而取消的不计）的为应完成步骤；"
-                  "其中状态为已完成、结果为“已完成（联系上）”或“患者拒绝”、"
+                  "其中结果为“已完成（联系上）”或“患者拒绝”、"
                   "且完成时间（北京时间）的日期不晚于窗口截止日的为按时完成。"
+                  "“未联系上”不算执行：任务保持待完成并结转次日（计入未完成），"
+                  "连续未联系上达到上限次数后关闭并上报组长（计入多次未联系上）。"
                   "执行率 = 按时完成步骤数 ÷ 应完成步骤数。本月尚未结束时，只统计窗口截止日在昨天及以前的步骤。")
     return Kpi("execution", "管理路径执行率", definition, "rate", counts["ontime"], due, "按时完成步骤",
                "应完成步骤", target=Fraction(98, 100), target_label="≥ 98%", scored=True,

@@ -54,7 +54,10 @@ SPECIAL_NEEDS = {"wheelchair": "轮椅", "interpreter": "翻译", "fasting": "�
                  "stretcher": "平车", "oxygen": "吸氧"}
 PLAN_SOURCES = {"form": "页面填报", "excel": "Excel 导入", "api": "HIS 接口"}
 TASK_SOURCES = {"plan": "次日计划", "pathway": "管理路径", "adhoc": "临时服务"}
-TASK_STATES = {"open": "待完成", "done": "已完成", "cancelled": "已取消"}
+TASK_STATES = {"open": "待完成", "done": "已完成", "declined": "患者拒绝", "unreached": "多次未联系上",
+               "cancelled": "已取消"}
+# Closed by an outcome: done (reached), declined, or not reached too many times (flagged to the supervisor).
+CLOSED_STATES = ("done", "declined", "unreached")
 OUTCOMES = {"reached": "已完成（联系上）", "not_reached": "未联系上", "rescheduled": "改期", "declined": "患者拒绝"}
 EVENT_KINDS = {"adverse_event": "不良事件", "complaint": "投诉"}
 SEVERITIES = {"mild": "轻度", "moderate": "中度", "severe": "重度", "critical": "严重"}
@@ -334,6 +337,11 @@ class CareTask(Model):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     reschedule_count: Mapped[int] = mapped_column(Integer, default=0)
+    # "Not reached" attempts: the task stays open until PORTAL_CM_MAX_ATTEMPTS, then closes as unreached.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the task closed as unreached: it waits on the supervisor's overview until handled.
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when the supervisor moves the task: a rebuild never undoes a reassignment.
     assigned_by_hand: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -366,6 +374,10 @@ class CareTask(Model):
 
     def is_overdue(self, day: date) -> bool:
         return self.status == "open" and self.due_date < day
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in CLOSED_STATES
 
 
 class HandoverNote(Model):

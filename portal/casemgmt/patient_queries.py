@@ -140,6 +140,10 @@ def pathway_progress(enrolment: Enrolment, today: date) -> list[StepProgress]:
             if task is not None:
                 if task.status == "done":
                     label, state = f"已完成：{task.outcome_label}", "ok"
+                elif task.status in ("declined", "unreached"):
+                    label, state = task.status_label, "off" if task.status == "declined" else "warn"
+                elif task.status == "open" and task.attempts:
+                    label, state = f"未联系上（第 {task.attempts} 次）", "warn"
                 elif task.status == "cancelled":
                     label, state = "已取消", "off"
                 elif task.is_overdue(today):

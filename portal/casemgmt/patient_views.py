@@ -300,7 +300,7 @@ def _detail_context(patient, *, note_form: NoteForm | None = None, close_form: C
         close_form = CloseForm(formdata=None)
         close_form.closed_on.data = today
     return {"patient": patient, "enrolment": enrolment, "progress": progress, "today": today,
-            "progress_done": sum(1 for row in due if row.task is not None and row.task.status == "done"),
+            "progress_done": sum(1 for row in due if row.task is not None and row.task.status in ("done", "declined")),
             "progress_due": len(due), "services": _services_page(patient), "needs": needs, "need_notes": need_notes,
             "notes": patient_queries.handover_notes(patient.id), "note_form": _note_form(note_form),
             "close_form": close_form, "revealed": revealed or {}}

@@ -185,6 +185,12 @@ def view_plan(plan_date: str):
             abort(404, f"{day:%Y-%m-%d} 没有次日服务计划。")
         return render("casemgmt/_plan_unknown.html", day=day, unknown=plans.unknown_items(plan), resolve_errors={},
                       new_patient_url=NEW_PATIENT_URL, saved=None, banner=cutoff_state(day))
+    if wants_partial() and request.headers.get("HX-Target") == "plan-facts":  # after planChanged: fresh counts
+        plan = plans.plan_for(day)
+        if plan is None:
+            abort(404, f"{day:%Y-%m-%d} 没有次日服务计划。")
+        return render("casemgmt/_plan_facts.html", day=day, plan=plan, active_count=plans.active_count(plan),
+                      unknown=plans.unknown_items(plan))
     return _detail(day)
 
 

@@ -31,6 +31,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from portal.auth.models import Department
 from portal.core import audit, crypto, masking, reveal
@@ -215,6 +216,18 @@ def stable_external_id(plan_date: date, patient_ref: str, task_type: str, time_s
     return "P" + digest[:19].upper()
 
 
+def next_form_ids(plan_date: date, plan: Plan | None, count: int) -> list[str]:
+    """Readable ids for items entered by hand: the date and a sequence (20261202-003), unused in the plan."""
+    taken = set(db.session.scalars(select(PlanItem.external_id).where(PlanItem.plan_id == plan.id))) if plan else set()
+    out, n = [], len(taken)
+    while len(out) < count:
+        n += 1
+        candidate = f"{plan_date:%Y%m%d}-{n:03d}"
+        if candidate not in taken:
+            out.append(candidate)
+    return out
+
+
 def _code(value: Any, choices: dict[str, str]) -> str | None:
     text = unicodedata.normalize("NFKC", str(value)).strip() if value is not None else ""
     for code, label in choices.items():
@@ -267,7 +280,9 @@ def _ward(value: Any, cache: dict | None = None) -> tuple[int | None, str | None
             return None, "病区名称过长"
         found = db.session.scalars(select(Department).where(
             (Department.code == text) | (Department.name == text))).all()
-    found = [d for d in found if d.is_active and d.kind in ("ward", "department")]
+    inpatient = set(db.session.scalars(select(Department.id).where(
+        Department.id.in_([d.id for d in found]), inpatient_unit()))) if found else set()
+    found = [d for d in found if d.id in inpatient]
     if not found:
         return None, f"找不到在用的病区“{text[:30]}”（可填病区名称或代码）"
     if len(found) > 1:
@@ -463,6 +478,11 @@ def _check(plan_date: date, raws: list, existing: _Items, replace: bool,
                 values["patient_id"] = current.patient_id  # attached by hand earlier: keep it
             else:
                 values["patient_id"] = patient.id if patient else None
+            if patient is not None and patient.hospital_no \
+                    and crypto.normalise(values["ref"]) == crypto.normalise(patient.hospital_no):
+                # A hospital number is shown as it is, as on every patient page, whichever way the item came
+                # (one that looks like a passport number, ZY2026003, was masked on some entries before).
+                values["patient_ref"] = patient.hospital_no
     closed = _closed_patients({v["patient_id"] for _, v in checked if v.get("patient_id")})
     patients = {p.id: p for p in cache.values() if p is not None}
     slots: dict[tuple, int] = {}
@@ -620,6 +640,10 @@ def submit_plan(plan_date: date, items: list[dict], *, source: str, replace: boo
     existing = _Items(plan)
     if replace:
         existing.all()
+    if adding:  # entered by hand: a readable id instead of the derived one (clashes are found by patient and slot)
+        blank = [raw for raw in items if isinstance(raw, dict) and not clean(str(raw.get("external_id") or ""))]
+        for raw, external_id in zip(blank, next_form_ids(plan_date, plan, len(blank)), strict=True):
+            raw["external_id"] = external_id
     checked = _check(plan_date, items, existing, replace, adding)
     late = is_late(plan_date, now)
     result = SubmitResult(plan_date, plan, late)
@@ -903,11 +927,19 @@ def plans_query(start: date | None, end: date | None, late: bool) -> Select:
     return stmt
 
 
+def inpatient_unit():
+    """Where a plan item may take place: an active ward, or an active department that has an active ward
+    (an inpatient department). Offices such as 信息科 or 医务科 are departments without wards."""
+    child = aliased(Department)
+    has_ward = select(child.id).where(child.parent_id == Department.id, child.kind == "ward",
+                                      child.is_active).exists()
+    return and_(Department.is_active, or_(Department.kind == "ward", and_(Department.kind == "department", has_ward)))
+
+
 def ward_choices() -> list[tuple[int, str]]:
-    """Wards (then departments) a plan item may name."""
-    rows = db.session.execute(select(Department.id, Department.name).where(
-        Department.is_active, Department.kind.in_(("ward", "department")))
-        .order_by(Department.kind.desc(), Department.name)).all()
+    """Wards (then inpatient departments) a plan item may name: the same rule as a submission's check."""
+    rows = db.session.execute(select(Department.id, Department.name).where(inpatient_unit())
+                              .order_by(Department.kind.desc(), Department.name)).all()
     return [(r.id, r.name) for r in rows]
 
 

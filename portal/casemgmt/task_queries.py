@@ -18,7 +18,7 @@ from portal.core import reveal
 from portal.core.timeutil import local_day_bounds
 from portal.extensions import db
 
-from .models import TIME_SLOTS, CareTask, Patient
+from .models import CLOSED_STATES, TIME_SLOTS, CareTask, Patient
 from .queries import scope_to_manager
 
 # A case manager has some tens of tasks a day; past this the list asks for a filter instead of paging.
@@ -30,7 +30,7 @@ NO_WARD = "未指定病区"
 @dataclass
 class TaskFilters:
     day: date
-    manager_id: int
+    manager_id: int | None  # None: the whole team (a supervisor's default view)
     group: str = "slot"  # slot / ward
     ward_id: int | None = None
     task_type: str = ""
@@ -66,7 +66,7 @@ class TaskGroup:
 
     @property
     def done(self) -> int:
-        return sum(1 for t in self.tasks if t.status == "done")
+        return sum(1 for t in self.tasks if t.is_closed)
 
 
 @dataclass
@@ -83,9 +83,9 @@ class ManagerDay:
 
 
 def done_on(day: date):
-    """Finished that day, or due that day and finished (early) before it."""
+    """Closed (done, declined, unreached) that day, or due that day and closed (early) before it."""
     start, end = local_day_bounds(day)
-    return and_(CareTask.status == "done",
+    return and_(CareTask.status.in_(CLOSED_STATES),
                 or_(CareTask.due_date == day, and_(CareTask.completed_at >= start, CareTask.completed_at < end)))
 
 
@@ -119,8 +119,9 @@ def day_tasks_query(filters: TaskFilters, user) -> Select:
     day = filters.day
     stmt = (select(CareTask).join(CareTask.patient).outerjoin(CareTask.ward)
             .options(contains_eager(CareTask.patient), contains_eager(CareTask.ward),
-                     joinedload(CareTask.completed_by))
-            .where(CareTask.case_manager_id == filters.manager_id))
+                     joinedload(CareTask.completed_by), joinedload(CareTask.case_manager)))
+    if filters.manager_id is not None:
+        stmt = stmt.where(CareTask.case_manager_id == filters.manager_id)
     stmt = scope_to_manager(stmt, CareTask.case_manager_id, user)
     if filters.status == "open":
         stmt = stmt.where(CareTask.status == "open", CareTask.due_date <= day)
@@ -139,13 +140,15 @@ def day_tasks_query(filters: TaskFilters, user) -> Select:
                          CareTask.due_date, CareTask.id)
 
 
-def day_counts(day: date, manager_id: int, user) -> DayCounts:
-    """Open, done and overdue on a manager's whole list for the day (filters aside), and its wards."""
+def day_counts(day: date, manager_id: int | None, user) -> DayCounts:
+    """Open, closed and overdue on a manager's (None: the team's) whole list for the day, and its wards."""
     stmt = (select(CareTask.ward_id, Department.name, CareTask.status, func.count(),
                    func.sum(case((CareTask.due_date < day, 1), else_=0)))
             .outerjoin(Department, Department.id == CareTask.ward_id)
-            .where(CareTask.case_manager_id == manager_id, on_list(day))
+            .where(on_list(day))
             .group_by(CareTask.ward_id, Department.name, CareTask.status))
+    if manager_id is not None:
+        stmt = stmt.where(CareTask.case_manager_id == manager_id)
     stmt = scope_to_manager(stmt, CareTask.case_manager_id, user)
     counts = DayCounts()
     wards: dict[int, str] = {}
@@ -197,7 +200,7 @@ def overview(day: date, managers: list[tuple[int, str]]) -> tuple[list[ManagerDa
     """Per case manager (from case_managers()): open, done and overdue on the day's list; and for unassigned."""
     stmt = (select(CareTask.case_manager_id,
                    func.sum(case((CareTask.status == "open", 1), else_=0)),
-                   func.sum(case((CareTask.status == "done", 1), else_=0)),
+                   func.sum(case((CareTask.status.in_(CLOSED_STATES), 1), else_=0)),
                    func.sum(case((overdue_on(day), 1), else_=0)))
             .where(on_list(day)).group_by(CareTask.case_manager_id))
     numbers = {uid: (int(o or 0), int(d or 0), int(late or 0)) for uid, o, d, late in db.session.execute(stmt)}

@@ -26,7 +26,9 @@ nav.add("个案管理", "今日任务", "casemgmt.list_tasks", TASKS, 10)
 nav.add("个案管理", "任务分派", "casemgmt.task_overview", ASSIGN, 12)
 
 GROUPS = {"slot": "按时段", "ward": "按病区"}
-STATUSES = {"all": "全部状态", "open": "待完成", "done": "已完成"}
+STATUSES = {"all": "全部状态", "open": "待完成", "done": "已处理"}
+# One tap on the card (short words); the form behind 填写详情 holds the rest.
+QUICK_OUTCOMES = {"reached": "已完成", "not_reached": "未联系上", "declined": "患者拒绝"}
 MODES = ("list", "overview")
 BUILD_AHEAD_DAYS = 7
 NOT_YOURS = "这不是您的任务，不能代为处理。"
@@ -39,17 +41,18 @@ def _may_assign() -> bool:
 def _list_filters() -> tuple[task_queries.TaskFilters, dict]:
     today = local_today()
     day = arg_date("day") or today
-    manager_id = current_user.id
+    manager_id: int | None = current_user.id
     requested = arg_int("manager_id", maximum=MAX_ID)
-    # A case manager always sees their own list; only a supervisor may open someone else's.
-    if requested and sees_all(current_user):
-        manager_id = requested
+    # A case manager always sees their own list; a supervisor opens on the whole team's and may pick one list
+    # (their own included: ?manager_id=<their id>).
+    if sees_all(current_user):
+        manager_id = requested or None
     filters = task_queries.TaskFilters(day=day, manager_id=manager_id, group=arg_choice("group", GROUPS, "slot"),
                                        ward_id=arg_int("ward_id", maximum=MAX_ID),
                                        task_type=arg_choice("task_type", TASK_TYPES),
                                        status=arg_choice("status", STATUSES, "all"), q=arg_str("q", 20))
     args = {"day": "" if day == today else day.isoformat(),
-            "manager_id": manager_id if manager_id != current_user.id else "",
+            "manager_id": "" if manager_id is None or not sees_all(current_user) else manager_id,
             "group": "" if filters.group == "slot" else filters.group, "ward_id": filters.ward_id or "",
             "task_type": filters.task_type, "status": "" if filters.status == "all" else filters.status,
             "q": filters.q}
@@ -60,13 +63,17 @@ def _card_context(day: date, mode: str = "list") -> dict:
     may_assign = _may_assign()
     return {"day": day, "today": local_today(), "tomorrow": local_today() + timedelta(days=1), "mode": mode,
             "may_assign": may_assign, "managers": task_queries.case_managers() if may_assign else [],
-            "outcomes": OUTCOMES, "entered": {}, "error_field": None, "message": None}
+            "outcomes": OUTCOMES, "quick_outcomes": QUICK_OUTCOMES, "max_attempts": tasks.max_attempts(),
+            "team_view": False, "entered": {}, "error_field": None, "message": None}
 
 
 def _list_context(filters: task_queries.TaskFilters, args: dict) -> dict:
-    viewed = current_user if filters.manager_id == current_user.id else get_or_404(User, filters.manager_id)
+    if filters.manager_id is None:
+        viewed = None
+    else:
+        viewed = current_user if filters.manager_id == current_user.id else get_or_404(User, filters.manager_id)
     items = task_queries.day_tasks(filters, current_user)
-    context = _card_context(filters.day)
+    context = _card_context(filters.day) | {"team_view": filters.manager_id is None}
     if sees_all(current_user) and not context["managers"]:
         context["managers"] = task_queries.case_managers()
     return context | {
@@ -101,6 +108,8 @@ TASK_COLUMNS = [
     Column("结果", lambda t: t.outcome_label, 14),
     Column("完成时间", lambda t: t.completed_at, 18),
     Column("备注", lambda t: t.note, 30),
+    Column("个案管理师", lambda t: t.case_manager.display_name if t.case_manager else "未分派", 12),
+    Column("未联系上次数", lambda t: t.attempts, 10),
 ]
 
 
@@ -131,12 +140,14 @@ def _form_mode() -> str:
 def _card(task: CareTask, day: date, *, status: int = 200, message: str | None = None, level: str = "success",
           error_field: str | None = None, entered: dict | None = None, mode: str = "list", counts: bool = False):
     """The task's card (the htmx swap), or a page holding it when the browser posted without htmx."""
-    context = _card_context(day, mode) | {"task": task, "message": message, "level": level,
+    team = request.form.get("team") == "1" and sees_all(current_user)
+    context = _card_context(day, mode) | {"task": task, "message": message, "level": level, "team_view": team,
                                           "error_field": error_field, "entered": entered or {}}
-    if counts and task.case_manager_id is not None:
-        context["counts"] = task_queries.day_counts(day, task.case_manager_id, current_user)
+    if counts and (team or task.case_manager_id is not None):
+        manager_id = None if team else task.case_manager_id
+        context["counts"] = task_queries.day_counts(day, manager_id, current_user)
         context["args"] = {"day": "" if day == local_today() else day.isoformat(),
-                           "manager_id": task.case_manager_id if task.case_manager_id != current_user.id else ""}
+                           "manager_id": "" if team or manager_id == current_user.id else manager_id}
     return render("casemgmt/task_card.html", "casemgmt/_task_swap.html", status=status, **context)
 
 
@@ -184,6 +195,10 @@ def complete_task(task_id: int):
                      mode=mode, counts=error.status == 409)
     if arguments["outcome"] == "rescheduled":
         message = f"已改期至 {task.due_date:%Y-%m-%d}。"
+    elif task.status == "unreached":
+        message = f"已记录：第 {task.attempts} 次未联系上，任务不再结转，已提醒个案管理组长跟进。"
+    elif arguments["outcome"] == "not_reached":
+        message = f"已记录：第 {task.attempts} 次未联系上，任务保留在清单中，明天继续。"
     else:
         message = f"已记录：{OUTCOMES[arguments['outcome']]}" + (
             f"，满意度 {arguments['score']} 分。" if arguments["score"] else "。")
@@ -203,7 +218,10 @@ def reassign_task(task_id: int):
     try:
         if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
             raise ServiceError("请选择在岗的个案管理师。", field="case_manager_id")
-        tasks.reassign_task(task, int(raw))
+        if task.status == "unreached" and task.flagged_at is not None:
+            tasks.reopen_task(task, int(raw))  # a flagged task gets another round on someone's list
+        else:
+            tasks.reassign_task(task, int(raw))
     except ServiceError as error:
         db.session.rollback()
         task = db.session.get(CareTask, task_id, populate_existing=True)
@@ -217,11 +235,31 @@ def reassign_task(task_id: int):
     return _card(task, day, message=message, mode=mode)
 
 
+@bp.route("/tasks/<int:task_id>/dismiss", methods=["POST"])
+@require(ASSIGN)
+def dismiss_task_flag(task_id: int):
+    """The supervisor has followed up a task flagged after repeated "not reached": it leaves the flagged list."""
+    task = get_or_404(CareTask, task_id)
+    day, mode = _form_day(), _form_mode()
+    try:
+        tasks.dismiss_flag(task)
+    except ServiceError as error:
+        db.session.rollback()
+        task = db.session.get(CareTask, task_id, populate_existing=True)
+        return _card(task, day, status=error.status, message=error.message, level="error", mode=mode)
+    message = "已标记为组长已跟进。"
+    if not wants_partial():
+        flash(message, "success")
+        return redirect(url_for("casemgmt.task_overview", day=day.isoformat()), 303)
+    return _card(task, day, message=message, mode=mode)
+
+
 def _overview_context(day: date, result: tasks.BuildResult | None = None, error: str | None = None,
                       build_day: date | None = None) -> dict:
     context = _card_context(day, "overview")
     rows, unassigned = task_queries.overview(day, context["managers"])
     return context | {
+        "flagged_tasks": tasks.flagged_tasks(),
         "rows": rows, "unassigned": unassigned, "unassigned_tasks": task_queries.unassigned_tasks(day),
         "build_message": _build_summary(result) if result else None, "error": error,
         "build_day": build_day or local_today() + timedelta(days=1)}

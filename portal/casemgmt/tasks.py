@@ -12,10 +12,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import func, select, text, update
+from flask import current_app
+from sqlalchemy import case, func, literal, null, select, text, update
 
 from portal.auth.models import User
 from portal.core import audit
+from portal.core.models import UTCDateTime
 from portal.core.service import Conflict, ServiceError, clean
 from portal.core.timeutil import local_today, utcnow
 from portal.extensions import db
@@ -300,22 +302,105 @@ def complete_task(task: CareTask, user: User, *, outcome: str, may_assign: bool 
         return task
     clean_values = _outcome_values(task, values)
     now = utcnow()
-    _claim(task, {"status": "done", "outcome": outcome, "outcome_values": clean_values, "note": note,
-                  "completed_at": now, "completed_by_id": user.id, "updated_at": now})
+    if outcome == "not_reached":
+        _record_attempt(task, user, note, clean_values, now)
+        score = None  # nobody was reached: there is nothing to rate
+    else:
+        _claim(task, {"status": CLOSING_STATES[outcome], "outcome": outcome, "outcome_values": clean_values,
+                      "note": note, "completed_at": now, "completed_by_id": user.id, "updated_at": now})
     enrolment = task.enrolment
-    db.session.add(LedgerEntry(service_date=today, patient_id=task.patient_id, enrolment_id=task.enrolment_id,
-                               case_manager_id=task.case_manager_id or user.id, task_id=task.id,
-                               task_type=task.task_type, title=task.title, outcome=outcome,
-                               icd10_code=enrolment.icd10_code if enrolment else "",
-                               disease_name=enrolment.disease_name if enrolment else "", ward_id=task.ward_id,
-                               note=note))
+    if task.is_closed:  # one ledger row per task (unique): its closing outcome; open attempts are on the task
+        db.session.add(LedgerEntry(service_date=today, patient_id=task.patient_id, enrolment_id=task.enrolment_id,
+                                   case_manager_id=task.case_manager_id or user.id, task_id=task.id,
+                                   task_type=task.task_type, title=task.title, outcome=outcome,
+                                   icd10_code=enrolment.icd10_code if enrolment else "",
+                                   disease_name=enrolment.disease_name if enrolment else "", ward_id=task.ward_id,
+                                   note=note))
     if score is not None:
         db.session.add(SatisfactionSurvey(patient_id=task.patient_id, task_id=task.id,
                                           survey_month=today.replace(day=1), timeliness=score,
                                           effectiveness=score, attitude=score, comment="任务完成时的快速评分"))
     db.session.flush()
-    audit.record("complete", "care_task", task.id, label=task.title,
-                 changes={"outcome": OUTCOMES[outcome], "values": clean_values, "score": score})
+    changes = {"outcome": outcome, "status": task.status, "values": clean_values, "score": score}
+    if outcome == "not_reached":
+        changes["attempts"] = task.attempts
+    audit.record("complete", "care_task", task.id, label=task.title, changes=changes)
+    if task.status == "unreached":
+        _flag_to_supervisors(task, user)
+    return task
+
+
+CLOSING_STATES = {"reached": "done", "declined": "declined"}
+
+
+def max_attempts() -> int:
+    return max(1, int(current_app.config.get("CM_MAX_ATTEMPTS", 3)))
+
+
+def _record_attempt(task: CareTask, user: User, note: str, values: dict, now) -> None:
+    """One more "not reached": the task stays open (carried to the next day) until the last allowed attempt.
+
+    Counted in SQL under the same "still open" condition as a completion: two tablets recording an
+    attempt at once both count, and an attempt racing a completion loses cleanly (409).
+    """
+    last = CareTask.attempts + 1 >= max_attempts()
+    stamp = literal(now, UTCDateTime())
+    _claim(task, {"attempts": CareTask.attempts + 1, "last_attempt_at": now, "outcome": "not_reached",
+                  "outcome_values": values, "note": note or task.note, "updated_at": now,
+                  "status": case((last, "unreached"), else_="open"),
+                  "completed_at": case((last, stamp), else_=null()),
+                  "completed_by_id": case((last, user.id), else_=null()),
+                  "flagged_at": case((last, stamp), else_=null())})
+
+
+def _flag_to_supervisors(task: CareTask, user: User) -> None:
+    from portal.auth.queries import active_user_ids_with_roles
+
+    supervisors = [uid for uid in active_user_ids_with_roles(("cm_supervisor",)) if uid != user.id]
+    notify(supervisors, "casemgmt", f"{task.patient.masked_name}连续 {task.attempts} 次未联系上，请跟进",
+           f"{task.title}（{task.ward.name if task.ward else '未指定病区'} {task.bed}）已停止结转，等待组长处理。",
+           link=f"/casemgmt/tasks/overview?day={local_today()}#flagged")
+
+
+def flagged_tasks() -> list[CareTask]:
+    """Tasks closed after too many "not reached" attempts that the supervisor has not handled yet."""
+    return list(db.session.scalars(select(CareTask).where(CareTask.status == "unreached",
+                                                          CareTask.flagged_at.is_not(None))
+                                   .order_by(CareTask.flagged_at, CareTask.id).limit(500)))
+
+
+def reopen_task(task: CareTask, to_user_id: int, today: date | None = None) -> CareTask:
+    """The supervisor gives a flagged task another round: open again on today's list of the chosen case manager."""
+    from .patients import is_case_manager
+
+    if not is_case_manager(to_user_id):
+        raise ServiceError("请选择在岗的个案管理师。", field="case_manager_id")
+    today = today or local_today()
+    changed = db.session.execute(update(CareTask).where(CareTask.id == task.id, CareTask.status == "unreached",
+                                                        CareTask.flagged_at.is_not(None))
+                                 .values(status="open", attempts=0, flagged_at=None, completed_at=None,
+                                         completed_by_id=None, due_date=today, case_manager_id=to_user_id,
+                                         assigned_by_hand=True, updated_at=utcnow())
+                                 .execution_options(synchronize_session=False)).rowcount
+    db.session.refresh(task)
+    if changed != 1:
+        raise Conflict("该任务已由他人处理。")
+    audit.record("reassign", "care_task", task.id, label=task.title,
+                 changes={"status": {"before": "unreached", "after": "open"}, "case_manager_id": to_user_id})
+    notify([to_user_id], "casemgmt", "组长重新安排了一项未联系上的任务", task.title,
+           link=f"/casemgmt/tasks?day={today}")
+    return task
+
+
+def dismiss_flag(task: CareTask) -> CareTask:
+    """The supervisor has dealt with a flagged task (e.g. reached the family another way): it leaves the list."""
+    changed = db.session.execute(update(CareTask).where(CareTask.id == task.id, CareTask.flagged_at.is_not(None))
+                                 .values(flagged_at=None, updated_at=utcnow())
+                                 .execution_options(synchronize_session=False)).rowcount
+    db.session.refresh(task)
+    if changed != 1:
+        raise Conflict("该任务已由他人处理。")
+    audit.record("close", "care_task", task.id, label=task.title, changes={"flagged": {"before": True, "after": False}})
     return task
 
 

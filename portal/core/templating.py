@@ -8,7 +8,7 @@ from flask import Flask, current_app
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from . import nav
+from . import labels, nav
 from .listing import query_string
 from .masking import mask_id_number, mask_name, mask_phone
 from .permissions import REGISTRY, has_permission
@@ -57,6 +57,8 @@ def init_app(app: Flask) -> None:
     )
     app.jinja_env.globals.update(can=can, can_act_on=can_act_on, query_string=query_string, csrf_token=generate_csrf,
                                  now_utc=utcnow)
+    app.jinja_env.globals.update(describe_changes=labels.describe_changes, describe_filters=labels.describe_filters,
+                                 value_label=labels.value_label)
 
     @app.context_processor
     def _layout():

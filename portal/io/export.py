@@ -194,9 +194,10 @@ def write_audited(columns: list[Column], rows: Iterable[Any], name: str, filters
     from flask import current_app
 
     from portal.core import audit
+    from portal.core.labels import describe_filters
     from portal.extensions import own_write_transaction
 
-    shown = "，".join(f"{k}={v}" for k, v in filters.items() if v) or "全部"
+    shown = describe_filters(filters, entity_type)  # 日期：2026-12-02，个案管理师：张三
     content = write_xlsx(columns, rows, name, [f"{current_app.config['HOSPITAL_NAME']} {name}", f"筛选条件：{shown}"])
     with own_write_transaction():
         audit.record("export", entity_type, "", label=f"{name}导出", changes={"filters": filters})

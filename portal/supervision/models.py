@@ -39,3 +39,14 @@ class Finding(Model):
 
     def is_overdue(self, today: date) -> bool:
         return self.status in ("issued", "rework") and self.deadline < today
+
+
+# What users read in the audit log for a finding's state (core.labels registry).
+def _register_labels() -> None:
+    from portal.core import labels
+
+    labels.register_values("supervision_finding", "status", STATES)
+    labels.register_fields("supervision_finding", {"description": "问题描述", "deadline": "整改期限"})
+
+
+_register_labels()

@@ -457,3 +457,28 @@ def test_task_list_is_usable_in_the_wecom_webview(open_context, base_url, phone_
     box = done.bounding_box()
     assert box is not None and box["height"] >= TOUCH, box
     assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+
+
+@pytest.mark.parametrize("viewport", [PHONE, TABLET], ids=["375x667", "1024x768"])
+def test_case_management_pages_never_scroll_sideways(open_context, base_url, make_account, phone_day, viewport):
+    """The task list, the monthly assessment and the KPIs fit the phone and the tablet; tables become cards."""
+    issuer = make_account("cmfit", roles=("plan_issuer",), name=unique("计划")[:12])
+    month = local_today().replace(day=1)
+    checks = [(phone_day, "/casemgmt/tasks"), (issuer, f"/casemgmt/assessments/{month:%Y-%m}"),
+              (issuer, "/casemgmt/kpis")]
+    for account, path in checks:
+        context = open_context(viewport=viewport, is_mobile=viewport is PHONE, has_touch=True)
+        page = context.new_page()
+        sign_in(page, account, path, base_url)
+        widths = page.evaluate("[document.scrollingElement.scrollWidth, innerWidth]")
+        assert widths[0] <= widths[1], (path, widths)
+        if viewport is PHONE and path == "/casemgmt/tasks":
+            # A normal-height search box; the other filters wait behind 筛选 until asked for.
+            assert page.locator("#task-q").bounding_box()["height"] < 60
+            expect(page.locator("#task-type")).to_be_hidden()
+            page.get_by_test_id("filters-toggle").click()
+            expect(page.locator("#task-type")).to_be_visible()
+            assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
+        if viewport is PHONE and "assessments" in path:
+            cell = page.locator("td[data-label='说明']").first  # a card line, not a column one character wide
+            assert cell.bounding_box()["width"] > 200

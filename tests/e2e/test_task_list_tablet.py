@@ -140,7 +140,7 @@ def test_completing_a_task_on_the_tablet_updates_its_card_in_place(open_context,
     # A marker that survives only if the page is not reloaded.
     page.evaluate("window.__sameDocument = true")
     wheelchair.get_by_test_id("task-complete").click()
-    outcomes = wheelchair.locator(".task-outcomes button")
+    outcomes = wheelchair.locator(".task-act .task-outcomes button")
     expect(outcomes).to_have_count(4)
     for i in range(4):
         assert_touch_target(outcomes.nth(i))
@@ -148,7 +148,7 @@ def test_completing_a_task_on_the_tablet_updates_its_card_in_place(open_context,
         assert_touch_target(label)
     assert_touch_target(wheelchair.locator("textarea[name=note]"))
     wheelchair.locator(".task-score label", has_text="5 分").click()
-    wheelchair.get_by_role("button", name="已完成（联系上）").click()
+    wheelchair.locator(".task-act").get_by_role("button", name="已完成（联系上）").click()
 
     updated = card(page, day.wheelchair_task)
     expect(updated.get_by_test_id("task-state")).to_have_text("已完成")
@@ -172,14 +172,14 @@ def test_a_task_finished_meanwhile_on_another_tablet_shows_who_did_it(open_conte
     # Meanwhile the same task is finished from the other tablet.
     with live_app.app_context():
         task = db.session.get(CareTask, day.phone_task)
-        tasks.complete_task(task, db.session.get(User, task.case_manager_id), outcome="not_reached")
+        tasks.complete_task(task, db.session.get(User, task.case_manager_id), outcome="reached")
         db.session.commit()
     page.evaluate("window.__sameDocument = true")
-    phone.get_by_role("button", name="患者拒绝").click()
+    phone.locator(".task-act").get_by_role("button", name="患者拒绝").click()
     updated = card(page, day.phone_task)
     expect(updated).to_contain_text(f"该任务已由{day.name}处理（已完成），无需重复提交。")
     expect(updated.get_by_test_id("task-state")).to_have_text("已完成")
-    expect(updated).to_contain_text("未联系上")
+    expect(updated).to_contain_text("已完成（联系上）")
     assert page.evaluate("window.__sameDocument === true")
     expect(page.locator("#toast")).to_be_empty()
 
@@ -204,3 +204,50 @@ def test_the_list_at_1280_keeps_the_sidebar_and_lays_cards_side_by_side(open_con
     expect(page).to_have_url(re.compile(r"/casemgmt/tasks\?.*group=ward"))
     expect(page.locator(".task-group h2").nth(1)).to_contain_text("病区")
     assert page.evaluate("window.__sameDocument === true")
+
+
+CONTRAST = """el => {
+  const rgb = c => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = ([r, g, b]) => 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  const style = getComputedStyle(el);
+  const [a, b] = [lum(rgb(style.color)), lum(rgb(style.backgroundColor))];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+def test_one_tap_outcomes_and_a_legible_details_bar(open_context, base_url, case_managers_day):
+    day = case_managers_day
+    page = open_context(viewport=TABLET, has_touch=True).new_page()
+    open_list_signed_in(page, day, base_url)
+    page.evaluate("window.__sameDocument = true")
+    phone = card(page, day.phone_task)
+    quick = phone.locator(".task-quick button")
+    expect(quick).to_have_text(["已完成", "未联系上", "患者拒绝"])
+    for i in range(3):
+        assert_touch_target(quick.nth(i))
+    # One tap: not reached. The card stays open, amber, with the attempt count; the page is not reloaded.
+    phone.get_by_test_id("quick-not_reached").click()
+    updated = card(page, day.phone_task)
+    expect(updated.get_by_test_id("task-state")).to_have_text("未联系上（第 1 次）")
+    expect(updated.locator(".badge-warn")).to_have_count(1)
+    expect(updated.get_by_test_id("quick-not_reached")).to_be_visible()  # try again later
+    expect(page.get_by_test_id("count-open")).to_have_text("3")
+    # One tap: declined, a grey closed state (not the green 已完成).
+    card(page, day.overdue_task).get_by_test_id("quick-declined").click()
+    declined = card(page, day.overdue_task)
+    expect(declined.get_by_test_id("task-state")).to_have_text("患者拒绝")
+    expect(declined.locator(".badge-off")).to_have_count(1)
+    expect(page.get_by_test_id("count-done")).to_have_text("1")
+    assert page.evaluate("window.__sameDocument === true")
+    # The details bar stays legible once the form is open (it turned grey on grey before).
+    summary = card(page, day.wheelchair_task).get_by_test_id("task-complete")
+    summary.click()
+    page.mouse.click(5, 5)  # focus elsewhere: the greyed style applied to an open, unfocused summary
+    expect(card(page, day.wheelchair_task).locator("details.task-act")).to_have_attribute("open", "")
+    assert summary.evaluate(CONTRAST) >= 4.5
+    # Still an action: coloured text (not a grey), a visible border.
+    colour = summary.evaluate("el => getComputedStyle(el).color.match(/[\\d.]+/g).slice(0, 3).map(Number)")
+    assert max(colour) - min(colour) > 60, colour
+    assert summary.evaluate("el => parseFloat(getComputedStyle(el).borderTopWidth)") >= 1
+    assert no_horizontal_scroll(page)

@@ -116,9 +116,11 @@ def build_month(tree, monkeypatch) -> World:
     actions = {
         date(2026, 9, 27): [("p5", follow_up, "reached", 10, 0, None)],
         date(2026, 10, 4): [("p5", reminder, "reached", 9, 0, None)],
+        # p3 is not reached three times (PORTAL_CM_MAX_ATTEMPTS): open and carried until the third closes it.
         date(2026, 10, 7): [("p1", follow_up, "reached", 10, 0, 5), ("p3", follow_up, "not_reached", 11, 0, None)],
+        date(2026, 10, 8): [("p3", follow_up, "not_reached", 11, 0, None)],
         # 00:30 in Shanghai on the 9th is still the 8th in UTC: the local date decides, so this is late.
-        date(2026, 10, 9): [("p2", follow_up, "reached", 0, 30, None)],
+        date(2026, 10, 9): [("p2", follow_up, "reached", 0, 30, None), ("p3", follow_up, "not_reached", 11, 0, None)],
         date(2026, 10, 13): [("p2", reminder, "declined", 15, 0, None)],
         # 23:30 on the last day of the window is in time.
         date(2026, 10, 15): [("p1", reminder, "reached", 23, 30, 3)],
@@ -166,9 +168,9 @@ def _end(month: date) -> date:
 
 
 def _state(task: CareTask) -> str:
-    if task.status == "done" and task.outcome in ("reached", "declined"):
+    if task.status in ("done", "declined") and task.outcome in ("reached", "declined"):
         return "ontime" if to_local(task.completed_at).date() <= task.window_end else "late"
-    if task.status == "done" and task.outcome == "not_reached":
+    if task.status == "unreached":  # "not reached" as many times as allowed; a single attempt keeps it open
         return "unreached"
     return "open"
 

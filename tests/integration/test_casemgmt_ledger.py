@@ -64,6 +64,8 @@ def serve(patient, manager, day: date, outcome: str = "reached", task_type: str 
     task = CareTask(due_date=day, first_due_date=day, case_manager_id=manager.id, patient_id=patient.id,
                     enrolment_id=enrolment.id if enrolment else None, source="plan", task_type=task_type,
                     title=title or TASK_TYPES[task_type], ward_id=enrolment.ward_id if enrolment else None)
+    if outcome == "not_reached":  # the last allowed attempt: only a closed task reaches the ledger
+        task.attempts = tasks.max_attempts() - 1
     db.session.add(task)
     db.session.flush()
     tasks.complete_task(task, manager, outcome=outcome, today=day)
@@ -146,7 +148,7 @@ def test_export_has_exactly_the_filtered_rows_and_only_masked_names(client, worl
     cells = " ".join(str(v) for row in rows for v in row if v is not None)
     for p in world.li_patients + world.wang_patients:
         assert p.name not in cells
-    assert "month=2026-10" in cells  # the filters are written on the sheet
+    assert "筛选条件：月份：2026-10" in cells  # the filters are written on the sheet, in words
     rows = rows_of(client.get("/casemgmt/ledger/export?month=2026-10&outcome=not_reached"))
     assert [r[1] for r in rows[3:]] == [b.masked_name]
     assert db.session.scalar(select(func.count()).select_from(AuditLog).where(

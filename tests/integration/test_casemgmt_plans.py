@@ -403,3 +403,45 @@ def test_many_references_are_resolved_by_the_same_rule_as_one(session, world):
     assert found == {ref: patients.find_by_ref(ref) for ref in refs}
     assert found["ZY801"] == a and found[" ZY802 "] == b and found[number] is None and found["ZY000"] is None
     assert found[other] == found[other.lower()] == b  # the check letter in either case
+
+
+def test_the_form_offers_only_inpatient_units_names_items_readably_and_refreshes_the_counts(client, world, clock,
+                                                                                          tree):
+    from tests.factories import make_department
+
+    make_department("信息科", "department", tree.north)
+    make_department("医务科", "department", tree.north)
+    passport_like = cm.make_patient("赵六", hospital_no="ZY2026003")  # two letters and seven digits
+    db.session.commit()
+    client.login("issuer")
+    page = client.get(f"/casemgmt/plans/{DAY}").get_data(as_text=True)
+    form_part = page[page.index('id="plan-item-form"'):]
+    start = form_part.index('name="ward_id"')
+    offered = form_part[start:form_part.index("</select>", start)]
+    # Wards, and departments with a ward (普外科 has 胸外病区); offices and ward-less departments are not offered.
+    assert "胸外病区" in offered and "心内病区" in offered and "普外科" in offered
+    for office in ("信息科", "医务科", "骨科", "测试医院", "北区"):
+        assert office not in offered
+    refused = plans.check_items(DAY, [item("X1", ward="医务科")])
+    assert refused and "找不到在用的病区" in refused[0].message
+
+    form = {"patient": "ZY2026003", "patient_name": "赵六", "task_type": "accompany_admission",
+            "ward_id": str(world["ward"].id), "bed": "12", "time_slot": "morning", "note": ""}
+    assert client.submit(f"/casemgmt/plans/{DAY}/items", form).status_code == 303
+    added = client.submit(f"/casemgmt/plans/{DAY}/items", {**form, "patient": "ZY001", "patient_name": "张三丰"},
+                          htmx=True)
+    assert added.status_code == 200 and "planChanged" in added.headers["HX-Trigger"]
+    # The counts listen for planChanged and come back fresh.
+    facts = client.get(f"/casemgmt/plans/{DAY}", headers={"HX-Request": "true", "HX-Target": "plan-facts"})
+    html = facts.get_data(as_text=True)
+    assert 'id="plan-facts"' in html and 'hx-trigger="planChanged from:body"' in html
+    assert 'data-testid="plan-active-count">2<' in html
+    # Items entered by hand get readable ids: the date and a sequence.
+    assert sorted(items_by_id()) == ["20261124-001", "20261124-002"]
+    # A known patient's hospital number is shown as it is, whether the item came by form or by import.
+    plans.submit_plan(DAY, [item("HIS-9", "ZY2026003", patient_name="赵六", task_type="phone_followup")],
+                      source="excel", batch=True)
+    db.session.commit()
+    refs = {i.external_id: i.patient_ref for i in items_by_id().values() if i.patient_id == passport_like.id}
+    assert refs == {"20261124-001": "ZY2026003", "HIS-9": "ZY2026003"}
+    assert "ZY20*6003" not in text_of(client.get(f"/casemgmt/plans/{DAY}"))

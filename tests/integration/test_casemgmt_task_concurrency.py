@@ -68,13 +68,32 @@ def test_two_tablets_completing_one_task_at_once_have_one_winner(tmp_path, redis
             assert statuses == [200, 409], answers
             winner = next(login for login, (status, _) in answers.items() if status == 200)
             loser_text = next(body for status, body in answers.values() if status == 409)
-            winner_name, winner_outcome = {"cm_li": ("李个管", "reached"), "cm_boss": ("赵组长", "declined")}[winner]
+            results = {"cm_li": ("李个管", "reached", "done", "已完成"),
+                       "cm_boss": ("赵组长", "declined", "declined", "患者拒绝")}
+            winner_name, winner_outcome, state, label = results[winner]
             # The loser's card shows the winner's result in place, with the reason.
-            assert f"该任务已由{winner_name}处理（已完成）" in loser_text and "已完成" in loser_text
+            assert f"该任务已由{winner_name}处理（{label}）" in loser_text
             with app.app_context():
                 task = db.session.get(CareTask, task_id)
-                assert (task.status, task.outcome) == ("done", winner_outcome)
+                assert (task.status, task.outcome) == (state, winner_outcome)
                 assert db.session.scalar(select(func.count()).select_from(LedgerEntry)) == 1
+
+            # Two tablets recording "not reached" on another task at the same moment: both attempts count.
+            with app.app_context():
+                task = db.session.get(CareTask, task_id)
+                task.status, task.outcome, task.completed_at, task.completed_by_id = "open", None, None, None
+                db.session.commit()
+            barrier.reset()
+            answers.clear()
+            threads = [threading.Thread(target=complete_from, args=(login, "not_reached")) for login in tablets]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+            assert sorted(status for status, _ in answers.values()) == [200, 200], answers
+            with app.app_context():
+                task = db.session.get(CareTask, task_id)
+                assert (task.status, task.attempts) == ("open", 2)
         finally:
             app.extensions["db.engine"].dispose()
             app.extensions["redis"].close()

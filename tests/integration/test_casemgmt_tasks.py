@@ -179,10 +179,25 @@ def test_the_list_exports_exactly_as_filtered(client, team, day_list):
     assert client.get("/casemgmt/tasks/export?day=2026-13-01").status_code == 400
 
 
-def test_a_supervisor_opens_anyones_list(client, team, day_list):
+def test_a_supervisor_opens_on_the_team_view_and_its_export_has_the_rows(client, team, day_list):
+    import io
+
+    from openpyxl import load_workbook
+
     client.login("cm_boss")
-    own = text_of(client.get("/casemgmt/tasks"))
-    assert "这一天没有任务" in own
+    team_page = client.get("/casemgmt/tasks")
+    page = text_of(team_page)
+    # Everyone's tasks of the day (the unassigned one too), each card naming its case manager.
+    for masked in ("张*丰", "钱*", "孙*", "吴*", "郑*", "冯*"):
+        assert masked in page
+    assert "这一天没有任务" not in page and "全组" in page and "王个管" in page and "未分派" in page
+    assert shown(team_page, "count-open") == "6"
+    rows = list(load_workbook(io.BytesIO(client.get("/casemgmt/tasks/export").data)).active.iter_rows(values_only=True))
+    header = next(i for i, r in enumerate(rows) if r[0] == "应完成日期")
+    assert sorted(r[4] for r in rows[header + 1:]) == sorted(["张*丰", "钱*", "孙*", "吴*", "郑*", "冯*"])
+    # Their own list is one choice away, and says so when it is empty.
+    own = text_of(client.get(f"/casemgmt/tasks?manager_id={team.boss.id}"))
+    assert "这一天您的清单上没有任务" in own
     wangs = client.get(f"/casemgmt/tasks?manager_id={team.wang.id}")
     assert wangs.status_code == 200 and "孙*" in text_of(wangs) and "王个管" in text_of(wangs)
     assert "张*丰" not in text_of(wangs)
@@ -260,6 +275,85 @@ def test_completing_swaps_the_card_and_stores_values_and_score(client, team, day
     # The finished task stays on today's list, counted as done.
     listing = client.get("/casemgmt/tasks")
     assert shown(listing, "count-done") == "1" and "36.8" in text_of(listing)
+
+
+def test_the_card_records_the_usual_outcomes_in_one_tap(client, team, day_list):
+    client.login("cm_li")
+    page = client.get("/casemgmt/tasks").get_data(as_text=True)
+    zhang = day_list["zhang"]
+    card = page[page.index(f'<article id="task-{zhang}"'):]
+    card = card[:card.index("</article>")]
+    # Three buttons that post straight away, before (and outside) the details form.
+    for code, word in (("reached", "已完成"), ("not_reached", "未联系上"), ("declined", "患者拒绝")):
+        assert f'name="outcome" value="{code}" class="outcome-{code}" data-testid="quick-{code}"' in card
+        assert f">{word}</button>" in card
+    assert card.index('data-testid="quick-reached"') < card.index("<details")
+    response = complete(client, zhang, outcome="reached")  # what one tap sends: no note, no score
+    assert response.status_code == 200 and shown(response, "count-done") == "1"
+    assert task(zhang).status == "done" and "已完成" in text_of(response)
+
+
+def test_not_reached_keeps_the_task_open_carried_over_until_the_supervisor_is_told(client, team, day_list, app,
+                                                                                   monkeypatch):
+    from portal.notify.models import Notification
+
+    client.login("cm_li")
+    zhang = day_list["zhang"]
+    first = complete(client, zhang, outcome="not_reached")
+    assert first.status_code == 200
+    # Amber, with the attempt count; still open, still today's, nothing in the ledger yet.
+    assert '<span class="badge badge-warn">未联系上（第 1 次）</span>' in first.get_data(as_text=True)
+    assert "已完成" not in shown(first, "task-state")
+    assert (task(zhang).status, task(zhang).attempts) == ("open", 1)
+    assert shown(first, "count-open") == "4" and shown(first, "count-done") == "0"
+    assert count(LedgerEntry) == 0
+    assert 'data-testid="quick-not_reached"' in first.get_data(as_text=True)  # try again later today
+    # Tomorrow it is carried over, with its count.
+    tomorrow = client.get(f"/casemgmt/tasks?day={TOMORROW}")
+    assert "张*丰" in text_of(tomorrow) and "未联系上（第 1 次）" in text_of(tomorrow)
+    # The last allowed attempt (PORTAL_CM_MAX_ATTEMPTS, here 2) closes it and flags it to the supervisor.
+    monkeypatch.setitem(app.config, "CM_MAX_ATTEMPTS", 2)
+    last = complete(client, zhang, outcome="not_reached")
+    assert last.status_code == 200 and "已提醒个案管理组长" in text_of(last)
+    closed = task(zhang)
+    assert (closed.status, closed.attempts) == ("unreached", 2) and closed.flagged_at is not None
+    assert "未联系上 2 次，已上报组长" in text_of(last)
+    assert "张*丰" not in text_of(client.get(f"/casemgmt/tasks?day={TOMORROW}"))  # no longer carried
+    assert db.session.scalar(select(Notification.title).where(Notification.user_id == team.boss.id)) \
+        == "张*丰连续 2 次未联系上，请跟进"
+    assert count(LedgerEntry) == 1
+    client.submit("/logout")
+    client.login("cm_boss")
+    overview = client.get("/casemgmt/tasks/overview")
+    assert 'data-testid="flagged-tasks"' in overview.get_data(as_text=True) and "张*丰" in text_of(overview)
+    # The supervisor gives it another round on Wang's list: open again, on today's list, count reset.
+    again = client.submit(f"/casemgmt/tasks/{zhang}/reassign", {"case_manager_id": str(team.wang.id),
+                                                                 "day": TODAY.isoformat(), "mode": "overview"},
+                          htmx=True)
+    assert again.status_code == 200, text_of(again)
+    reopened = task(zhang)
+    assert (reopened.status, reopened.attempts, reopened.case_manager_id, reopened.flagged_at) == \
+        ("open", 0, team.wang.id, None)
+    assert 'data-testid="flagged-tasks"' not in client.get("/casemgmt/tasks/overview").get_data(as_text=True)
+
+
+def test_declined_is_its_own_grey_closed_state_and_a_flag_can_be_dismissed(client, team, day_list, app,
+                                                                           monkeypatch):
+    client.login("cm_li")
+    response = complete(client, day_list["qian"], outcome="declined")
+    assert response.status_code == 200
+    assert '<span class="badge badge-off">患者拒绝</span>' in response.get_data(as_text=True)
+    assert "已完成" not in shown(response, "task-state") and "badge-ok" not in response.get_data(as_text=True)
+    assert task(day_list["qian"]).status == "declined" and shown(response, "count-done") == "1"
+    monkeypatch.setitem(app.config, "CM_MAX_ATTEMPTS", 1)
+    assert complete(client, day_list["zhang"], outcome="not_reached").status_code == 200
+    assert client.submit(f"/casemgmt/tasks/{day_list['zhang']}/dismiss", {}, htmx=True).status_code == 403
+    client.submit("/logout")
+    client.login("cm_boss")
+    dismissed = client.submit(f"/casemgmt/tasks/{day_list['zhang']}/dismiss", {"mode": "overview"}, htmx=True)
+    assert dismissed.status_code == 200 and "组长已跟进" in text_of(dismissed)
+    assert task(day_list["zhang"]).flagged_at is None and task(day_list["zhang"]).status == "unreached"
+    assert client.submit(f"/casemgmt/tasks/{day_list['zhang']}/dismiss", {}, htmx=True).status_code == 409
 
 
 def test_without_htmx_the_form_redirects_back_to_the_list(client, team, day_list):

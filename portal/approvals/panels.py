@@ -24,7 +24,7 @@ def build_todo(user) -> PanelContent:
         meta = f"{task.step_name} · 时限 {format_datetime(task.due_at)}" if task.due_at else task.step_name
         rows.append(Row(task.instance.title, url_for("approvals.view_instance", instance_id=task.instance_id),
                         meta=meta, badge="已超时" if overdue else "", state="bad" if overdue else ""))
-    content = PanelContent(figures=[Figure("待我审批", page.total, todo_url, "wait" if page.total else "")],
+    content = PanelContent(figures=[Figure("待审批", page.total, todo_url, "wait" if page.total else "")],
                            rows=rows)
     if page.total > len(rows):
         content.more_url, content.more_label = todo_url, f"全部 {page.total} 项待审批"

@@ -18,7 +18,7 @@ def build_unread(user) -> PanelContent:
     page = services.list_notifications(user.id, "", True, 1, SHOWN)
     unread_url = url_for("notify.list_notifications", unread="1")
     content = PanelContent(
-        figures=[Figure("未读通知", page.total, unread_url, "wait" if page.total else "")],
+        figures=[Figure("未读", page.total, unread_url, "wait" if page.total else "")],
         rows=[Row(note.title, unread_url, meta=format_datetime(note.created_at)) for note in page.items])
     if page.total > len(page.items):
         content.more_url, content.more_label = unread_url, f"全部 {page.total} 条未读"

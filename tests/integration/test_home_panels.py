@@ -146,17 +146,17 @@ def test_todo_and_unread_counts_link_to_their_lists(client, tree):
     db.session.commit()
     client.login("head")
     todo = client.htmx_get("/panels/approvals.todo")
-    assert figures(todo)["待我审批"] == ("1", "/approvals/todo")
+    assert figures(todo)["待审批"] == ("1", "/approvals/todo")
     assert "刘医生资质审核" in text_of(todo)
     assert "刘医生资质审核" in text_of(client.get("/approvals/todo"))
     unread = client.htmx_get("/panels/notify.unread")
-    number, link = figures(unread)["未读通知"]
+    number, link = figures(unread)["未读"]
     assert link == "/notifications?unread=1"
     assert int(number) == len(re.findall(r'class="note-link', client.get(link).get_data(as_text=True))) >= 2
     client.submit("/logout")
     client.login("doc")  # nothing waits for the applicant: the empty state says what happens next
     empty = client.htmx_get("/panels/approvals.todo")
-    assert figures(empty)["待我审批"][0] == "0" and "没有待您审批的事项" in text_of(empty)
+    assert figures(empty)["待审批"][0] == "0" and "没有待您审批的事项" in text_of(empty)
 
 
 def issue_finding(client, department_id: int, title: str) -> int:
@@ -267,3 +267,31 @@ def test_open_events_are_counted_for_their_owner(client, cm_day):
     client.submit("/logout")
     client.login("cm_wang")
     assert figures(client.htmx_get("/panels/casemgmt.events"))["待处理"][0] == "0"
+
+
+def test_a_chart_panel_draws_bars_in_html_each_linking_to_its_rows(client, tree, monkeypatch):
+    def bars(user):
+        return panels.PanelContent(bars=[panels.Bar("按时完成", 8, "/casemgmt/kpis/execution?state=ontime", "ok"),
+                                         panels.Bar("未完成", 2, "/casemgmt/kpis/execution?state=open", "bad")])
+
+    monkeypatch.setitem(panels.REGISTRY, "test.chart", panels.Panel("test.chart", "执行情况", SIGNED_IN, "chart", bars))
+    make_user("doc", ["clinician"], tree.cardiology)
+    client.login("doc")
+    html = client.htmx_get("/panels/test.chart").get_data(as_text=True)
+    assert '<progress value="8" max="8"' in html and '<progress value="2" max="8"' in html
+    assert '<th scope="row">按时完成</th>' in html  # the numbers stay readable as a table (print, screen readers)
+    assert '<a href="/casemgmt/kpis/execution?state=open">2</a>' in html
+    assert "<script" not in html
+
+
+def test_the_registry_refuses_unclear_declarations():
+    def build(user):
+        return panels.PanelContent()
+
+    with pytest.raises(ValueError, match="twice"):
+        panels.register(panels.Panel("approvals.todo", "重复", SIGNED_IN, "count", build))
+    with pytest.raises(ValueError, match="kind"):
+        panels.register(panels.Panel("test.kind", "种类", SIGNED_IN, "pie", build))
+    with pytest.raises(ValueError, match="phone_priority"):
+        panels.register(panels.Panel("test.phone", "手机", SIGNED_IN, "count", build, phone_priority=0))
+    assert "test.kind" not in panels.REGISTRY and "test.phone" not in panels.REGISTRY

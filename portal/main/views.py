@@ -19,8 +19,7 @@ from . import bp
 @require(SIGNED_IN)
 def home():
     """The signed-in user's start page (工作台): the panels their permissions allow, each loaded on its own."""
-    return render("main/home.html", panels=panels.for_user(current_user),
-                  has_grants=bool(current_user.principal.permissions))
+    return render("main/home.html", panels=panels.for_user(current_user))
 
 
 @bp.route("/panels/<code>")

@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from portal.approvals import services as approvals
 from portal.auth.models import User
@@ -295,3 +295,30 @@ def test_the_registry_refuses_unclear_declarations():
     with pytest.raises(ValueError, match="phone_priority"):
         panels.register(panels.Panel("test.phone", "手机", SIGNED_IN, "count", build, phone_priority=0))
     assert "test.kind" not in panels.REGISTRY and "test.phone" not in panels.REGISTRY
+
+
+def test_each_panel_costs_a_few_queries(client, app, tree, cm_day, monkeypatch):
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")):
+            statements.append(statement)
+
+    monkeypatch.setitem(panels.REGISTRY, "test.idle", panels.Panel(
+        "test.idle", "空", SIGNED_IN, "count", lambda user: panels.PanelContent()))
+    make_user("both", ["ma_admin", "cm_supervisor"], tree.hospital)
+    client.login("both")
+    engine = app.extensions["db.engine"]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        client.htmx_get("/panels/test.idle")  # the first request also caches the user's roles
+        statements.clear()
+        client.htmx_get("/panels/test.idle")
+        baseline = len(statements)  # the request itself: the signed-in user
+        assert baseline == 1
+        for code in [*EVERYONE, "supervision.deadlines", "casemgmt.team_day", "casemgmt.events", *KPI_PANELS]:
+            statements.clear()
+            assert client.htmx_get(f"/panels/{code}").status_code == 200
+            assert len(statements) - baseline <= 3, (code, statements[baseline:])
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

@@ -18,14 +18,16 @@ from dataclasses import dataclass, field
 from .permissions import Permission, has_permission
 
 KINDS = ("count", "list", "chart")  # figures with links / a short list / bars
-STATES = ("", "ok", "warn", "bad", "wait", "off")  # the badge colours of UI.md, one meaning each
 MAX_ROWS = 5
 MAX_PHONE_PRIORITY = 9
 
 
 @dataclass(frozen=True)
 class Figure:
-    """One number on a card and the list of exactly the rows it counts."""
+    """One number on a card and the list of exactly the rows it counts.
+
+    state colours the number as UI.md's badges do (ok / warn / bad / wait / off); the label says the same in words.
+    """
 
     label: str
     value: int | str
@@ -120,8 +122,3 @@ def register(panel: Panel) -> Panel:
 def for_user(user) -> list[Panel]:
     """The panels a user may see, in desktop order."""
     return sorted((p for p in REGISTRY.values() if p.visible_to(user)), key=lambda p: (p.order, p.code))
-
-
-def visible(code: str, user) -> Panel | None:
-    panel = REGISTRY.get(code)
-    return panel if panel is not None and panel.visible_to(user) else None

@@ -21,4 +21,4 @@ EVENTS = register("casemgmt.events", "不良事件与投诉", "登记、处理�
 KPI = register("casemgmt.kpi", "个案管理指标", "查看月度指标、工作量与考核结果", GROUP)
 ASSESS = register("casemgmt.assess", "月度考核", "录入月度考核得分与应付金额，计算结算系数", GROUP)
 
-from . import labels, views  # noqa: E402,F401
+from . import labels, panels, views  # noqa: E402,F401

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import jsonify, redirect, url_for
+from flask import abort, current_app, jsonify
 from flask_login import current_user
 from sqlalchemy import text
 
-from portal.core import nav
+from portal.core import panels
 from portal.core.permissions import SIGNED_IN, public, require
 from portal.core.redis_conn import get_redis
 from portal.core.rendering import render
@@ -18,11 +18,25 @@ from . import bp
 @bp.route("/")
 @require(SIGNED_IN)
 def home():
-    """The signed-in user's start page: their areas of work; a case manager's is the day's task list."""
-    permissions = current_user.principal.permissions
-    if "casemgmt.tasks" in permissions and "casemgmt.assign" not in permissions:
-        return redirect(url_for("casemgmt.list_tasks"))
-    return render("main/home.html", sections=nav.for_user(current_user))
+    """The signed-in user's start page (工作台): the panels their permissions allow, each loaded on its own."""
+    return render("main/home.html", panels=panels.for_user(current_user))
+
+
+@bp.route("/panels/<code>")
+@require(SIGNED_IN)
+def show_panel(code: str):
+    """One home panel's content (an htmx partial); a failing panel answers with a small error box, not a 500."""
+    panel = panels.REGISTRY.get(code)
+    if panel is None:
+        abort(404)
+    if not panel.visible_to(current_user):
+        abort(403)
+    try:
+        return render("main/_panel.html", panel=panel, content=panel.build(current_user))
+    except Exception:  # one panel's fault must not break the others or the page: log it, show it in place
+        db.session.rollback()
+        current_app.logger.exception("home panel %s failed", code)
+        return render("main/_panel_error.html", panel=panel)
 
 
 @bp.route("/favicon.ico")

@@ -13,4 +13,4 @@ VIEW_OUTBOX = register("notify.outbox", "消息推送记录", "查看企业微�
 nav.add("系统管理", "消息推送记录", "notify.list_outbox", VIEW_OUTBOX, 70)
 register_entity("outbox_message", "推送消息")
 
-from . import views  # noqa: E402,F401
+from . import panels, views  # noqa: E402,F401

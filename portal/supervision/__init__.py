@@ -13,4 +13,4 @@ ANSWER = register("supervision.answer", "提交整改", "本科室对督导问�
 
 nav.add("医务管理", "督导整改", "supervision.list_findings", VIEW, 50)
 
-from . import services, views  # noqa: E402,F401
+from . import panels, services, views  # noqa: E402,F401

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, jsonify
+from flask import abort, current_app, jsonify, redirect, url_for
 from flask_login import current_user
 from sqlalchemy import text
 

@@ -54,8 +54,11 @@ def _cell_value(value: Any) -> Any:
 
 
 def write_xlsx(columns: list[Column], rows: Iterable[Any], sheet_title: str = "数据",
-               title_lines: list[str] | None = None) -> bytes:
-    """Rows (objects or dicts) to an .xlsx in write-only mode, header frozen."""
+               title_lines: list[str] | None = None, finish: Callable[[Any, int, int], None] | None = None) -> bytes:
+    """Rows (objects or dicts) to an .xlsx in write-only mode, header frozen.
+
+    `finish(ws, header_row, last_row)` runs after the rows (a report adds its native chart there).
+    """
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title=sheet_title[:31])
     for index, column in enumerate(columns, start=1):
@@ -75,7 +78,9 @@ def write_xlsx(columns: list[Column], rows: Iterable[Any], sheet_title: str = "�
         cell.alignment = Alignment(vertical="center")
         header.append(cell)
     ws.append(header)
+    last_row = header_row
     for row in rows:
+        last_row += 1
         cells = []
         for column in columns:
             value = _cell_value(column.value(row))
@@ -88,6 +93,8 @@ def write_xlsx(columns: list[Column], rows: Iterable[Any], sheet_title: str = "�
                 cell.number_format = "yyyy-mm-dd"
             cells.append(cell)
         ws.append(cells)
+    if finish is not None:
+        finish(ws, header_row, last_row)
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
@@ -167,7 +174,8 @@ def write_export(spec: ExportSpec, progress: Callable[[int], None] | None = None
                          spec.entity_type)
 
 
-def write_audited(columns: list[Column], rows: Iterable[Any], name: str, filters: dict, entity_type: str) -> bytes:
+def write_audited(columns: list[Column], rows: Iterable[Any], name: str, filters: dict, entity_type: str,
+                  finish: Callable[[Any, int, int], None] | None = None) -> bytes:
     """Any export's file: the audit record, then a title line with the hospital and the filters, then the rows."""
     from flask import current_app
 
@@ -175,7 +183,8 @@ def write_audited(columns: list[Column], rows: Iterable[Any], name: str, filters
 
     shown = "，".join(f"{k}={v}" for k, v in filters.items() if v) or "全部"
     audit.record("export", entity_type, "", label=f"{name}导出", changes={"filters": filters})
-    return write_xlsx(columns, rows, name, [f"{current_app.config['HOSPITAL_NAME']} {name}", f"筛选条件：{shown}"])
+    return write_xlsx(columns, rows, name, [f"{current_app.config['HOSPITAL_NAME']} {name}", f"筛选条件：{shown}"],
+                      finish)
 
 
 def export_rows(rows: Iterable[Any], columns: list[Column], name: str, filters: dict, entity_type: str) -> Response:

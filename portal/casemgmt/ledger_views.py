@@ -18,7 +18,7 @@ from portal.core.timeutil import local_today
 from portal.io.export import Column, ExportSpec, export_registered, register_export, send_xlsx
 
 from . import GROUP, LEDGER, bp, ledger
-from . import reports as cm_reports  # noqa: F401  (declares the monthly report's tables on the registry)
+from . import reports as cm_reports  # (declares the monthly report's tables on the registry)
 from .models import OUTCOMES, TASK_TYPES
 from .patients import find_by_ref
 from .queries import may_see_patient, sees_all

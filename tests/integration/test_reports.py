@@ -27,7 +27,10 @@ from portal.reports.models import ReportRun
 from portal.reports.registry import Chart, Column, Drill, Report, ReportDeclarationError
 from tests.conftest import text_of
 from tests.factories import make_staff, make_user
-from tests.integration.test_casemgmt_ledger import MONTH, serve, world  # noqa: F401  (the ledger's fixture)
+from tests.integration import test_casemgmt_ledger as ledger_tests
+from tests.integration.test_casemgmt_ledger import MONTH, serve
+
+world = ledger_tests.world  # the ledger tests' fixture: two case managers, a supervisor, five patients
 
 STAFF_REPORT = Report(
     code="test_staff_by_department", title="人员按科室统计", permission=VIEW_STAFF,
@@ -239,12 +242,12 @@ def test_export_holds_the_shown_rows_and_a_native_chart(client, world):
     assert ws.cell(row=4, column=rate).number_format == "0.0%"
     assert f"{ws.cell(row=4, column=rate).value:.1%}" == shown[0][rate - 1]
     assert "个百分点" in ws.cell(row=4, column=len(values[2])).number_format
-    assert len(ws._charts) == 1  # noqa: SLF001 - openpyxl keeps read charts there
+    assert len(ws._charts) == 1  # openpyxl keeps a sheet's charts there
     assert db.session.scalar(select(AuditLog.entity_label).where(AuditLog.action == "export")) \
         == "月度服务报表·按服务类型导出"
     # The monthly report's own workbook carries native charts too.
     monthly = load_workbook(io.BytesIO(client.get("/casemgmt/ledger/report/export?month=2026-10").data))
-    assert len(monthly["按服务类型"]._charts) == 1  # noqa: SLF001
+    assert len(monthly["按服务类型"]._charts) == 1
 
 
 # --- archive ---------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@
       grid: { left: 8, right: 16, top: 36, bottom: 8, containLabel: true },
       xAxis: { type: "category", data: data.categories,
         axisLabel: { interval: 0, rotate: narrow || data.categories.length > 6 ? 30 : 0, width: 96, overflow: "truncate" } },
-      yAxis: { type: "value", axisLabel: { formatter: function (v) { return text(v, fmt); } } },
+      yAxis: { type: "value", minInterval: fmt === "int" ? 1 : 0, axisLabel: { formatter: function (v) { return text(v, fmt); } } },
       series: data.series.map(function (s) {
         return { type: data.type, name: s.name, data: s.data, barMaxWidth: 36 };
       })
@@ -75,6 +75,13 @@
       form.elements.month.value = "";
     }
   }, true);
+
+  // Empty filters stay out of the pushed URL (?month=2026-10, not ?month=2026-10&date_from=&date_to=).
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (!event.detail.elt.closest || !event.detail.elt.closest("form.report-filters")) { return; }
+    var params = event.detail.parameters;
+    Object.keys(params).forEach(function (key) { if (params[key] === "") { delete params[key]; } });
+  });
 
   document.addEventListener("DOMContentLoaded", function () { draw(document); });
   document.addEventListener("htmx:afterSwap", function (event) { draw(event.detail.target); });

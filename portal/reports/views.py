@@ -18,7 +18,7 @@ from portal.extensions import db
 from portal.io.export import send_xlsx
 
 from . import bp, engine, excel, registry, services
-from .params import COMPARES, Params
+from .params import COMPARE_HEADERS, COMPARES, Params
 
 nav.add("工作台", "报表", "reports.list_reports", SIGNED_IN, 50)
 
@@ -77,7 +77,8 @@ def _context(report: registry.Report, params: Params) -> dict:
     prev_args, next_args = params.neighbours()
     return {"report": report, "params": params, "result": result, "args": params.args(),
             "filter_lines": result.filter_lines(dept), "chart": result.chart_data(), "compares": COMPARES,
-            "departments": department_choices(report), "prev_args": prev_args, "next_args": next_args}
+            "departments": department_choices(report), "prev_args": prev_args, "next_args": next_args,
+            "compare_header": COMPARE_HEADERS.get(params.compare, "")}
 
 
 @bp.route("/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import io
+import os
 import re
 from datetime import date, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -329,3 +330,22 @@ def test_bad_department_and_unknown_reports(client, tree, staff_report):
     assert client.get("/reports/no_such_report").status_code == 404
     assert client.get("/reports/test_staff_by_department/rows").status_code == 404  # no drill-down query
     assert client.get("/reports/archive/999999").status_code == 404
+
+
+def test_operators_archive_a_missed_month_from_the_command_line(tmp_path):
+    from portal.config import ROOT
+    from portal.core.redis_conn import stop_embedded_redis
+    from tests.integration.test_cli import run
+
+    instance = tmp_path / "instance"
+    env = {**os.environ, "PORTAL_INSTANCE": str(instance), "DATABASE_URL": f"sqlite:///{instance}/portal.db",
+           "PYTHONPATH": str(ROOT)}
+    env.pop("REDIS_URL", None)
+    try:
+        run(env, "upgrade")
+        assert "已生成 3 份报表存档" in run(env, "archive-reports", "--today", "2026-11-03").stdout
+        assert "已生成 0 份报表存档" in run(env, "archive-reports", "--today", "2026-11-20").stdout
+        bad = run(env, "archive-reports", "--today", "11/03", check=False)
+        assert bad.returncode == 2 and "不是日期" in bad.stderr
+    finally:
+        stop_embedded_redis(str(instance))

@@ -94,7 +94,8 @@ BY_TYPE = register(Report(
                           .group_by(LedgerEntry.task_type).order_by(func.min(TYPE_ORDER))),
     columns=(Column("task_type", "服务类型", fmt="text", labels=TASK_TYPES, width=20),
              *_number_columns(task_type="task_type")),
-    filters=(SOURCE,), chart=Chart("bar", "task_type", ("services", "patients")), **COMMON))
+    filters=(SOURCE,), chart=Chart("bar", "task_type", ("services", "patients")),
+    summary="各服务类型的服务人次、人数与联系成功率", **COMMON))
 
 BY_MANAGER = register(Report(
     code="cm_services_by_manager", title="月度服务报表·按个案管理师",
@@ -104,7 +105,8 @@ BY_MANAGER = register(Report(
     columns=(Column("case_manager_id", "个案管理师", fmt="text", labels=manager_names, blank="未分配", key_type=int,
                     width=16),
              *_number_columns(case_manager_id="case_manager_id")),
-    filters=(SOURCE, TYPE), chart=Chart("bar", "case_manager_id", ("services",)), **COMMON))
+    filters=(SOURCE, TYPE), chart=Chart("bar", "case_manager_id", ("services",)),
+    summary="每位个案管理师的服务人次、人数与联系成功率", **COMMON))
 
 
 def _disease_rows(outcome: str = ""):
@@ -150,6 +152,7 @@ BY_DISEASE = register(Report(
                       drill=Drill(rows=_disease_rows(c.key), columns=DISEASE_DRILL.columns))
                for c in _outcome_columns()),
              Column("reach_rate", "联系成功率", fmt="percent", total="ratio", ratio=("reached", "services"))),
-    filters=(SOURCE, TYPE), chart=Chart("pie", "disease_name", ("services",)), **COMMON))
+    filters=(SOURCE, TYPE), chart=Chart("pie", "disease_name", ("services",)),
+    summary="各病种（ICD-10）的服务人次、人数与联系成功率", **COMMON))
 
 MONTHLY = (("by_type", BY_TYPE), ("by_manager", BY_MANAGER), ("by_disease", BY_DISEASE))

@@ -102,6 +102,7 @@ class Report:
     group: str = "报表"
     archive: str | None = None  # "monthly": the scheduled job archives last month on the 1st
     empty: str = "该期间没有数据。"
+    summary: str = ""  # one line for the list of reports (default: the definition's first line)
 
     def column(self, key: str) -> Column:
         for col in self.columns:

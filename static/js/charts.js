@@ -81,6 +81,9 @@
     if (!event.detail.elt.closest || !event.detail.elt.closest("form.report-filters")) { return; }
     var params = event.detail.parameters;
     Object.keys(params).forEach(function (key) { if (params[key] === "") { delete params[key]; } });
+    // Half a date range while the user is still picking: wait for the other date (a submit still asks).
+    var trigger = event.detail.triggeringEvent;
+    if (trigger && trigger.type === "change" && (!params.date_from !== !params.date_to)) { event.preventDefault(); }
   });
 
   document.addEventListener("DOMContentLoaded", function () { draw(document); });

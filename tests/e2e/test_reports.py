@@ -72,6 +72,14 @@ def test_report_chart_draws_as_svg_and_redraws_after_a_swap(page: Page, base_url
     expect(page.locator("table.data.report thead")).to_contain_text("上年同期")
     expect(page.locator("[data-chart] svg")).to_be_visible()  # drawn again in the swapped body
     assert page.evaluate("window.__sameDocument === true")
+    # A date range replaces the month once both dates are there; empty filters stay out of the URL.
+    page.locator('input[name="date_from"]').fill("2024-03-02")
+    expect(page.locator('input[name="month"]')).to_have_value("")
+    page.locator('input[name="date_to"]').fill("2024-03-05")
+    expect(page).to_have_url(re.compile(r"\?date_from=2024-03-02&date_to=2024-03-05&compare=yoy$"))
+    expect(page.get_by_test_id("report-period")).to_contain_text("2024-03-02 至 2024-03-05")
+    expect(page.locator("table.data.report tfoot")).to_contain_text("4")
+    expect(page.locator("#toast")).to_be_empty()
     assert page.evaluate("document.querySelectorAll('script[src]').length") >= 3  # scripts of our own only
     assert not page.evaluate(
         "Array.from(document.querySelectorAll('script[src]')).some(s => new URL(s.src).host !== location.host)")

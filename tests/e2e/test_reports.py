@@ -100,3 +100,15 @@ def test_report_fits_small_screens_as_cards(open_context, base_url, report_viewe
     page.locator('select[name="compare"]').select_option("prev")
     expect(page.locator("table.data.report thead")).to_contain_text("上期", use_inner_text=False)
     assert _fits(page)
+
+
+def test_monthly_service_report_draws_its_charts_on_a_phone(open_context, base_url, report_viewer):
+    context = open_context(viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    path = "/casemgmt/ledger/report?month=2024-03"
+    page.goto(path)
+    submit_login(page, report_viewer.login, report_viewer.password)
+    expect(page).to_have_url(f"{base_url}{path}")
+    expect(page.locator("[data-chart] svg")).to_have_count(3)
+    assert _fits(page)
+    shot(page, "monthly-375x667.png")

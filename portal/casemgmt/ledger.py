@@ -187,7 +187,7 @@ def ward_choices(blank: str | None = "全部病区") -> list[tuple]:
 # --- the monthly service report -------------------------------------------------------------------------
 
 
-def _legacy_row(result, row: dict, label: str, **extra) -> dict:
+def _table_row(row: dict, label: str, **extra) -> dict:
     return {"label": label, "services": int(row.get("services") or 0), "patients": int(row.get("patients") or 0),
             **{code: int(row.get(code) or 0) for code in REPORT_OUTCOMES}, **extra}
 
@@ -205,17 +205,15 @@ def monthly_report(month: date, *, user: User | None = None) -> dict:
     start, end = month_bounds(month)
     results = {key: engine.run(report, Params(start, end, start, None, {f.name: "" for f in report.filters}), user,
                                links=False) for key, report in reports.MONTHLY}
-    by_type = [_legacy_row(results["by_type"], r, results["by_type"].label("task_type", r["task_type"]),
-                           task_type=r["task_type"]) for r in results["by_type"].rows]
-    managers = results["by_manager"]
-    by_manager = sorted((_legacy_row(managers, r, managers.label("case_manager_id", r["case_manager_id"]),
-                                     case_manager_id=r["case_manager_id"]) for r in managers.rows),
+    types, managers, diseases = results["by_type"], results["by_manager"], results["by_disease"]
+    by_type = [_table_row(r, types.label("task_type", r["task_type"]), task_type=r["task_type"]) for r in types.rows]
+    by_manager = sorted((_table_row(r, managers.label("case_manager_id", r["case_manager_id"]),
+                                    case_manager_id=r["case_manager_id"]) for r in managers.rows),
                         key=lambda r: (-r["services"], r["label"]))
-    by_disease = [_legacy_row(results["by_disease"], r,
-                              f"{r['icd10_code']} {r['disease_name']}".strip() if r["icd10_code"] else "未入组",
-                              icd10_code=r["icd10_code"], disease_name=r["disease_name"])
-                  for r in results["by_disease"].rows]
-    total = _legacy_row(results["by_type"], results["by_type"].totals, "合计")
+    by_disease = sorted((_table_row(r, f"{r['icd10_code']} {r['disease_name']}".strip() if r["icd10_code"]
+                                    else "未入组", icd10_code=r["icd10_code"], disease_name=r["disease_name"])
+                         for r in diseases.rows), key=lambda r: (-r["services"], r["icd10_code"] or "~"))
+    total = _table_row(types.totals, "合计")
     return {"month": start, "end": end, "by_type": by_type, "by_manager": by_manager, "by_disease": by_disease,
             "total": total, "plans": plan_punctuality(start, end), "results": results}
 

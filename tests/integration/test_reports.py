@@ -141,6 +141,10 @@ def test_report_page_filters_in_the_url_totals_and_drill_down(client, world):
     partial = client.htmx_get("/reports/cm_services_by_type?month=2026-10")
     assert partial.status_code == 200 and "<html" not in partial.get_data(as_text=True)
     assert table_rows(partial)[-1][:3] == ["合计", "6", "4"]
+    # The swapped body carries the export and archive actions of exactly these filters.
+    body = html.unescape(partial.get_data(as_text=True))
+    assert 'action="/reports/cm_services_by_type/archive?month=2026-10"' in body
+    assert 'href="/reports/cm_services_by_type/export?month=2026-10"' in body
 
 
 def test_drill_down_query_lists_the_rows_behind_a_number(client, world):

@@ -16,7 +16,7 @@ from rq import SimpleWorker
 from sqlalchemy import func, select
 
 import jobs
-from jobs.reports import archive_monthly_reports
+from jobs.reports import archive_monthly_reports, generate_report
 from portal.auth.models import Staff
 from portal.auth.permissions import VIEW_STAFF
 from portal.casemgmt import ledger
@@ -270,6 +270,12 @@ def test_archive_job_runs_through_the_queue_and_downloads_are_checked(app, clien
     assert job.is_finished, job.latest_result()
     assert len(job.return_value()["runs"]) == 3  # the three declared archive="monthly"
     assert services.generate_scheduled(today=date(2026, 11, 20)) == []  # once per month
+    one = queue.enqueue(generate_report, "cm_services_by_type", {"month": "2026-10", "source": "adhoc"}, "weekly")
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    one.refresh()
+    assert one.is_finished, one.latest_result()
+    adhoc = db.session.get(ReportRun, one.return_value()["run_id"])
+    assert adhoc.schedule == "weekly" and adhoc.rows == 1 and "来源：临时服务" in adhoc.filter_text
     db.session.commit()
     run = db.session.scalar(select(ReportRun).where(ReportRun.report_code == "cm_services_by_type"))
     assert run.period == "2026-10" and run.schedule == "monthly" and run.requested_by_id is None and run.rows == 2

@@ -103,7 +103,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PIP) install -q -r requirements-dev.txt -c constraints.txt
 	@touch $@
 
-assets: $(VENDOR)/htmx.min.js $(VENDOR)/pico.min.css
+assets: $(VENDOR)/htmx.min.js $(VENDOR)/pico.min.css $(VENDOR)/echarts.min.js
 
 $(NPM_STAMP): package.json package-lock.json
 	@if ! command -v npm >/dev/null 2>&1; then \
@@ -121,6 +121,10 @@ $(VENDOR)/htmx.min.js: $(NPM_STAMP)
 $(VENDOR)/pico.min.css: $(NPM_STAMP)
 	@mkdir -p $(VENDOR)
 	install -m 644 node_modules/@picocss/pico/css/pico.min.css $@
+
+$(VENDOR)/echarts.min.js: $(NPM_STAMP)
+	@mkdir -p $(VENDOR)
+	install -m 644 node_modules/echarts/dist/echarts.min.js $@
 
 chromium:
 	@if [ -x $(CHROMIUM) ]; then \

@@ -167,6 +167,23 @@ def purge_import_originals() -> None:
     click.echo(f"已删除 {result['purged']} 个导入原始文件（保留 {result['days']} 天），导入日志保留。")
 
 
+@cli.command("archive-reports")
+@click.option("--today", default="", help="当作今天的日期（如 2026-11-03），用于补做漏生成的月份")
+def archive_reports(today: str) -> None:
+    """立即生成上个月按月存档的报表（定时任务每天执行；已存档的不重复生成）。"""
+    from datetime import date
+
+    from jobs import reports, use_app
+
+    try:
+        date.fromisoformat(today or "2000-01-01")
+    except ValueError:
+        raise click.BadParameter(f"“{today}”不是日期，应为 2026-11-03 这样的格式。", param_hint="--today") from None
+    use_app(_app())
+    result = reports.archive_monthly_reports(today or None)
+    click.echo(f"已生成 {len(result['runs'])} 份报表存档。")
+
+
 @cli.command()
 def cron() -> None:
     """启动 RQ 定时任务调度（全院只运行一个）；Redis 中断后自动重连。"""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rq.cron import CronScheduler
 
-from . import approvals, audit, casemgmt, io, notify
+from . import approvals, audit, casemgmt, io, notify, reports
 
 CHINA_UTC_OFFSET_HOURS = 8  # Asia/Shanghai has no daylight saving time
 
@@ -33,3 +33,5 @@ def register_all(cron: CronScheduler, queue_name: str, sweep_seconds: int = 60) 
     cron.register(casemgmt.build_tomorrows_tasks, queue_name, cron=local_cron(17, 5), name="build_tomorrows_tasks")
     # 03:41 local: original import files with personal data past PORTAL_IMPORT_ORIGINAL_DAYS are deleted.
     cron.register(io.purge_import_originals, queue_name, cron=local_cron(3, 41), name="purge_import_originals")
+    # 06:23 local every day: last month's reports go to the archive once (the job skips those already there).
+    cron.register(reports.archive_monthly_reports, queue_name, cron=local_cron(6, 23), name="archive_monthly_reports")

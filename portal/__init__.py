@@ -49,11 +49,12 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     from .io import bp as io_bp
     from .main import bp as main_bp
     from .notify import bp as notify_bp
+    from .reports import bp as reports_bp
     from .supervision import bp as supervision_bp
     from .wecom import bp as wecom_bp
 
     for blueprint in (main_bp, auth_bp, admin_bp, audit_bp, notify_bp, wecom_bp, approvals_bp, supervision_bp, io_bp,
-                      casemgmt_bp, *api_blueprints):
+                      casemgmt_bp, reports_bp, *api_blueprints):
         app.register_blueprint(blueprint)
 
     from .auth.session import init_session_handling

@@ -31,4 +31,5 @@ from portal.casemgmt.models import (  # noqa: F401
 from portal.core.audit import AuditLog  # noqa: F401
 from portal.io.models import ImportLog  # noqa: F401
 from portal.notify.models import Notification, OutboxMessage  # noqa: F401
+from portal.reports.models import ReportRun  # noqa: F401
 from portal.supervision.models import Finding  # noqa: F401

@@ -15,7 +15,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
-from sqlalchemy import Select, case, distinct, false, func, or_, select
+from sqlalchemy import Select, case, false, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from portal.auth.models import Department, Role, User, user_roles
@@ -164,44 +164,35 @@ def ward_choices(blank: str | None = "全部病区") -> list[tuple]:
 # --- the monthly service report -------------------------------------------------------------------------
 
 
-def _measures():
-    return (func.count(LedgerEntry.id), func.count(distinct(LedgerEntry.patient_id)),
-            *(func.sum(case((LedgerEntry.outcome == code, 1), else_=0)) for code in REPORT_OUTCOMES))
-
-
-def _row(label: str, measures, **extra) -> dict:
-    services, patients, *by_outcome = measures
-    return {"label": label, "services": int(services or 0), "patients": int(patients or 0),
-            **{code: int(n or 0) for code, n in zip(REPORT_OUTCOMES, by_outcome, strict=True)}, **extra}
+def _table_row(row: dict, label: str, **extra) -> dict:
+    return {"label": label, "services": int(row.get("services") or 0), "patients": int(row.get("patients") or 0),
+            **{code: int(row.get(code) or 0) for code in REPORT_OUTCOMES}, **extra}
 
 
 def monthly_report(month: date, *, user: User | None = None) -> dict:
-    """Services in a month per service type, per case manager and per disease; `user` limits it to their rows."""
+    """Services in a month per service type, per case manager and per disease; `user` limits it to their rows.
+
+    The three tables are the declared reports of casemgmt/reports.py, run through the registry.
+    """
+    from portal.reports import engine
+    from portal.reports.params import Params
+
+    from . import reports
+
     start, end = month_bounds(month)
-
-    def grouped(*columns) -> list:
-        stmt = select(*columns, *_measures()).where(LedgerEntry.service_date.between(start, end))
-        if user is not None:
-            stmt = scope_to_manager(stmt, LedgerEntry.case_manager_id, user)
-        return db.session.execute(stmt.group_by(*columns)).all() if columns else db.session.execute(stmt).all()
-
-    order = list(TASK_TYPES)
-    by_type = [_row(TASK_TYPES.get(code, code), rest, task_type=code)
-               for code, *rest in sorted(grouped(LedgerEntry.task_type),
-                                         key=lambda r: order.index(r[0]) if r[0] in order else len(order))]
-    manager_rows = grouped(LedgerEntry.case_manager_id)
-    ids = [r[0] for r in manager_rows if r[0] is not None]
-    users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids))
-                                                 .options(selectinload(User.staff)))} if ids else {}
-    by_manager = sorted((_row(users[uid].display_name if uid in users else "未分配", rest, case_manager_id=uid)
-                         for uid, *rest in manager_rows), key=lambda r: (-r["services"], r["label"]))
-    by_disease = sorted((_row(f"{code} {name}".strip() if code else "未入组", rest, icd10_code=code,
-                              disease_name=name) for code, name, *rest in
-                         grouped(LedgerEntry.icd10_code, LedgerEntry.disease_name)),
-                        key=lambda r: (-r["services"], r["icd10_code"] or "~"))
-    (total,) = grouped()
+    results = {key: engine.run(report, Params(start, end, start, None, {f.name: "" for f in report.filters}), user,
+                               links=False) for key, report in reports.MONTHLY}
+    types, managers, diseases = results["by_type"], results["by_manager"], results["by_disease"]
+    by_type = [_table_row(r, types.label("task_type", r["task_type"]), task_type=r["task_type"]) for r in types.rows]
+    by_manager = sorted((_table_row(r, managers.label("case_manager_id", r["case_manager_id"]),
+                                    case_manager_id=r["case_manager_id"]) for r in managers.rows),
+                        key=lambda r: (-r["services"], r["label"]))
+    by_disease = sorted((_table_row(r, f"{r['icd10_code']} {r['disease_name']}".strip() if r["icd10_code"]
+                                    else "未入组", icd10_code=r["icd10_code"], disease_name=r["disease_name"])
+                         for r in diseases.rows), key=lambda r: (-r["services"], r["icd10_code"] or "~"))
+    total = _table_row(types.totals, "合计")
     return {"month": start, "end": end, "by_type": by_type, "by_manager": by_manager, "by_disease": by_disease,
-            "total": _row("合计", total), "plans": plan_punctuality(start, end)}
+            "total": total, "plans": plan_punctuality(start, end), "results": results}
 
 
 def plan_punctuality(start: date, end: date) -> dict:
@@ -241,6 +232,8 @@ def monthly_report_xlsx(report: dict, hospital: str) -> bytes:
         for row in [*report[key], report["total"]]:
             ws.append([neutralise(row["label"]), row["services"], row["patients"],
                        *(row[code] for code in REPORT_OUTCOMES)])
+        if report[key]:
+            _add_chart(ws, sheet_title, len(report[key]), pie=key == "by_disease")
     plans = report["plans"]
     ws = wb.create_sheet(title="次日计划下达")
     ws.column_dimensions["A"].width = 28
@@ -253,6 +246,18 @@ def monthly_report_xlsx(report: dict, hospital: str) -> bytes:
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
+
+
+def _add_chart(ws, title: str, rows: int, pie: bool = False) -> None:
+    """A native Excel chart of the services column (B) over the labels (A), rows 3 to the last before 合计."""
+    from openpyxl.chart import BarChart, PieChart, Reference
+
+    chart = PieChart() if pie else BarChart()
+    chart.title = f"服务人次（{title}）"
+    chart.height, chart.width = 9, 16
+    chart.add_data(Reference(ws, min_col=2, max_col=2, min_row=2, max_row=rows + 2), titles_from_data=True)
+    chart.set_categories(Reference(ws, min_col=1, max_col=1, min_row=3, max_row=rows + 2))
+    ws.add_chart(chart, "H2")
 
 
 def audit_report_export(month: date) -> None:

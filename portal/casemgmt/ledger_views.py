@@ -18,6 +18,7 @@ from portal.core.timeutil import local_today
 from portal.io.export import Column, ExportSpec, export_registered, register_export, send_xlsx
 
 from . import GROUP, LEDGER, bp, ledger
+from . import reports as cm_reports  # (declares the monthly report's tables on the registry)
 from .models import OUTCOMES, TASK_TYPES
 from .patients import find_by_ref
 from .queries import may_see_patient, sees_all
@@ -150,8 +151,10 @@ def monthly_report():
     """Services of a month per service type, per case manager and per disease."""
     month = _report_month()
     report = ledger.monthly_report(month, user=me())
+    charts = {key: result.chart_data() for key, result in report["results"].items()}
+    codes = {key: declared.code for key, declared in cm_reports.MONTHLY}
     return render("casemgmt/monthly_report.html", "casemgmt/_ledger_report.html", report=report,
-                  month_value=f"{month:%Y-%m}", sees_all=sees_all(me()))
+                  month_value=f"{month:%Y-%m}", sees_all=sees_all(me()), charts=charts, codes=codes)
 
 
 @bp.route("/ledger/report/export")

@@ -68,8 +68,11 @@ def _cell_value(value: Any) -> Any:
 
 
 def write_xlsx(columns: list[Column], rows: Iterable[Any], sheet_title: str = "数据",
-               title_lines: list[str] | None = None) -> bytes:
-    """Rows (objects or dicts) to an .xlsx in write-only mode, header frozen."""
+               title_lines: list[str] | None = None, finish: Callable[[Any, int, int], None] | None = None) -> bytes:
+    """Rows (objects or dicts) to an .xlsx in write-only mode, header frozen.
+
+    `finish(ws, header_row, last_row)` runs after the rows (a report adds its native chart there).
+    """
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title=sheet_title[:31])
     for index, column in enumerate(columns, start=1):
@@ -89,7 +92,9 @@ def write_xlsx(columns: list[Column], rows: Iterable[Any], sheet_title: str = "�
         cell.alignment = Alignment(vertical="center")
         header.append(cell)
     ws.append(header)
+    last_row = header_row
     for row in rows:
+        last_row += 1
         cells = []
         for column in columns:
             value = _cell_value(column.value(row))
@@ -102,6 +107,8 @@ def write_xlsx(columns: list[Column], rows: Iterable[Any], sheet_title: str = "�
                 cell.number_format = "yyyy-mm-dd"
             cells.append(cell)
         ws.append(cells)
+    if finish is not None:
+        finish(ws, header_row, last_row)
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
@@ -184,7 +191,8 @@ def write_export(spec: ExportSpec, progress: Callable[[int], None] | None = None
         rows.close()  # an abandoned streamed result must not keep its cursor (and snapshot) open
 
 
-def write_audited(columns: list[Column], rows: Iterable[Any], name: str, filters: dict, entity_type: str) -> bytes:
+def write_audited(columns: list[Column], rows: Iterable[Any], name: str, filters: dict, entity_type: str,
+                  finish: Callable[[Any, int, int], None] | None = None) -> bytes:
     """Any export's file: a title line with the hospital and the filters, then the rows; and its audit record.
 
     The rows are read to the end first, then the audit record is written: in a read request (a GET) in
@@ -198,7 +206,8 @@ def write_audited(columns: list[Column], rows: Iterable[Any], name: str, filters
     from portal.extensions import own_write_transaction
 
     shown = describe_filters(filters, entity_type)  # 日期：2026-12-02，个案管理师：张三
-    content = write_xlsx(columns, rows, name, [f"{current_app.config['HOSPITAL_NAME']} {name}", f"筛选条件：{shown}"])
+    content = write_xlsx(columns, rows, name, [f"{current_app.config['HOSPITAL_NAME']} {name}", f"筛选条件：{shown}"],
+                         finish)
     with own_write_transaction():
         audit.record("export", entity_type, "", label=f"{name}导出", changes={"filters": filters})
     return content

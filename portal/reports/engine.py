@@ -6,7 +6,6 @@ is exactly what the page shows. `user` None is the system (a schedule): it sees 
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -21,17 +20,10 @@ from portal.extensions import db
 from .params import COMPARE_HEADERS, COMPARES, Params
 from .registry import Column, Report
 
-# scope_query takes the permission whose departments apply (scope belongs to a permission); until
-# every branch has that signature, older three-argument versions are called without it.
-_SCOPE_TAKES_PERMISSION = len(inspect.signature(scope_query).parameters) >= 4
-
 
 def scope_by_department(stmt, column, user, permission):
     """The departments `user` may see for `permission` (core.scoping.scope_query)."""
-    principal = user.principal
-    if _SCOPE_TAKES_PERMISSION:
-        return scope_query(stmt, column, principal, permission)
-    return scope_query(stmt, column, principal)  # pragma: no cover - until scope_query takes the permission
+    return scope_query(stmt, column, user.principal, permission)
 
 
 def sees_everything(report: Report, user) -> bool:
@@ -40,7 +32,7 @@ def sees_everything(report: Report, user) -> bool:
         return True
     if report.sees_everything is not None:
         return report.sees_everything(user)
-    return user.principal.department_ids is None
+    return user.principal.departments_for(report.permission) is None
 
 
 def department_subtree(department_id: int):

@@ -61,7 +61,7 @@ def department_choices(report: registry.Report) -> list[tuple[int, str]]:
     if not report.department_filter:
         return []
     stmt = select(Department.id, Department.name).where(Department.is_active.is_(True))
-    ids = current_user.principal.department_ids
+    ids = current_user.principal.departments_for(report.permission)
     if ids is not None:
         stmt = stmt.where(Department.id.in_(ids or [-1]))
     return list(db.session.execute(stmt.order_by(Department.path, Department.sort_order, Department.name)).all())

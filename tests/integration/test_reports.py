@@ -239,7 +239,7 @@ def test_export_holds_the_shown_rows_and_a_native_chart(client, world):
     wb = load_workbook(io.BytesIO(response.data))
     ws = wb.active
     values = list(ws.iter_rows(values_only=True))
-    assert values[0][0].endswith("月度服务报表·按服务类型") and "期间=2026年10月" in values[1][0]
+    assert values[0][0].endswith("月度服务报表·按服务类型") and "期间：2026年10月" in values[1][0]
     assert values[2][:4] == ("服务类型", "服务人次", "服务人次（上期）", "服务人次（增减）")
     assert [r[0] for r in values[3:]] == [r[0] for r in shown]
     assert [r[1] for r in values[3:]] == [int(r[1]) for r in shown]

@@ -92,7 +92,10 @@ def _register_request_hooks(app: Flask) -> None:
                 if any(_hostile(ch) for ch in key + value):
                     raise BadRequest("提交的内容包含不可见的控制字符，请删除后重试。")
         g.request_started = time.perf_counter()
-        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        # A view marked reads_first (an import's preview and commit) checks before it writes and takes
+        # the write lock itself, only for the writing.
+        reads_first = getattr(app.view_functions.get(request.endpoint), "reads_first", False)
+        if request.method in ("POST", "PUT", "PATCH", "DELETE") and not reads_first:
             request.environ["portal.begin_token"] = sqlite_begin.set("BEGIN IMMEDIATE")
 
     @app.after_request

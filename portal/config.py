@@ -75,6 +75,8 @@ class Config:
     CASELOAD_NORM = _int("PORTAL_CASELOAD_NORM", 500)  # patients per case manager (1:500)
     # Imports with more rows than this run as a background job with a progress bar.
     IMPORT_JOB_ROWS = _int("PORTAL_IMPORT_JOB_ROWS", 5000)
+    # A running background job whose heartbeat is older than this (seconds) is marked failed by the sweep.
+    JOB_HEARTBEAT_TIMEOUT = _int("PORTAL_JOB_HEARTBEAT_TIMEOUT", 120)
     # Exports with more rows than this are written by a background job; the user is notified with a link.
     EXPORT_JOB_ROWS = _int("PORTAL_EXPORT_JOB_ROWS", 20000)
 

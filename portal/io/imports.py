@@ -367,9 +367,10 @@ def preview(code: str, filename: str, content: bytes, sheet: str | None = None,
             row.errors.extend((header, None, message) for header, message in import_type.validate_row(row.values))
         if row.ok:
             checked.append(row)
-    if import_type.check_rows and checked:
-        import_type.check_rows(checked)
-    valid = _unique_rows(import_type, result, [row for row in checked if row.ok])
+    valid = _unique_rows(import_type, result, checked)
+    if import_type.check_rows and valid:
+        import_type.check_rows(valid)  # the whole file at once: a few queries, and clashes between rows
+        valid = [row for row in valid if row.ok]
     duplicate = {id(row) for row in result.duplicates}
     result.invalid = [row for row in parsed.rows if not row.ok and id(row) not in duplicate]
     result.existing = import_type.find_existing([import_type.key_of(r.values) for r in valid])
@@ -384,26 +385,30 @@ def _unique_rows(import_type: ImportType, result: Preview, rows: list[RowResult]
     seen: dict[tuple[str, ...], dict[tuple, int]] = {key: {} for key in import_type.all_unique_keys}
     valid = []
     for row in rows:
-        clash = None
-        for names, first in seen.items():
-            value = tuple(row.values.get(name) for name in names)
-            if any(v is None or v == "" for v in value):
-                continue  # a blank column (a patient without 住院号) clashes with nothing
-            if value in first and clash is None:
-                clash = (names, value, first[value])
+        values = {names: _comparable(row.values, names) for names in seen}
+        clash = next(((names, values[names], first[values[names]]) for names, first in seen.items()
+                      if values[names] is not None and values[names] in first), None)
         if clash is not None:
-            names, value, earlier = clash
+            names, _, earlier = clash
+            value = tuple(row.values.get(name) for name in names)
             label = "、".join(headers[name] for name in names)
             same = "" if names == import_type.key else f"（{label}相同）"
             row.errors.append((label, value if len(value) > 1 else value[0], f"与第 {earlier} 行重复{same}"))
             result.duplicates.append(row)
             continue
         for names, first in seen.items():
-            value = tuple(row.values.get(name) for name in names)
-            if not any(v is None or v == "" for v in value):
-                first[value] = row.row_number
+            if values[names] is not None:
+                first[values[names]] = row.row_number
         valid.append(row)
     return valid
+
+
+def _comparable(values: dict[str, Any], names: tuple[str, ...]) -> tuple | None:
+    """A unique key as compared within a file (letters in any case are the same); None when a part is blank."""
+    key = tuple(values.get(name) for name in names)
+    if any(part is None or part == "" for part in key):
+        return None  # a blank column (a patient without 住院号) clashes with nothing
+    return tuple(part.casefold() if isinstance(part, str) else part for part in key)
 
 
 def commit(code: str, filename: str, content: bytes, mode: str, *, user_id: int | None,

@@ -121,6 +121,7 @@ PLAN_IMPORT = register(ImportType(
     code="cm_plan", label="次日服务计划", columns=COLUMNS, key=("plan_date", "external_id"), find_existing=_find,
     write_row=_write, delete_period=_cancel_period, period_column="plan_date", count_period=plans.count_period,
     validate_row=_validate, check_rows=_check_rows, unique_keys=(("plan_date", "patient", "task_type", "time_slot"),),
+    compact=("external_id", "patient"),
     max_rows=plans.MAX_ITEMS, job_rows=1000, permission="casemgmt.plan",
     example=("2026-11-24", "HIS-1001", "ZY20260001", "张三", "陪同入院", "办理入院并送至病房", "胸外病区", "12",
              "上午", "轮椅、禁食", "需家属陪同", "")))

@@ -77,7 +77,8 @@ class ImportType:
     check_rows: Callable[[list[RowResult]], None] | None = None
     # Every unique key of the target table besides `key`: two rows of one file may not share any of them.
     unique_keys: tuple[tuple[str, ...], ...] = ()
-    codes: tuple[str, ...] = ()  # identity columns compared and stored in upper case (record numbers, codes)
+    codes: tuple[str, ...] = ()  # identity columns stored without spaces and in upper case (employee numbers)
+    compact: tuple[str, ...] = ()  # identity columns stored without any space, case kept (record numbers, item ids)
     # Bulk writer: (new rows' values, [(values, existing record)] to correct) -> the keys it changed among the
     # corrections. Audited by the framework's one summary record; write_row is then not used.
     write_many: Callable[[list[dict[str, Any]], list[tuple[dict[str, Any], Any]]], list[tuple]] | None = None
@@ -97,7 +98,7 @@ class ImportType:
 
     @property
     def identity_columns(self) -> set[str]:
-        return {name for key in self.all_unique_keys for name in key} | set(self.codes)
+        return {name for key in self.all_unique_keys for name in key} | set(self.codes) | set(self.compact)
 
     @property
     def lookups(self) -> list[str]:
@@ -131,24 +132,28 @@ _CJK = r"\u2e80-\u9fff\uf900-\ufaff"
 _CJK_GAP = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
 
 
-def normalise_identity(value: Any, code: bool = False) -> Any:
+def normalise_identity(value: Any, code: bool = False, compact: bool = False) -> Any:
     """An identity value as compared and stored: full width folded, spaces trimmed; "欧阳 娜娜" is "欧阳娜娜".
 
-    Codes (record numbers, item ids) lose every space and are upper case; names keep one space between
-    Latin words ("John Smith") but none between Chinese characters.
+    Record numbers and item ids (compact) lose every space, codes also their case; names keep one space
+    between Latin words ("John Smith") but none between Chinese characters. Within a file keys compare
+    in any case as well.
     """
     if not isinstance(value, str):
         return value
     text = unicodedata.normalize("NFKC", value)
     if code:
         return "".join(text.split()).upper()
+    if compact:
+        return "".join(text.split())
     return _CJK_GAP.sub("", " ".join(text.split()))
 
 
 def _normalise_identities(import_type: ImportType, values: dict[str, Any]) -> None:
     for name in import_type.identity_columns:
         if name in values:
-            values[name] = normalise_identity(values[name], code=name in import_type.codes)
+            values[name] = normalise_identity(values[name], code=name in import_type.codes,
+                                              compact=name in import_type.compact)
 
 
 # --- lookups loaded once per file ---

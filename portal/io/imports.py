@@ -343,6 +343,8 @@ def count_data_rows(filename: str, content: bytes, import_type: ImportType, abov
         recorded = _recorded_rows(content, sheet)
         if recorded is not None and recorded <= above + 1:
             return None
+        if recorded is not None and recorded <= import_type.max_rows + 1:
+            return recorded - 1  # at most this many: the job counts them exactly as it reads
         rows = _counted(content, import_type, sheet)
     except ImportFileError as error:
         raise ServiceError(str(error), field="file") from None

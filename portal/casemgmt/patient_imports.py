@@ -179,7 +179,8 @@ def _write(values: dict[str, Any], existing: Patient | None) -> bool:
 ENROLMENT_IMPORT = register(ImportType(
     code="cm_enrolment", label="患者入组", columns=COLUMNS, key=("id_type", "id_number", "name"),
     find_existing=_find, write_row=_write, validate_row=_validate, check_rows=_check_rows,
-    unique_keys=(("hospital_no",),), codes=("id_number",), compact=("hospital_no",), max_rows=20_000, permission="casemgmt.enrol",
+    unique_keys=(("hospital_no",),), codes=("id_number",), compact=("hospital_no",), max_rows=20_000,
+    permission="casemgmt.enrol",
     example=("张三", "居民身份证", "330106197001010027", "13800000000", "Z0012345", "男", "C34.1", "肺恶性肿瘤",
              "T2N0M0", "定制服务包", 6, "2026-11-02", "胸外科病区", "12", "E0001", "2026-11-02", "2026-11-05",
              "2026-11-12")))

@@ -49,9 +49,6 @@ GONE = "原上传文件已不在服务器上（只保留 24 小时），请重�
 UNAVAILABLE = "后台任务服务暂时不可用，请稍后重试。"
 VERBS = {"import": "导入", "preview": "导入检查", "export": "导出"}
 
-# The state the tests and pages read is the row; these names stay for the files kept in Redis.
-JobState = Job
-
 
 def _key(kind: str, job_id: str) -> str:
     return f"portal:{kind}-job:{job_id}"
@@ -74,12 +71,6 @@ def load(kind: str, job_id: str) -> Job | None:
     if job is None or (job.kind != kind and not (kind == "import" and job.kind == "preview")):
         return None
     return job
-
-
-def history(user_id: int, limit: int = 10) -> list[Job]:
-    """A user's latest jobs, from the database (Redis holds only files)."""
-    return list(db.session.scalars(select(Job).where(Job.user_id == user_id)
-                                   .order_by(Job.created_at.desc(), Job.id).limit(limit)))
 
 
 def _update(job: Job, **changes) -> None:

@@ -83,7 +83,7 @@ def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any
     """Insert the new staff and correct the changed ones, each in one statement; the changed keys."""
     now, author = utcnow(), current_actor().user_id
     if new:
-        db.session.execute(insert(Staff), [{"employee_no": v["employee_no"], **_wanted(v), "created_at": now,
+        db.session.execute(insert(Staff.__table__), [{"employee_no": v["employee_no"], **_wanted(v), "created_at": now,
                                             "updated_at": now, "created_by_id": author} for v in new])
     changes, moved, keys = [], [], []
     for values, staff in corrections:

@@ -57,19 +57,36 @@ COLUMNS = [
 FIELDS = ("name", "department_id", "title", "position", "is_active")
 
 
-def _find(keys: list[tuple]) -> dict[tuple, Staff]:
-    """Existing staff by employee number, whatever its case (the file's numbers are upper case)."""
+EXISTING = (Staff.id, Staff.employee_no, Staff.name, Staff.department_id, Staff.title, Staff.position,
+            Staff.is_active)
+
+
+def _find(keys: list[tuple]) -> dict[tuple, Any]:
+    """Existing staff by employee number, whatever its case (the file's numbers are upper case).
+
+    Plain rows, not ORM objects. A big file reads the register in one pass (a hospital's staff fit in
+    memory; hundreds of IN lists cost more); a small one asks for its numbers only.
+    """
     numbers = sorted({k[0] for k in keys})
+    if len(numbers) > 1000:
+        wanted = set(numbers)
+        found = {}
+        for row in db.session.execute(select(*EXISTING)):
+            key = row.employee_no if row.employee_no in wanted else row.employee_no.upper()
+            if key in wanted and (key == row.employee_no or (key,) not in found):
+                found[(key,)] = row
+        return found
     found = {}
     for start in range(0, len(numbers), 500):
         chunk = numbers[start:start + 500]
-        exact = {s.employee_no: s for s in db.session.scalars(select(Staff).where(Staff.employee_no.in_(chunk)))}
-        for number, staff in exact.items():
-            found[(number,)] = staff
+        exact = {row.employee_no: row for row in db.session.execute(select(*EXISTING)
+                                                                    .where(Staff.employee_no.in_(chunk)))}
+        for number, row in exact.items():
+            found[(number,)] = row
         missing = [n for n in chunk if n not in exact]
         if missing:  # stored in another case before numbers were normalised
-            for staff in db.session.scalars(select(Staff).where(func.upper(Staff.employee_no).in_(missing))):
-                found.setdefault((staff.employee_no.upper(),), staff)
+            for row in db.session.execute(select(*EXISTING).where(func.upper(Staff.employee_no).in_(missing))):
+                found.setdefault((row.employee_no.upper(),), row)
     return found
 
 
@@ -79,7 +96,7 @@ def _wanted(values: dict[str, Any]) -> dict[str, Any]:
             "is_active": True if values.get("is_active") is None else values["is_active"]}
 
 
-def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any], Staff]]) -> list[tuple]:
+def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any], Any]]) -> list[tuple]:
     """Insert the new staff and correct the changed ones, each in one statement; the changed keys."""
     now, author = utcnow(), current_actor().user_id
     if new:
@@ -96,8 +113,6 @@ def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any
         keys.append((values["employee_no"],))
     if changes:
         db.session.execute(update(Staff), changes)  # bulk UPDATE by primary key
-        for _, staff in corrections:
-            db.session.expire(staff)
     if moved:  # a linked account's visible departments follow its staff record
         db.session.execute(update(User).where(User.staff_id.in_(moved))
                            .values(access_version=User.access_version + 1))

@@ -309,8 +309,15 @@ def _recorded_rows(content: bytes, sheet: str | None) -> int | None:
         workbook.close()
 
 
-def _counted(content: bytes, import_type: ImportType, sheet: str | None) -> int | None:
-    """Data rows below the header, counted without parsing a cell; refused over the type's cap."""
+def _counted(content: bytes, import_type: ImportType, sheet: str | None, recorded: int | None) -> int | None:
+    """Data rows below the header, counted without parsing a cell; refused over the type's cap.
+
+    A sheet whose recorded size is far beyond the cap is refused without counting: reading a million
+    empty formatted rows would cost what the cap is there to prevent.
+    """
+    if recorded is not None and recorded > 2 * import_type.max_rows + 10:
+        raise ImportFileError(f"工作表范围达 {recorded} 行，超过 {import_type.max_rows} 行，请拆分后分批导入；"
+                              "如果实际数据没有这么多，请删除表格下方多余的行后重新保存。")
     try:
         rows = count_rows(content, import_type.columns, sheet)
     except ImportFileError:
@@ -329,7 +336,7 @@ def check_row_count(content: bytes, import_type: ImportType, sheet: str | None =
     recorded = _recorded_rows(content, sheet)
     if recorded is not None and recorded <= import_type.max_rows + 1:
         return None  # even with the header in row 1 there is no room for too many rows
-    return _counted(content, import_type, sheet)
+    return _counted(content, import_type, sheet, recorded)
 
 
 def count_data_rows(filename: str, content: bytes, import_type: ImportType, above: int,
@@ -345,7 +352,7 @@ def count_data_rows(filename: str, content: bytes, import_type: ImportType, abov
             return None
         if recorded is not None and recorded <= import_type.max_rows + 1:
             return recorded - 1  # at most this many: the job counts them exactly as it reads
-        rows = _counted(content, import_type, sheet)
+        rows = _counted(content, import_type, sheet, recorded)
     except ImportFileError as error:
         raise ServiceError(str(error), field="file") from None
     return rows if rows is not None and rows > above else None

@@ -114,6 +114,27 @@ def test_a_file_over_the_cap_is_refused_before_any_cell_is_parsed(session, tree,
         imports.preview("staff", "大.xlsx", xlsx_bytes(staff_rows(6)))
 
 
+def test_a_sheet_recorded_far_beyond_the_cap_is_refused_without_counting_its_rows(client, tree, monkeypatch):
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    make_user("root", ["sysadmin"], tree.hospital)
+    client.login("root")
+    wb = Workbook()
+    for row in staff_rows(3):
+        wb.active.append(row)
+    wb.active.cell(row=500_000, column=1).font = Font(bold=True)  # one styled, empty cell far below
+    buffer = io.BytesIO()
+    wb.save(buffer)
+
+    def never(*args, **kwargs):
+        raise AssertionError("rows were counted")
+
+    monkeypatch.setattr(imports, "count_rows", never)
+    refused = send(client, buffer.getvalue())
+    assert refused.status_code == 422 and "工作表范围达 500000 行，超过 20000 行" in text_of(refused)
+
+
 def test_lookups_and_existing_records_cost_the_same_few_queries_for_any_number_of_rows(session, tree):
     def queries(rows: int) -> int:
         content = xlsx_bytes(staff_rows(rows))

@@ -24,8 +24,9 @@ from datetime import date, datetime, timedelta
 import redis
 from flask import current_app
 from rq import Callback
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.exceptions import HTTPException
 
 from portal.core.actor import Actor, acting_as, current_actor
@@ -77,8 +78,14 @@ def _update(job: Job, **changes) -> None:
     """Change the job's row and commit it at once (a job's own progress is not part of its work)."""
     with _own_transaction():
         db.session.execute(update(Job).where(Job.id == job.id).values(**changes))
-    for name, value in changes.items():
-        setattr(job, name, value)
+    _mirror(job, changes)
+
+
+def _mirror(job: Job, values: dict) -> None:
+    """Show what was written on the loaded row without marking it changed: a later flush of the job's
+    own work must not write (and on PostgreSQL lock) the job row again."""
+    for name, value in values.items():
+        set_committed_value(job, name, value)
 
 
 @contextlib.contextmanager
@@ -146,15 +153,16 @@ class _Reporter:
     def __init__(self, job: Job) -> None:
         self.job = job
         self.last = 0.0
+        self.stage = ""
         self.writing = False
 
     def __call__(self, stage: str, done: int) -> None:
         if stage == "write":
             self.writing = True
         now = time.monotonic()
-        if now - self.last < BEAT_EVERY and stage == self.job.stage:
+        if now - self.last < BEAT_EVERY and stage == self.stage:
             return
-        self.last = now
+        self.last, self.stage = now, stage
         values = {"stage": stage, "done": done, "heartbeat_at": utcnow()}
         with contextlib.suppress(SQLAlchemyError):  # a missed progress step must not stop the job itself
             if not self.writing:
@@ -163,6 +171,8 @@ class _Reporter:
             engine = db.engine
             if engine.dialect.name != "sqlite":
                 with engine.begin() as connection:
+                    # Never wait on the job row: a beat that cannot be written at once is skipped.
+                    connection.execute(text("SET LOCAL lock_timeout = '1s'"))
                     connection.execute(update(Job).where(Job.id == self.job.id, Job.state == "running")
                                        .values(**values))
 
@@ -191,8 +201,7 @@ def _finish(job: Job, **values) -> None:
     finished = db.session.execute(update(Job).where(Job.id == job.id, Job.state == "running").values(**values))
     if finished.rowcount != 1:
         raise ServiceError(STALLED)
-    for name, value in values.items():
-        setattr(job, name, value)
+    _mirror(job, values)
 
 
 def _fail(job: Job, message: str) -> dict:

@@ -25,6 +25,8 @@ def register_all(cron: CronScheduler, queue_name: str, sweep_seconds: int = 60) 
     cron.register(audit.verify_audit_chain, queue_name, cron=local_cron(2, 17), name="verify_audit_chain")
     # Every minute: messages whose enqueue failed (Redis down) or whose delivery is due again.
     cron.register(notify.sweep_outbox, queue_name, interval=sweep_seconds, name="sweep_outbox")
+    # Every minute: background jobs whose heartbeat stopped are failed and their users told.
+    cron.register(io.sweep_jobs, queue_name, interval=60, name="sweep_jobs")
     # At :07, :22, :37, :52, never on :00/:30 when WeCom is busiest.
     cron.register(approvals.remind_overdue_approvals, queue_name, cron="7,22,37,52 * * * *",
                   name="remind_overdue_approvals")

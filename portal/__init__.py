@@ -109,7 +109,10 @@ def _register_request_hooks(app: Flask) -> None:
             if any(_hostile(ch) or ch in "\t\r\n" for ch in key + (upload.filename or "")):
                 raise BadRequest("上传文件的文件名包含不可见的控制字符（如从右向左覆盖符），请重命名文件后重新上传。")
         g.request_started = time.perf_counter()
-        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        # A view marked reads_first (an import's preview and commit) checks before it writes and takes
+        # the write lock itself, only for the writing.
+        reads_first = getattr(app.view_functions.get(request.endpoint), "reads_first", False)
+        if request.method in ("POST", "PUT", "PATCH", "DELETE") and not reads_first:
             request.environ["portal.begin_token"] = sqlite_begin.set("BEGIN IMMEDIATE")
 
     @app.after_request

@@ -91,6 +91,8 @@ class Config:
     IMPORT_JOB_ROWS = _int("PORTAL_IMPORT_JOB_ROWS", 5000)
     # An uploaded workbook whose parts would inflate beyond this (MB, as its zip directory declares) is refused.
     IMPORT_MAX_INFLATED_MB = _int("PORTAL_IMPORT_MAX_INFLATED_MB", 200)
+    # A running background job whose heartbeat is older than this (seconds) is marked failed by the sweep.
+    JOB_HEARTBEAT_TIMEOUT = _int("PORTAL_JOB_HEARTBEAT_TIMEOUT", 120)
     # Exports with more rows than this are written by a background job; the user is notified with a link.
     EXPORT_JOB_ROWS = _int("PORTAL_EXPORT_JOB_ROWS", 20000)
     # Original import files of types that carry personal data are deleted after this many days (the log row stays).

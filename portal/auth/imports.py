@@ -1,24 +1,39 @@
-"""The staff register from HR as an Excel import (the first user of the import framework)."""
+"""The staff register from HR as an Excel import (the first user of the import framework).
+
+Departments are loaded once per file; new staff are inserted and corrections applied in bulk, and
+the import is audited by one summary record listing the employee numbers it created or changed.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, insert, select, update
 
+from portal.core.actor import current_actor
 from portal.core.audit import register_entity
+from portal.core.timeutil import utcnow
 from portal.extensions import db
-from portal.io.columns import CellError, ImportColumn, parse_text, register_lookup
-from portal.io.imports import ImportType, register
+from portal.io.columns import CellError, ImportColumn, parse_text
+from portal.io.imports import ImportType, register, register_table_lookup
 
-from . import org
-from .models import Department, Staff
+from .models import Department, Staff, User
 
 
-def department_by_name_or_code(value: Any) -> int:
+def active_departments() -> dict[str, list[int]]:
+    """Every active department by its code and by its name (one query)."""
+    table: dict[str, list[int]] = {}
+    for dept_id, code, name in db.session.execute(select(Department.id, Department.code, Department.name)
+                                                  .where(Department.is_active)):
+        for word in {code, name}:
+            if word:
+                table.setdefault(word, []).append(dept_id)
+    return table
+
+
+def department_by_name_or_code(value: Any, table: dict[str, list[int]]) -> int:
     text = parse_text(value, 100)
-    found = db.session.scalars(select(Department.id).where(
-        Department.is_active, or_(Department.code == text, Department.name == text))).all()
+    found = table.get(text, [])
     if not found:
         raise CellError(f"找不到科室“{text}”（可填科室名称或代码）")
     if len(found) > 1:
@@ -26,7 +41,7 @@ def department_by_name_or_code(value: Any) -> int:
     return found[0]
 
 
-register_lookup("department", department_by_name_or_code)
+register_table_lookup("department", active_departments, department_by_name_or_code)
 register_entity("import_log", "数据导入")
 
 COLUMNS = [
@@ -42,34 +57,72 @@ COLUMNS = [
 FIELDS = ("name", "department_id", "title", "position", "is_active")
 
 
-def _find(keys: list[tuple]) -> dict[tuple, Staff]:
-    numbers = [k[0] for k in keys]
+EXISTING = (Staff.id, Staff.employee_no, Staff.name, Staff.department_id, Staff.title, Staff.position,
+            Staff.is_active)
+
+
+def _find(keys: list[tuple]) -> dict[tuple, Any]:
+    """Existing staff by employee number, whatever its case (the file's numbers are upper case).
+
+    Plain rows, not ORM objects. A big file reads the register in one pass (a hospital's staff fit in
+    memory; hundreds of IN lists cost more); a small one asks for its numbers only.
+    """
+    numbers = sorted({k[0] for k in keys})
+    if len(numbers) > 1000:
+        wanted = set(numbers)
+        found = {}
+        for row in db.session.execute(select(*EXISTING)):
+            key = row.employee_no if row.employee_no in wanted else row.employee_no.upper()
+            if key in wanted and (key == row.employee_no or (key,) not in found):
+                found[(key,)] = row
+        return found
     found = {}
     for start in range(0, len(numbers), 500):
         chunk = numbers[start:start + 500]
-        for staff in db.session.scalars(select(Staff).where(Staff.employee_no.in_(chunk))):
-            found[(staff.employee_no,)] = staff
+        exact = {row.employee_no: row for row in db.session.execute(select(*EXISTING)
+                                                                    .where(Staff.employee_no.in_(chunk)))}
+        for number, row in exact.items():
+            found[(number,)] = row
+        missing = [n for n in chunk if n not in exact]
+        if missing:  # stored in another case before numbers were normalised
+            for row in db.session.execute(select(*EXISTING).where(func.upper(Staff.employee_no).in_(missing))):
+                found.setdefault((row.employee_no.upper(),), row)
     return found
 
 
-def _write(values: dict[str, Any], existing: Staff | None) -> bool:
-    data = {"title": values.get("title") or "", "position": values.get("position") or "",
+def _wanted(values: dict[str, Any]) -> dict[str, Any]:
+    return {"name": values["name"], "department_id": values["department_id"], "title": values.get("title") or "",
+            "position": values.get("position") or "",
             "is_active": True if values.get("is_active") is None else values["is_active"]}
-    if existing is None:
-        staff = org.create_staff(employee_no=values["employee_no"], name=values["name"], title=data["title"],
-                                 position=data["position"], department_id=values["department_id"])
-        staff.is_active = data["is_active"]
-        return True
-    wanted = {"name": values["name"], "department_id": values["department_id"], **data}
-    if all(getattr(existing, k) == v for k, v in wanted.items()):
-        return False
-    org.update_staff(existing, employee_no=existing.employee_no, **wanted)
-    return True
 
 
+def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any], Any]]) -> list[tuple]:
+    """Insert the new staff and correct the changed ones, each in one statement; the changed keys."""
+    now, author = utcnow(), current_actor().user_id
+    if new:
+        db.session.execute(insert(Staff.__table__), [{"employee_no": v["employee_no"], **_wanted(v), "created_at": now,
+                                            "updated_at": now, "created_by_id": author} for v in new])
+    changes, moved, keys = [], [], []
+    for values, staff in corrections:
+        wanted = _wanted(values)
+        if all(getattr(staff, k) == v for k, v in wanted.items()):
+            continue
+        if staff.department_id != wanted["department_id"]:
+            moved.append(staff.id)
+        changes.append({"id": staff.id, **wanted, "updated_at": now})
+        keys.append((values["employee_no"],))
+    if changes:
+        db.session.execute(update(Staff), changes)  # bulk UPDATE by primary key
+    if moved:  # a linked account's visible departments follow its staff record
+        db.session.execute(update(User).where(User.staff_id.in_(moved))
+                           .values(access_version=User.access_version + 1))
+    return keys
+
+
+# The staff directory holds no ID or phone numbers: its originals are not personal data.
 STAFF_IMPORT = register(ImportType(code="staff", label="人员档案", columns=COLUMNS, key=("employee_no",),
-                                   find_existing=_find, write_row=_write, max_rows=20_000,
-                                   permission="staff.edit", personal_data=False,  # staff directory: no ID/phone numbers
+                                   codes=("employee_no",), find_existing=_find, write_many=_write_many,
+                                   max_rows=20_000, permission="staff.edit", personal_data=False,
                                    example=("A1001", "张三", "心血管内科", "主治医师", "住院医师", "是")))
 
 

@@ -7,6 +7,7 @@ are written back; a row identical to its cancelled item restores it as it was.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.io.columns import CellError, ImportColumn, register_lookup
 from portal.io.imports import ImportType, register
+from portal.io.reader import RowResult
 
 from . import plans
 from .models import TASK_TYPES, TIME_SLOTS, Plan, PlanItem
@@ -60,12 +62,37 @@ def _item(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _validate(values: dict[str, Any]) -> list[tuple[str, str]]:
-    """The plan's own rules, shown in the preview; also gives rows without an item id their stable one."""
+    """Gives rows without an item id their stable one (and a blank slot is "全天"); the plan's rules are
+    checked for the whole file at once (`_check_rows`)."""
+    values["time_slot"] = values.get("time_slot") or "any"
     if not values.get("external_id"):
         values["external_id"] = plans.stable_external_id(values["plan_date"], values["patient"], values["task_type"],
-                                                         values.get("time_slot") or "any")
-    problems = plans.check_items(values["plan_date"], [_item(values)])
-    return [(HEADERS.get(p.field or "", "项目编号"), p.message) for p in problems]
+                                                         values["time_slot"])
+    return []
+
+
+ITEM_NUMBER = re.compile(r"第 (\d+) 项")
+
+
+def _check_rows(rows: list[RowResult]) -> None:
+    """The plan's own rules, shown in the preview: each date's rows checked together, as submit_plan will.
+
+    One check per date finds what single rows cannot: the same patient, service and slot under two item
+    ids (also when one row names the patient by 住院号 and the other by ID number).
+    """
+    by_day: dict[date, list[RowResult]] = {}
+    for row in rows:
+        by_day.setdefault(row.values["plan_date"], []).append(row)
+    for day, day_rows in by_day.items():
+        numbers = {index: row.row_number for index, row in enumerate(day_rows, start=1)}
+
+        def as_rows(message: str, numbers=numbers) -> str:
+            return ITEM_NUMBER.sub(lambda m: f"第 {numbers.get(int(m.group(1)), m.group(1))} 行", message)
+
+        for problem in plans.check_items(day, [_item(row.values) for row in day_rows]):
+            targets = [day_rows[problem.index - 1]] if problem.index else day_rows
+            for row in targets:
+                row.errors.append((HEADERS.get(problem.field or "", "项目编号"), None, as_rows(problem.message)))
 
 
 def _find(keys: list[tuple]) -> dict[tuple, PlanItem]:
@@ -93,6 +120,8 @@ def _cancel_period(start: date, end: date) -> int:
 PLAN_IMPORT = register(ImportType(
     code="cm_plan", label="次日服务计划", columns=COLUMNS, key=("plan_date", "external_id"), find_existing=_find,
     write_row=_write, delete_period=_cancel_period, period_column="plan_date", count_period=plans.count_period,
-    validate_row=_validate, max_rows=plans.MAX_ITEMS, permission="casemgmt.plan", personal_data=True,
+    validate_row=_validate, check_rows=_check_rows, unique_keys=(("plan_date", "patient", "task_type", "time_slot"),),
+    compact=("external_id", "patient"),
+    max_rows=plans.MAX_ITEMS, job_rows=1000, permission="casemgmt.plan", personal_data=True,
     example=("2026-11-24", "HIS-1001", "ZY20260001", "张三", "陪同入院", "办理入院并送至病房", "胸外病区", "12",
              "上午", "轮椅、禁食", "需家属陪同", "")))

@@ -12,12 +12,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from portal.auth.models import Staff, User
+from portal.auth.models import Role, Staff, User, user_roles
 from portal.core import crypto
 from portal.core.service import ServiceError
 from portal.extensions import db
 from portal.io.columns import CellError, ImportColumn, parse_text, register_lookup
-from portal.io.imports import ImportType, register
+from portal.io.imports import ImportType, normalise_identity, register, register_table_lookup
+from portal.io.reader import RowResult
 
 from . import patients
 from .models import GENDERS, ID_TYPES, Patient
@@ -40,19 +41,29 @@ def parse_package(value: Any) -> str:
     raise CellError("应为“基础服务包”或“定制服务包”")
 
 
-def case_manager_by_employee_no(value: Any) -> int:
+def case_managers() -> dict[str, int]:
+    """Active case managers by employee number (工号): one query."""
+    stmt = (select(Staff.employee_no, User.id).join(User, User.staff_id == Staff.id)
+            .join(user_roles, user_roles.c.user_id == User.id).join(Role, Role.id == user_roles.c.role_id)
+            .where(Role.code == "case_manager", User.is_active_flag))
+    return {number: user_id for number, user_id in db.session.execute(stmt)}
+
+
+def case_manager_by_employee_no(value: Any, table: dict[str, int]) -> int:
     """A case manager named by employee number (工号): the user linked to that staff record."""
     text = parse_text(value, 32)
-    user_id = db.session.scalar(select(User.id).join(Staff, User.staff_id == Staff.id)
-                                .where(Staff.employee_no == text))
-    if user_id is None or not patients.is_case_manager(user_id):
+    user_id = table.get(text)
+    if user_id is None:
+        folded = {number.upper(): uid for number, uid in table.items()}
+        user_id = folded.get("".join(text.split()).upper())
+    if user_id is None:
         raise CellError(f"找不到工号为“{text}”的在岗个案管理师")
     return user_id
 
 
 register_lookup("cm_id_number", parse_id_number)
 register_lookup("cm_package", parse_package)
-register_lookup("case_manager", case_manager_by_employee_no)
+register_table_lookup("case_manager", case_managers, case_manager_by_employee_no)
 
 COLUMNS = [
     ImportColumn("name", "姓名", required=True, aliases=("患者姓名",), max_length=50),
@@ -100,21 +111,32 @@ def _validate(values: dict[str, Any]) -> list[tuple[str, str]]:
             errors.append((HEADERS[key], "日期应在 1900-01-01 至 2199-12-31 之间"))
     if errors:
         return errors
+    # The case manager column only names active case managers (its lookup): not asked again per row.
     checks = (lambda: patients.check_id_number(values["id_type"], values["id_number"]),
               lambda: patients.check_phone(values.get("phone")),
-              lambda: patients._check_enrolment(_enrolment_values(values)))
+              lambda: patients._check_enrolment({**_enrolment_values(values), "case_manager_id": None}))
     for check in checks:
         try:
             check()
         except ServiceError as error:
             errors.append((HEADERS.get(error.field or "", "证件号码"), error.message))
-    hospital_no = values.get("hospital_no")
-    if hospital_no and not errors:
-        owner = db.session.scalar(select(Patient).where(Patient.hospital_no == hospital_no))
-        if owner is not None and (owner.id_type, owner.id_number_hash, owner.name) != (
-                values["id_type"], crypto.lookup_hash(values["id_number"]), values["name"]):
-            errors.append((HEADERS["hospital_no"], f"住院号 {hospital_no} 已属于另一位患者"))
     return errors
+
+
+def _check_rows(rows: list[RowResult]) -> None:
+    """住院号 that already belong to another patient: one query for the whole file."""
+    numbers = sorted({row.values["hospital_no"] for row in rows if row.values.get("hospital_no")})
+    owners: dict[str, Patient] = {}
+    for start in range(0, len(numbers), 500):
+        for patient in db.session.scalars(select(Patient).where(Patient.hospital_no.in_(numbers[start:start + 500]))):
+            owners[patient.hospital_no] = patient
+    for row in rows:
+        values = row.values
+        owner = owners.get(values.get("hospital_no") or "")
+        if owner is not None and (owner.id_type, owner.id_number_hash, normalise_identity(owner.name)) != (
+                values["id_type"], crypto.lookup_hash(values["id_number"]), values["name"]):
+            row.errors.append((HEADERS["hospital_no"], values["hospital_no"],
+                               f"住院号 {values['hospital_no']} 已属于另一位患者"))
 
 
 def _find(keys: list[tuple]) -> dict[tuple, Patient]:
@@ -126,7 +148,8 @@ def _find(keys: list[tuple]) -> dict[tuple, Patient]:
     for start in range(0, len(hashes), 500):
         for patient in db.session.scalars(select(Patient).where(Patient.id_number_hash.in_(hashes[start:start + 500]))):
             for key in by_hash.get(patient.id_number_hash, []):
-                if (key[0], key[2]) == (patient.id_type, patient.name):
+                # Names compare as normalised: "欧阳 娜娜" entered by hand is the "欧阳娜娜" of a file.
+                if (key[0], key[2]) == (patient.id_type, normalise_identity(patient.name)):
                     found[key] = patient
     return found
 
@@ -155,8 +178,9 @@ def _write(values: dict[str, Any], existing: Patient | None) -> bool:
 
 ENROLMENT_IMPORT = register(ImportType(
     code="cm_enrolment", label="患者入组", columns=COLUMNS, key=("id_type", "id_number", "name"),
-    find_existing=_find, write_row=_write, validate_row=_validate, max_rows=20_000, permission="casemgmt.enrol",
-    personal_data=True,
+    find_existing=_find, write_row=_write, validate_row=_validate, check_rows=_check_rows,
+    unique_keys=(("hospital_no",),), codes=("id_number",), compact=("hospital_no",), max_rows=20_000,
+    permission="casemgmt.enrol", personal_data=True,
     example=("张三", "居民身份证", "330106197001010027", "13800000000", "Z0012345", "男", "C34.1", "肺恶性肿瘤",
              "T2N0M0", "定制服务包", 6, "2026-11-02", "胸外科病区", "12", "E0001", "2026-11-02", "2026-11-05",
              "2026-11-12")))

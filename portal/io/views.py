@@ -10,6 +10,7 @@ from datetime import date
 from flask import abort, current_app, flash, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from portal.auth.models import User
 from portal.core.listing import arg_int, paginate
@@ -22,10 +23,10 @@ from portal.extensions import db
 
 from . import IMPORT_DATA, background, bp, imports, originals
 from .export import XLSX_MIMETYPE, send_xlsx
-from .models import MODES, ImportLog
-from .reader import count_rows
+from .models import MODES, ImportLog, Job
+from .reader import ImportFileError, count_rows
 
-UPLOAD_TTL = 3600  # an uploaded file waits this long between preview and commit
+UPLOAD_TTL = background.UPLOAD_TTL  # an uploaded file waits this long between preview and commit
 EXPIRED = "导出文件已过期（只保留 24 小时），请回到列表重新导出。"
 
 
@@ -38,8 +39,17 @@ def _type(code: str) -> imports.ImportType:
     return import_type
 
 
+def reads_first(view):
+    """A POST that reads and checks before it writes: it starts with a plain BEGIN, not SQLite's write lock.
+
+    Whatever it writes takes the lock itself, late and briefly (imports.write_lock).
+    """
+    view.reads_first = True
+    return view
+
+
 def _upload_key(code: str, sha: str) -> str:
-    return f"portal:import:{current_user.id}:{code}:{sha}"
+    return background.upload_key(current_user.id, code, sha)
 
 
 def _recent(code: str):
@@ -47,9 +57,20 @@ def _recent(code: str):
                               .order_by(ImportLog.id.desc()).limit(5)).all()
 
 
+def _jobs(code: str):
+    """The user's own background jobs of this type, from the database."""
+    return db.session.scalars(select(Job).where(Job.user_id == current_user.id, Job.code == code,
+                                                Job.kind.in_(("import", "preview")))
+                              .order_by(Job.created_at.desc()).limit(5)).all()
+
+
 def _refuse(import_type: imports.ImportType, message: str, status: int = 422):
     return render("io/import_start.html", status=status, import_type=import_type, modes=MODES,
-                  recent=_recent(import_type.code), error=message)
+                  recent=_recent(import_type.code), jobs=_jobs(import_type.code), error=message)
+
+
+def _job_rows(import_type: imports.ImportType) -> int:
+    return import_type.job_threshold(current_app.config["IMPORT_JOB_ROWS"])
 
 
 @bp.route("/imports/<code>", methods=["GET"])
@@ -57,7 +78,8 @@ def _refuse(import_type: imports.ImportType, message: str, status: int = 422):
 def start_import(code: str):
     """The upload form of one import type, with its recent imports."""
     import_type = _type(code)
-    return render("io/import_start.html", import_type=import_type, modes=MODES, recent=_recent(code), error=None)
+    return render("io/import_start.html", import_type=import_type, modes=MODES, recent=_recent(code),
+                  jobs=_jobs(code), error=None)
 
 
 @bp.route("/imports/<code>/template")
@@ -74,24 +96,41 @@ def _meta_of(result: imports.Preview) -> dict:
 
 
 @bp.route("/imports/<code>/preview", methods=["POST"])
+@reads_first
 @require(IMPORT_DATA)
 def preview_import(code: str):
-    """Check the uploaded file and show what would happen; nothing is written yet."""
+    """Check the uploaded file and show what would happen; nothing is written yet.
+
+    A file over the type's job threshold is checked by a job: the page shows its progress, then the preview.
+    """
     import_type = _type(code)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return _refuse(import_type, "请选择要导入的 .xlsx 文件。")
     content = upload.read()
     try:
+        rows = imports.count_data_rows(upload.filename, content, import_type, above=_job_rows(import_type))
+    except ServiceError as error:
+        return _refuse(import_type, error.message)
+    sha = hashlib.sha256(content).hexdigest()
+    key = _upload_key(code, sha)
+    if rows is not None:
+        get_redis().pipeline().set(key, content, ex=UPLOAD_TTL).set(key + ":name", upload.filename[-200:],
+                                                                     ex=UPLOAD_TTL).delete(key + ":meta").execute()
+        try:
+            job = background.start_preview(code, upload.filename, sha, user_id=current_user.id, rows=rows)
+        except ServiceError as error:
+            return _refuse(import_type, error.message, error.status)
+        return htmx_redirect(url_for("io.show_import_job", job_id=job.id))
+    try:
         result = imports.preview(code, upload.filename, content)
     except ServiceError as error:
         return _refuse(import_type, error.message)
-    key = _upload_key(code, result.sha256)
     # The row count and period are kept too: the commit step decides request or job without reading again.
     get_redis().pipeline().set(key, content, ex=UPLOAD_TTL).set(key + ":name", upload.filename[-200:], ex=UPLOAD_TTL) \
-        .set(key + ":meta", json.dumps(_meta_of(result)), ex=UPLOAD_TTL).execute()
+        .set(key + ":meta", json.dumps(_meta_of(result)), ex=UPLOAD_TTL).delete(key + ":errors").execute()
     return render("io/import_preview.html", import_type=import_type, result=result, modes=MODES,
-                  filename=upload.filename, job_rows=current_app.config["IMPORT_JOB_ROWS"])
+                  filename=upload.filename, job_rows=_job_rows(import_type))
 
 
 def _stored(code: str, sha: str) -> tuple[str, bytes]:
@@ -111,7 +150,10 @@ def _meta(code: str, sha: str, filename: str, content: bytes) -> tuple[int, tupl
         try:
             meta = _meta_of(imports.preview(code, filename, content))
         except ServiceError:
-            meta = {"rows": count_rows(content, imports.TYPES[code].columns), "period": None}
+            try:
+                meta = {"rows": count_rows(content, imports.TYPES[code].columns), "period": None}
+            except ImportFileError as error:
+                abort(422, str(error))
     else:
         meta = json.loads(raw)
     period = meta.get("period")
@@ -129,6 +171,7 @@ def _form_date(name: str) -> date | None:
 
 
 @bp.route("/imports/<code>/commit", methods=["POST"])
+@reads_first
 @require(IMPORT_DATA)
 def commit_import(code: str):
     """Write the previewed file with the chosen mode: "replace" first shows what it would delete.
@@ -164,7 +207,7 @@ def commit_import(code: str):
                           **context)
         period = (plan.start, plan.end)
     try:
-        if rows > current_app.config["IMPORT_JOB_ROWS"]:
+        if rows > _job_rows(import_type):
             job = background.start_import(code, filename, content, mode, user_id=current_user.id, rows=rows,
                                           period=period)
             return htmx_redirect(url_for("io.show_import_job", job_id=job.id))
@@ -177,19 +220,59 @@ def commit_import(code: str):
     return htmx_redirect(url_for("io.start_import", code=code))
 
 
-def _may_see(job: background.JobState) -> bool:
+def _may_see(job: Job) -> bool:
     """The user who started an import, the import type's managers, or the auditor."""
     return originals.may_see(current_user, job.user_id, job.code)
+
+
+def _sweep_if_stalled(job: Job) -> None:
+    """The page's poll also notices a job whose worker died (the scheduled sweep may be down too)."""
+    if not background.is_stalled(job):
+        return
+    try:
+        with imports.write_lock():
+            background.sweep_stalled(job.id)
+        db.session.commit()
+    except OperationalError:  # the database is busy: the next poll or the scheduled sweep will do it
+        db.session.rollback()
+    db.session.refresh(job)
+
+
+def _job_context(job: Job) -> dict:
+    import_type = imports.TYPES.get(job.code)
+    preview = background.preview_of(job)
+    return {"job": job, "import_type": import_type, "result": preview, "modes": MODES, "filename": job.filename,
+            "job_rows": _job_rows(import_type) if import_type else 0,
+            "retry_ready": job.state == "failed" and background.file_kept(job)}
 
 
 @bp.route("/imports/jobs/<job_id>")
 @require(IMPORT_DATA)
 def show_import_job(job_id: str):
-    """A big import's progress: the page, and the partial htmx polls every second until it finishes."""
+    """A big import's (or its preview's) progress: the page, and the partial htmx polls until it finishes."""
     job = background.load("import", job_id)
     if job is None or not _may_see(job):
         abort(404)
-    return render("io/import_job.html", "io/_import_job_progress.html", job=job)
+    _sweep_if_stalled(job)
+    return render("io/import_job.html", "io/_import_job_progress.html", **_job_context(job))
+
+
+@bp.route("/imports/jobs/<job_id>/retry", methods=["POST"])
+@reads_first
+@require(IMPORT_DATA)
+def retry_import_job(job_id: str):
+    """Run a failed import (or preview) again with the same file, if the server still keeps it."""
+    job = background.load("import", job_id)
+    if job is None or job.user_id != current_user.id:
+        abort(404)
+    if job.code in imports.TYPES:
+        _type(job.code)
+    try:
+        again = background.retry(job, current_user.id)
+    except ServiceError as error:
+        return render("io/import_job.html", "io/_import_job_progress.html", status=error.status,
+                      retry_error=error.message, **_job_context(job))
+    return htmx_redirect(url_for("io.show_import_job", job_id=again.id))
 
 
 @bp.route("/imports/<code>/errors/<sha256>")
@@ -198,6 +281,9 @@ def download_error_report(code: str, sha256: str):
     """The uploaded rows that have errors, annotated, as .xlsx."""
     _type(code)
     filename, content = _stored(code, sha256)
+    report = get_redis().get(_upload_key(code, sha256) + ":errors")  # a preview job wrote it already
+    if report is not None:
+        return send_xlsx(report, f"导入错误报告_{local_today():%Y%m%d}.xlsx")
     try:
         result = imports.preview(code, filename, content)
     except ServiceError as error:
@@ -252,10 +338,11 @@ def download_import_file(log_id: int):
     return response
 
 
-def _own_export(job_id: str) -> background.JobState:
+def _own_export(job_id: str) -> Job:
     job = background.load("export", job_id)
     if job is None or job.user_id != current_user.id:  # an export is its owner's alone
         abort(404)
+    _sweep_if_stalled(job)
     if job.state == "done" and not background.export_available(job):
         abort(410, EXPIRED)
     return job
@@ -280,3 +367,16 @@ def show_export_progress(job_id: str):
     """The export job's progress partial, polled every second until the file is ready."""
     job = _own_export(job_id)
     return render("io/export_job.html", "io/_export_job_progress.html", job=job, submitted=False)
+
+
+@bp.route("/exports/<job_id>/retry", methods=["POST"])
+@reads_first
+@require(SIGNED_IN)
+def retry_export(job_id: str):
+    """Run a failed export again with the same filters."""
+    job = _own_export(job_id)
+    try:
+        again = background.retry(job, current_user.id)
+    except ServiceError as error:
+        abort(error.status if error.status >= 400 else 422, error.message)
+    return htmx_redirect(url_for("io.show_export", job_id=again.id))

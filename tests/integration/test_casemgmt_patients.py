@@ -600,3 +600,38 @@ def test_bad_ids_query_strings_and_forms_are_refused_in_chinese_and_change_nothi
     timeout = (date.today() + timedelta(days=1)).isoformat()
     assert client.submit(f"/casemgmt/enrolments/{patient.active_enrolment.id}/close",
                          {"closed_on": timeout, "close_reason": "x" * 300}).status_code == 422
+
+
+def test_import_in_file_clashes_on_every_unique_key_are_preview_errors(importer, s):
+    first, second = enrolment_rows(s)[1:]
+    same_hospital_no = enrolment_rows(s, {(2, "住院号"): "H601"})
+    result = imports.preview("cm_enrolment", "住院号.xlsx", xlsx_bytes(same_hospital_no))
+    assert result.counts["duplicate"] == 1 and result.counts["new"] == 1
+    assert result.first_errors() == [(3, "住院号", "H601", "与第 2 行重复（住院号相同）")]
+    # The same person with a space in the name and a full-width ID number is the same row twice.
+    spaced = [*first]
+    spaced[0], spaced[2] = "赵 六", spaced[2].translate(str.maketrans("0123456789x", "０１２３４５６７８９Ｘ"))
+    spaced[4] = ""
+    result = imports.preview("cm_enrolment", "同一人.xlsx", xlsx_bytes([HEADER, first, spaced, second]))
+    assert result.first_errors() == [(3, "证件类型、证件号码、姓名", ("resident", cm.resident_id(601), "赵六"),
+                                      "与第 2 行重复")]
+    with pytest.raises(Exception, match="没有写入任何数据"):
+        imports.commit("cm_enrolment", "住院号.xlsx", xlsx_bytes(same_hospital_no), "upsert", user_id=None)
+    assert count(Patient) == 0
+
+
+def test_import_names_are_normalised_so_a_space_makes_no_second_patient(importer, s):
+    rows = enrolment_rows(s, {(1, "姓名"): "欧阳 娜娜", (1, "住院号"): " H 601 "})[:2]
+    imports.commit("cm_enrolment", "a.xlsx", xlsx_bytes(rows), "upsert", user_id=None)
+    db.session.commit()
+    patient = db.session.scalar(select(Patient))
+    assert (patient.name, patient.hospital_no) == ("欧阳娜娜", "H601")
+    again = enrolment_rows(s, {(1, "姓名"): "欧阳娜娜", (1, "床号"): "7"})[:2]
+    log = imports.commit("cm_enrolment", "b.xlsx", xlsx_bytes(again), "upsert", user_id=None)
+    db.session.commit()
+    assert (log.rows_new, log.rows_updated) == (0, 1) and count(Patient) == 1
+    # A patient registered by hand as "欧阳 娜娜" is found by the file's "欧阳娜娜" too.
+    cm.make_patient("上官 婉儿", id_number=cm.resident_id(650), hospital_no=None)
+    third = enrolment_rows(s, {(1, "姓名"): "上官婉儿", (1, "证件号码"): cm.resident_id(650), (1, "住院号"): ""})[:2]
+    result = imports.preview("cm_enrolment", "c.xlsx", xlsx_bytes(third))
+    assert (result.counts["new"], result.counts["updated"]) == (0, 1)

@@ -166,3 +166,25 @@ def test_import_through_the_pages(client, tree, world):
     client.submit("/logout")
     client.login("nurse")
     assert client.get("/imports/cm_plan").status_code == 403
+
+
+def test_the_same_patient_service_and_slot_under_two_item_ids_is_a_preview_error(session, world):
+    # By the same 住院号 (the file's own unique key), and by 住院号 in one row and ID number in the other
+    # (the plan's rule, checked for all rows of the date at once).
+    zhang = db.session.scalar(select(Patient).where(Patient.hospital_no == "ZY001"))
+    number = patients.reveal(zhang, "id_number")
+    content = xlsx_bytes(rows(
+        ["2026-11-24", "H8", "ZY001", "张三丰", "陪同入院", "", "", "", "上午", "", "", ""],
+        ["2026-11-24", "H9", "ZY002", "王五", "电话随访", "", "", "", "", "", "", ""],
+        ["2026-11-24", "H10", number, "张三丰", "营养筛查", "", "", "", "", "", "", ""],
+        ["2026-11-24", "H11", "ZY001", "张三丰", "营养筛查", "", "", "", "全天", "", "", ""],
+    ))
+    result = imports.preview("cm_plan", "重复.xlsx", content)
+    errors = {row: message for row, _, _, message in result.first_errors(50)}
+    assert errors[5] == "与第 2 行重复（计划日期、患者、服务项目、时段相同）"
+    assert errors[6] == "与第 3 行重复（计划日期、患者、服务项目、时段相同）"  # a blank slot is "全天"
+    assert errors[8].startswith("与第 7 行重复：同一患者、同一服务项目")
+    assert result.counts["duplicate"] == 2 and result.counts["invalid"] == 1
+    with pytest.raises(ServiceError, match="没有写入任何数据"):
+        imports.commit("cm_plan", "重复.xlsx", content, "upsert", user_id=None)
+    assert db.session.scalar(select(func.count()).select_from(PlanItem)) == 0

@@ -5,8 +5,8 @@ deactivation end sessions on the server. Lockout: failures are counted per (logi
 of per account, so the users' session_token, failed_logins and locked_until columns go. Everybody signs in
 again after the upgrade.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-01 09:25:00
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 import portal.core.models
 
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

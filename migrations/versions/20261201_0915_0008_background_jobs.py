@@ -1,7 +1,7 @@
 """background jobs kept in the database
 
-Revision ID: 0012
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01 09:15:00
 """
 
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import portal.core.models
 
 
-revision = "0012"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

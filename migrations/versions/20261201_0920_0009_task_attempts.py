@@ -3,8 +3,8 @@
 Existing tasks closed as "not reached" become "unreached" (closed, not flagged: they are history);
 declined tasks get the state "declined".
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01 09:20:00
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import portal.core.models
 
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from portal.core.audit import register_entity
 from portal.extensions import db
 from portal.io.columns import CellError, ImportColumn, parse_text, register_lookup
 from portal.io.imports import ImportType, register
@@ -27,7 +26,6 @@ def department_by_name_or_code(value: Any) -> int:
 
 
 register_lookup("department", department_by_name_or_code)
-register_entity("import_log", "数据导入")
 
 COLUMNS = [
     ImportColumn("employee_no", "工号", required=True, aliases=("员工号", "职工号"), max_length=32,

@@ -135,7 +135,8 @@ def _new(kind: str, **values) -> JobState:
                     actor=json.dumps([actor.name, actor.ip, actor.user_agent], ensure_ascii=False), **values)
 
 
-def _enqueue(job: JobState, function, on_failure) -> None:
+def _enqueue(job: JobState, function: str, on_failure: str) -> None:
+    """Jobs by dotted name: the framework does not import jobs/, the worker does."""
     try:
         _save(job)
         get_queue().enqueue(function, job.id, job_timeout=JOB_TIMEOUT, on_failure=Callback(on_failure))
@@ -192,8 +193,6 @@ def abandon(kind: str, job_id: str) -> None:
 def start_import(code: str, filename: str, content: bytes, mode: str, *, user_id: int, rows: int,
                  period: tuple[date, date] | None = None, sheet: str | None = None) -> JobState:
     """Queue the commit of a checked file; the caller shows /imports/jobs/<id>."""
-    from jobs.io import import_crashed, run_import
-
     job = _new("import", user_id=user_id, title=imports.TYPES[code].label, code=code, total=rows,
                filename=filename[-200:], mode=mode, sheet=sheet or "",
                period=f"{period[0].isoformat()}..{period[1].isoformat()}" if period else "")
@@ -201,7 +200,7 @@ def start_import(code: str, filename: str, content: bytes, mode: str, *, user_id
         get_redis().set(_key("import", job.id) + ":file", content, ex=IMPORT_FILE_TTL)
     except redis.RedisError:
         raise ServiceError("后台任务服务暂时不可用，请稍后重试。", status=503) from None
-    _enqueue(job, run_import, import_crashed)
+    _enqueue(job, "jobs.io.run_import", "jobs.io.import_crashed")
     return job
 
 
@@ -249,11 +248,9 @@ def run_import(job_id: str) -> dict:
 
 def start_export(code: str, args: dict[str, str], *, user_id: int, title: str, rows: int) -> JobState:
     """Queue a registered export; the caller shows /exports/<id>."""
-    from jobs.io import export_crashed, run_export
-
     job = _new("export", user_id=user_id, title=title, code=code, total=rows,
                args=json.dumps(args, ensure_ascii=False))
-    _enqueue(job, run_export, export_crashed)
+    _enqueue(job, "jobs.io.run_export", "jobs.io.export_crashed")
     return job
 
 

@@ -6,7 +6,7 @@ from flask import jsonify, redirect, url_for
 from flask_login import current_user
 from sqlalchemy import text
 
-from portal.core import nav
+from portal.core import domains, nav
 from portal.core.permissions import SIGNED_IN, public, require
 from portal.core.redis_conn import get_redis
 from portal.core.rendering import render
@@ -19,9 +19,9 @@ from . import bp
 @require(SIGNED_IN)
 def home():
     """The signed-in user's start page: their areas of work; a case manager's is the day's task list."""
-    permissions = current_user.principal.permissions
-    if "casemgmt.tasks" in permissions and "casemgmt.assign" not in permissions:
-        return redirect(url_for("casemgmt.list_tasks"))
+    start = domains.home_endpoint(current_user)
+    if start:
+        return redirect(url_for(start))
     return render("main/home.html", sections=nav.for_user(current_user))
 
 

@@ -32,7 +32,7 @@ class NavEntry:
 class Schedule:
     """A job run by RQ's cron: ``cron`` in Beijing time ("5 17 * * *" is 17:05) or ``interval`` in seconds.
 
-    ``job`` is the job function's dotted name ("jobs.notify.sweep_outbox").
+    ``job`` is the job function's dotted name ("jobs.<domain>.<function>").
     """
 
     name: str
@@ -88,7 +88,7 @@ class Domain:
     exports: Sequence[str] = ()  # modules registering exports (io.export.register_export)
     reports: Sequence[str] = ()  # modules registering reports
     panels: Sequence[str] = ()  # modules registering home-page panels
-    api: Sequence[str] = ()  # modules adding /api/v1 routes to portal.api.bp
+    api: Sequence[str] = ()  # modules adding /api/v1 routes to the API blueprint
     nav: Sequence[NavEntry] = ()
     schedules: Sequence[Schedule] = ()
     audit_labels: dict[str, str] = field(default_factory=dict)  # audit entity type -> Chinese label

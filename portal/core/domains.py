@@ -110,9 +110,9 @@ def resolve(name: str) -> Any:
         return getattr(importlib.import_module(module), attr)
     try:
         return importlib.import_module(name)
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as error:
         module, _, attr = name.rpartition(".")
-        if not module:
+        if not module or error.name != name:  # a missing module inside, not "the last part is an attribute"
             raise
         return getattr(importlib.import_module(module), attr)
 

@@ -64,9 +64,9 @@ def downgrade_cmd(revision: str) -> None:
 def create_admin(login_name: str, password: str | None) -> None:
     """创建系统管理员账户（首次登录须修改密码）。"""
     from portal.auth import services
+    from portal.auth.passwords import generate_password
     from portal.auth.seed import ensure_roles
     from portal.core.service import ServiceError
-    from portal.demo import generate_password
     from portal.extensions import db
 
     app = _app()
@@ -86,17 +86,18 @@ def create_admin(login_name: str, password: str | None) -> None:
 @cli.command("seed-demo")
 def seed_demo() -> None:
     """数据库为空时写入示范医院数据，并显示演示账户。"""
-    from portal import demo
+    from portal.auth.demo import is_empty
+    from portal.core.domains import build_demo
     from portal.extensions import db
 
     app = _app()
     with app.app_context():
-        if not demo.is_empty():
+        if not is_empty():
             click.echo("数据库中已有数据，未写入演示数据。")
             if DEMO_LOGINS.exists():
                 click.echo(DEMO_LOGINS.read_text(encoding="utf-8"))
             return
-        logins = demo.seed_demo()
+        logins = build_demo().logins
         db.session.commit()
     lines = ["演示账户（登录名 / 密码）："] + [f"  {k:<10} {v}" for k, v in logins.items()]
     lines.insert(1, f"  管理员登录：admin / {logins['admin']}   地址：http://127.0.0.1:5000")
@@ -194,7 +195,7 @@ def cron() -> None:
     app = _app()
     with app.app_context():
         scheduler = ResilientCronScheduler(connection=get_redis(), name=f"portal-cron-{os.getpid()}")
-        register_all(scheduler, app.config["RQ_QUEUE"], sweep_seconds=app.config["OUTBOX_SWEEP_SECONDS"])
+        register_all(scheduler, app.config["RQ_QUEUE"], app.config)
         scheduler.start()
 
 

@@ -9,12 +9,9 @@ from pathlib import Path
 
 from portal import create_app
 from portal.config import TestConfig
-from portal.core import migrate
+from portal.core import domains, migrate
 from portal.core.redis_conn import stop_embedded_redis
 from portal.extensions import db
-
-from .generate import generate
-from .generate_casemgmt import generate_casemgmt
 
 PAGES = ["/", "/admin/users", "/admin/users?q=u01&sort=-name", "/admin/staff?page=20", "/audit/?page=3",
          "/approvals/todo"]
@@ -33,8 +30,10 @@ def main() -> None:
         app = create_app(TestConfig, DATABASE_URL=url, REDIS_URL="", INSTANCE_PATH=tmp,
                          PASSWORD_HASH_METHOD="scrypt:1024:8:1")
         with app.app_context():
-            sizes = generate()
-            sizes.update(generate_casemgmt())
+            sizes = {}
+            for domain in domains.installed():  # each domain's data generator, in installed order
+                if domain.bench:
+                    sizes.update(domains.resolve(domain.bench)())
             from portal.auth import services
             from portal.auth.seed import ensure_roles
 

@@ -40,22 +40,9 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     templating.init_app(app)
     register_error_handlers(app)
 
-    from .api import blueprints as api_blueprints
-    from .approvals import bp as approvals_bp
-    from .audit import bp as audit_bp
-    from .auth import bp as auth_bp
-    from .auth.admin import bp as admin_bp
-    from .casemgmt import bp as casemgmt_bp
-    from .io import bp as io_bp
-    from .main import bp as main_bp
-    from .notify import bp as notify_bp
-    from .reports import bp as reports_bp
-    from .supervision import bp as supervision_bp
-    from .wecom import bp as wecom_bp
+    from .core import domains
 
-    for blueprint in (main_bp, auth_bp, admin_bp, audit_bp, notify_bp, wecom_bp, approvals_bp, supervision_bp, io_bp,
-                      casemgmt_bp, reports_bp, *api_blueprints):
-        app.register_blueprint(blueprint)
+    domains.init_app(app)  # every installed domain's blueprints, nav entries, registries (portal/domains.py)
 
     from .auth.session import init_session_handling
 

@@ -47,6 +47,10 @@ class Database:
         def _remove_session(exc: BaseException | None) -> None:
             self.remove()
 
+    @property
+    def engine(self) -> Engine:
+        return current_app.extensions["db.engine"]
+
     def remove(self) -> None:
         """End the thread's session; a connection that cannot even roll back is thrown away, never pooled."""
         try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from portal.approvals import subjects
+from portal.approvals.seed import ensure_processes
 from portal.approvals.subjects import Summary
 from portal.auth.models import Staff
+from portal.core.domains import Process, Step
 from portal.extensions import db
 
 OUTCOMES: list[tuple[str, int]] = []
@@ -35,3 +37,22 @@ class StaffReview:
 
 
 subjects.register(StaffReview())
+
+
+# The engine's tests run on the sign-offs the requirements name; their domains will declare them.
+PROCESSES = [
+    Process("qualification", "资质审核", "医师资质材料审核", True,
+            [Step("科主任审核", "dept_head", hours=48), Step("医务科审核", "role", "ma_staff", hours=72)]),
+    Process("privilege", "手术/技术授权", "医师手术分级与技术授权", True,
+            [Step("科主任审核", "dept_head", hours=48), Step("医务科审核", "role", "ma_staff", hours=72),
+             Step("委员会审议", "committee", "tech", "all", hours=168)]),
+    Process("study_record", "业务学习记录", "科室业务学习记录审核", True, [Step("科主任审核", "dept_head", hours=72)]),
+    Process("project_submission", "医务项目申报", "医务项目申报审批", True,
+            [Step("科主任审核", "dept_head", hours=48), Step("医务科审批", "role", "ma_admin", hours=72)]),
+    Process("budget_change", "项目预算调整", "项目预算调整审批", False,
+            [Step("科主任审核", "dept_head", hours=48), Step("医务科审批", "role", "ma_admin", hours=72)]),
+]
+
+
+def ensure_test_processes() -> None:
+    ensure_processes(PROCESSES)

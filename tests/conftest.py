@@ -20,7 +20,7 @@ from portal.auth.seed import ensure_reference_data
 from portal.config import TestConfig
 from portal.core import migrate
 from portal.extensions import db
-from tests import factories
+from tests import approval_subject, factories
 from tests.backends import fresh_database, redis_url
 
 
@@ -70,6 +70,7 @@ def build_app(database_url: str, redis: str, instance, **overrides):
     app = create_app(TestConfig, **settings)
     with app.app_context():
         ensure_reference_data()
+        approval_subject.ensure_test_processes()
         db.session.commit()
     return app
 

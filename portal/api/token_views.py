@@ -7,7 +7,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms import StringField
 
-from portal.core import nav
 from portal.core.forms import PortalForm, length, required
 from portal.core.listing import arg_choice, arg_int, paginate
 from portal.core.permissions import require
@@ -19,8 +18,6 @@ from . import MANAGE_TOKENS, tokens
 from .models import ApiToken
 
 admin_tokens_bp = Blueprint("api_tokens", __name__, url_prefix="/admin/api-tokens")
-
-nav.add("系统管理", "接口令牌", "api_tokens.list_tokens", MANAGE_TOKENS, 70)
 
 STATES = {"active": "启用", "revoked": "已停用"}
 

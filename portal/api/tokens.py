@@ -16,7 +16,6 @@ from portal.extensions import db
 
 from .models import ApiToken
 
-audit.register_entity("api_token", "接口令牌")
 audit.ACTIONS.setdefault("revoke", "停用")
 
 TOKEN_PREFIX = "pt_"

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 
 from portal.core.actor import current_actor
-from portal.core.audit import register_entity
 from portal.core.timeutil import utcnow
 from portal.extensions import db
 from portal.io.columns import CellError, ImportColumn, parse_text
@@ -42,7 +41,6 @@ def department_by_name_or_code(value: Any, table: dict[str, list[int]]) -> int:
 
 
 register_table_lookup("department", active_departments, department_by_name_or_code)
-register_entity("import_log", "数据导入")
 
 COLUMNS = [
     ImportColumn("employee_no", "工号", required=True, aliases=("员工号", "职工号"), max_length=32,

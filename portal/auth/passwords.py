@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import string
 from functools import cache
 from pathlib import Path
@@ -97,3 +98,13 @@ def reused(user_id: int, password: str, keep: int) -> bool:
         .limit(keep)
     )
     return any(verify_password(h, password) for h in hashes)
+
+
+def generate_password(length: int = 14) -> str:
+    """A random password that satisfies the policy (all four character classes)."""
+    alphabet = string.ascii_letters + string.digits + "!@#%^*-_"
+    while True:
+        candidate = "".join(secrets.choice(alphabet) for _ in range(length))
+        if (any(c.isupper() for c in candidate) and any(c.islower() for c in candidate)
+                and any(c.isdigit() for c in candidate) and any(not c.isalnum() for c in candidate)):
+            return candidate

@@ -31,8 +31,6 @@ from portal.io.export import neutralise
 from . import kpis as kpi_service
 from .models import MonthlyAssessment
 
-audit.register_entity("monthly_assessment", "月度考核")
-
 FIELDS = ("month", "proposed_score", "score", "coefficient", "payable", "fee", "note")
 ONE_DECIMAL = Decimal("0.1")
 FEN = Decimal("0.01")

@@ -87,3 +87,8 @@ def seed(departments: dict[str, Department], users: dict[str, User]) -> None:
     db.session.flush()
     tasks.build_daily_tasks(today - timedelta(days=1))
     tasks.build_daily_tasks(today)
+
+
+def build(demo) -> None:
+    """The domain's demo builder (its declaration's ``demo``): runs after the hospital and accounts exist."""
+    seed(demo.departments, demo.users)

@@ -6,7 +6,6 @@ from flask import abort, current_app, flash, request, url_for
 from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import NumberRange
 
-from portal.core import nav
 from portal.core.forms import PortalForm, length, optional, required, select_choices
 from portal.core.listing import arg_choice, arg_int, arg_month, paginate
 from portal.core.months import parse_month
@@ -16,14 +15,11 @@ from portal.core.service import ServiceError
 from portal.core.timeutil import local_today
 from portal.io.export import Column, export_query
 
-from . import EVENTS, GROUP, LEDGER, bp, feedback, ledger
+from . import EVENTS, LEDGER, bp, feedback, ledger
 from .ledger_views import me
 from .models import EVENT_KINDS, EVENT_STATES, SEVERITIES
 from .patients import find_by_ref
 from .queries import get_task_or_404, may_see_patient, sees_all
-
-nav.add(GROUP, "满意度调查", "casemgmt.list_surveys", LEDGER, 62)
-nav.add(GROUP, "不良事件与投诉", "casemgmt.list_events", EVENTS, 63)
 
 SEVERITY_BADGES = {"mild": "neutral", "moderate": "warn", "severe": "bad", "critical": "bad"}
 STATE_BADGES = {"open": "wait", "handling": "warn", "closed": "ok"}

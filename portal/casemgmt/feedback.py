@@ -37,9 +37,6 @@ from .models import (
 )
 from .queries import scope_patients, sees_all
 
-audit.register_entity("satisfaction_survey", "满意度调查")
-audit.register_entity("adverse_event", "不良事件与投诉")
-
 SCORES = {"timeliness": "服务及时性", "effectiveness": "服务有效性", "attitude": "服务态度"}
 SURVEY_MONTHS_BACK = 12
 EVENT_DAYS_BACK = 366

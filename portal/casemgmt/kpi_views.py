@@ -11,7 +11,7 @@ from flask import abort, current_app, flash, has_request_context, redirect, requ
 from flask_login import current_user
 from wtforms import StringField, TextAreaField
 
-from portal.core import audit, months, nav
+from portal.core import months
 from portal.core.forms import PortalForm, length, required
 from portal.core.listing import Page, arg_choice, arg_int, bad_request, paginate, parse_sort
 from portal.core.permissions import has_permission, require
@@ -24,10 +24,6 @@ from . import ASSESS, KPI, bp, kpis
 from . import assessment as assessments
 from .models import EVENT_KINDS
 from .queries import sees_all
-
-nav.add("个案管理", "指标看板", "casemgmt.kpi_dashboard", KPI, 80)
-nav.add("个案管理", "月度考核", "casemgmt.list_assessments", KPI, 85)
-audit.register_entity("casemgmt_kpi", "个案管理指标")
 
 SATISFIED = {"1": "满意", "0": "不满意"}
 OVER = {"1": "只看超过定额的"}

@@ -29,8 +29,6 @@ from portal.io.export import neutralise
 from .models import OUTCOMES, TASK_TYPES, LedgerEntry, Patient, Plan, PlanItem
 from .queries import scope_to_manager
 
-audit.register_entity("ledger_entry", "服务台账")
-
 ADHOC_OUTCOMES = {k: v for k, v in OUTCOMES.items() if k != "rescheduled"}  # a service that happened has no new date
 ADHOC_MAX_DAYS_BACK = 31
 LEDGER_SOURCES = {"task": "任务清单", "adhoc": "临时服务"}

@@ -8,7 +8,6 @@ from flask import current_app, flash, request, url_for
 from flask_login import current_user
 from wtforms import DateField, SelectField, StringField, TextAreaField
 
-from portal.core import nav
 from portal.core.forms import PortalForm, length, optional, required, select_choices
 from portal.core.listing import arg_choice, arg_date, arg_int, arg_month, arg_str, bad_request, paginate
 from portal.core.permissions import require
@@ -17,14 +16,11 @@ from portal.core.service import ServiceError
 from portal.core.timeutil import local_today
 from portal.io.export import Column, ExportSpec, export_registered, register_export, send_xlsx
 
-from . import GROUP, LEDGER, bp, ledger
-from . import reports as cm_reports  # (declares the monthly report's tables on the registry)
+from . import LEDGER, bp, ledger
+from . import reports as cm_reports
 from .models import OUTCOMES, TASK_TYPES
 from .patients import find_by_ref
 from .queries import may_see_patient, sees_all
-
-nav.add(GROUP, "服务台账", "casemgmt.list_ledger", LEDGER, 60)
-nav.add(GROUP, "月度服务报表", "casemgmt.monthly_report", LEDGER, 61)
 
 OUTCOME_BADGES = {"reached": "ok", "not_reached": "warn", "declined": "off", "rescheduled": "wait"}
 NOT_FOUND_PATIENT = "未找到该患者，或该患者不在您的服务范围内。请核对住院号或证件号码。"

@@ -7,7 +7,6 @@ import re
 from flask import abort, current_app, flash, request, url_for
 from wtforms import SelectField, StringField, TextAreaField
 
-from portal.core import nav
 from portal.core.forms import PortalForm, length, optional, required, select_choices
 from portal.core.listing import arg_choice, arg_int, arg_str, paginate
 from portal.core.permissions import require
@@ -17,8 +16,6 @@ from portal.core.service import ServiceError
 
 from . import PATHWAYS, bp, pathways
 from .models import ANCHORS, PACKAGES, TASK_TYPES, Pathway, PathwayVersion
-
-nav.add("个案管理", "管理路径", "casemgmt.list_pathways", PATHWAYS, 60)
 
 PACKAGE_CHOICES = {"any": "全部服务包", **PACKAGES}
 STEP_FIELDS = ("title", "task_type", "anchor", "offset_days", "window_days", "recur_every_days", "recur_times",

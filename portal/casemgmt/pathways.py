@@ -17,8 +17,6 @@ from portal.extensions import db
 
 from .models import ANCHORS, PACKAGES, TASK_TYPES, Pathway, PathwayStep, PathwayVersion
 
-audit.register_entity("pathway", "管理路径")
-
 MAX_STEPS = 100
 ICD10_PREFIX = re.compile(r"^[A-Z]([0-9]{1,2}(\.[0-9A-Z]{0,4})?)?$")  # C, C3, C34, C34.1
 MAX_OFFSET = 3650

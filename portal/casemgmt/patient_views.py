@@ -10,7 +10,6 @@ from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaF
 from wtforms.validators import ValidationError
 
 from portal.auth.forms import coerce_optional_int
-from portal.core import nav
 from portal.core.forms import PortalForm, length, optional, required, select_choices
 from portal.core.listing import arg_choice, arg_int, arg_str, paginate, parse_sort
 from portal.core.permissions import require
@@ -20,13 +19,9 @@ from portal.core.service import Conflict, ServiceError
 from portal.core.timeutil import local_today
 from portal.io.export import Column, export_query, export_rows
 
-from . import ASSIGN, ENROL, KPI, REVEAL, VIEW_PATIENTS, bp, patient_imports, patient_queries, patients  # noqa: F401 (registers)
+from . import ASSIGN, ENROL, KPI, REVEAL, VIEW_PATIENTS, bp, patient_queries, patients
 from .models import GENDERS, ID_TYPES, PACKAGE_MONTHS, PACKAGES, Enrolment
 from .queries import get_patient_or_404, may_see_patient
-
-nav.add("个案管理", "患者管理", "casemgmt.list_patients", VIEW_PATIENTS, 20)
-nav.add("个案管理", "个案负荷", "casemgmt.list_caseloads", KPI, 70)
-nav.add("个案管理", "病区覆盖", "casemgmt.list_ward_coverage", ASSIGN, 75)
 
 SERVICES_PER_PAGE = 10
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)

@@ -28,11 +28,6 @@ from .models import (
     WardCoverage,
 )
 
-audit.register_entity("patient", "患者")
-audit.register_entity("enrolment", "入组")
-audit.register_entity("handover_note", "交接记录")
-audit.register_entity("ward_coverage", "病区覆盖")
-
 ICD10 = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$")
 MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 LANDLINE = re.compile(r"^0[0-9]{2,3}-?[0-9]{7,8}$")

@@ -9,7 +9,7 @@ from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from wtforms import SelectField, StringField, TextAreaField
 
-from portal.core import masking, nav
+from portal.core import masking
 from portal.core.forms import MultiChoiceField, PortalForm, length, required, select_choices
 from portal.core.listing import Page, arg_choice, arg_date, arg_int, arg_str, bad_request, paginate
 from portal.core.permissions import require
@@ -21,11 +21,8 @@ from portal.extensions import db
 from portal.io.export import Column, export_query
 
 from . import PLAN, bp, plans
-from . import imports as _plan_imports  # noqa: F401  (registers the cm_plan Excel import)
 from .models import PLAN_SOURCES, SPECIAL_NEEDS, TASK_STATES, TASK_TYPES, TIME_SLOTS, PlanItem
 from .patients import find_by_ref
-
-nav.add("个案管理", "次日服务计划", "casemgmt.list_plans", PLAN, 30)
 
 ITEM_STATES = {"active": "有效", "unknown": "患者未匹配", "late": "迟报", "cancelled": "已取消"}
 NEW_PATIENT_URL = "/casemgmt/patients/new"

@@ -53,8 +53,6 @@ from .models import (
 )
 from .patients import find_by_refs
 
-audit.register_entity("plan", "次日服务计划")
-audit.register_entity("plan_item", "计划项目")
 audit.ACTIONS.setdefault("cancel", "取消")
 
 log = logging.getLogger(__name__)

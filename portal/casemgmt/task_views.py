@@ -8,7 +8,6 @@ from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from portal.auth.models import User
-from portal.core import nav
 from portal.core.listing import arg_choice, arg_date, arg_int, arg_str, bad_request
 from portal.core.permissions import has_permission, require
 from portal.core.rendering import render, wants_partial
@@ -21,9 +20,6 @@ from portal.io.export import Column, export_query
 from . import ASSIGN, TASKS, bp, task_queries, tasks
 from .models import OUTCOMES, TASK_TYPES, CareTask
 from .queries import sees_all
-
-nav.add("个案管理", "今日任务", "casemgmt.list_tasks", TASKS, 10)
-nav.add("个案管理", "任务分派", "casemgmt.task_overview", ASSIGN, 12)
 
 GROUPS = {"slot": "按时段", "ward": "按病区"}
 STATUSES = {"all": "全部状态", "open": "待完成", "done": "已处理"}

@@ -37,9 +37,6 @@ from .models import (
     WardCoverage,
 )
 
-audit.register_entity("care_task", "个案任务")
-audit.register_entity("care_task_list", "每日任务清单")
-
 PLAN_FIELDS = ("task_type", "ward_id", "bed", "time_slot", "special_needs", "special_note")
 MAX_OUTCOME_VALUE = 200
 BUILD_LOCK_KEY = 0x7461736B  # "task": the advisory lock key for building task lists

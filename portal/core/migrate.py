@@ -10,10 +10,12 @@ from portal.config import ROOT
 
 
 def metadata():
-    """All models imported, so autogenerate sees every table."""
-    import portal.models  # noqa: F401
+    """Every installed domain's models imported, so autogenerate sees every table."""
+    from portal.core import audit  # noqa: F401  (the audit log is the core's own table)
+    from portal.core.domains import model_modules
     from portal.core.models import Base
 
+    model_modules()
     return Base.metadata
 
 

@@ -109,8 +109,9 @@ def _new(kind: str, **values) -> Job:
                actor=json.dumps([actor.name, actor.ip, actor.user_agent], ensure_ascii=False), **values)
 
 
-def _enqueue(job: Job, function, on_failure) -> Job:
-    """Commit the row first (a worker must find it), then queue; a queue that is down fails the row."""
+def _enqueue(job: Job, function: str, on_failure: str) -> Job:
+    """Commit the row first (a worker must find it), then queue by dotted name (the framework does not
+    import jobs/, the worker does); a queue that is down fails the row."""
     with imports.write_lock():
         db.session.add(job)
         db.session.flush()
@@ -268,8 +269,6 @@ def sweep_stalled(job_id: str | None = None) -> int:
 def start_import(code: str, filename: str, content: bytes, mode: str, *, user_id: int, rows: int,
                  period: tuple[date, date] | None = None, sheet: str | None = None, retry_of: str | None = None) -> Job:
     """Queue the commit of a checked file; the caller shows /imports/jobs/<id>."""
-    from jobs.io import import_crashed, run_import
-
     job = _new("import", user_id=user_id, title=imports.TYPES[code].label, code=code, total=rows,
                filename=filename[-200:], mode=mode, sheet=sheet or "", retry_of=retry_of,
                period=f"{period[0].isoformat()}..{period[1].isoformat()}" if period else "")
@@ -277,7 +276,7 @@ def start_import(code: str, filename: str, content: bytes, mode: str, *, user_id
         get_redis().set(_key("import", job.id) + ":file", content, ex=IMPORT_FILE_TTL)
     except redis.RedisError:
         raise ServiceError(UNAVAILABLE, status=503) from None
-    return _enqueue(job, run_import, import_crashed)
+    return _enqueue(job, "jobs.io.run_import", "jobs.io.import_crashed")
 
 
 def run_import(job_id: str) -> dict:
@@ -326,11 +325,9 @@ def run_import(job_id: str) -> dict:
 def start_preview(code: str, filename: str, sha: str, *, user_id: int, rows: int | None,
                   sheet: str | None = None, retry_of: str | None = None) -> Job:
     """Queue the check of a big upload (already kept under `upload_key`); the caller shows its page."""
-    from jobs.io import preview_crashed, run_preview
-
     job = _new("preview", user_id=user_id, title=imports.TYPES[code].label, code=code, total=rows or 0,
                filename=filename[-200:], sha256=sha, sheet=sheet or "", retry_of=retry_of)
-    return _enqueue(job, run_preview, preview_crashed)
+    return _enqueue(job, "jobs.io.run_preview", "jobs.io.preview_crashed")
 
 
 def run_preview(job_id: str) -> dict:
@@ -422,11 +419,9 @@ def file_kept(job: Job) -> bool:
 def start_export(code: str, args: dict[str, str], *, user_id: int, title: str, rows: int,
                  retry_of: str | None = None) -> Job:
     """Queue a registered export; the caller shows /exports/<id>."""
-    from jobs.io import export_crashed, run_export
-
     job = _new("export", user_id=user_id, title=title, code=code, total=rows, retry_of=retry_of,
                args=json.dumps(args, ensure_ascii=False))
-    return _enqueue(job, run_export, export_crashed)
+    return _enqueue(job, "jobs.io.run_export", "jobs.io.export_crashed")
 
 
 def run_export(job_id: str) -> dict:

@@ -2,6 +2,10 @@
 
 from flask import Blueprint
 
+from portal.core.domains import Domain
+
 bp = Blueprint("main", __name__)
+
+DOMAIN = Domain(name="main", label="工作台", blueprints=[bp])
 
 from . import views  # noqa: E402,F401

@@ -56,13 +56,12 @@ def _forget_after_rollback(session: Session, previous_transaction) -> None:
 
 def enqueue_delivery(ids: list[int]) -> int:
     """Put delivery jobs on the queue; with Redis down nothing is lost (the sweep retries)."""
-    from jobs.notify import deliver_outbox_message
     from portal.core.redis_conn import get_queue
 
     try:
         queue = get_queue()
         for message_id in ids:
-            queue.enqueue(deliver_outbox_message, message_id, job_timeout=60)
+            queue.enqueue("jobs.notify.deliver_outbox_message", message_id, job_timeout=60)
     except Exception as exc:  # Redis down or refusing: the row stays pending for the sweep
         log.warning("outbox: could not enqueue %s: %s", ids, exc)
         return 0

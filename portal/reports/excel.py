@@ -7,13 +7,10 @@ from decimal import Decimal
 
 from openpyxl.chart import BarChart, LineChart, PieChart, Reference
 
-from portal.core import audit
 from portal.io.export import Column as SheetColumn
 from portal.io.export import write_audited, write_xlsx
 
 from .engine import Result
-
-audit.register_entity("report", "报表")
 
 NUMBER_FORMATS = {
     "int": "#,##0",

@@ -20,8 +20,6 @@ from . import engine, excel, registry
 from .models import ReportRun
 from .params import Params
 
-audit.register_entity("report_run", "报表存档")
-
 
 def department_name(department_id: int | None) -> str:
     from portal.auth.models import Department

@@ -9,7 +9,6 @@ from __future__ import annotations
 from flask import abort, current_app, flash, request, url_for
 from flask_login import current_user
 
-from portal.core import nav
 from portal.core.listing import arg_choice, arg_int, paginate
 from portal.core.permissions import SIGNED_IN, has_permission, require
 from portal.core.rendering import htmx_redirect, render
@@ -19,8 +18,6 @@ from portal.io.export import send_xlsx
 
 from . import bp, engine, excel, registry, services
 from .params import COMPARE_HEADERS, COMPARES, Params
-
-nav.add("工作台", "报表", "reports.list_reports", SIGNED_IN, 50)
 
 BODY = "#report-body"
 

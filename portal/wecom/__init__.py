@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, request, url_for
 
+from portal.core.domains import Domain
+
 from .client import is_configured
 
 bp = Blueprint("wecom", __name__, url_prefix="/wecom")
+
+DOMAIN = Domain(name="wecom", label="企业微信", blueprints=[bp])
 
 
 def is_wecom_webview(user_agent: str) -> bool:

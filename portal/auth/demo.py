@@ -1,16 +1,16 @@
-"""A demo hospital for `make run`: departments, staff and one account per main role."""
+"""The demo hospital: the department tree, staff, and one account per main role."""
 
 from __future__ import annotations
 
-import secrets
-import string
-
 from sqlalchemy import func, select
 
-from portal.auth import org, services
-from portal.auth.models import Department, User
-from portal.auth.seed import ensure_reference_data
+from portal.core.domains import Demo
 from portal.extensions import db
+
+from . import org, services
+from .models import User
+from .passwords import generate_password
+from .seed import ensure_reference_data
 
 TREE = [
     # (code, name, kind, parent code)
@@ -50,42 +50,25 @@ STAFF = [
 ]
 
 
-def generate_password(length: int = 14) -> str:
-    """A random password that satisfies the policy (all four character classes)."""
-    alphabet = string.ascii_letters + string.digits + "!@#%^*-_"
-    while True:
-        candidate = "".join(secrets.choice(alphabet) for _ in range(length))
-        if (any(c.isupper() for c in candidate) and any(c.islower() for c in candidate)
-                and any(c.isdigit() for c in candidate) and any(not c.isalnum() for c in candidate)):
-            return candidate
-
-
 def is_empty() -> bool:
     return not db.session.scalar(select(func.count()).select_from(User))
 
 
-def seed_demo(password: str | None = None) -> dict[str, str]:
-    """Create the demo hospital; returns login -> password. Demo accounts need no first-login change."""
+def build(demo: Demo) -> None:
+    """Reference data, departments, staff and accounts; demo accounts need no first-login change."""
     roles = ensure_reference_data()
-    by_code: dict[str, Department] = {}
     for order, (code, name, kind, parent) in enumerate(TREE):
-        parent_id = by_code[parent].id if parent else None
-        by_code[code] = org.create_department(name=name, code=code, kind=kind, parent_id=parent_id,
-                                              sort_order=order)
-    logins: dict[str, str] = {}
-    users: dict[str, User] = {}
+        parent_id = demo.departments[parent].id if parent else None
+        demo.departments[code] = org.create_department(name=name, code=code, kind=kind, parent_id=parent_id,
+                                                       sort_order=order)
     for employee_no, name, title, position, dept, login, role_codes in STAFF:
         staff = org.create_staff(employee_no=employee_no, name=name, title=title, position=position,
-                                 department_id=by_code[dept].id)
+                                 department_id=demo.departments[dept].id)
         if login:
-            secret = password or generate_password()
+            secret = demo.password or generate_password()
             user = services.create_user(login_name=login, password=secret, staff_id=staff.id,
                                         wecom_userid=login, role_ids=[roles[c].id for c in role_codes])
             user.must_change_password = False
-            logins[login] = secret
-            users[login] = user
+            demo.logins[login] = secret
+            demo.users[login] = user
     db.session.flush()
-    from portal.casemgmt import demo as casemgmt_demo
-
-    casemgmt_demo.seed(by_code, users)
-    return logins

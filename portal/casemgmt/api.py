@@ -8,15 +8,15 @@ from typing import Any
 
 from flask import abort, jsonify, request
 
-from portal.casemgmt import PLAN, plans
-from portal.casemgmt.models import TASK_TYPES
+from portal.api import bp
+from portal.api.auth import require_token
+from portal.api.errors import json_error
 from portal.core import masking
 from portal.core.service import ServiceError
 from portal.core.timeutil import to_local
 
-from . import bp
-from .auth import require_token
-from .errors import json_error
+from . import PLAN, plans
+from .models import TASK_TYPES
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -14,6 +14,7 @@ DOMAIN = Domain(
     name="approvals",
     label="审批",
     blueprints=[bp],
+    panels=["portal.approvals.panels"],
     models=["portal.approvals.models"],
     permissions=[MANAGE_PROCESSES, VIEW_ALL],
     grants={"ma_admin": [MANAGE_PROCESSES, VIEW_ALL], "ma_staff": [VIEW_ALL]},
@@ -29,4 +30,4 @@ DOMAIN = Domain(
     audit_labels={"approval_instance": "审批", "approval_process": "审批流程", "committee": "委员会"},
 )
 
-from . import panels, views  # noqa: E402,F401
+from . import views  # noqa: E402,F401

@@ -13,6 +13,7 @@ DOMAIN = Domain(
     name="notify",
     label="消息通知",
     blueprints=[bp],
+    panels=["portal.notify.panels"],
     models=["portal.notify.models"],
     permissions=[VIEW_OUTBOX],
     grants={"sysadmin": [VIEW_OUTBOX], "ma_admin": [VIEW_OUTBOX]},
@@ -24,4 +25,4 @@ DOMAIN = Domain(
     audit_labels={"outbox_message": "推送消息"},
 )
 
-from . import panels, views  # noqa: E402,F401
+from . import views  # noqa: E402,F401

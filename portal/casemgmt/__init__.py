@@ -21,4 +21,12 @@ EVENTS = register("casemgmt.events", "不良事件与投诉", "登记、处理�
 KPI = register("casemgmt.kpi", "个案管理指标", "查看月度指标、工作量与考核结果", GROUP)
 ASSESS = register("casemgmt.assess", "月度考核", "录入月度考核得分与应付金额，计算结算系数", GROUP)
 
-from . import labels, views  # noqa: E402,F401
+# The routes of each sub-area register on `bp` when their module is imported.
+from . import labels  # noqa: E402, F401
+from .feedback import views as _feedback_views  # noqa: E402,F401
+from .kpis import views as _kpi_views  # noqa: E402,F401
+from .ledger import views as _ledger_views  # noqa: E402,F401
+from .pathways import views as _pathway_views  # noqa: E402,F401
+from .patients import views as _patient_views  # noqa: E402,F401
+from .plans import views as _plan_views  # noqa: E402,F401
+from .tasks import views as _task_views  # noqa: E402,F401

@@ -13,7 +13,6 @@ from sqlalchemy import insert, select
 
 from portal.auth import org, services
 from portal.auth.models import Department, Role
-from portal.casemgmt import pathways
 from portal.casemgmt.models import (
     TASK_TYPES,
     CareTask,
@@ -23,6 +22,7 @@ from portal.casemgmt.models import (
     SatisfactionSurvey,
     WardCoverage,
 )
+from portal.casemgmt.pathways import services as pathways
 from portal.core import crypto, masking
 from portal.core.timeutil import LOCAL_TZ, local_today
 from portal.extensions import db

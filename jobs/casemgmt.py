@@ -9,7 +9,7 @@ from . import job_context
 
 def build_tomorrows_tasks() -> dict:
     """Build every case manager's list for tomorrow (local date) from the plan and the pathways."""
-    from portal.casemgmt.tasks import build_daily_tasks
+    from portal.casemgmt.tasks.services import build_daily_tasks
     from portal.core.timeutil import local_today
 
     with job_context():

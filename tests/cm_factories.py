@@ -7,8 +7,9 @@ from datetime import date
 
 from sqlalchemy import select
 
-from portal.casemgmt import pathways, patients
 from portal.casemgmt.models import Enrolment, Pathway, Patient, Plan, PlanItem, WardCoverage
+from portal.casemgmt.pathways import services as pathways
+from portal.casemgmt.patients import services as patients
 from portal.core.timeutil import utcnow
 from portal.extensions import db
 

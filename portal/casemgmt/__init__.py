@@ -35,8 +35,8 @@ DOMAIN = Domain(
     permissions=[VIEW_PATIENTS, VIEW_ALL, REVEAL, ENROL, PATHWAYS, PLAN, TASKS, ASSIGN, LEDGER, EVENTS, KPI, ASSESS],
     grants={"ma_admin": [KPI, ASSESS, VIEW_ALL], "cm_supervisor": CM_SUPERVISOR, "case_manager": CM_MANAGER,
             "plan_issuer": CM_ISSUER},
-    imports=["portal.casemgmt.imports", "portal.casemgmt.patient_imports"],
-    exports=["portal.casemgmt.ledger_views"],
+    imports=["portal.casemgmt.plans.imports", "portal.casemgmt.patients.imports"],
+    exports=["portal.casemgmt.ledger.views"],
     reports=["portal.casemgmt.reports"],
     panels=["portal.casemgmt.panels"],
     api=["portal.casemgmt.api"],
@@ -67,5 +67,12 @@ DOMAIN = Domain(
 )
 
 
-
-from . import labels, views  # noqa: E402,F401
+# The routes of each sub-area register on `bp` when their module is imported.
+from . import labels  # noqa: E402, F401
+from .feedback import views as _feedback_views  # noqa: E402,F401
+from .kpis import views as _kpi_views  # noqa: E402,F401
+from .ledger import views as _ledger_views  # noqa: E402,F401
+from .pathways import views as _pathway_views  # noqa: E402,F401
+from .patients import views as _patient_views  # noqa: E402,F401
+from .plans import views as _plan_views  # noqa: E402,F401
+from .tasks import views as _task_views  # noqa: E402,F401

@@ -9,8 +9,10 @@ from portal.auth.models import Department, User
 from portal.core.timeutil import local_today, utcnow
 from portal.extensions import db
 
-from . import pathways, patients, tasks
 from .models import Plan, PlanItem, WardCoverage
+from .pathways import services as pathways
+from .patients import services as patients
+from .tasks import services as tasks
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["建华", "秀兰", "志强", "桂英", "海燕", "国平", "淑珍", "永刚", "丽娟", "文博", "春梅", "德明"]

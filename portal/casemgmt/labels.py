@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from portal.core import labels
 
-from . import event_views, ledger, pathways, patient_queries, plan_views, task_views
+from .feedback import views as event_views
+from .ledger import services as ledger
 from .models import (
     ANCHORS,
     ENROLMENT_STATES,
@@ -25,6 +26,10 @@ from .models import (
     TASK_TYPES,
     TIME_SLOTS,
 )
+from .pathways import services as pathways
+from .patients import queries as patient_queries
+from .plans import views as plan_views
+from .tasks import views as task_views
 
 R = labels.register_values
 for entity in (labels.ANY,):

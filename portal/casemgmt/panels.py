@@ -10,9 +10,11 @@ from portal.core.panels import Bar, Figure, Panel, PanelContent, Row, register
 from portal.core.timeutil import format_date, local_today
 from portal.extensions import db
 
-from . import ASSIGN, EVENTS, KPI, TASKS, kpis, task_queries
-from .feedback import scope_events
+from . import ASSIGN, EVENTS, KPI, TASKS
+from .feedback.services import scope_events
+from .kpis import queries as kpis
 from .models import AdverseEvent
+from .tasks import queries as task_queries
 
 SHOWN = 3
 SERIOUS = ("severe", "critical")

@@ -13,7 +13,7 @@ from portal.reports.registry import Chart, Choice, Column, Drill, Report, regist
 
 from . import LEDGER
 from .models import TASK_TYPES, LedgerEntry
-from .queries import scope_to_manager, sees_all
+from .scoping import scope_to_manager, sees_all
 
 REPORT_OUTCOMES = ("reached", "not_reached", "declined")
 SOURCES = {"task": "任务清单", "adhoc": "临时服务"}

@@ -20,8 +20,10 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from portal.auth.models import Department, User
-from portal.casemgmt import ledger, plans, tasks
+from portal.casemgmt.ledger import services as ledger
 from portal.casemgmt.models import CareTask, Plan, PlanItem, SatisfactionSurvey
+from portal.casemgmt.plans import services as plans
+from portal.casemgmt.tasks import services as tasks
 from portal.core import months
 from portal.core.timeutil import local_today, utcnow
 from portal.extensions import db

@@ -12,8 +12,8 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from portal.auth.models import Department, User
-from portal.casemgmt import tasks
 from portal.casemgmt.models import Plan, PlanItem
+from portal.casemgmt.tasks import services as tasks
 from portal.core.timeutil import local_today, utcnow
 from portal.extensions import db
 from portal.notify.services import notify

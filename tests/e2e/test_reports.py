@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from portal.auth.models import Department, User
-from portal.casemgmt import ledger
+from portal.casemgmt.ledger import services as ledger
 from portal.extensions import db
 from tests import cm_factories as cm
 from tests.e2e.helpers import submit_login, unique

@@ -11,8 +11,8 @@ from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
 from portal.auth.models import Department, User
-from portal.casemgmt import tasks
 from portal.casemgmt.models import CareTask, Plan, PlanItem
+from portal.casemgmt.tasks import services as tasks
 from portal.core.timeutil import local_today, utcnow
 from portal.extensions import db
 from tests import cm_factories as cm

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from portal.api import tokens
 from portal.api.models import ApiToken
 from portal.auth.models import User
-from portal.casemgmt import plans
 from portal.casemgmt.models import Plan, PlanItem
+from portal.casemgmt.plans import services as plans
 from portal.core.audit import AuditLog
 from portal.extensions import db
 from tests import cm_factories as cm

@@ -9,7 +9,8 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from portal.casemgmt import assessment, kpis
+from portal.casemgmt.assessment import services as assessment
+from portal.casemgmt.kpis import queries as kpis
 from portal.casemgmt.models import MonthlyAssessment
 from portal.core import months
 from portal.core.audit import AuditLog

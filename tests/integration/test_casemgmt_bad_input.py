@@ -14,7 +14,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal.casemgmt import tasks
 from portal.casemgmt.models import (
     AdverseEvent,
     CareTask,
@@ -30,6 +29,7 @@ from portal.casemgmt.models import (
     SatisfactionSurvey,
     WardCoverage,
 )
+from portal.casemgmt.tasks import services as tasks
 from portal.core.timeutil import local_today
 from portal.extensions import db
 from tests import cm_factories as cm

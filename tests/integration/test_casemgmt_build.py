@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.auth.models import User
-from portal.casemgmt import tasks
 from portal.casemgmt.models import CareTask, LedgerEntry, PlanItem
+from portal.casemgmt.tasks import services as tasks
 from portal.core.service import Conflict, ServiceError
 from portal.core.timeutil import utcnow
 from portal.extensions import db

@@ -11,8 +11,9 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from portal.casemgmt import feedback, tasks
+from portal.casemgmt.feedback import services as feedback
 from portal.casemgmt.models import AdverseEvent, CareTask, SatisfactionSurvey
+from portal.casemgmt.tasks import services as tasks
 from portal.core.audit import AuditLog
 from portal.core.service import ServiceError
 from portal.core.timeutil import local_today

@@ -17,7 +17,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from portal.auth.models import User
-from portal.casemgmt import kpis, patients, tasks
+from portal.casemgmt.kpis import queries as kpis
 from portal.casemgmt.models import (
     AdverseEvent,
     CareTask,
@@ -27,6 +27,8 @@ from portal.casemgmt.models import (
     PlanItem,
     SatisfactionSurvey,
 )
+from portal.casemgmt.patients import services as patients
+from portal.casemgmt.tasks import services as tasks
 from portal.core import months
 from portal.core.timeutil import LOCAL_TZ, local_today, to_local
 from portal.extensions import db

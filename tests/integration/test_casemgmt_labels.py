@@ -11,8 +11,8 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from portal.auth import services
-from portal.casemgmt import tasks
 from portal.casemgmt.models import CareTask
+from portal.casemgmt.tasks import services as tasks
 from portal.core import labels
 from portal.core.timeutil import local_today
 from portal.extensions import db

@@ -11,8 +11,10 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from portal.casemgmt import ledger, queries, tasks
+from portal.casemgmt import scoping
+from portal.casemgmt.ledger import services as ledger
 from portal.casemgmt.models import TASK_TYPES, CareTask, LedgerEntry
+from portal.casemgmt.tasks import services as tasks
 from portal.core.audit import AuditLog
 from portal.core.timeutil import local_today
 from portal.extensions import db
@@ -244,8 +246,8 @@ def test_adhoc_service_rules_in_the_service(session, world):
     entry = ledger.record_adhoc_service(patient, world.li, service_date=day - timedelta(days=31),
                                         task_type="education", title=" ", outcome="declined", today=day)
     assert entry.title == "健康宣教推送" and entry.outcome == "declined"
-    assert not queries.may_see_patient(world.wang_patients[0], world.li)
-    assert queries.may_see_patient(world.wang_patients[0], world.boss)
+    assert not scoping.may_see_patient(world.wang_patients[0], world.li)
+    assert scoping.may_see_patient(world.wang_patients[0], world.boss)
 
 
 def _expected(entries, key) -> dict:

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from portal.casemgmt import tasks
 from portal.casemgmt.models import CareTask, Enrolment, Pathway, PathwayStep, PathwayVersion
+from portal.casemgmt.tasks import services as tasks
 from portal.core.audit import AuditLog
 from portal.extensions import db
 from tests import cm_factories as cm

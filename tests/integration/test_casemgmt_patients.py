@@ -13,8 +13,8 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from portal.auth.models import User
-from portal.casemgmt import tasks
 from portal.casemgmt.models import CareTask, Enrolment, HandoverNote, LedgerEntry, Patient, WardCoverage
+from portal.casemgmt.tasks import services as tasks
 from portal.core import crypto
 from portal.core.audit import AuditLog
 from portal.extensions import db

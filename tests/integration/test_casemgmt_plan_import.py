@@ -10,8 +10,9 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from portal.casemgmt import patients, plans
 from portal.casemgmt.models import Patient, Plan, PlanItem
+from portal.casemgmt.patients import services as patients
+from portal.casemgmt.plans import services as plans
 from portal.core.service import ServiceError
 from portal.extensions import db
 from portal.io import imports

@@ -10,8 +10,10 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from portal.casemgmt import patients, plans, tasks
 from portal.casemgmt.models import CareTask, Plan, PlanItem
+from portal.casemgmt.patients import services as patients
+from portal.casemgmt.plans import services as plans
+from portal.casemgmt.tasks import services as tasks
 from portal.core import crypto
 from portal.core.audit import AuditLog
 from portal.core.service import ServiceError

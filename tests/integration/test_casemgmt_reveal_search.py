@@ -120,7 +120,7 @@ def test_a_supervisor_may_search_a_full_number_and_each_find_is_audited(client, 
 
 def test_another_id_type_found_by_its_number_is_audited_too(client, s, tree):
     other = crypto.normalise("AB-1234")  # an "other" document: no usual shape, still an identifier
-    from portal.casemgmt import patients
+    from portal.casemgmt.patients import services as patients
 
     patient = patients.create_patient(name="李四光", id_type="other", id_number=other)
     db.session.commit()

@@ -7,8 +7,8 @@ import threading
 from sqlalchemy import func, select
 
 from portal.auth.principal import clear_cache
-from portal.casemgmt import tasks
 from portal.casemgmt.models import CareTask, LedgerEntry, Plan, PlanItem
+from portal.casemgmt.tasks import services as tasks
 from portal.core import migrate
 from portal.core.timeutil import local_today, utcnow
 from portal.extensions import db

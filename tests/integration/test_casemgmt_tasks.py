@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.auth.models import Department, User
-from portal.casemgmt import tasks
 from portal.casemgmt.models import CareTask, LedgerEntry, Patient, SatisfactionSurvey
+from portal.casemgmt.tasks import services as tasks
 from portal.core import timeutil
 from portal.core.timeutil import LOCAL_TZ, local_today
 from portal.extensions import db

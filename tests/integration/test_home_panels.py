@@ -11,8 +11,8 @@ from sqlalchemy import event, select, text
 
 from portal.approvals import services as approvals
 from portal.auth.models import User
-from portal.casemgmt import tasks
 from portal.casemgmt.models import CareTask
+from portal.casemgmt.tasks import services as tasks
 from portal.core import panels, timeutil
 from portal.core.permissions import SIGNED_IN
 from portal.core.timeutil import LOCAL_TZ, local_today

@@ -19,7 +19,7 @@ import jobs
 from jobs.reports import archive_monthly_reports, generate_report
 from portal.auth.models import Staff
 from portal.auth.permissions import VIEW_STAFF
-from portal.casemgmt import ledger
+from portal.casemgmt.ledger import services as ledger
 from portal.core.audit import AuditLog
 from portal.core.redis_conn import get_queue
 from portal.extensions import db

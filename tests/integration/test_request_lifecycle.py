@@ -26,8 +26,8 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from portal.auth import services as auth_services
 from portal.auth.models import User
 from portal.auth.principal import clear_cache
-from portal.casemgmt import patients
 from portal.casemgmt.models import Patient
+from portal.casemgmt.patients import services as patients
 from portal.core import migrate
 from portal.core.actor import Actor, acting_as
 from portal.core.permissions import public

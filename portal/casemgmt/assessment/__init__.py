@@ -1,0 +1,1 @@
+"""The monthly assessment: score, settlement coefficient, the assessment sheet."""

@@ -1,0 +1,1 @@
+"""Satisfaction surveys, adverse events and complaints."""

@@ -1,0 +1,1 @@
+"""The monthly indicators and their drill-downs."""

@@ -1,0 +1,1 @@
+"""Management pathways: the steps per disease, published as versions."""

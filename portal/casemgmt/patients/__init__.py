@@ -1,0 +1,1 @@
+"""Patients and enrolments: registration, caseloads, ward coverage, handover notes, the patient import."""

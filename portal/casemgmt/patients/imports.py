@@ -1,0 +1,186 @@
+"""Patients and their enrolment as an Excel import (患者入组): new rows register and enrol, known ones correct.
+
+A patient is known by the real-name triple (证件类型 + 证件号码 + 姓名). For a known patient under
+management the row corrects the active enrolment's key dates, ward, bed and case manager (blank cells
+leave a value as it is); the disease and package of a running enrolment are not changed by an import.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+
+from portal.auth.models import Role, Staff, User, user_roles
+from portal.core import crypto
+from portal.core.service import ServiceError
+from portal.extensions import db
+from portal.io.columns import CellError, ImportColumn, parse_text, register_lookup
+from portal.io.imports import ImportType, normalise_identity, register, register_table_lookup
+from portal.io.reader import RowResult
+
+from ..models import GENDERS, ID_TYPES, Patient
+from . import services as patients
+
+PACKAGE_WORDS = {"basic": ("basic", "基础", "基础服务包", "基础服务包（免费）", "基础服务包(免费)", "免费"),
+                 "custom": ("custom", "定制", "定制服务包")}
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
+
+
+def parse_id_number(value: Any) -> str:
+    # Normalised here so that the duplicate key sees 11010…x and 11010…X as one number.
+    return crypto.normalise(parse_text(value, 40))
+
+
+def parse_package(value: Any) -> str:
+    text = parse_text(value, 40)
+    for code, words in PACKAGE_WORDS.items():
+        if text in words or text.lower() == code:
+            return code
+    raise CellError("应为“基础服务包”或“定制服务包”")
+
+
+def case_managers() -> dict[str, int]:
+    """Active case managers by employee number (工号): one query."""
+    stmt = (select(Staff.employee_no, User.id).join(User, User.staff_id == Staff.id)
+            .join(user_roles, user_roles.c.user_id == User.id).join(Role, Role.id == user_roles.c.role_id)
+            .where(Role.code == "case_manager", User.is_active_flag))
+    return {number: user_id for number, user_id in db.session.execute(stmt)}
+
+
+def case_manager_by_employee_no(value: Any, table: dict[str, int]) -> int:
+    """A case manager named by employee number (工号): the user linked to that staff record."""
+    text = parse_text(value, 32)
+    user_id = table.get(text)
+    if user_id is None:
+        folded = {number.upper(): uid for number, uid in table.items()}
+        user_id = folded.get("".join(text.split()).upper())
+    if user_id is None:
+        raise CellError(f"找不到工号为“{text}”的在岗个案管理师")
+    return user_id
+
+
+register_lookup("cm_id_number", parse_id_number)
+register_lookup("cm_package", parse_package)
+register_table_lookup("case_manager", case_managers, case_manager_by_employee_no)
+
+COLUMNS = [
+    ImportColumn("name", "姓名", required=True, aliases=("患者姓名",), max_length=50),
+    ImportColumn("id_type", "证件类型", kind="enum", required=True, choices=ID_TYPES),
+    ImportColumn("id_number", "证件号码", kind="cm_id_number", required=True, aliases=("身份证号", "证件号"),
+                 help="居民身份证 18 位，最后一位可为 X"),
+    ImportColumn("phone", "电话", max_length=20, aliases=("手机", "手机号", "联系电话")),
+    ImportColumn("hospital_no", "住院号", max_length=32, aliases=("病案号",)),
+    ImportColumn("gender", "性别", kind="enum", choices=GENDERS, help="居民身份证可不填"),
+    ImportColumn("icd10_code", "ICD-10编码", required=True, max_length=16, aliases=("ICD10", "ICD编码", "疾病编码")),
+    ImportColumn("disease_name", "疾病名称", required=True, max_length=100, aliases=("诊断",)),
+    ImportColumn("tnm_stage", "TNM分期", max_length=32),
+    ImportColumn("package", "服务包", kind="cm_package", help="基础服务包（免费）或定制服务包；留空为基础服务包"),
+    ImportColumn("package_months", "服务期限(月)", kind="int", aliases=("服务期限", "服务期限（月）"),
+                 help="定制服务包填 1、3、6 或 12"),
+    ImportColumn("start_date", "入组日期", kind="date", required=True),
+    ImportColumn("ward_id", "病区", kind="department", help="病区名称或代码"),
+    ImportColumn("bed", "床号", max_length=16),
+    ImportColumn("case_manager_id", "个案管理师", kind="case_manager", aliases=("个案管理师工号",),
+                 help="个案管理师的工号"),
+    ImportColumn("admission_date", "入院日期", kind="date"),
+    ImportColumn("surgery_date", "手术日期", kind="date"),
+    ImportColumn("discharge_date", "出院日期", kind="date"),
+]
+HEADERS = {c.name: c.header for c in COLUMNS}
+ENROLMENT_KEYS = ("icd10_code", "disease_name", "tnm_stage", "package", "package_months", "start_date", "ward_id",
+                  "bed", "case_manager_id", "admission_date", "surgery_date", "discharge_date")
+CORRECTABLE = ("ward_id", "bed", "case_manager_id", "admission_date", "surgery_date", "discharge_date")
+DATES = ("start_date", "admission_date", "surgery_date", "discharge_date")
+
+
+def _enrolment_values(values: dict[str, Any]) -> dict[str, Any]:
+    out = {k: values.get(k) for k in ENROLMENT_KEYS}
+    out["package"] = out["package"] or "basic"
+    out["tnm_stage"], out["bed"] = out["tnm_stage"] or "", out["bed"] or ""
+    return out
+
+
+def _validate(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """The service's own checks, run before anything is written, each pinned to its column."""
+    errors = []
+    for key in DATES:
+        day = values.get(key)
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+            errors.append((HEADERS[key], "日期应在 1900-01-01 至 2199-12-31 之间"))
+    if errors:
+        return errors
+    # The case manager column only names active case managers (its lookup): not asked again per row.
+    checks = (lambda: patients.check_id_number(values["id_type"], values["id_number"]),
+              lambda: patients.check_phone(values.get("phone")),
+              lambda: patients._check_enrolment({**_enrolment_values(values), "case_manager_id": None}))
+    for check in checks:
+        try:
+            check()
+        except ServiceError as error:
+            errors.append((HEADERS.get(error.field or "", "证件号码"), error.message))
+    return errors
+
+
+def _check_rows(rows: list[RowResult]) -> None:
+    """住院号 that already belong to another patient: one query for the whole file."""
+    numbers = sorted({row.values["hospital_no"] for row in rows if row.values.get("hospital_no")})
+    owners: dict[str, Patient] = {}
+    for start in range(0, len(numbers), 500):
+        for patient in db.session.scalars(select(Patient).where(Patient.hospital_no.in_(numbers[start:start + 500]))):
+            owners[patient.hospital_no] = patient
+    for row in rows:
+        values = row.values
+        owner = owners.get(values.get("hospital_no") or "")
+        if owner is not None and (owner.id_type, owner.id_number_hash, normalise_identity(owner.name)) != (
+                values["id_type"], crypto.lookup_hash(values["id_number"]), values["name"]):
+            row.errors.append((HEADERS["hospital_no"], values["hospital_no"],
+                               f"住院号 {values['hospital_no']} 已属于另一位患者"))
+
+
+def _find(keys: list[tuple]) -> dict[tuple, Patient]:
+    by_hash: dict[str, list[tuple]] = {}
+    for key in keys:
+        by_hash.setdefault(crypto.lookup_hash(key[1]), []).append(key)
+    found = {}
+    hashes = list(by_hash)
+    for start in range(0, len(hashes), 500):
+        for patient in db.session.scalars(select(Patient).where(Patient.id_number_hash.in_(hashes[start:start + 500]))):
+            for key in by_hash.get(patient.id_number_hash, []):
+                # Names compare as normalised: "欧阳 娜娜" entered by hand is the "欧阳娜娜" of a file.
+                if (key[0], key[2]) == (patient.id_type, normalise_identity(patient.name)):
+                    found[key] = patient
+    return found
+
+
+def _write(values: dict[str, Any], existing: Patient | None) -> bool:
+    enrolment = _enrolment_values(values)
+    if existing is None:
+        patient = patients.create_patient(name=values["name"], id_type=values["id_type"],
+                                          id_number=values["id_number"], phone=values.get("phone"),
+                                          hospital_no=values.get("hospital_no"), gender=values.get("gender") or "U")
+        patients.enrol(patient, **enrolment)
+        return True
+    active = existing.active_enrolment
+    if active is None:
+        # A closed enrolment that started the same day is this row, imported before: do not re-open it.
+        if any(e.start_date == enrolment["start_date"] for e in existing.enrolments):
+            return False
+        patients.enrol(existing, **enrolment)
+        return True
+    wanted = {k: values[k] for k in CORRECTABLE if values.get(k) not in (None, "")}
+    if all(getattr(active, k) == v for k, v in wanted.items()):
+        return False
+    patients.update_enrolment(active, **wanted)
+    return True
+
+
+ENROLMENT_IMPORT = register(ImportType(
+    code="cm_enrolment", label="患者入组", columns=COLUMNS, key=("id_type", "id_number", "name"),
+    find_existing=_find, write_row=_write, validate_row=_validate, check_rows=_check_rows,
+    unique_keys=(("hospital_no",),), codes=("id_number",), compact=("hospital_no",), max_rows=20_000,
+    permission="casemgmt.enrol", personal_data=True,
+    example=("张三", "居民身份证", "330106197001010027", "13800000000", "Z0012345", "男", "C34.1", "肺恶性肿瘤",
+             "T2N0M0", "定制服务包", 6, "2026-11-02", "胸外科病区", "12", "E0001", "2026-11-02", "2026-11-05",
+             "2026-11-12")))

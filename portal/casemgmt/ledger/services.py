@@ -175,7 +175,7 @@ def monthly_report(month: date, *, user: User | None = None) -> dict:
     from portal.reports import engine
     from portal.reports.params import Params
 
-    from . import reports
+    from .. import reports
 
     start, end = month_bounds(month)
     results = {key: engine.run(report, Params(start, end, start, None, {f.name: "" for f in report.filters}), user,

@@ -140,7 +140,7 @@ def create_patient(*, name: str, id_type: str, id_number: str, phone: str | None
 
 def _attach_waiting_plan_items(patient: Patient, now: datetime | None = None) -> None:
     """Plan items that named this patient before they were registered now point at them."""
-    from ..plans.services import rematch_patient  # plans use this module: imported here, not at the top
+    from ..plans.matching import rematch_patient  # plans use this module: imported here, not at the top
 
     rematch_patient(patient, now=now)
 

@@ -23,8 +23,8 @@ from portal.io.export import Column, export_query
 from .. import PLAN, bp
 from ..models import PLAN_SOURCES, SPECIAL_NEEDS, TASK_STATES, TASK_TYPES, TIME_SLOTS, PlanItem
 from ..patients.services import find_by_ref
+from . import clock, matching, parsing, queries, services, validation
 from . import imports as _plan_imports  # noqa: F401  (registers the cm_plan Excel import)
-from . import services as plans
 
 nav.add("个案管理", "次日服务计划", "casemgmt.list_plans", PLAN, 30)
 
@@ -55,7 +55,7 @@ class PlanItemForm(PlanItemEditForm):
 
 def _form(cls, **kwargs):
     form = cls(**kwargs)
-    form.ward_id.choices = select_choices([("", "（不指定）"), *plans.ward_choices()])
+    form.ward_id.choices = select_choices([("", "（不指定）"), *queries.ward_choices()])
     return form
 
 
@@ -70,8 +70,8 @@ def _values(form: PlanItemEditForm) -> dict:
 
 def _apply(form: PortalForm, error: ServiceError) -> None:
     """A refused submission: each problem under its field (or above the form)."""
-    problems = error.problems if isinstance(error, plans.PlanError) else [
-        plans.Problem(None, "", error.field, error.message)]
+    problems = error.problems if isinstance(error, validation.PlanError) else [
+        validation.Problem(None, "", error.field, error.message)]
     for problem in problems:
         name = problem.field if problem.field != "external_id" else None
         form.apply_error(ServiceError(problem.message, field=name))
@@ -92,12 +92,12 @@ def _item_or_404(item_id: int) -> PlanItem:
 
 def cutoff_state(plan_date: date, now: datetime | None = None) -> dict:
     """What the banner says about a date's cutoff: still open (and how long), late, or closed."""
-    now = plans.as_utc(now)
-    first, last = plans.date_window(now)
-    cutoff = plans.cutoff_for(plan_date)
+    now = clock.as_utc(now)
+    first, last = clock.date_window(now)
+    cutoff = clock.cutoff_for(plan_date)
     local_cutoff = cutoff.astimezone(LOCAL_TZ)
     left = cutoff - now
-    today = plans.local_day(now)
+    today = clock.local_day(now)
     when = f"今日 {local_cutoff:%H:%M}" if local_cutoff.date() == today else f"{local_cutoff:%Y-%m-%d %H:%M}"
     return {"plan_date": plan_date, "editable": first <= plan_date <= last, "late": now > cutoff,
             "closed": plan_date < first, "ahead": plan_date > last, "resolvable": plan_date >= today, "last": last,
@@ -122,9 +122,9 @@ def _plan_filters() -> tuple[date | None, date | None, bool, dict]:
 def list_plans():
     """Plans by service date: items, unknown patients, late flag, revision, submission and build times."""
     start, end, late, args = _plan_filters()
-    page = paginate(plans.plans_query(start, end, late), arg_int("page", 1), current_app.config["PAGE_SIZE"],
+    page = paginate(queries.plans_query(start, end, late), arg_int("page", 1), current_app.config["PAGE_SIZE"],
                     scalars=False)
-    tomorrow, _ = plans.date_window()
+    tomorrow, _ = clock.date_window()
     return render("casemgmt/plans/plan_list.html",
                   "casemgmt/plans/_plan_rows.html", page=page, args=args, start=start, end=end,
                   late=late, tomorrow=tomorrow, banner=cutoff_state(tomorrow))
@@ -147,7 +147,7 @@ def _item_term(plan, q: str):
     if plan is None or not q:
         return None
     try:
-        return plans.item_search(plan, q, current_user)
+        return queries.item_search(plan, q, current_user)
     except ServiceError as error:
         abort(error.status, error.message)
 
@@ -155,7 +155,7 @@ def _item_term(plan, q: str):
 def _detail(day: date, form: PlanItemForm | None = None, status: int = 200, resolve_errors: dict | None = None,
             partial: str | None = "casemgmt/plans/_plan_items.html"):
     """The plan of one date: banner, items (filtered), unknown patients, the add form."""
-    plan = plans.plan_for(day)
+    plan = queries.plan_for(day)
     banner = cutoff_state(day)
     if plan is None and not banner["editable"]:
         abort(404, f"{day:%Y-%m-%d} 没有次日服务计划。")
@@ -163,18 +163,18 @@ def _detail(day: date, form: PlanItemForm | None = None, status: int = 200, reso
     per_page = current_app.config["PAGE_SIZE"]
     if plan is not None:
         term = _item_term(plan, q)
-        page = paginate(plans.items_query(plan, q, status_filter, ward_id, term), arg_int("page", 1), per_page)
+        page = paginate(queries.items_query(plan, q, status_filter, ward_id, term), arg_int("page", 1), per_page)
     else:
         page = Page([], 1, per_page, 0)
-    task_states = plans.task_states([i.id for i in page.items])
-    wards = [("", "（不指定）"), *plans.ward_choices()]
+    task_states = queries.task_states([i.id for i in page.items])
+    wards = [("", "（不指定）"), *queries.ward_choices()]
     return render("casemgmt/plans/plan_detail.html",
                   partial, status=status, day=day, plan=plan, banner=banner, page=page,
                   args=args, q=q, status_filter=status_filter, ward_id=ward_id, item_states=ITEM_STATES,
                   wards=wards, task_states=task_states, task_state_labels=TASK_STATES,
-                  unknown=plans.unknown_items(plan) if plan else [], resolve_errors=resolve_errors or {},
+                  unknown=matching.unknown_items(plan) if plan else [], resolve_errors=resolve_errors or {},
                   form=form or _form(PlanItemForm, formdata=None), new_patient_url=NEW_PATIENT_URL,
-                  time_slots=TIME_SLOTS, active_count=plans.active_count(plan))
+                  time_slots=TIME_SLOTS, active_count=queries.active_count(plan))
 
 
 @bp.route("/plans/<plan_date>")
@@ -183,18 +183,18 @@ def view_plan(plan_date: str):
     """One date's plan: its items with their state, the unknown patients to fix, and the form to add an item."""
     day = _day(plan_date)
     if wants_partial() and request.headers.get("HX-Target") == "plan-unknown":
-        plan = plans.plan_for(day)
+        plan = queries.plan_for(day)
         if plan is None:
             abort(404, f"{day:%Y-%m-%d} 没有次日服务计划。")
         return render("casemgmt/plans/_plan_unknown.html",
-                      day=day, unknown=plans.unknown_items(plan), resolve_errors={},
+                      day=day, unknown=matching.unknown_items(plan), resolve_errors={},
                       new_patient_url=NEW_PATIENT_URL, saved=None, banner=cutoff_state(day))
     if wants_partial() and request.headers.get("HX-Target") == "plan-facts":  # after planChanged: fresh counts
-        plan = plans.plan_for(day)
+        plan = queries.plan_for(day)
         if plan is None:
             abort(404, f"{day:%Y-%m-%d} 没有次日服务计划。")
-        return render("casemgmt/plans/_plan_facts.html", day=day, plan=plan, active_count=plans.active_count(plan),
-                      unknown=plans.unknown_items(plan))
+        return render("casemgmt/plans/_plan_facts.html", day=day, plan=plan, active_count=queries.active_count(plan),
+                      unknown=matching.unknown_items(plan))
     return _detail(day)
 
 
@@ -203,7 +203,7 @@ def view_plan(plan_date: str):
 def export_plan_items(plan_date: str):
     """The date's plan items exactly as filtered, as .xlsx (names masked)."""
     day = _day(plan_date)
-    plan = plans.plan_for(day)
+    plan = queries.plan_for(day)
     if plan is None:
         abort(404, f"{day:%Y-%m-%d} 没有次日服务计划。")
     q, status, ward_id, args = _item_filters()
@@ -234,7 +234,7 @@ def export_plan_items(plan_date: str):
         Column("来源", lambda i: PLAN_SOURCES.get(i.source, i.source), 10),
         Column("提交时间", lambda i: i.submitted_at, 18),
     ]
-    return export_query(plans.items_query(plan, q, status, ward_id, term), columns, f"次日服务计划{day:%Y%m%d}", args,
+    return export_query(queries.items_query(plan, q, status, ward_id, term), columns, f"次日服务计划{day:%Y%m%d}", args,
                         "plan_item")
 
 
@@ -245,9 +245,9 @@ def add_plan_item(plan_date: str):
     day = _day(plan_date)
     form = _form(PlanItemForm)
     if form.validate_on_submit():
-        existed = plans.plan_for(day) is not None
+        existed = queries.plan_for(day) is not None
         try:
-            result = plans.submit_plan(day, [_values(form)], source="form", adding=True)
+            result = services.submit_plan(day, [_values(form)], source="form", adding=True)
         except ServiceError as error:
             _apply(form, error)
         else:
@@ -285,7 +285,7 @@ def edit_plan_item(item_id: int):
     form = _form(PlanItemEditForm)
     if form.validate_on_submit():
         try:
-            result = plans.update_item(item, _values(form))
+            result = services.update_item(item, _values(form))
         except ServiceError as error:
             db.session.rollback()
             item = _item_or_404(item_id)
@@ -305,7 +305,7 @@ def cancel_plan_item(item_id: int):
     """Withdraw one item (kept, marked cancelled; its task is cancelled)."""
     item = _item_or_404(item_id)
     try:
-        plans.cancel_item(item)
+        services.cancel_item(item)
     except ServiceError as error:
         abort(error.status, error.message)
     flash(f"已取消项目 {item.external_id}。", "success")
@@ -327,24 +327,24 @@ def resolve_plan_item(item_id: int):
     else:
         patient = find_by_ref(ref)
         if patient is None:
-            error = f"找不到住院号或证件号码为 {plans.stored_ref(ref)} 的患者；如是新患者，请先新建患者。"
+            error = f"找不到住院号或证件号码为 {parsing.stored_ref(ref)} 的患者；如是新患者，请先新建患者。"
         else:
             try:
-                plans.resolve_unknown(item, patient)
+                matching.resolve_unknown(item, patient)
             except ServiceError as refused:
                 db.session.rollback()
                 error = refused.message
     if error is None:
         message = f"已为项目 {item.external_id} 匹配患者 {item.patient.masked_name}。"
         if wants_partial():
-            return render("casemgmt/plans/_plan_unknown.html", day=day, unknown=plans.unknown_items(item.plan),
+            return render("casemgmt/plans/_plan_unknown.html", day=day, unknown=matching.unknown_items(item.plan),
                           resolve_errors={}, new_patient_url=NEW_PATIENT_URL, saved=message,
                           banner=cutoff_state(day), trigger={"planChanged": day.isoformat()})
         flash(message, "success")
         return redirect(url_for("casemgmt.view_plan", plan_date=day.isoformat()), 303)
     if wants_partial():
-        plan = plans.plan_for(day)
-        return render("casemgmt/plans/_plan_unknown.html", status=422, day=day, unknown=plans.unknown_items(plan),
+        plan = queries.plan_for(day)
+        return render("casemgmt/plans/_plan_unknown.html", status=422, day=day, unknown=matching.unknown_items(plan),
                       resolve_errors={item_id: error}, new_patient_url=NEW_PATIENT_URL, saved=None,
                       banner=cutoff_state(day))
     return _detail(day, status=422, resolve_errors={item_id: error}, partial=None)
@@ -355,7 +355,7 @@ def resolve_plan_item(item_id: int):
 def rematch_plan(plan_date: str):
     """Look the date's unknown patients up again (patients created since the plan arrived)."""
     day = _day(plan_date)
-    matched = plans.rematch_unknown(day)
+    matched = matching.rematch_unknown(day)
     flash(f"重新匹配完成：{matched} 项已找到患者。" if matched else "没有可自动匹配的患者；请逐项匹配或新建患者。",
           "success" if matched else "info")
     return redirect(url_for("casemgmt.view_plan", plan_date=day.isoformat()), 303)

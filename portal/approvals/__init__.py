@@ -20,4 +20,4 @@ register_entity("approval_instance", "审批")
 register_entity("approval_process", "审批流程")
 register_entity("committee", "委员会")
 
-from . import views  # noqa: E402,F401
+from . import process_views, views  # noqa: E402,F401

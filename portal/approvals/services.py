@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from portal.auth.models import Department, User
 from portal.auth.queries import active_user_ids_with_roles
 from portal.core import audit
-from portal.core.service import Conflict, ServiceError, clean
+from portal.core.service import Conflict, ServiceError, atomic, clean
 from portal.core.timeutil import utcnow
 from portal.extensions import db
 from portal.notify.services import notify
@@ -266,6 +266,7 @@ def _finish(instance: ApprovalInstance, status: str, hook: str) -> None:
     subjects.call(instance.entity_type, hook, instance.entity_id, instance)
 
 
+@atomic()
 def act(task_id: int, actor: User, action: str, comment: str = "", transfer_to: int | None = None,
         files=()) -> ApprovalInstance:
     """An approver decides a task: approve, reject, return for revision, or transfer."""
@@ -354,6 +355,7 @@ def _own_instance(instance_id: int, actor: User) -> ApprovalInstance:
     return instance
 
 
+@atomic()
 def resubmit(instance_id: int, actor: User, comment: str = "", files=()) -> ApprovalInstance:
     """The applicant sends a returned request back; it starts again at the first step."""
     instance = _own_instance(instance_id, actor)
@@ -365,6 +367,7 @@ def resubmit(instance_id: int, actor: User, comment: str = "", files=()) -> Appr
     return instance
 
 
+@atomic()
 def withdraw(instance_id: int, actor: User, comment: str = "") -> ApprovalInstance:
     """The applicant withdraws a request still in progress (when the process allows it)."""
     instance = _own_instance(instance_id, actor)
@@ -383,6 +386,7 @@ def withdraw(instance_id: int, actor: User, comment: str = "") -> ApprovalInstan
     return instance
 
 
+@atomic()
 def add_comment(instance_id: int, actor: User, comment: str, files=()) -> ApprovalInstance:
     instance = db.session.get(ApprovalInstance, instance_id)
     if instance is None or not can_view(instance, actor, see_all=False):

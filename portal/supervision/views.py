@@ -4,33 +4,20 @@ from __future__ import annotations
 
 from flask import current_app, flash, redirect, request, url_for
 from flask_login import current_user
-from wtforms import DateField, SelectField, StringField, TextAreaField
 
 from portal.auth.queries import department_choices
-from portal.core.forms import PortalForm, length, required, select_choices
+from portal.core.forms import select_choices
 from portal.core.listing import arg_choice, arg_int, paginate
 from portal.core.permissions import require
 from portal.core.rendering import render
 from portal.core.scoping import get_scoped_or_404
 from portal.core.service import ServiceError
 from portal.core.timeutil import local_today
-from portal.extensions import db
 from portal.io.export import Column, export_query
 
 from . import ANSWER, ISSUE, VIEW, bp, services
+from .forms import AnswerForm, FindingForm
 from .models import STATES, Finding
-
-
-class FindingForm(PortalForm):
-    department_id = SelectField("科室", coerce=lambda v: int(v) if str(v).isdigit() else None,
-                                validators=[required("请选择科室")])
-    title = StringField("问题", validators=[required(), length(200)])
-    description = TextAreaField("问题描述", validators=[required(), length(5000)])
-    deadline = DateField("整改期限", validators=[required("请填写整改期限（如 2026-12-31）")])
-
-
-class AnswerForm(PortalForm):
-    rectification = TextAreaField("整改措施", validators=[required("请填写整改措施"), length(5000)])
 
 
 def _filters() -> tuple[str, int | None, bool, dict]:
@@ -120,8 +107,6 @@ def answer_finding(finding_id: int):
         try:
             services.answer_finding(finding, current_user, form.rectification.data, files)
         except ServiceError as error:
-            db.session.rollback()
-            finding = get_scoped_or_404(Finding, finding_id, current_user.principal, ANSWER, seen_with=VIEW)
             form.apply_error(error)
             return _detail(finding, form, error.status)
         flash("整改已提交，等待医务科评价。", "success")

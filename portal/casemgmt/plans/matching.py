@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import or_, select
 
 from portal.core import audit, crypto
-from portal.core.service import Conflict, ServiceError
+from portal.core.service import Conflict, ServiceError, atomic
 from portal.extensions import db
 
 from ..models import (
@@ -27,6 +27,7 @@ def unknown_items(plan: Plan) -> list[PlanItem]:
                                                           PlanItem.is_cancelled.is_(False)).order_by(PlanItem.id)))
 
 
+@atomic()
 def resolve_unknown(item: PlanItem, patient: Patient, *, now: datetime | None = None) -> PlanItem:
     """Attach an item whose patient was not found to a patient (picked by the issuer, or matched later).
 

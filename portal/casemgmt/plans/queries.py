@@ -17,6 +17,9 @@ from ..models import (
     PlanItem,
 )
 
+# The item list's status filter (items_query).
+ITEM_STATES = {"active": "有效", "unknown": "患者未匹配", "late": "迟报", "cancelled": "已取消"}
+
 
 def item_label(item: PlanItem) -> str:
     name = masking.mask_name(item.patient_name) or item.patient_ref

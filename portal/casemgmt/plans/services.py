@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal.core import audit
-from portal.core.service import Conflict, ServiceError, clean
+from portal.core.service import Conflict, ServiceError, atomic, clean
 from portal.extensions import db
 
 from ..models import (
@@ -238,6 +238,7 @@ def _cancel(item: PlanItem, now: datetime, late: bool, state: dict | None) -> No
                  after=audit.snapshot(item, AUDITED))
 
 
+@atomic()
 def update_item(item: PlanItem, values: dict, *, source: str = "form", now: datetime | None = None) -> SubmitResult:
     """Revise one item (the patient stays unless `values` names another): the same checks as a submission."""
     return submit_plan(item.plan.plan_date, [{**values, "external_id": item.external_id}], source=source, now=now)

@@ -7,50 +7,27 @@ from datetime import date, datetime
 
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
-from wtforms import SelectField, StringField, TextAreaField
 
 from portal.core import masking, nav
-from portal.core.forms import MultiChoiceField, PortalForm, length, required, select_choices
+from portal.core.forms import PortalForm, select_choices
 from portal.core.listing import Page, arg_choice, arg_date, arg_int, arg_str, bad_request, paginate
 from portal.core.permissions import require
 from portal.core.rendering import htmx_redirect, render, wants_partial
 from portal.core.scoping import get_or_404
 from portal.core.service import ServiceError, clean
 from portal.core.timeutil import LOCAL_TZ
-from portal.extensions import db
 from portal.io.export import Column, export_query
 
 from .. import PLAN, bp
-from ..models import PLAN_SOURCES, SPECIAL_NEEDS, TASK_STATES, TASK_TYPES, TIME_SLOTS, PlanItem
+from ..models import PLAN_SOURCES, TASK_STATES, TIME_SLOTS, PlanItem
 from ..patients.services import find_by_ref
 from . import clock, matching, parsing, queries, services, validation
 from . import imports as _plan_imports  # noqa: F401  (registers the cm_plan Excel import)
+from .forms import PlanItemEditForm, PlanItemForm
 
 nav.add("个案管理", "次日服务计划", "casemgmt.list_plans", PLAN, 30)
 
-ITEM_STATES = {"active": "有效", "unknown": "患者未匹配", "late": "迟报", "cancelled": "已取消"}
 NEW_PATIENT_URL = "/casemgmt/patients/new"
-
-
-def _ward_or_none(value):
-    return int(value) if str(value).isdigit() and len(str(value)) < 10 else None
-
-
-class PlanItemEditForm(PortalForm):
-    patient_name = StringField("姓名", validators=[length(50)])
-    task_type = SelectField("服务项目", choices=select_choices({"": "（请选择）", **TASK_TYPES}),
-                            validators=[required("请选择服务项目")])
-    service_item = StringField("服务内容", validators=[length(100)])
-    ward_id = SelectField("病区", coerce=_ward_or_none)
-    bed = StringField("床号", validators=[length(16)])
-    time_slot = SelectField("时段", choices=select_choices(TIME_SLOTS), default="any")
-    special_needs = MultiChoiceField("特殊需求", choices=select_choices(SPECIAL_NEEDS))
-    special_note = StringField("特殊需求说明", validators=[length(200)])
-    note = TextAreaField("备注", validators=[length(500)])
-
-
-class PlanItemForm(PlanItemEditForm):
-    patient = StringField("患者住院号或证件号码", validators=[required("请填写患者的住院号或证件号码"), length(64)])
 
 
 def _form(cls, **kwargs):
@@ -137,7 +114,7 @@ def list_plans():
 
 def _item_filters() -> tuple[str, str, int | None, dict]:
     q = arg_str("q", 64)
-    status = arg_choice("status", ITEM_STATES)
+    status = arg_choice("status", queries.ITEM_STATES)
     ward_id = arg_int("ward_id", maximum=2**31 - 1)
     return q, status, ward_id, {"q": q, "status": status, "ward_id": ward_id or ""}
 
@@ -170,7 +147,7 @@ def _detail(day: date, form: PlanItemForm | None = None, status: int = 200, reso
     wards = [("", "（不指定）"), *queries.ward_choices()]
     return render("casemgmt/plans/plan_detail.html",
                   partial, status=status, day=day, plan=plan, banner=banner, page=page,
-                  args=args, q=q, status_filter=status_filter, ward_id=ward_id, item_states=ITEM_STATES,
+                  args=args, q=q, status_filter=status_filter, ward_id=ward_id, item_states=queries.ITEM_STATES,
                   wards=wards, task_states=task_states, task_state_labels=TASK_STATES,
                   unknown=matching.unknown_items(plan) if plan else [], resolve_errors=resolve_errors or {},
                   form=form or _form(PlanItemForm, formdata=None), new_patient_url=NEW_PATIENT_URL,
@@ -287,8 +264,6 @@ def edit_plan_item(item_id: int):
         try:
             result = services.update_item(item, _values(form))
         except ServiceError as error:
-            db.session.rollback()
-            item = _item_or_404(item_id)
             _apply(form, error)
         else:
             if result.changed:
@@ -332,7 +307,6 @@ def resolve_plan_item(item_id: int):
             try:
                 matching.resolve_unknown(item, patient)
             except ServiceError as refused:
-                db.session.rollback()
                 error = refused.message
     if error is None:
         message = f"已为项目 {item.external_id} 匹配患者 {item.patient.masked_name}。"

@@ -15,13 +15,13 @@ def _optional_int(value):
     try:
         return int(value) if value not in (None, "", "None") else None
     except (TypeError, ValueError):
-        return -1  # not a committee: refused in _apply_step
+        return -1  # not a committee: refused by services.save_step
 
 
 class StepForm(PortalForm):
     name = StringField("步骤名称", validators=[required(), length(100)])
     rule = SelectField("审批人规则", choices=select_choices(RULES), validators=[required()])
-    # Only the chosen rule's target matters, so these two are checked in _apply_step, not here.
+    # Only the chosen rule's target matters, so these two are checked by services.save_step, not here.
     role_code = SelectField("角色（规则为指定角色时）", validate_choice=False,
                             choices=select_choices([("", "—")] + [(k, v[0]) for k, v in ROLES.items()]))
     committee_id = SelectField("委员会（规则为委员会时）", validate_choice=False, coerce=_optional_int)

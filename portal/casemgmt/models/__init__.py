@@ -1,25 +1,7 @@
 """Case management's models, one module per sub-area; everything is importable from here."""
 
 from .assessment import MonthlyAssessment  # noqa: F401
-from .choices import (  # noqa: F401
-    ANCHORS,
-    CLOSED_STATES,
-    ENROLMENT_STATES,
-    EVENT_KINDS,
-    EVENT_STATES,
-    GENDERS,
-    ID_TYPES,
-    OUTCOMES,
-    PACKAGE_MONTHS,
-    PACKAGES,
-    PLAN_SOURCES,
-    SEVERITIES,
-    SPECIAL_NEEDS,
-    TASK_SOURCES,
-    TASK_STATES,
-    TASK_TYPES,
-    TIME_SLOTS,
-)
+from .choices import *  # noqa: F403 (every code list)
 from .feedback import AdverseEvent, SatisfactionSurvey  # noqa: F401
 from .ledger import LedgerEntry  # noqa: F401
 from .pathways import Pathway, PathwayStep, PathwayVersion  # noqa: F401

@@ -10,11 +10,7 @@ from portal.core import audit, crypto
 from portal.core.service import Conflict, ServiceError, atomic
 from portal.extensions import db
 
-from ..models import (
-    Patient,
-    Plan,
-    PlanItem,
-)
+from ..models import Patient, Plan, PlanItem
 from ..tasks import services as tasks
 from .clock import as_utc, local_day
 from .queries import item_label

@@ -15,11 +15,7 @@ from portal.core import crypto, masking
 from portal.core.service import clean
 from portal.extensions import db
 
-from ..models import (
-    SPECIAL_NEEDS,
-    Plan,
-    PlanItem,
-)
+from ..models import SPECIAL_NEEDS, Plan, PlanItem
 from .queries import inpatient_unit
 
 LIMITS = {"external_id": 64, "patient": 64, "patient_name": 50, "service_item": 100, "bed": 16,

@@ -11,11 +11,7 @@ from portal.auth.models import Department
 from portal.core import masking, reveal
 from portal.extensions import db
 
-from ..models import (
-    CareTask,
-    Plan,
-    PlanItem,
-)
+from ..models import CareTask, Plan, PlanItem
 
 # The item list's status filter (items_query).
 ITEM_STATES = {"active": "有效", "unknown": "患者未匹配", "late": "迟报", "cancelled": "已取消"}

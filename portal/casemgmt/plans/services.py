@@ -30,11 +30,7 @@ from portal.core import audit
 from portal.core.service import Conflict, ServiceError, atomic, clean
 from portal.extensions import db
 
-from ..models import (
-    PLAN_SOURCES,
-    Plan,
-    PlanItem,
-)
+from ..models import PLAN_SOURCES, Plan, PlanItem
 from ..tasks import services as tasks
 from .clock import as_utc, check_plan_date, date_window, is_late
 from .parsing import next_form_ids

@@ -11,14 +11,7 @@ from portal.core import crypto, masking
 from portal.core.service import ServiceError, clean
 from portal.extensions import db
 
-from ..models import (
-    TASK_TYPES,
-    TIME_SLOTS,
-    Enrolment,
-    Patient,
-    Plan,
-    PlanItem,
-)
+from ..models import TASK_TYPES, TIME_SLOTS, Enrolment, Patient, Plan, PlanItem
 from ..patients.services import find_by_refs
 from .clock import check_plan_date
 from .parsing import (

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
@@ -11,13 +9,12 @@ from portal.auth.forms import coerce_optional_int
 from portal.core.forms import PortalForm, length, optional, required, select_choices
 
 from ..models import GENDERS, ID_TYPES, PACKAGE_MONTHS, PACKAGES
-
-FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
+from .services import FIRST_DAY, LAST_DAY, OUT_OF_RANGE
 
 
 def sane_date(form, field) -> None:
     if field.data is not None and not FIRST_DAY <= field.data <= LAST_DAY:
-        raise ValidationError("日期应在 1900-01-01 至 2199-12-31 之间")
+        raise ValidationError(OUT_OF_RANGE)
 
 
 class PatientForm(PortalForm):

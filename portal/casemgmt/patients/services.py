@@ -34,6 +34,9 @@ audit.register_entity("handover_note", "交接记录")
 audit.register_entity("ward_coverage", "病区覆盖")
 
 ICD10 = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$")
+# Dates a patient's record may hold (forms and the Excel import refuse others).
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
+OUT_OF_RANGE = "日期应在 1900-01-01 至 2199-12-31 之间"
 MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 LANDLINE = re.compile(r"^0[0-9]{2,3}-?[0-9]{7,8}$")
 RESIDENT_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)

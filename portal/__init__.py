@@ -104,8 +104,9 @@ def _register_request_hooks(app: Flask) -> None:
 
     @app.after_request
     def _finish(response):
-        # One commit per request, here: services only flush.
-        if response.status_code < 400:
+        # One commit per request, here: services only flush. A refusal is rolled back unless the service kept it.
+        kept = db.session.info.pop("keep_when_refused", False)
+        if response.status_code < 400 or kept:
             db.session.commit()
         else:
             db.session.rollback()

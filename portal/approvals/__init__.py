@@ -30,4 +30,4 @@ DOMAIN = Domain(
     audit_labels={"approval_instance": "审批", "approval_process": "审批流程", "committee": "委员会"},
 )
 
-from . import views  # noqa: E402,F401
+from . import process_views, views  # noqa: E402,F401

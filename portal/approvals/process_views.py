@@ -3,53 +3,18 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, request, url_for
-from sqlalchemy import func, select
-from wtforms import BooleanField, IntegerField, SelectField, StringField
-from wtforms.validators import NumberRange
+from sqlalchemy import select
 
-from portal.auth.models import User
-from portal.auth.seed import ROLES
-from portal.core import audit
-from portal.core.forms import PortalForm, length, optional, required, select_choices
+from portal.core.forms import select_choices
 from portal.core.permissions import require
 from portal.core.rendering import render
 from portal.core.scoping import get_or_404
+from portal.core.service import ServiceError
 from portal.extensions import db
 
-from . import MANAGE_PROCESSES, bp
-from .models import COMMITTEE_MODES, RULES, ApprovalProcess, ApprovalStep, Committee
-
-STEP_FIELDS = ("name", "rule", "role_code", "committee_id", "committee_mode", "user_id", "time_limit_hours",
-               "escalate_after_hours")
-
-
-def _optional_int(value):
-    try:
-        return int(value) if value not in (None, "", "None") else None
-    except (TypeError, ValueError):
-        return -1  # not a committee: refused in _apply_step
-
-
-class StepForm(PortalForm):
-    name = StringField("步骤名称", validators=[required(), length(100)])
-    rule = SelectField("审批人规则", choices=select_choices(RULES), validators=[required()])
-    # Only the chosen rule's target matters, so these two are checked in _apply_step, not here.
-    role_code = SelectField("角色（规则为指定角色时）", validate_choice=False,
-                            choices=select_choices([("", "—")] + [(k, v[0]) for k, v in ROLES.items()]))
-    committee_id = SelectField("委员会（规则为委员会时）", validate_choice=False, coerce=_optional_int)
-    committee_mode = SelectField("委员会签署方式", choices=select_choices(COMMITTEE_MODES))
-    user_login = StringField("指定人员登录名（规则为指定人员时）", validators=[optional(), length(64)])
-    time_limit_hours = IntegerField("办理时限（小时）", validators=[
-        optional(), NumberRange(1, 24 * 90, "应为 1–2160 小时")])
-    escalate_after_hours = IntegerField("超时后再过多少小时上报医务科", validators=[
-        optional(), NumberRange(1, 24 * 90, "应为 1–2160 小时")])
-
-
-class ProcessForm(PortalForm):
-    name = StringField("流程名称", validators=[required(), length(100)])
-    description = StringField("说明", validators=[optional(), length(255)])
-    allow_withdraw = BooleanField("申请人可撤回")
-    is_active = BooleanField("启用")
+from . import MANAGE_PROCESSES, bp, services
+from .forms import ProcessForm, StepForm
+from .models import ApprovalProcess, ApprovalStep, Committee
 
 
 def _step_form(step: ApprovalStep | None = None) -> StepForm:
@@ -59,31 +24,6 @@ def _step_form(step: ApprovalStep | None = None) -> StepForm:
     committees = db.session.scalars(select(Committee).order_by(Committee.id)).all()
     form.committee_id.choices = select_choices([("", "—")] + [(c.id, c.name) for c in committees])
     return form
-
-
-def _apply_step(form: StepForm, step: ApprovalStep) -> str | None:
-    """Copy a valid form onto a step; a Chinese message when the rule's target is missing."""
-    rule = form.rule.data
-    user = None
-    if rule == "role" and form.role_code.data not in ROLES:
-        return "请选择角色。"
-    committee = db.session.get(Committee, form.committee_id.data) if form.committee_id.data else None
-    if rule == "committee" and committee is None:
-        return "请选择委员会。"
-    if rule == "user":
-        login = (form.user_login.data or "").strip()
-        user = db.session.scalar(select(User).where(func.lower(User.login_name) == login.lower()))
-        if user is None:
-            return "找不到该登录名的用户。"
-    step.name = form.name.data.strip()
-    step.rule = rule
-    step.role_code = form.role_code.data if rule == "role" else ""
-    step.committee_id = form.committee_id.data if rule == "committee" else None
-    step.committee_mode = form.committee_mode.data or "any"
-    step.user_id = user.id if user else None
-    step.time_limit_hours = form.time_limit_hours.data
-    step.escalate_after_hours = form.escalate_after_hours.data
-    return None
 
 
 @bp.route("/processes")
@@ -103,10 +43,8 @@ def edit_process(process_id: int):
     status = 200
     if request.method == "POST":
         if form.validate_on_submit():
-            before = audit.snapshot(process, ("name", "description", "allow_withdraw", "is_active"))
-            form.populate_obj(process)
-            audit.record("update", "approval_process", process.id, label=process.name, before=before,
-                         after=audit.snapshot(process, ("name", "description", "allow_withdraw", "is_active")))
+            services.update_process(process, name=form.name.data, description=form.description.data,
+                                    allow_withdraw=form.allow_withdraw.data, is_active=form.is_active.data)
             flash("已保存流程。", "success")
             return redirect(url_for("approvals.edit_process", process_id=process.id), 303)
         status = 422
@@ -126,16 +64,15 @@ def save_step(process_id: int, step_id: int | None = None):
     form = _step_form(step)
     error = None
     if form.validate_on_submit():
-        target = step or ApprovalStep(process_id=process.id,
-                                      position=max((s.position for s in process.steps), default=0) + 1)
-        before = audit.snapshot(target, STEP_FIELDS) if step else None
-        error = _apply_step(form, target)
-        if error is None:
-            if step is None:
-                db.session.add(target)
-            db.session.flush()
-            audit.record("update", "approval_process", process.id, label=f"{process.name} / {target.name}",
-                         before=before, after=audit.snapshot(target, STEP_FIELDS))
+        try:
+            services.save_step(process, step, name=form.name.data, rule=form.rule.data,
+                               role_code=form.role_code.data, committee_id=form.committee_id.data,
+                               committee_mode=form.committee_mode.data, user_login=form.user_login.data,
+                               time_limit_hours=form.time_limit_hours.data,
+                               escalate_after_hours=form.escalate_after_hours.data)
+        except ServiceError as refused:
+            error = refused.message
+        else:
             flash("已保存审批步骤。", "success")
             return redirect(url_for("approvals.edit_process", process_id=process.id), 303)
     return render("approvals/process_form.html", status=422, process=process, form=ProcessForm(obj=process),
@@ -150,18 +87,12 @@ def delete_step(process_id: int, step_id: int):
     step = get_or_404(ApprovalStep, step_id)
     if step.process_id != process.id:
         abort(404)
-    if len(process.steps) <= 1:
-        flash("流程至少需要一个审批步骤。", "error")
-        return redirect(url_for("approvals.edit_process", process_id=process.id), 303)
-    audit.record("delete", "approval_process", process.id, label=f"{process.name} / {step.name}",
-                 before=audit.snapshot(step, STEP_FIELDS))
-    removed = step.position
-    process.steps.remove(step)
-    db.session.flush()
-    for later in sorted((s for s in process.steps if s.position > removed), key=lambda s: s.position):
-        later.position -= 1
-        db.session.flush()
-    flash("已删除审批步骤。", "success")
+    try:
+        services.delete_step(process, step)
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        flash("已删除审批步骤。", "success")
     return redirect(url_for("approvals.edit_process", process_id=process.id), 303)
 
 
@@ -177,19 +108,12 @@ def list_committees():
 @require(MANAGE_PROCESSES)
 def new_committee():
     """Create a committee."""
-    name = (request.form.get("name") or "").strip()
-    if not name or len(name) > 100:
-        flash("请填写委员会名称（不超过 100 字）。", "error")
-        return redirect(url_for("approvals.list_committees"), 303)
-    if db.session.scalar(select(Committee).where(Committee.name == name)):
-        flash("已有同名委员会。", "error")
-        return redirect(url_for("approvals.list_committees"), 303)
-    count = db.session.scalar(select(func.count()).select_from(Committee)) or 0
-    committee = Committee(code=f"c{count + 1}", name=name)
-    db.session.add(committee)
-    db.session.flush()
-    audit.record("create", "committee", committee.id, label=name, after={"name": name})
-    flash(f"已创建 {name}。", "success")
+    try:
+        committee = services.create_committee(request.form.get("name") or "")
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        flash(f"已创建 {committee.name}。", "success")
     return redirect(url_for("approvals.list_committees"), 303)
 
 
@@ -198,22 +122,12 @@ def new_committee():
 def change_committee_member(committee_id: int):
     """Add a member by login name, or remove one."""
     committee = get_or_404(Committee, committee_id)
-    login = (request.form.get("login_name") or "").strip()
-    user = db.session.scalar(select(User).where(func.lower(User.login_name) == login.lower())) if login else None
-    before = sorted(u.login_name for u in committee.members)
-    if user is None:
-        flash("找不到该登录名的用户。", "error")
-    elif request.form.get("remove") == "1":
-        if user in committee.members:
-            committee.members.remove(user)
-            flash(f"已将 {user.display_name} 移出{committee.name}。", "success")
-    elif not user.is_active_flag:
-        flash("该账户已停用，不能加入委员会。", "error")
-    elif user not in committee.members:
-        committee.members.append(user)
-        flash(f"已将 {user.display_name} 加入{committee.name}。", "success")
-    after = sorted(u.login_name for u in committee.members)
-    if after != before:
-        audit.record("update", "committee", committee.id, label=committee.name,
-                     changes={"members": {"before": before, "after": after}})
+    try:
+        done = services.change_committee_member(committee, request.form.get("login_name") or "",
+                                                remove=request.form.get("remove") == "1")
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        if done:
+            flash(done, "success")
     return redirect(url_for("approvals.list_committees"), 303)

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from portal.auth.models import Department, User
 from portal.auth.queries import active_user_ids_with_roles
 from portal.core import audit
-from portal.core.service import Conflict, ServiceError, clean
+from portal.core.service import Conflict, ServiceError, atomic, clean
 from portal.core.timeutil import utcnow
 from portal.extensions import db
 from portal.notify.services import notify
@@ -28,6 +28,7 @@ from .models import (
     ApprovalProcess,
     ApprovalStep,
     ApprovalTask,
+    Committee,
 )
 
 MAX_COMMENT = 2000
@@ -266,6 +267,7 @@ def _finish(instance: ApprovalInstance, status: str, hook: str) -> None:
     subjects.call(instance.entity_type, hook, instance.entity_id, instance)
 
 
+@atomic()
 def act(task_id: int, actor: User, action: str, comment: str = "", transfer_to: int | None = None,
         files=()) -> ApprovalInstance:
     """An approver decides a task: approve, reject, return for revision, or transfer."""
@@ -354,6 +356,7 @@ def _own_instance(instance_id: int, actor: User) -> ApprovalInstance:
     return instance
 
 
+@atomic()
 def resubmit(instance_id: int, actor: User, comment: str = "", files=()) -> ApprovalInstance:
     """The applicant sends a returned request back; it starts again at the first step."""
     instance = _own_instance(instance_id, actor)
@@ -365,6 +368,7 @@ def resubmit(instance_id: int, actor: User, comment: str = "", files=()) -> Appr
     return instance
 
 
+@atomic()
 def withdraw(instance_id: int, actor: User, comment: str = "") -> ApprovalInstance:
     """The applicant withdraws a request still in progress (when the process allows it)."""
     instance = _own_instance(instance_id, actor)
@@ -383,6 +387,7 @@ def withdraw(instance_id: int, actor: User, comment: str = "") -> ApprovalInstan
     return instance
 
 
+@atomic()
 def add_comment(instance_id: int, actor: User, comment: str, files=()) -> ApprovalInstance:
     instance = db.session.get(ApprovalInstance, instance_id)
     if instance is None or not can_view(instance, actor, see_all=False):
@@ -426,3 +431,108 @@ def remind_overdue() -> dict[str, int]:
         _record(task.instance, "escalate", None, f"上报医务科：{task.assignee.display_name} 超时", task=task)
         escalated += 1
     return {"reminded": reminded, "escalated": escalated}
+
+
+# --- process definitions (the medical affairs admin) ----------------------------------------------------------
+
+PROCESS_FIELDS = ("name", "description", "allow_withdraw", "is_active")
+STEP_FIELDS = ("name", "rule", "role_code", "committee_id", "committee_mode", "user_id", "time_limit_hours",
+               "escalate_after_hours")
+
+
+def _user_by_login(login: str | None) -> User | None:
+    login = clean(login)
+    return db.session.scalar(select(User).where(func.lower(User.login_name) == login.lower())) if login else None
+
+
+def update_process(process: ApprovalProcess, *, name: str, description: str, allow_withdraw: bool,
+                   is_active: bool) -> ApprovalProcess:
+    before = audit.snapshot(process, PROCESS_FIELDS)
+    process.name, process.description = clean(name), clean(description)
+    process.allow_withdraw, process.is_active = bool(allow_withdraw), bool(is_active)
+    audit.record("update", "approval_process", process.id, label=process.name, before=before,
+                 after=audit.snapshot(process, PROCESS_FIELDS))
+    return process
+
+
+def save_step(process: ApprovalProcess, step: ApprovalStep | None, *, name: str, rule: str, role_code: str = "",
+              committee_id: int | None = None, committee_mode: str = "", user_login: str = "",
+              time_limit_hours: int | None = None, escalate_after_hours: int | None = None) -> ApprovalStep:
+    """Add a step at the end (`step` None) or change one; running requests keep the tasks they already have."""
+    from portal.auth.seed import ROLES  # the seed reads the approval processes: imported here
+
+    if rule == "role" and role_code not in ROLES:
+        raise ServiceError("请选择角色。", field="role_code")
+    committee = db.session.get(Committee, committee_id) if committee_id and committee_id > 0 else None
+    if rule == "committee" and committee is None:
+        raise ServiceError("请选择委员会。", field="committee_id")
+    user = _user_by_login(user_login) if rule == "user" else None
+    if rule == "user" and user is None:
+        raise ServiceError("找不到该登录名的用户。", field="user_login")
+    before = audit.snapshot(step, STEP_FIELDS) if step is not None else None
+    if step is None:
+        step = ApprovalStep(position=max((s.position for s in process.steps), default=0) + 1)
+        process.steps.append(step)
+    step.name = clean(name)
+    step.rule = rule
+    step.role_code = role_code if rule == "role" else ""
+    step.committee_id = committee.id if rule == "committee" else None
+    step.committee_mode = committee_mode or "any"
+    step.user_id = user.id if user else None
+    step.time_limit_hours = time_limit_hours
+    step.escalate_after_hours = escalate_after_hours
+    db.session.flush()
+    audit.record("update", "approval_process", process.id, label=f"{process.name} / {step.name}",
+                 before=before, after=audit.snapshot(step, STEP_FIELDS))
+    return step
+
+
+def delete_step(process: ApprovalProcess, step: ApprovalStep) -> None:
+    """Remove a step (a process keeps at least one); the later steps move up."""
+    if len(process.steps) <= 1:
+        raise ServiceError("流程至少需要一个审批步骤。")
+    audit.record("delete", "approval_process", process.id, label=f"{process.name} / {step.name}",
+                 before=audit.snapshot(step, STEP_FIELDS))
+    removed = step.position
+    process.steps.remove(step)
+    db.session.flush()
+    for later in sorted((s for s in process.steps if s.position > removed), key=lambda s: s.position):
+        later.position -= 1
+        db.session.flush()
+
+
+def create_committee(name: str) -> Committee:
+    name = clean(name)
+    if not name or len(name) > 100:
+        raise ServiceError("请填写委员会名称（不超过 100 字）。", field="name")
+    if db.session.scalar(select(Committee).where(Committee.name == name)):
+        raise ServiceError("已有同名委员会。", field="name")
+    count = db.session.scalar(select(func.count()).select_from(Committee)) or 0
+    committee = Committee(code=f"c{count + 1}", name=name)
+    db.session.add(committee)
+    db.session.flush()
+    audit.record("create", "committee", committee.id, label=name, after={"name": name})
+    return committee
+
+
+def change_committee_member(committee: Committee, login: str, *, remove: bool) -> str | None:
+    """Add a member by login name, or remove one; what was done, in Chinese (None: nothing to do)."""
+    user = _user_by_login(login)
+    if user is None:
+        raise ServiceError("找不到该登录名的用户。", field="login_name")
+    before = sorted(u.login_name for u in committee.members)
+    done = None
+    if remove:
+        if user in committee.members:
+            committee.members.remove(user)
+            done = f"已将 {user.display_name} 移出{committee.name}。"
+    elif not user.is_active_flag:
+        raise ServiceError("该账户已停用，不能加入委员会。", field="login_name")
+    elif user not in committee.members:
+        committee.members.append(user)
+        done = f"已将 {user.display_name} 加入{committee.name}。"
+    after = sorted(u.login_name for u in committee.members)
+    if after != before:
+        audit.record("update", "committee", committee.id, label=committee.name,
+                     changes={"members": {"before": before, "after": after}})
+    return done

@@ -90,8 +90,6 @@ def _after_action(instance_id: int, message: str, call):
     try:
         call(instance)
     except ServiceError as error:
-        db.session.rollback()
-        instance = _visible_instance(instance_id)
         return render("approvals/instance.html", "approvals/_instance_body.html", status=error.status,
                       **_instance_context(instance, error.message))
     if request.headers.get("HX-Request"):
@@ -190,5 +188,3 @@ def view_attachment_table(attachment_id: int):
         abort(422, "该 Excel 文件无法读取，可能已损坏。")
     return render("approvals/attachment_table.html", item=item, rows=rows)
 
-
-from . import process_views  # noqa: E402,F401

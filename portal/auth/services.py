@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.core import audit
 from portal.core.permissions import REGISTRY
-from portal.core.service import ServiceError, clean
+from portal.core.service import ServiceError, clean, keep_when_refused
 from portal.core.timeutil import format_datetime, utcnow
 from portal.extensions import db
 
@@ -171,7 +171,9 @@ def _record_failure(event: str, login_name: str, user: User | None, ip: str, use
 
 def authenticate(login_name: str, password: str, *, ip: str, user_agent: str, rules: Lockout) -> User:
     """Check a login. Unknown names and wrong passwords get the same answer at the same cost; failures lock
-    the (login name, address) pair, never the account for everyone. Raises ServiceError on refusal."""
+    the (login name, address) pair, never the account for everyone. Raises ServiceError on refusal; what it
+    logged and counted is kept all the same."""
+    keep_when_refused()
     login_name = clean(login_name)
     user = db.session.scalar(select(User).where(func.lower(User.login_name) == login_name.lower()))
     # Always one hash check: an unknown name must not answer faster than a real one.
@@ -224,7 +226,8 @@ def change_password(user: User, current_password: str, new_password: str, *, kee
     """The user changes their own password (also the forced change at first login).
 
     A wrong current password counts like a failed sign-in from this address: a stolen session cannot be used
-    to guess the password."""
+    to guess the password (the count is kept although the change is refused)."""
+    keep_when_refused()
     if rules is not None:
         throttle = _throttle(user.login_name.lower(), ip)
         if throttle is not None and throttle.locked_until is not None and throttle.locked_until > utcnow():

@@ -10,7 +10,6 @@ from flask_login import current_user
 from portal.core.permissions import SIGNED_IN, public, require
 from portal.core.rendering import render
 from portal.core.service import ServiceError
-from portal.extensions import db
 from portal.wecom import webview_signin_redirect
 
 from . import bp, services
@@ -48,7 +47,6 @@ def login():
                                          user_agent=request.user_agent.string,
                                          rules=services.Lockout.from_config(current_app.config))
         except ServiceError as error:
-            db.session.commit()  # the failure count and the login log must survive the refusal
             form.form_errors.append(error.message)
             status = 422
         else:
@@ -86,12 +84,9 @@ def change_password():
                                      rules=services.Lockout.from_config(current_app.config))
         except services.AccountLocked as error:
             sign_out("locked")
-            db.session.commit()  # the failure and the ended session must survive the refusal
             flash(error.message, "error")
             return redirect(url_for("auth.login"), 303)
         except ServiceError as error:
-            if error.field == "current_password":
-                db.session.commit()  # a wrong current password counts toward the lockout
             form.apply_error(error)
             status = 422
         else:

@@ -69,6 +69,7 @@ DOMAIN = Domain(
 
 # The routes of each sub-area register on `bp` when their module is imported.
 from . import labels  # noqa: E402, F401
+from .assessment import views as _assessment_views  # noqa: E402,F401
 from .feedback import views as _feedback_views  # noqa: E402,F401
 from .kpis import views as _kpi_views  # noqa: E402,F401
 from .ledger import views as _ledger_views  # noqa: E402,F401

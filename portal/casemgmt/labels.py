@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from portal.core import labels
 
-from .feedback import views as event_views
 from .ledger import services as ledger
 from .models import (
     ANCHORS,
@@ -28,8 +27,8 @@ from .models import (
 )
 from .pathways import services as pathways
 from .patients import queries as patient_queries
-from .plans import views as plan_views
-from .tasks import views as task_views
+from .plans import queries as plan_queries
+from .tasks import queries as task_queries
 
 R = labels.register_values
 for entity in (labels.ANY,):
@@ -83,10 +82,9 @@ labels.register_fields("satisfaction_survey", {"task_id": "服务", "survey_mont
 
 # The lists' filters (what an export's header says it holds).
 labels.register_filters("care_task", {"q": "床号或姓名", "group": "分组"},
-                        {"group": task_views.GROUPS, "status": task_views.STATUSES})
-labels.register_filters("plan_item", {"q": "搜索"}, {"status": plan_views.ITEM_STATES})
+                        {"group": task_queries.GROUPS, "status": task_queries.STATUSES})
+labels.register_filters("plan_item", {"q": "搜索"}, {"status": plan_queries.ITEM_STATES})
 labels.register_filters("patient", {"q": "姓名、住院号或证件号"}, {"status": patient_queries.PATIENT_STATES})
 labels.register_filters("ledger_entry", {"q": "搜索"}, {"source": ledger.LEDGER_SOURCES})
 labels.register_filters("adverse_event", {}, {"status": EVENT_STATES})
 labels.register_filters(labels.ANY, {"manager_id": "个案管理师"})
-_ = event_views  # its filters use the enumerations registered above

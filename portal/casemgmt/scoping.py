@@ -8,6 +8,7 @@ task on their list; tasks and ledger rows only where they are the case manager.
 from __future__ import annotations
 
 from flask import abort
+from flask_login import current_user
 from sqlalchemy import Select, or_, select
 
 from portal.core.scoping import get_or_404
@@ -16,6 +17,11 @@ from portal.extensions import db
 from .models import CareTask, Enrolment, Patient, WardCoverage
 
 VIEW_ALL_CODE = "casemgmt.view_all"
+
+
+def me():
+    """The signed-in user itself (not the request proxy): what views hand to services and queries."""
+    return current_user._get_current_object()
 
 
 def sees_all(user) -> bool:

@@ -43,6 +43,17 @@ def arg_month(name: str = "month") -> date | None:
         raise bad_request(error.message) from None
 
 
+def past_month(raw: str | None, what: str = "查看") -> date:
+    """A month from the query string or the path (empty: this month); bad or future months are a 400."""
+    from .months import check_not_future, current_month, parse_month
+    from .service import ServiceError
+
+    try:
+        return check_not_future(parse_month(raw) if raw else current_month(), what=what)
+    except ServiceError as error:
+        raise bad_request(error.message) from None
+
+
 def arg_str(name: str, max_length: int = MAX_TEXT_ARG) -> str:
     value = request.args.get(name, "").strip()
     if len(value) > max_length:

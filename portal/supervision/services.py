@@ -16,7 +16,7 @@ from portal.auth.models import Department, User
 from portal.auth.queries import active_user_ids_with_roles
 from portal.core import audit
 from portal.core.scoping import scope_query
-from portal.core.service import ServiceError, clean
+from portal.core.service import ServiceError, atomic, clean
 from portal.core.timeutil import format_date, local_today, utcnow
 from portal.extensions import db
 from portal.notify.services import notify
@@ -54,6 +54,7 @@ def issue_finding(*, department_id: int, title: str, description: str, deadline:
     return finding
 
 
+@atomic()
 def answer_finding(finding: Finding, user: User, rectification: str, files=()) -> Finding:
     """The department answers with its rectification and evidence; it goes to medical affairs for evaluation."""
     if finding.status not in ("issued", "rework"):

@@ -13,7 +13,6 @@ from portal.core.rendering import render
 from portal.core.scoping import get_scoped_or_404
 from portal.core.service import ServiceError
 from portal.core.timeutil import local_today
-from portal.extensions import db
 from portal.io.export import Column, export_query
 
 from . import ANSWER, ISSUE, VIEW, bp, services
@@ -108,8 +107,6 @@ def answer_finding(finding_id: int):
         try:
             services.answer_finding(finding, current_user, form.rectification.data, files)
         except ServiceError as error:
-            db.session.rollback()
-            finding = get_scoped_or_404(Finding, finding_id, current_user.principal, ANSWER, seen_with=VIEW)
             form.apply_error(error)
             return _detail(finding, form, error.status)
         flash("整改已提交，等待医务科评价。", "success")

@@ -12,7 +12,7 @@ from portal.api import tokens
 from portal.api.models import ApiToken
 from portal.auth.models import User
 from portal.casemgmt.models import Plan, PlanItem
-from portal.casemgmt.plans import services as plans
+from portal.casemgmt.plans import clock as plan_clock
 from portal.core.audit import AuditLog
 from portal.extensions import db
 from tests import cm_factories as cm
@@ -28,7 +28,7 @@ URL = f"/api/v1/plans/{DAY}"
 @pytest.fixture
 def clock(monkeypatch):
     state = {"now": BEFORE}
-    monkeypatch.setattr(plans, "utcnow", lambda: state["now"])
+    monkeypatch.setattr(plan_clock, "utcnow", lambda: state["now"])
     return state
 
 

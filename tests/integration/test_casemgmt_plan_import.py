@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 
 from portal.casemgmt.models import Patient, Plan, PlanItem
 from portal.casemgmt.patients import services as patients
-from portal.casemgmt.plans import services as plans
+from portal.casemgmt.plans import clock as plan_clock
+from portal.casemgmt.plans import parsing as plan_parsing
+from portal.casemgmt.plans import queries as plan_queries
 from portal.core.service import ServiceError
 from portal.extensions import db
 from portal.io import imports
@@ -30,7 +32,7 @@ HEADER = ["计划日期", "项目编号", "患者", "姓名", "服务项目", "�
 @pytest.fixture
 def clock(monkeypatch):
     state = {"now": BEFORE}
-    monkeypatch.setattr(plans, "utcnow", lambda: state["now"])
+    monkeypatch.setattr(plan_clock, "utcnow", lambda: state["now"])
     return state
 
 
@@ -81,7 +83,7 @@ def test_preview_then_commit_then_the_same_file_again_changes_nothing(session, w
     assert (log.rows_new, log.rows_updated, log.rows_unchanged) == (3, 0, 0)
     found = items()
     generated = next(k for k in found if k not in ("H1", "H2"))
-    assert generated == plans.stable_external_id(DAY, "ZY404", "education", "afternoon")
+    assert generated == plan_parsing.stable_external_id(DAY, "ZY404", "education", "afternoon")
     assert found["H1"].special_needs == ["wheelchair", "fasting"] and found["H1"].ward_id == world["ward"].id
     assert found["H2"].time_slot == "any" and found[generated].patient_id is None
     assert {i.source for i in found.values()} == {"excel"}
@@ -136,7 +138,7 @@ def test_cell_and_row_errors_in_the_preview(session, world):
 def test_replace_cancels_the_period_and_restores_what_comes_back_unchanged(session, world, clock):
     imports.commit("cm_plan", "计划.xlsx", xlsx_bytes(rows()), "upsert", user_id=None)
     db.session.commit()
-    assert plans.count_period(DAY, DAY) == 3
+    assert plan_queries.count_period(DAY, DAY) == 3
     clock["now"] = AFTER
     only_h1 = xlsx_bytes([HEADER, rows()[1]])
     log = imports.commit("cm_plan", "只有H1.xlsx", only_h1, "replace", user_id=None, period=(DAY, DAY))
@@ -147,7 +149,7 @@ def test_replace_cancels_the_period_and_restores_what_comes_back_unchanged(sessi
     assert {k: i.is_cancelled for k, i in found.items()} == {k: k != "H1" for k in found}
     # H1 came back as it was: not late, not cancelled; the cancelled ones were withdrawn after the cutoff.
     assert not found["H1"].is_late and found["H2"].is_late
-    assert plans.count_period(DAY, DAY) == 1 and (plan().revision, plan().is_late) == (2, True)
+    assert plan_queries.count_period(DAY, DAY) == 1 and (plan().revision, plan().is_late) == (2, True)
     with pytest.raises(ServiceError, match="明天"):
         imports.commit("cm_plan", "只有H1.xlsx", only_h1, "replace", user_id=None, period=(date(2026, 11, 23), DAY))
 

@@ -12,7 +12,10 @@ from sqlalchemy import func, select
 
 from portal.casemgmt.models import CareTask, Plan, PlanItem
 from portal.casemgmt.patients import services as patients
+from portal.casemgmt.plans import clock as plan_clock
+from portal.casemgmt.plans import matching as plan_matching
 from portal.casemgmt.plans import services as plans
+from portal.casemgmt.plans import validation as plan_validation
 from portal.casemgmt.tasks import services as tasks
 from portal.core import crypto
 from portal.core.audit import AuditLog
@@ -59,14 +62,14 @@ def items_by_id() -> dict[str, PlanItem]:
 
 
 def test_the_cutoff_is_17_00_beijing_on_the_day_before_and_configurable(app, session):
-    assert plans.cutoff_for(DAY) == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-    assert not plans.is_late(DAY, datetime(2026, 11, 23, 8, 59, tzinfo=UTC))
-    assert not plans.is_late(DAY, datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
-    assert plans.is_late(DAY, datetime(2026, 11, 23, 9, 1, tzinfo=UTC))
+    assert plan_clock.cutoff_for(DAY) == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    assert not plan_clock.is_late(DAY, datetime(2026, 11, 23, 8, 59, tzinfo=UTC))
+    assert not plan_clock.is_late(DAY, datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    assert plan_clock.is_late(DAY, datetime(2026, 11, 23, 9, 1, tzinfo=UTC))
     app.config["PLAN_CUTOFF"] = "18:30"
     try:
-        assert plans.cutoff_for(DAY) == datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
-        assert not plans.is_late(DAY, AFTER)
+        assert plan_clock.cutoff_for(DAY) == datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
+        assert not plan_clock.is_late(DAY, AFTER)
     finally:
         app.config["PLAN_CUTOFF"] = "17:00"
 
@@ -141,21 +144,21 @@ def test_unknown_patients_are_kept_masked_listed_and_matched_later(session, worl
     assert u1.patient_id is None and number not in u1.patient_ref
     assert u1.patient_ref == number[:4] + "*" * 10 + number[-4:]
     assert u1.patient_ref_hash == crypto.lookup_hash(number)
-    assert [i.external_id for i in plans.unknown_items(plan_row())] == ["U1", "U2"]
+    assert [i.external_id for i in plan_matching.unknown_items(plan_row())] == ["U1", "U2"]
     # The patient is registered afterwards: the item is matched by the hash at once.
     zhao = cm.make_patient("赵六", id_number=number, now=BEFORE)
-    assert plans.rematch_unknown(DAY, now=BEFORE) == 0  # nothing left to match
+    assert plan_matching.rematch_unknown(DAY, now=BEFORE) == 0  # nothing left to match
     db.session.commit()
     assert items_by_id()["U1"].patient_id == zhao.id
     # The issuer picks the patient for the other one by hand; resubmitting the item keeps that choice.
     sun = cm.make_patient("孙七", hospital_no="ZY100")
-    plans.resolve_unknown(items_by_id()["U2"], sun, now=BEFORE)
+    plan_matching.resolve_unknown(items_by_id()["U2"], sun, now=BEFORE)
     db.session.commit()
     again = plans.submit_plan(DAY, [item("U2", "ZY999", patient_name="孙七")], source="api", now=BEFORE)
     assert again.unchanged == 1 and items_by_id()["U2"].patient_id == sun.id
     with pytest.raises(ServiceError, match="已确定"):
-        plans.resolve_unknown(items_by_id()["U2"], sun, now=BEFORE)
-    assert plans.unknown_items(plan_row()) == []
+        plan_matching.resolve_unknown(items_by_id()["U2"], sun, now=BEFORE)
+    assert plan_matching.unknown_items(plan_row()) == []
 
 
 def test_rematch_patient_attaches_open_items_naming_a_new_patient(session, world):
@@ -163,14 +166,14 @@ def test_rematch_patient_attaches_open_items_naming_a_new_patient(session, world
     db.session.commit()
     zhou = cm.make_patient("周八", hospital_no="ZY555", now=BEFORE)  # registering the patient matches the item
     assert items_by_id()["U1"].patient_id == zhou.id
-    assert plans.rematch_patient(zhou, now=BEFORE) == 0
+    assert plan_matching.rematch_patient(zhou, now=BEFORE) == 0
 
 
 def test_a_discharged_and_closed_patient_is_refused_naming_the_item(session, world):
     enrolment = cm.enrol(world["wang"], case_manager=world["li"], ward=world["ward"])
     patients.close_enrolment(enrolment, closed_on=date(2026, 11, 20), reason="出院随访结束")
     db.session.commit()
-    with pytest.raises(plans.PlanError) as refused:
+    with pytest.raises(plan_validation.PlanError) as refused:
         plans.submit_plan(DAY, [item("A1"), item("A2", "ZY002")], source="api", now=BEFORE)
     message = refused.value.message
     assert "第 2 项（项目编号 A2）" in message and "患者王*（ZY002）" in message and "已出院结案" in message
@@ -182,12 +185,13 @@ def test_a_discharged_and_closed_patient_is_refused_naming_the_item(session, wor
 
 
 def test_duplicates_are_refused(session, world):
-    with pytest.raises(plans.PlanError, match="项目编号 A1 与第 1 项重复"):
+    with pytest.raises(plan_validation.PlanError, match="项目编号 A1 与第 1 项重复"):
         plans.submit_plan(DAY, [item("A1"), item("A1", "ZY002")], source="api", now=BEFORE)
-    with pytest.raises(plans.PlanError, match="与第 1 项重复：同一患者、同一服务项目（陪同入院）、同一时段（上午）"):
+    same = "与第 1 项重复：同一患者、同一服务项目（陪同入院）、同一时段（上午）"
+    with pytest.raises(plan_validation.PlanError, match=same):
         plans.submit_plan(DAY, [item("A1"), item("A2", bed="13")], source="api", now=BEFORE)
     plans.submit_plan(DAY, [item("A1")], source="api", now=BEFORE)
-    with pytest.raises(plans.PlanError, match="与计划中已有的项目 A1 重复"):
+    with pytest.raises(plan_validation.PlanError, match="与计划中已有的项目 A1 重复"):
         plans.submit_plan(DAY, [item("X9")], source="form", now=BEFORE)
     # Another slot or another service for the same patient is fine; so is replacing A1 by X9.
     assert plans.submit_plan(DAY, [item("X9", time_slot="下午")], source="form", now=BEFORE).created == 1
@@ -196,7 +200,7 @@ def test_duplicates_are_refused(session, world):
 
 
 def test_special_needs_and_text_limits(session, world):
-    with pytest.raises(plans.PlanError) as refused:
+    with pytest.raises(plan_validation.PlanError) as refused:
         plans.submit_plan(DAY, [item("A1", special_note="注" * 201), item("A2", "ZY002", note="备" * 501),
                                 item("A3", "ZY002", task_type="education", special_needs=["wheelchair", "飞行"]),
                                 item("A4", "ZY002", task_type="nope")], source="api", now=BEFORE)
@@ -267,7 +271,7 @@ def test_every_change_is_audited(session, world):
 def clock(monkeypatch):
     """The plan service's clock, set by the test: 16:00 Beijing on the day before DAY unless moved."""
     state = {"now": BEFORE}
-    monkeypatch.setattr(plans, "utcnow", lambda: state["now"])
+    monkeypatch.setattr(plan_clock, "utcnow", lambda: state["now"])
     return state
 
 
@@ -424,7 +428,7 @@ def test_the_form_offers_only_inpatient_units_names_items_readably_and_refreshes
     assert "胸外病区" in offered and "心内病区" in offered and "普外科" in offered
     for office in ("信息科", "医务科", "骨科", "测试医院", "北区"):
         assert office not in offered
-    refused = plans.check_items(DAY, [item("X1", ward="医务科")])
+    refused = plan_validation.check_items(DAY, [item("X1", ward="医务科")])
     assert refused and "找不到在用的病区" in refused[0].message
 
     form = {"patient": "ZY2026003", "patient_name": "赵六", "task_type": "accompany_admission",

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, request, url_for
-from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import NumberRange
 
-from portal.core.forms import PortalForm, length, optional, required, select_choices
 from portal.core.listing import arg_choice, arg_int, arg_month, paginate
 from portal.core.months import parse_month
 from portal.core.permissions import require
@@ -17,11 +14,11 @@ from portal.io.export import Column, export_query
 
 from .. import EVENTS, LEDGER, bp
 from ..ledger import services as ledger
-from ..ledger.views import me
 from ..models import EVENT_KINDS, EVENT_STATES, SEVERITIES
 from ..patients.services import find_by_ref
-from ..scoping import get_task_or_404, may_see_patient, sees_all
+from ..scoping import get_task_or_404, may_see_patient, me, sees_all
 from . import services as feedback
+from .forms import CloseForm, EventForm, HandlingForm, SurveyForm
 
 SEVERITY_BADGES = {"mild": "neutral", "moderate": "warn", "severe": "bad", "critical": "bad"}
 STATE_BADGES = {"open": "wait", "handling": "warn", "closed": "ok"}
@@ -85,14 +82,6 @@ def export_events():
     return export_query(feedback.event_query(me(), filters), columns, "不良事件与投诉", args, "adverse_event")
 
 
-class EventForm(PortalForm):
-    kind = SelectField("类别", choices=select_choices(EVENT_KINDS), validators=[required("请选择类别")])
-    severity = SelectField("严重程度", choices=select_choices(SEVERITIES), validators=[required("请选择严重程度")])
-    occurred_on = DateField("发生日期", validators=[required("请填写发生日期（如 2026-11-23）")])
-    patient_ref = StringField("患者住院号或证件号码", validators=[optional(), length(64)])
-    description = TextAreaField("事件经过", validators=[required("请填写事件经过"), length(5000)])
-
-
 @bp.route("/events/new", methods=["GET", "POST"])
 @require(EVENTS)
 def new_event():
@@ -114,17 +103,6 @@ def new_event():
             return htmx_redirect(url_for("casemgmt.view_event", event_id=event.id))
     status = 422 if request.method == "POST" else 200
     return render("casemgmt/feedback/event_form.html", "casemgmt/feedback/_event_form.html", status=status, form=form)
-
-
-class HandlingForm(PortalForm):
-    handling = TextAreaField("处理经过", validators=[required("请填写处理经过"), length(5000)])
-    status = SelectField("状态", choices=select_choices({k: v for k, v in EVENT_STATES.items() if k != "closed"}),
-                         validators=[required("请选择状态")])
-
-
-class CloseForm(PortalForm):
-    # Its own id: the handling form on the same page has a "handling" field too.
-    handling = TextAreaField("处理经过与结果", validators=[optional(), length(5000)], id="close-handling")
 
 
 def _detail(event, handling_form=None, close_form=None, status: int = 200):
@@ -247,18 +225,6 @@ def export_surveys():
         Column("录入时间", lambda s: s.created_at, 18),
     ]
     return export_query(stmt, columns, "满意度调查", args, "satisfaction_survey")
-
-
-SCORE_RANGE = NumberRange(1, 5, "评分应为 1–5 分")
-
-
-class SurveyForm(PortalForm):
-    patient_ref = StringField("患者住院号或证件号码", validators=[optional(), length(64)])
-    survey_month = StringField("调查月份", validators=[optional(), length(7)])
-    timeliness = IntegerField("服务及时性", validators=[required("请为服务及时性评分（1–5 分）"), SCORE_RANGE])
-    effectiveness = IntegerField("服务有效性", validators=[required("请为服务有效性评分（1–5 分）"), SCORE_RANGE])
-    attitude = IntegerField("服务态度", validators=[required("请为服务态度评分（1–5 分）"), SCORE_RANGE])
-    comment = TextAreaField("意见与建议", validators=[optional(), length(500)])
 
 
 @bp.route("/surveys/new", methods=["GET", "POST"])

@@ -24,7 +24,7 @@ from portal.core.months import current_month, month_end, previous_month
 from portal.core.timeutil import local_day_bounds, local_today, to_local
 from portal.extensions import db
 
-from .. import scoping as queries
+from .. import scoping
 from ..feedback.services import scope_events
 from ..models import EVENT_KINDS, AdverseEvent, CareTask, Enrolment, LedgerEntry, Plan, PlanItem, SatisfactionSurvey
 
@@ -210,7 +210,7 @@ def execution_query(month: date, state: str = "", viewer=None, today: date | Non
     if state:
         stmt = stmt.where(_state_condition(state, start, end))
     if viewer is not None:
-        stmt = queries.scope_to_manager(stmt, CareTask.case_manager_id, viewer)
+        stmt = scoping.scope_to_manager(stmt, CareTask.case_manager_id, viewer)
     return stmt
 
 
@@ -244,7 +244,7 @@ def survey_query(month: date, satisfied: str = "", viewer=None) -> Select:
     elif satisfied == "0":
         stmt = stmt.where(_survey_total() < SATISFIED_TOTAL)
     if viewer is not None:
-        stmt = queries.scope_patients(stmt, SatisfactionSurvey.patient_id, viewer)
+        stmt = scoping.scope_patients(stmt, SatisfactionSurvey.patient_id, viewer)
     return stmt
 
 

@@ -7,20 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from flask import abort, current_app, flash, has_request_context, redirect, request, url_for
+from flask import abort, current_app, has_request_context, request
 from flask_login import current_user
-from wtforms import StringField, TextAreaField
 
 from portal.core import months
-from portal.core.forms import PortalForm, length, required
-from portal.core.listing import Page, arg_choice, arg_int, bad_request, paginate, parse_sort
-from portal.core.permissions import has_permission, require
+from portal.core.listing import Page, arg_choice, arg_int, paginate, parse_sort, past_month
+from portal.core.permissions import require
 from portal.core.rendering import render, wants_partial
-from portal.core.service import ServiceError
-from portal.core.timeutil import local_today
-from portal.io.export import Column, export_query, export_rows, send_xlsx
+from portal.io.export import Column, export_query, export_rows
 
-from .. import ASSESS, KPI, bp
+from .. import KPI, bp
 from ..assessment import services as assessments
 from ..models import EVENT_KINDS
 from ..scoping import sees_all
@@ -52,17 +48,8 @@ def _keep_kpi(endpoint: str, values: dict) -> None:
         values["kpi"] = request.view_args["kpi"]
 
 
-def _month(raw: str | None, what: str = "查看") -> date:
-    """A month from the query string or the path (empty: this month); bad or future months are a 400."""
-    try:
-        month = months.parse_month(raw) if raw else months.current_month()
-        return months.check_not_future(month, what=what)
-    except ServiceError as error:
-        raise bad_request(error.message) from None
-
-
 def _month_arg() -> date:
-    return _month(request.args.get("month", "").strip())
+    return past_month(request.args.get("month", "").strip())
 
 
 # --- dashboard -----------------------------------------------------------------------------------------------
@@ -257,91 +244,3 @@ def export_kpi_detail(kpi: str):
     # Per case manager: a handful of computed rows, written the way export_query writes a list.
     rows = _manager_rows(kpi, month, filters)
     return export_rows(rows, columns, name, shown, "casemgmt_kpi")
-
-
-# --- monthly assessment ---------------------------------------------------------------------------------------
-
-class AssessmentForm(PortalForm):
-    score = StringField("考评分（0–100 分，可保留一位小数）", validators=[required("请填写考评分")])
-    payable = StringField("月度应付费用（元）", validators=[required("请填写月度应付费用")])
-    note = TextAreaField("备注", validators=[length(assessments.MAX_NOTE)])
-
-
-def _year_arg() -> int:
-    return arg_int("year", local_today().year, minimum=months.MIN_YEAR, maximum=months.MAX_YEAR)
-
-
-@bp.route("/assessments")
-@require(KPI)
-def list_assessments():
-    """The year's monthly assessments: score, coefficient, payable and fee per month, with totals."""
-    year = _year_arg()
-    return render("casemgmt/assessment/assessment_list.html", year=year, data=assessments.year_assessments(year),
-                  can_assess=has_permission(current_user, ASSESS), bands=assessments.BANDS,
-                  rule=assessments.COEFFICIENT_RULE, this_year=local_today().year)
-
-
-@bp.route("/assessments/export")
-@require(KPI)
-def export_assessments():
-    """The year's assessed months as .xlsx."""
-    year = _year_arg()
-    data = assessments.year_assessments(year)
-    name = f"{year}年月度考核"
-    columns = [
-        Column("考核月份", lambda a: f"{a.month:%Y-%m}", 10),
-        Column("系统建议分", lambda a: a.proposed_score, 12, "0.0"),
-        Column("考评分", lambda a: a.score, 10, "0.0"),
-        Column("考核结算系数", lambda a: a.coefficient, 14, "0.00"),
-        Column("月度应付费用（元）", lambda a: a.payable, 18, "#,##0.00"),
-        Column("月度结算费用（元）", lambda a: a.fee, 18, "#,##0.00"),
-        Column("履约保证金处理", lambda a: assessments.bond_treatment(a.score), 28),
-        Column("备注", lambda a: a.note, 30),
-    ]
-    return export_rows(data.assessed, columns, name, {"年份": year}, "monthly_assessment")
-
-
-def _assessment_page(month: date, form: AssessmentForm, status: int = 200):
-    data = kpis.month_kpis(month, with_previous=False)
-    return render("casemgmt/assessment/assessment_form.html", status=status, form=form, month=month,
-                  m=months.month_text(month), label=months.month_label(month), data=data,
-                  proposal=assessments.proposal(month, data), saved=assessments.get_assessment(month),
-                  bands=assessments.BANDS, rule=assessments.PROPOSAL_RULE,
-                  coefficient_rule=assessments.COEFFICIENT_RULE)
-
-
-@bp.route("/assessments/<month_value>", methods=["GET", "POST"])
-@require(ASSESS)
-def edit_assessment(month_value: str):
-    """Enter or correct a month's score and payable amount; the coefficient and fee follow the contract."""
-    month = _month(month_value, "考核")
-    saved = assessments.get_assessment(month)
-    if request.method == "GET":
-        initial = ({"score": saved.score, "payable": saved.payable, "note": saved.note} if saved
-                   else {"score": assessments.propose_score(month)})
-        return _assessment_page(month, AssessmentForm(data=initial))
-    form = AssessmentForm()
-    if form.validate_on_submit():
-        try:
-            row = assessments.save_assessment(month, score=form.score.data, payable=form.payable.data,
-                                              note=form.note.data or "")
-        except ServiceError as error:
-            form.apply_error(error)
-            return _assessment_page(month, form, error.status)
-        else:
-            flash(f"已保存{months.month_label(month)}考核：考评分 {row.score}，结算系数 {row.coefficient}，"
-                  f"月度结算费用 ¥{row.fee:,.2f}。", "success")
-            return redirect(url_for("casemgmt.list_assessments", year=month.year), 303)
-    return _assessment_page(month, form, 422)
-
-
-@bp.route("/assessments/<month_value>/sheet")
-@require(KPI)
-def export_assessment_sheet(month_value: str):
-    """The month's assessment sheet (.xlsx) with the indicators, settlement and signature lines."""
-    month = _month(month_value, "导出")
-    try:
-        content = assessments.assessment_sheet(month)
-    except ServiceError as error:
-        abort(error.status, error.message)
-    return send_xlsx(content, f"{months.month_label(month)}月度考核表.xlsx")

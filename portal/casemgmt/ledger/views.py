@@ -5,10 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import current_app, flash, request, url_for
-from flask_login import current_user
-from wtforms import DateField, SelectField, StringField, TextAreaField
 
-from portal.core.forms import PortalForm, length, optional, required, select_choices
 from portal.core.listing import arg_choice, arg_date, arg_int, arg_month, arg_str, bad_request, paginate
 from portal.core.permissions import require
 from portal.core.rendering import htmx_redirect, render
@@ -20,15 +17,12 @@ from .. import LEDGER, bp
 from .. import reports as cm_reports
 from ..models import OUTCOMES, TASK_TYPES
 from ..patients.services import find_by_ref
-from ..scoping import may_see_patient, sees_all
+from ..scoping import may_see_patient, me, sees_all
 from . import services as ledger
+from .forms import AdhocServiceForm
 
 OUTCOME_BADGES = {"reached": "ok", "not_reached": "warn", "declined": "off", "rescheduled": "wait"}
 NOT_FOUND_PATIENT = "未找到该患者，或该患者不在您的服务范围内。请核对住院号或证件号码。"
-
-
-def me():
-    return current_user._get_current_object()
 
 
 def _filters() -> tuple[ledger.LedgerFilters, dict]:
@@ -100,16 +94,6 @@ register_export("ledger_entry", _ledger_export, LEDGER)
 def export_ledger():
     """The ledger exactly as filtered and scoped, names masked, as .xlsx (a background job when large)."""
     return export_registered("ledger_entry", request.args)
-
-
-class AdhocServiceForm(PortalForm):
-    patient_ref = StringField("患者住院号或证件号码", validators=[required("请填写患者住院号或证件号码"), length(64)])
-    service_date = DateField("服务日期", validators=[required("请填写服务日期（如 2026-11-23）")])
-    task_type = SelectField("服务类型", choices=select_choices(TASK_TYPES), validators=[required("请选择服务类型")])
-    title = StringField("服务内容", validators=[optional(), length(100)])
-    outcome = SelectField("服务结果", choices=select_choices(ledger.ADHOC_OUTCOMES),
-                          validators=[required("请选择服务结果")])
-    note = TextAreaField("备注", validators=[optional(), length(500)])
 
 
 @bp.route("/ledger/new", methods=["GET", "POST"])

@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 
 from flask import abort, current_app, flash, request, url_for
-from wtforms import SelectField, StringField, TextAreaField
 
-from portal.core.forms import PortalForm, length, optional, required, select_choices
 from portal.core.listing import arg_choice, arg_int, arg_str, paginate
 from portal.core.permissions import require
 from portal.core.rendering import htmx_redirect, render
@@ -15,26 +13,14 @@ from portal.core.scoping import get_or_404
 from portal.core.service import ServiceError
 
 from .. import PATHWAYS, bp
-from ..models import ANCHORS, PACKAGES, TASK_TYPES, Pathway, PathwayVersion
+from ..models import ANCHORS, TASK_TYPES, Pathway, PathwayVersion
 from . import services as pathways
+from .forms import PathwayForm, StepsForm
 
-PACKAGE_CHOICES = {"any": "全部服务包", **PACKAGES}
 STEP_FIELDS = ("title", "task_type", "anchor", "offset_days", "window_days", "recur_every_days", "recur_times",
                "outcome_fields")
 STEP_KEY = re.compile(r"^steps-(\d{1,4})-([a-z_]+)$")
 ACTION = re.compile(r"^(add|publish|remove-\d{1,4}|up-\d{1,4}|down-\d{1,4})$")
-
-
-class PathwayForm(PortalForm):
-    name = StringField("路径名称", validators=[required("请填写路径名称"), length(100)])
-    icd10_prefix = StringField("ICD-10 编码前缀", validators=[required("请填写 ICD-10 编码前缀"), length(16)],
-                               description="如 C34 覆盖 C34.0–C34.9；入组时取最长匹配的前缀")
-    package = SelectField("适用服务包", choices=select_choices(PACKAGE_CHOICES), default="any")
-    description = TextAreaField("说明", validators=[optional(), length(2000)])
-
-
-class StepsForm(PortalForm):
-    note = StringField("版本说明", validators=[optional(), length(200)], description="如：增加术后第 30 天随访")
 
 
 @bp.route("/pathways")

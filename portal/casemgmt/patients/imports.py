@@ -7,7 +7,6 @@ leave a value as it is); the disease and package of a running enrolment are not 
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -25,7 +24,6 @@ from . import services as patients
 
 PACKAGE_WORDS = {"basic": ("basic", "基础", "基础服务包", "基础服务包（免费）", "基础服务包(免费)", "免费"),
                  "custom": ("custom", "定制", "定制服务包")}
-FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
 
 
 def parse_id_number(value: Any) -> str:
@@ -107,8 +105,8 @@ def _validate(values: dict[str, Any]) -> list[tuple[str, str]]:
     errors = []
     for key in DATES:
         day = values.get(key)
-        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
-            errors.append((HEADERS[key], "日期应在 1900-01-01 至 2199-12-31 之间"))
+        if day is not None and not patients.FIRST_DAY <= day <= patients.LAST_DAY:
+            errors.append((HEADERS[key], patients.OUT_OF_RANGE))
     if errors:
         return errors
     # The case manager column only names active case managers (its lookup): not asked again per row.

@@ -12,7 +12,7 @@ from portal.auth.models import Department, Staff, User
 from portal.core import reveal
 from portal.extensions import db
 
-from .. import scoping as queries
+from .. import scoping
 from ..models import CareTask, Enrolment, HandoverNote, LedgerEntry, PathwayStep, Patient, WardCoverage
 from .services import caseloads
 
@@ -37,7 +37,7 @@ def patients_query(filters: PatientFilters, user, sort_key: str = "created", des
     """Patients the user may see, filtered; the active enrolment is joined (at most one per patient)."""
     stmt = (select(Patient).outerjoin(_active, and_(_active.patient_id == Patient.id, _active.status == "active"))
             .options(selectinload(Patient.enrolments).selectinload(Enrolment.case_manager)))
-    stmt = queries.scope_patients(stmt, Patient.id, user)
+    stmt = scoping.scope_patients(stmt, Patient.id, user)
     if filters.q:
         stmt = stmt.where(search_condition(search_term(filters.q, user)))
     if filters.status == "active":
@@ -61,7 +61,7 @@ def search_term(q: str, user) -> reveal.SearchTerm:
     from .. import REVEAL
 
     def visible_hospital_no(text: str) -> bool:
-        stmt = queries.scope_patients(select(Patient.id).where(Patient.hospital_no == text), Patient.id, user)
+        stmt = scoping.scope_patients(select(Patient.id).where(Patient.hospital_no == text), Patient.id, user)
         return db.session.scalar(stmt.limit(1)) is not None
 
     return reveal.search_term(q, may_reveal=REVEAL.code in user.principal.permissions,

@@ -29,6 +29,9 @@ from ..models import (
 )
 
 ICD10 = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$")
+# Dates a patient's record may hold (forms and the Excel import refuse others).
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
+OUT_OF_RANGE = "日期应在 1900-01-01 至 2199-12-31 之间"
 MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 LANDLINE = re.compile(r"^0[0-9]{2,3}-?[0-9]{7,8}$")
 RESIDENT_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -135,7 +138,7 @@ def create_patient(*, name: str, id_type: str, id_number: str, phone: str | None
 
 def _attach_waiting_plan_items(patient: Patient, now: datetime | None = None) -> None:
     """Plan items that named this patient before they were registered now point at them."""
-    from ..plans.services import rematch_patient  # plans use this module: imported here, not at the top
+    from ..plans.matching import rematch_patient  # plans use this module: imported here, not at the top
 
     rematch_patient(patient, now=now)
 

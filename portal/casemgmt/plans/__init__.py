@@ -1,6 +1,11 @@
 """The next-day service plan (次日服务计划): issued before the 17:00 cutoff, by form, Excel or the HIS API.
 
-What code outside the area calls (the HIS API): a whole plan arrives through `submit_plan`.
+clock.py (the cutoff), parsing.py (one item as given), validation.py (a submission as a whole),
+services.py (writing and cancelling), matching.py (unknown patients), queries.py (reading).
+What code outside the area calls (the HIS API) is named here.
 """
 
-from .services import PlanError, cutoff_for, plan_for, submit_plan, task_states  # noqa: F401
+from .clock import cutoff_for  # noqa: F401
+from .queries import plan_for, task_states  # noqa: F401
+from .services import submit_plan  # noqa: F401
+from .validation import PlanError  # noqa: F401

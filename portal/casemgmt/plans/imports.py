@@ -1,4 +1,4 @@
-"""The next-day plan as an Excel import (type ``cm_plan``): every row goes through plans.submit_plan.
+"""The next-day plan as an Excel import (type ``cm_plan``): every row goes through services.submit_plan.
 
 The whole file is one submission of the plan (one revision per date, one clock: see plans' batch
 mode). "Replace the period" cancels the items of the period (nothing is deleted) before the rows
@@ -19,14 +19,15 @@ from portal.io.imports import ImportType, register
 from portal.io.reader import RowResult
 
 from ..models import TASK_TYPES, TIME_SLOTS, Plan, PlanItem
-from . import services as plans
+from . import parsing, queries, services, validation
 
 
 def special_needs_cell(value: Any) -> list[str]:
     """Text such as "轮椅、禁食" -> codes; a word that is not a special need is a cell error."""
-    codes, unknown = plans.parse_special_needs(str(value))
+    codes, unknown = parsing.parse_special_needs(str(value))
     if unknown:
-        raise CellError(f"未知的特殊需求“{'、'.join(w[:20] for w in unknown[:5])}”，可选：{plans.special_needs_hint()}")
+        shown = "、".join(w[:20] for w in unknown[:5])
+        raise CellError(f"未知的特殊需求“{shown}”，可选：{parsing.special_needs_hint()}")
     return codes
 
 
@@ -46,7 +47,7 @@ COLUMNS = [
     ImportColumn("bed", "床号", max_length=16),
     ImportColumn("time_slot", "时段", kind="enum", choices=TIME_SLOTS, help="留空视为“全天”"),
     ImportColumn("special_needs", "特殊需求", kind="cm_special_needs",
-                 help=f"可填多项，以顿号分隔；可选：{plans.special_needs_hint()}"),
+                 help=f"可填多项，以顿号分隔；可选：{parsing.special_needs_hint()}"),
     ImportColumn("special_note", "特殊需求说明", max_length=200),
     ImportColumn("note", "备注", max_length=500),
 ]
@@ -66,7 +67,7 @@ def _validate(values: dict[str, Any]) -> list[tuple[str, str]]:
     checked for the whole file at once (`_check_rows`)."""
     values["time_slot"] = values.get("time_slot") or "any"
     if not values.get("external_id"):
-        values["external_id"] = plans.stable_external_id(values["plan_date"], values["patient"], values["task_type"],
+        values["external_id"] = parsing.stable_external_id(values["plan_date"], values["patient"], values["task_type"],
                                                          values["time_slot"])
     return []
 
@@ -89,7 +90,7 @@ def _check_rows(rows: list[RowResult]) -> None:
         def as_rows(message: str, numbers=numbers) -> str:
             return ITEM_NUMBER.sub(lambda m: f"第 {numbers.get(int(m.group(1)), m.group(1))} 行", message)
 
-        for problem in plans.check_items(day, [_item(row.values) for row in day_rows]):
+        for problem in validation.check_items(day, [_item(row.values) for row in day_rows]):
             targets = [day_rows[problem.index - 1]] if problem.index else day_rows
             for row in targets:
                 row.errors.append((HEADERS.get(problem.field or "", "项目编号"), None, as_rows(problem.message)))
@@ -109,19 +110,19 @@ def _find(keys: list[tuple]) -> dict[tuple, PlanItem]:
 
 
 def _write(values: dict[str, Any], existing: PlanItem | None) -> bool:
-    result = plans.submit_plan(values["plan_date"], [_item(values)], source="excel", batch=True)
+    result = services.submit_plan(values["plan_date"], [_item(values)], source="excel", batch=True)
     return result.changed
 
 
 def _cancel_period(start: date, end: date) -> int:
-    return plans.cancel_period(start, end, source="excel", batch=True)
+    return services.cancel_period(start, end, source="excel", batch=True)
 
 
 PLAN_IMPORT = register(ImportType(
     code="cm_plan", label="次日服务计划", columns=COLUMNS, key=("plan_date", "external_id"), find_existing=_find,
-    write_row=_write, delete_period=_cancel_period, period_column="plan_date", count_period=plans.count_period,
+    write_row=_write, delete_period=_cancel_period, period_column="plan_date", count_period=queries.count_period,
     validate_row=_validate, check_rows=_check_rows, unique_keys=(("plan_date", "patient", "task_type", "time_slot"),),
     compact=("external_id", "patient"),
-    max_rows=plans.MAX_ITEMS, job_rows=1000, permission="casemgmt.plan", personal_data=True,
+    max_rows=validation.MAX_ITEMS, job_rows=1000, permission="casemgmt.plan", personal_data=True,
     example=("2026-11-24", "HIS-1001", "ZY20260001", "张三", "陪同入院", "办理入院并送至病房", "胸外病区", "12",
              "上午", "轮椅、禁食", "需家属陪同", "")))

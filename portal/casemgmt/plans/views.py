@@ -7,52 +7,29 @@ from datetime import date, datetime
 
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
-from wtforms import SelectField, StringField, TextAreaField
 
 from portal.core import masking
-from portal.core.forms import MultiChoiceField, PortalForm, length, required, select_choices
+from portal.core.forms import PortalForm, select_choices
 from portal.core.listing import Page, arg_choice, arg_date, arg_int, arg_str, bad_request, paginate
 from portal.core.permissions import require
 from portal.core.rendering import htmx_redirect, render, wants_partial
 from portal.core.scoping import get_or_404
 from portal.core.service import ServiceError, clean
 from portal.core.timeutil import LOCAL_TZ
-from portal.extensions import db
 from portal.io.export import Column, export_query
 
 from .. import PLAN, bp
-from ..models import PLAN_SOURCES, SPECIAL_NEEDS, TASK_STATES, TASK_TYPES, TIME_SLOTS, PlanItem
+from ..models import PLAN_SOURCES, TASK_STATES, TIME_SLOTS, PlanItem
 from ..patients.services import find_by_ref
-from . import services as plans
+from . import clock, matching, parsing, queries, services, validation
+from .forms import PlanItemEditForm, PlanItemForm
 
-ITEM_STATES = {"active": "有效", "unknown": "患者未匹配", "late": "迟报", "cancelled": "已取消"}
 NEW_PATIENT_URL = "/casemgmt/patients/new"
-
-
-def _ward_or_none(value):
-    return int(value) if str(value).isdigit() and len(str(value)) < 10 else None
-
-
-class PlanItemEditForm(PortalForm):
-    patient_name = StringField("姓名", validators=[length(50)])
-    task_type = SelectField("服务项目", choices=select_choices({"": "（请选择）", **TASK_TYPES}),
-                            validators=[required("请选择服务项目")])
-    service_item = StringField("服务内容", validators=[length(100)])
-    ward_id = SelectField("病区", coerce=_ward_or_none)
-    bed = StringField("床号", validators=[length(16)])
-    time_slot = SelectField("时段", choices=select_choices(TIME_SLOTS), default="any")
-    special_needs = MultiChoiceField("特殊需求", choices=select_choices(SPECIAL_NEEDS))
-    special_note = StringField("特殊需求说明", validators=[length(200)])
-    note = TextAreaField("备注", validators=[length(500)])
-
-
-class PlanItemForm(PlanItemEditForm):
-    patient = StringField("患者住院号或证件号码", validators=[required("请填写患者的住院号或证件号码"), length(64)])
 
 
 def _form(cls, **kwargs):
     form = cls(**kwargs)
-    form.ward_id.choices = select_choices([("", "（不指定）"), *plans.ward_choices()])
+    form.ward_id.choices = select_choices([("", "（不指定）"), *queries.ward_choices()])
     return form
 
 
@@ -67,8 +44,8 @@ def _values(form: PlanItemEditForm) -> dict:
 
 def _apply(form: PortalForm, error: ServiceError) -> None:
     """A refused submission: each problem under its field (or above the form)."""
-    problems = error.problems if isinstance(error, plans.PlanError) else [
-        plans.Problem(None, "", error.field, error.message)]
+    problems = error.problems if isinstance(error, validation.PlanError) else [
+        validation.Problem(None, "", error.field, error.message)]
     for problem in problems:
         name = problem.field if problem.field != "external_id" else None
         form.apply_error(ServiceError(problem.message, field=name))
@@ -89,12 +66,12 @@ def _item_or_404(item_id: int) -> PlanItem:
 
 def cutoff_state(plan_date: date, now: datetime | None = None) -> dict:
     """What the banner says about a date's cutoff: still open (and how long), late, or closed."""
-    now = plans.as_utc(now)
-    first, last = plans.date_window(now)
-    cutoff = plans.cutoff_for(plan_date)
+    now = clock.as_utc(now)
+    first, last = clock.date_window(now)
+    cutoff = clock.cutoff_for(plan_date)
     local_cutoff = cutoff.astimezone(LOCAL_TZ)
     left = cutoff - now
-    today = plans.local_day(now)
+    today = clock.local_day(now)
     when = f"今日 {local_cutoff:%H:%M}" if local_cutoff.date() == today else f"{local_cutoff:%Y-%m-%d %H:%M}"
     return {"plan_date": plan_date, "editable": first <= plan_date <= last, "late": now > cutoff,
             "closed": plan_date < first, "ahead": plan_date > last, "resolvable": plan_date >= today, "last": last,
@@ -119,9 +96,9 @@ def _plan_filters() -> tuple[date | None, date | None, bool, dict]:
 def list_plans():
     """Plans by service date: items, unknown patients, late flag, revision, submission and build times."""
     start, end, late, args = _plan_filters()
-    page = paginate(plans.plans_query(start, end, late), arg_int("page", 1), current_app.config["PAGE_SIZE"],
+    page = paginate(queries.plans_query(start, end, late), arg_int("page", 1), current_app.config["PAGE_SIZE"],
                     scalars=False)
-    tomorrow, _ = plans.date_window()
+    tomorrow, _ = clock.date_window()
     return render("casemgmt/plans/plan_list.html",
                   "casemgmt/plans/_plan_rows.html", page=page, args=args, start=start, end=end,
                   late=late, tomorrow=tomorrow, banner=cutoff_state(tomorrow))
@@ -134,7 +111,7 @@ def list_plans():
 
 def _item_filters() -> tuple[str, str, int | None, dict]:
     q = arg_str("q", 64)
-    status = arg_choice("status", ITEM_STATES)
+    status = arg_choice("status", queries.ITEM_STATES)
     ward_id = arg_int("ward_id", maximum=2**31 - 1)
     return q, status, ward_id, {"q": q, "status": status, "ward_id": ward_id or ""}
 
@@ -144,7 +121,7 @@ def _item_term(plan, q: str):
     if plan is None or not q:
         return None
     try:
-        return plans.item_search(plan, q, current_user)
+        return queries.item_search(plan, q, current_user)
     except ServiceError as error:
         abort(error.status, error.message)
 
@@ -152,7 +129,7 @@ def _item_term(plan, q: str):
 def _detail(day: date, form: PlanItemForm | None = None, status: int = 200, resolve_errors: dict | None = None,
             partial: str | None = "casemgmt/plans/_plan_items.html"):
     """The plan of one date: banner, items (filtered), unknown patients, the add form."""
-    plan = plans.plan_for(day)
+    plan = queries.plan_for(day)
     banner = cutoff_state(day)
     if plan is None and not banner["editable"]:
         abort(404, f"{day:%Y-%m-%d} 没有次日服务计划。")
@@ -160,18 +137,18 @@ def _detail(day: date, form: PlanItemForm | None = None, status: int = 200, reso
     per_page = current_app.config["PAGE_SIZE"]
     if plan is not None:
         term = _item_term(plan, q)
-        page = paginate(plans.items_query(plan, q, status_filter, ward_id, term), arg_int("page", 1), per_page)
+        page = paginate(queries.items_query(plan, q, status_filter, ward_id, term), arg_int("page", 1), per_page)
     else:
         page = Page([], 1, per_page, 0)
-    task_states = plans.task_states([i.id for i in page.items])
-    wards = [("", "（不指定）"), *plans.ward_choices()]
+    task_states = queries.task_states([i.id for i in page.items])
+    wards = [("", "（不指定）"), *queries.ward_choices()]
     return render("casemgmt/plans/plan_detail.html",
                   partial, status=status, day=day, plan=plan, banner=banner, page=page,
-                  args=args, q=q, status_filter=status_filter, ward_id=ward_id, item_states=ITEM_STATES,
+                  args=args, q=q, status_filter=status_filter, ward_id=ward_id, item_states=queries.ITEM_STATES,
                   wards=wards, task_states=task_states, task_state_labels=TASK_STATES,
-                  unknown=plans.unknown_items(plan) if plan else [], resolve_errors=resolve_errors or {},
+                  unknown=matching.unknown_items(plan) if plan else [], resolve_errors=resolve_errors or {},
                   form=form or _form(PlanItemForm, formdata=None), new_patient_url=NEW_PATIENT_URL,
-                  time_slots=TIME_SLOTS, active_count=plans.active_count(plan))
+                  time_slots=TIME_SLOTS, active_count=queries.active_count(plan))
 
 
 @bp.route("/plans/<plan_date>")
@@ -180,18 +157,18 @@ def view_plan(plan_date: str):
     """One date's plan: its items with their state, the unknown patients to fix, and the form to add an item."""
     day = _day(plan_date)
     if wants_partial() and request.headers.get("HX-Target") == "plan-unknown":
-        plan = plans.plan_for(day)
+        plan = queries.plan_for(day)
         if plan is None:
             abort(404, f"{day:%Y-%m-%d} 没有次日服务计划。")
         return render("casemgmt/plans/_plan_unknown.html",
-                      day=day, unknown=plans.unknown_items(plan), resolve_errors={},
+                      day=day, unknown=matching.unknown_items(plan), resolve_errors={},
                       new_patient_url=NEW_PATIENT_URL, saved=None, banner=cutoff_state(day))
     if wants_partial() and request.headers.get("HX-Target") == "plan-facts":  # after planChanged: fresh counts
-        plan = plans.plan_for(day)
+        plan = queries.plan_for(day)
         if plan is None:
             abort(404, f"{day:%Y-%m-%d} 没有次日服务计划。")
-        return render("casemgmt/plans/_plan_facts.html", day=day, plan=plan, active_count=plans.active_count(plan),
-                      unknown=plans.unknown_items(plan))
+        return render("casemgmt/plans/_plan_facts.html", day=day, plan=plan, active_count=queries.active_count(plan),
+                      unknown=matching.unknown_items(plan))
     return _detail(day)
 
 
@@ -200,7 +177,7 @@ def view_plan(plan_date: str):
 def export_plan_items(plan_date: str):
     """The date's plan items exactly as filtered, as .xlsx (names masked)."""
     day = _day(plan_date)
-    plan = plans.plan_for(day)
+    plan = queries.plan_for(day)
     if plan is None:
         abort(404, f"{day:%Y-%m-%d} 没有次日服务计划。")
     q, status, ward_id, args = _item_filters()
@@ -231,7 +208,7 @@ def export_plan_items(plan_date: str):
         Column("来源", lambda i: PLAN_SOURCES.get(i.source, i.source), 10),
         Column("提交时间", lambda i: i.submitted_at, 18),
     ]
-    return export_query(plans.items_query(plan, q, status, ward_id, term), columns, f"次日服务计划{day:%Y%m%d}", args,
+    return export_query(queries.items_query(plan, q, status, ward_id, term), columns, f"次日服务计划{day:%Y%m%d}", args,
                         "plan_item")
 
 
@@ -242,9 +219,9 @@ def add_plan_item(plan_date: str):
     day = _day(plan_date)
     form = _form(PlanItemForm)
     if form.validate_on_submit():
-        existed = plans.plan_for(day) is not None
+        existed = queries.plan_for(day) is not None
         try:
-            result = plans.submit_plan(day, [_values(form)], source="form", adding=True)
+            result = services.submit_plan(day, [_values(form)], source="form", adding=True)
         except ServiceError as error:
             _apply(form, error)
         else:
@@ -282,10 +259,8 @@ def edit_plan_item(item_id: int):
     form = _form(PlanItemEditForm)
     if form.validate_on_submit():
         try:
-            result = plans.update_item(item, _values(form))
+            result = services.update_item(item, _values(form))
         except ServiceError as error:
-            db.session.rollback()
-            item = _item_or_404(item_id)
             _apply(form, error)
         else:
             if result.changed:
@@ -302,7 +277,7 @@ def cancel_plan_item(item_id: int):
     """Withdraw one item (kept, marked cancelled; its task is cancelled)."""
     item = _item_or_404(item_id)
     try:
-        plans.cancel_item(item)
+        services.cancel_item(item)
     except ServiceError as error:
         abort(error.status, error.message)
     flash(f"已取消项目 {item.external_id}。", "success")
@@ -324,24 +299,23 @@ def resolve_plan_item(item_id: int):
     else:
         patient = find_by_ref(ref)
         if patient is None:
-            error = f"找不到住院号或证件号码为 {plans.stored_ref(ref)} 的患者；如是新患者，请先新建患者。"
+            error = f"找不到住院号或证件号码为 {parsing.stored_ref(ref)} 的患者；如是新患者，请先新建患者。"
         else:
             try:
-                plans.resolve_unknown(item, patient)
+                matching.resolve_unknown(item, patient)
             except ServiceError as refused:
-                db.session.rollback()
                 error = refused.message
     if error is None:
         message = f"已为项目 {item.external_id} 匹配患者 {item.patient.masked_name}。"
         if wants_partial():
-            return render("casemgmt/plans/_plan_unknown.html", day=day, unknown=plans.unknown_items(item.plan),
+            return render("casemgmt/plans/_plan_unknown.html", day=day, unknown=matching.unknown_items(item.plan),
                           resolve_errors={}, new_patient_url=NEW_PATIENT_URL, saved=message,
                           banner=cutoff_state(day), trigger={"planChanged": day.isoformat()})
         flash(message, "success")
         return redirect(url_for("casemgmt.view_plan", plan_date=day.isoformat()), 303)
     if wants_partial():
-        plan = plans.plan_for(day)
-        return render("casemgmt/plans/_plan_unknown.html", status=422, day=day, unknown=plans.unknown_items(plan),
+        plan = queries.plan_for(day)
+        return render("casemgmt/plans/_plan_unknown.html", status=422, day=day, unknown=matching.unknown_items(plan),
                       resolve_errors={item_id: error}, new_patient_url=NEW_PATIENT_URL, saved=None,
                       banner=cutoff_state(day))
     return _detail(day, status=422, resolve_errors={item_id: error}, partial=None)
@@ -352,7 +326,7 @@ def resolve_plan_item(item_id: int):
 def rematch_plan(plan_date: str):
     """Look the date's unknown patients up again (patients created since the plan arrived)."""
     day = _day(plan_date)
-    matched = plans.rematch_unknown(day)
+    matched = matching.rematch_unknown(day)
     flash(f"重新匹配完成：{matched} 项已找到患者。" if matched else "没有可自动匹配的患者；请逐项匹配或新建患者。",
           "success" if matched else "info")
     return redirect(url_for("casemgmt.view_plan", plan_date=day.isoformat()), 303)

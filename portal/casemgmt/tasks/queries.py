@@ -27,6 +27,11 @@ SLOT_RANK = {code: rank for rank, code in enumerate(TIME_SLOTS)}
 NO_WARD = "未指定病区"
 
 
+# The task list's grouping and status filters (TaskFilters).
+GROUPS = {"slot": "按时段", "ward": "按病区"}
+STATUSES = {"all": "全部状态", "open": "待完成", "done": "已处理"}
+
+
 @dataclass
 class TaskFilters:
     day: date

@@ -18,7 +18,7 @@ from sqlalchemy import case, func, literal, null, select, text, update
 from portal.auth.models import User
 from portal.core import audit
 from portal.core.models import UTCDateTime
-from portal.core.service import Conflict, ServiceError, clean
+from portal.core.service import Conflict, ServiceError, atomic, clean
 from portal.core.timeutil import local_today, utcnow
 from portal.extensions import db
 from portal.notify.services import notify
@@ -272,6 +272,7 @@ def _outcome_values(task: CareTask, values: dict | None) -> dict:
     return out
 
 
+@atomic()
 def complete_task(task: CareTask, user: User, *, outcome: str, may_assign: bool = False,
                   values: dict | None = None, note: str = "", score: int | None = None,
                   reschedule_to: date | None = None, today: date | None = None) -> CareTask:
@@ -366,6 +367,7 @@ def flagged_tasks() -> list[CareTask]:
                                    .order_by(CareTask.flagged_at, CareTask.id).limit(500)))
 
 
+@atomic()
 def reopen_task(task: CareTask, to_user_id: int, today: date | None = None) -> CareTask:
     """The supervisor gives a flagged task another round: open again on today's list of the chosen case manager."""
     from ..patients.services import is_case_manager
@@ -389,6 +391,7 @@ def reopen_task(task: CareTask, to_user_id: int, today: date | None = None) -> C
     return task
 
 
+@atomic()
 def dismiss_flag(task: CareTask) -> CareTask:
     """The supervisor has dealt with a flagged task (e.g. reached the family another way): it leaves the list."""
     changed = db.session.execute(update(CareTask).where(CareTask.id == task.id, CareTask.flagged_at.is_not(None))
@@ -401,6 +404,7 @@ def dismiss_flag(task: CareTask) -> CareTask:
     return task
 
 
+@atomic()
 def reassign_task(task: CareTask, to_user_id: int) -> CareTask:
     """The supervisor moves an open task to another case manager; rebuilding keeps this choice."""
     from ..patients.services import is_case_manager

@@ -23,8 +23,6 @@ from ..scoping import sees_all
 from . import queries as task_queries
 from . import services as tasks
 
-GROUPS = {"slot": "按时段", "ward": "按病区"}
-STATUSES = {"all": "全部状态", "open": "待完成", "done": "已处理"}
 # One tap on the card (short words); the form behind 填写详情 holds the rest.
 QUICK_OUTCOMES = {"reached": "已完成", "not_reached": "未联系上", "declined": "患者拒绝"}
 MODES = ("list", "overview")
@@ -45,10 +43,11 @@ def _list_filters() -> tuple[task_queries.TaskFilters, dict]:
     # (their own included: ?manager_id=<their id>).
     if sees_all(current_user):
         manager_id = requested or None
-    filters = task_queries.TaskFilters(day=day, manager_id=manager_id, group=arg_choice("group", GROUPS, "slot"),
+    filters = task_queries.TaskFilters(day=day, manager_id=manager_id,
+                                       group=arg_choice("group", task_queries.GROUPS, "slot"),
                                        ward_id=arg_int("ward_id", maximum=MAX_ID),
                                        task_type=arg_choice("task_type", TASK_TYPES),
-                                       status=arg_choice("status", STATUSES, "all"), q=arg_str("q", 20))
+                                       status=arg_choice("status", task_queries.STATUSES, "all"), q=arg_str("q", 20))
     args = {"day": "" if day == today else day.isoformat(),
             "manager_id": "" if manager_id is None or not sees_all(current_user) else manager_id,
             "group": "" if filters.group == "slot" else filters.group, "ward_id": filters.ward_id or "",
@@ -79,7 +78,7 @@ def _list_context(filters: task_queries.TaskFilters, args: dict) -> dict:
         "groups": task_queries.group_tasks(items, filters.day, filters.group),
         "truncated": len(items) >= task_queries.MAX_TASKS,
         "counts": task_queries.day_counts(filters.day, filters.manager_id, current_user),
-        "groups_choice": GROUPS, "statuses": STATUSES, "task_types": TASK_TYPES,
+        "groups_choice": task_queries.GROUPS, "statuses": task_queries.STATUSES, "task_types": TASK_TYPES,
         "prev_day": filters.day - timedelta(days=1), "next_day": filters.day + timedelta(days=1),
         "sees_all": sees_all(current_user)}
 
@@ -185,8 +184,6 @@ def complete_task(task_id: int):
         arguments = _completion(task)
         tasks.complete_task(task, current_user, may_assign=may_assign, **arguments)
     except ServiceError as error:
-        db.session.rollback()
-        task = db.session.get(CareTask, task_id, populate_existing=True)
         entered = request.form.to_dict() if error.status == 422 else {}
         return _card(task, day, status=error.status, message=error.message, level="error",
                      error_field=error.field or ("form" if error.status == 422 else None), entered=entered,
@@ -221,8 +218,6 @@ def reassign_task(task_id: int):
         else:
             tasks.reassign_task(task, int(raw))
     except ServiceError as error:
-        db.session.rollback()
-        task = db.session.get(CareTask, task_id, populate_existing=True)
         return _card(task, day, status=error.status, message=error.message, level="error",
                      error_field=error.field or "form", mode=mode)
     name = db.session.get(User, task.case_manager_id).display_name
@@ -242,8 +237,6 @@ def dismiss_task_flag(task_id: int):
     try:
         tasks.dismiss_flag(task)
     except ServiceError as error:
-        db.session.rollback()
-        task = db.session.get(CareTask, task_id, populate_existing=True)
         return _card(task, day, status=error.status, message=error.message, level="error", mode=mode)
     message = "已标记为组长已跟进。"
     if not wants_partial():

@@ -15,9 +15,8 @@ from portal.core import masking
 from portal.core.service import ServiceError
 from portal.core.timeutil import to_local
 
-from . import PLAN
+from . import PLAN, plans
 from .models import TASK_TYPES
-from .plans import services as plans
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -213,6 +213,16 @@ def is_busy_error(error: BaseException) -> bool:
     return getattr(original, "sqlstate", None) in BUSY_SQLSTATES
 
 
+def is_duplicate_error(error: BaseException) -> bool:
+    """A write refused by a unique key: someone else saved the same record at the same moment (answer 409)."""
+    if not isinstance(error, exc.IntegrityError):
+        return False
+    original = error.orig
+    if isinstance(original, sqlite3.IntegrityError):
+        return "unique constraint failed" in str(original).lower()
+    return getattr(original, "sqlstate", None) == "23505"  # PostgreSQL unique_violation
+
+
 db = Database()
 login_manager = LoginManager()
 csrf = CSRFProtect()

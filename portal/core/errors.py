@@ -7,7 +7,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from portal.extensions import db, is_busy_error, sqlite_begin
+from portal.extensions import db, is_busy_error, is_duplicate_error, sqlite_begin
 
 from .rendering import wants_partial
 
@@ -63,6 +63,9 @@ def busy_response():
     return body, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
+CONFLICT_MESSAGE = "刚才有人同时保存了同一条记录，您的修改没有保存。请刷新页面查看最新内容后重试。"
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(SQLAlchemyError)
     def _database(exc: SQLAlchemyError):
@@ -71,6 +74,9 @@ def register_error_handlers(app: Flask) -> None:
         if is_busy_error(exc):
             app.logger.warning("busy database on %s %s: %s", request.method, request.path, exc)
             return busy_response()
+        if is_duplicate_error(exc):  # a race two people lost against each other, not a fault: nothing was written
+            app.logger.warning("concurrent duplicate on %s %s: %s", request.method, request.path, exc.orig)
+            return error_response(409, CONFLICT_MESSAGE)
         app.logger.exception("database error on %s %s", request.method, request.path)
         return error_response(InternalServerError.code)
 
@@ -86,6 +92,8 @@ def register_error_handlers(app: Flask) -> None:
             db.discard_connection()
             if is_busy_error(original):
                 return busy_response()
+            if is_duplicate_error(original):
+                return error_response(409, CONFLICT_MESSAGE)
         db.session.rollback()
         if exc.code is None or exc.code < 400:
             return exc

@@ -272,3 +272,33 @@ def test_a_lock_error_of_either_back_end_is_a_503_page_and_the_next_request_work
     assert again.status_code == 200 and again.get_data(as_text=True) == "ok"
     assert client.get("/login").status_code == 200
     app.extensions["db.engine"].dispose()
+
+
+def test_two_people_saving_the_same_record_at_once_get_a_409_not_a_500(served, tmp_root, redis_server):
+    # The loser of a race on a unique key (two tablets adding the same item, two clerks creating the same
+    # plan) gets a Chinese "saved by someone else" answer; nothing of theirs is written; the next request works.
+    _, _, ids = served
+    from portal.auth.models import Department
+    from tests.conftest import PortalClient, text_of
+
+    app = build_app(ids["url"], redis_server, tmp_root / "lifecycle-duplicate")
+    with app.app_context():
+        taken = db.session.scalar(select(Department.code).limit(1))
+
+    @app.route("/test-duplicate", methods=["POST"])
+    @public
+    def duplicate():
+        db.session.add(Department(code="RACE-NOTE", name="不应保存", kind="department"))
+        db.session.add(Department(code=taken, name="同时保存的科室", kind="department"))
+        db.session.flush()  # the unique key refuses the second row, as a concurrent insert would be refused
+        return "saved"
+
+    app.test_client_class = PortalClient
+    app.config["WTF_CSRF_ENABLED"] = False
+    client = app.test_client()
+    page = client.post("/test-duplicate")
+    assert page.status_code == 409 and "同时保存了同一条记录" in text_of(page)
+    with app.app_context():
+        assert db.session.scalar(select(Department.id).where(Department.code == "RACE-NOTE")) is None
+    assert client.get("/login").status_code == 200
+    app.extensions["db.engine"].dispose()

@@ -58,6 +58,6 @@ def test_the_build_is_scheduled_at_1705_beijing_time(app):
         register_all(scheduler, app.config["RQ_QUEUE"])
         found = {job.name: job for job in scheduler.get_jobs()}
     job = found["build_tomorrows_tasks"]
-    assert job.cron == "5 9 * * *"  # 17:05 in Asia/Shanghai is 09:05 UTC
+    assert job.cron == "5 17 * * *"  # Beijing time: cli.py cron runs on the hospital clock (see test_jobs)
     assert job.func_name == "jobs.casemgmt.build_tomorrows_tasks"
     assert job.queue_name == app.config["RQ_QUEUE"]

@@ -188,12 +188,13 @@ def archive_reports(today: str) -> None:
 @cli.command()
 def cron() -> None:
     """启动 RQ 定时任务调度（全院只运行一个）；Redis 中断后自动重连。"""
-    from jobs.schedule import register_all
+    from jobs.schedule import register_all, use_hospital_clock
     from portal.core.processes import ResilientCronScheduler
     from portal.core.redis_conn import get_redis
 
     app = _app()
     with app.app_context():
+        use_hospital_clock()
         scheduler = ResilientCronScheduler(connection=get_redis(), name=f"portal-cron-{os.getpid()}")
         register_all(scheduler, app.config["RQ_QUEUE"], app.config)
         scheduler.start()

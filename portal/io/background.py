@@ -25,7 +25,7 @@ import redis
 from flask import current_app
 from rq import Callback
 from sqlalchemy import select, text, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.exceptions import HTTPException
 
@@ -33,7 +33,7 @@ from portal.core.actor import Actor, acting_as, current_actor
 from portal.core.redis_conn import get_queue, get_redis
 from portal.core.service import ServiceError
 from portal.core.timeutil import format_datetime, local_today, utcnow
-from portal.extensions import db, sqlite_begin
+from portal.extensions import db, own_write_transaction, sqlite_begin
 
 from . import IMPORT_DATA, export, imports
 from .models import Job
@@ -239,6 +239,16 @@ def stalled_before() -> datetime:
 
 def is_stalled(job: Job) -> bool:
     return job.state == "running" and (job.heartbeat_at is None or job.heartbeat_at < stalled_before())
+
+
+def sweep_if_stalled(job: Job) -> None:
+    """A page's poll also notices a job whose worker died (the scheduled sweep may be down too)."""
+    if not is_stalled(job):
+        return
+    # A busy database is no error here: the next poll or the scheduled sweep will do it.
+    with contextlib.suppress(OperationalError), own_write_transaction():
+        sweep_stalled(job.id)
+    db.session.refresh(job)
 
 
 def sweep_stalled(job_id: str | None = None) -> int:

@@ -10,7 +10,6 @@ from datetime import date
 from flask import abort, current_app, flash, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 
 from portal.auth.models import User
 from portal.core.listing import arg_int, paginate
@@ -225,19 +224,6 @@ def _may_see(job: Job) -> bool:
     return originals.may_see(current_user, job.user_id, job.code)
 
 
-def _sweep_if_stalled(job: Job) -> None:
-    """The page's poll also notices a job whose worker died (the scheduled sweep may be down too)."""
-    if not background.is_stalled(job):
-        return
-    try:
-        with imports.write_lock():
-            background.sweep_stalled(job.id)
-        db.session.commit()
-    except OperationalError:  # the database is busy: the next poll or the scheduled sweep will do it
-        db.session.rollback()
-    db.session.refresh(job)
-
-
 def _job_context(job: Job) -> dict:
     import_type = imports.TYPES.get(job.code)
     preview = background.preview_of(job)
@@ -253,7 +239,7 @@ def show_import_job(job_id: str):
     job = background.load("import", job_id)
     if job is None or not _may_see(job):
         abort(404)
-    _sweep_if_stalled(job)
+    background.sweep_if_stalled(job)
     return render("io/import_job.html", "io/_import_job_progress.html", **_job_context(job))
 
 
@@ -342,7 +328,7 @@ def _own_export(job_id: str) -> Job:
     job = background.load("export", job_id)
     if job is None or job.user_id != current_user.id:  # an export is its owner's alone
         abort(404)
-    _sweep_if_stalled(job)
+    background.sweep_if_stalled(job)
     if job.state == "done" and not background.export_available(job):
         abort(410, EXPIRED)
     return job

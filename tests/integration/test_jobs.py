@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 from rq import SimpleWorker
 from rq.cron import CronScheduler
 
 import jobs
 from jobs.audit import verify_audit_chain
-from jobs.schedule import local_cron, register_all
+from jobs.schedule import register_all
 from portal.core.redis_conn import get_queue, get_redis
 from tests.factories import make_staff
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_audit_chain_job_runs_through_the_queue(app, tree):
@@ -25,9 +33,26 @@ def test_audit_chain_job_runs_through_the_queue(app, tree):
     assert result["anchor"]["count"] == result["checked"]  # the verified head is anchored outside the database
 
 
-def test_schedules_are_in_beijing_time(app):
-    assert local_cron(17, 0) == "0 9 * * *"
-    assert local_cron(2, 17) == "17 18 * * *"
+SCHEDULE_PROBE = """
+from datetime import datetime, timezone
+from jobs.schedule import use_hospital_clock
+from rq.cron import CronJob
+use_hospital_clock()
+job = CronJob(func=print, queue_name="q", cron="5 17 * * *")
+print(job.get_next_enqueue_time().astimezone(timezone.utc).strftime("%H:%M"))
+"""
+
+
+@pytest.mark.parametrize("host_tz", ["UTC", "America/New_York", "Asia/Shanghai"])
+def test_schedules_run_in_beijing_time_whatever_the_hosts_time_zone(host_tz):
+    # 17:05 in Beijing is 09:05 UTC, on a host set to any time zone (RQ reads cron in local time).
+    env = {**os.environ, "TZ": host_tz}
+    out = subprocess.run([sys.executable, "-c", SCHEDULE_PROBE], env=env, capture_output=True, text=True,
+                         cwd=ROOT, timeout=60, check=True).stdout.strip()
+    assert out == "09:05"
+
+
+def test_every_declared_schedule_is_registered(app):
     with app.app_context():
         scheduler = CronScheduler(connection=get_redis(), name="test-cron")
         register_all(scheduler, app.config["RQ_QUEUE"])

@@ -39,6 +39,9 @@ class Drill:
     url: Callable[[Mapping[str, Any], Any], str | None] | None = None
     rows: Callable[[Any, Mapping[str, Any]], Any] | None = None
     columns: Sequence[Any] = ()
+    title: str = ""  # the rows page's heading (default: "<report> · <column>明细")
+    # ({sort key: column}, default key, tiebreak column): `?sort=key` / `?sort=-key` on the rows page and its export
+    sort: tuple[Mapping[str, Any], str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class Report:
     archive: str | None = None  # "monthly": the scheduled job archives last month on the 1st
     empty: str = "该期间没有数据。"
     summary: str = ""  # one line for the list of reports (default: the definition's first line)
+    note: Callable[[Any], str] | None = None  # (Result) -> a line shown above the table (e.g. "超过定额 2 名")
 
     def column(self, key: str) -> Column:
         for col in self.columns:
@@ -180,6 +184,8 @@ def validate(report: Report) -> None:
             _fail(report, f"column {col.key}: a drill-down needs url or rows")
         if col.drill and col.drill.rows is not None and not col.drill.columns:
             _fail(report, f"column {col.key}: a drill-down query needs its columns")
+        if col.drill and col.drill.sort and col.drill.sort[1] not in col.drill.sort[0]:
+            _fail(report, f"column {col.key}: the drill-down's default sort is not one of its sorts")
     if report.chart:
         if report.chart.type not in CHART_TYPES:
             _fail(report, f"unknown chart type {report.chart.type!r}")

@@ -106,7 +106,11 @@ class Report:
     archive: str | None = None  # "monthly": the scheduled job archives last month on the 1st
     empty: str = "该期间没有数据。"
     summary: str = ""  # one line for the list of reports (default: the definition's first line)
-    note: Callable[[Any], str] | None = None  # (Result) -> a line shown above the table (e.g. "超过定额 2 名")
+    # (Params) -> (label, URL) of the page the report belongs to (a dashboard): linked from the report and its rows
+    back: Callable[[Any], tuple[str, str]] | None = None
+    note: Callable[[Any], str] | None = None
+    # A form to be signed: signature lines under the table; its file then also carries the note and definition
+    signatures: tuple[str, ...] = ()  # (Result) -> a line shown above the table (e.g. "超过定额 2 名")
 
     def column(self, key: str) -> Column:
         for col in self.columns:

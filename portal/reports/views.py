@@ -78,6 +78,7 @@ def _context(report: registry.Report, params: Params) -> dict:
     dept = services.department_name(params.department_id)
     prev_args, next_args = params.neighbours()
     return {"note": report.note(result) if report.note else "", "scope_note": _scope_note(report),
+            "home": report.back(params) if report.back else None,
             "report": report, "params": params, "result": result, "args": params.args(),
             "filter_lines": result.filter_lines(dept), "chart": result.chart_data(), "compares": COMPARES,
             "departments": department_choices(report), "prev_args": prev_args, "next_args": next_args,
@@ -178,6 +179,7 @@ def drill_rows(code: str):
     return render("reports/drill_rows.html", "reports/_drill_rows.html", report=report, params=params, column=column,
                   page=page, args=_drill_args(params, column, dims, sort), shown=shown, columns=column.drill.columns,
                   title=_drill_title(report, column), scope_note=_scope_note(report),
+                  home=report.back(params) if report.back else None,
                   rows=[[engine.display(col.value(item)) for col in column.drill.columns] for item in page.items],
                   back=url_for("reports.show_report", code=code, **params.args()))
 

@@ -28,8 +28,16 @@ from . import queries as kpis
 SATISFIED = {"1": "满意", "0": "不满意"}
 TIMELINESS = {"1": "逾期下达", "0": "按时下达"}
 YES_NO = {"1": "是", "0": "否"}
-COMMON = {"permission": KPI, "sees_everything": sees_all, "department_filter": False, "group": "个案管理指标",
-          "empty": "本月没有可统计的记录。"}
+
+
+def _dashboard(params) -> tuple[str, str]:
+    from flask import url_for
+
+    return "返回指标看板", url_for("casemgmt.kpi_dashboard", month=f"{_month(params):%Y-%m}")
+
+
+COMMON = {"permission": KPI, "back": _dashboard, "sees_everything": sees_all, "department_filter": False,
+          "group": "个案管理指标", "empty": "本月没有可统计的记录。"}
 
 
 def _month(params) -> date:

@@ -119,8 +119,10 @@ def export_report(code: str):
     return send_xlsx(content, excel.file_name(result))
 
 
-def _drill(report: registry.Report, params: Params):
-    """One number's rows: (column, {dimension: value}, select), restricted like the report and sorted."""
+def _drill(code: str):
+    """One number's rows: report, filters, its column, {dimension: value}, sort and the select (restricted, sorted)."""
+    report = _report(code)
+    params = _params(report)
     keys = [c.key for c in report.columns if c.drill is not None and c.drill.rows is not None]
     if not keys:
         abort(404, "该报表没有明细。")
@@ -148,7 +150,7 @@ def _drill(report: registry.Report, params: Params):
         abort(400, "明细条件无效。")
     if sort is not None:
         stmt = apply_sort(stmt.order_by(None), sort, allowed, tiebreak)
-    return column, dims, sort, stmt
+    return report, params, column, dims, sort, stmt
 
 
 def _drill_args(params: Params, column, dims: dict, sort) -> dict:
@@ -159,6 +161,17 @@ def _drill_args(params: Params, column, dims: dict, sort) -> dict:
     return args
 
 
+def _drill_lines(report: registry.Report, params: Params, dims: dict) -> list[tuple[str, str]]:
+    """What selects the rows besides the period, as (label, value): the page's line and the file's filters."""
+    lines = []
+    if params.department_id:
+        lines.append(("科室", services.department_name(params.department_id)))
+    labels = engine.labels_for(report, [dims])
+    lines += [(report.column(k).header, engine.label_of(report, labels, k, v)) for k, v in dims.items()]
+    lines += [(c.label, c.choices[params.options[c.name]]) for c in report.filters if params.options.get(c.name)]
+    return lines
+
+
 def _drill_title(report: registry.Report, column) -> str:
     return column.drill.title or f"{report.title} · {column.header}明细"
 
@@ -167,17 +180,14 @@ def _drill_title(report: registry.Report, column) -> str:
 @require(SIGNED_IN)
 def drill_rows(code: str):
     """The rows behind one number of the report, with the same filters and scope."""
-    report = _report(code)
-    params = _params(report)
-    column, dims, sort, stmt = _drill(report, params)
+    report, params, column, dims, sort, stmt = _drill(code)
     try:
         page = paginate(stmt, arg_int("page", 1), current_app.config["PAGE_SIZE"])
     except ServiceError as error:
         _fail(error)
-    labels = engine.labels_for(report, [dims])
-    shown = [(report.column(k).header, engine.label_of(report, labels, k, v)) for k, v in dims.items()]
     return render("reports/drill_rows.html", "reports/_drill_rows.html", report=report, params=params, column=column,
-                  page=page, args=_drill_args(params, column, dims, sort), shown=shown, columns=column.drill.columns,
+                  page=page, args=_drill_args(params, column, dims, sort), shown=_drill_lines(report, params, dims),
+                  columns=column.drill.columns,
                   title=_drill_title(report, column), scope_note=_scope_note(report),
                   home=report.back(params) if report.back else None,
                   rows=[[engine.display(col.value(item)) for col in column.drill.columns] for item in page.items],
@@ -188,18 +198,8 @@ def drill_rows(code: str):
 @require(SIGNED_IN)
 def export_drill_rows(code: str):
     """The rows of one number exactly as the rows page lists them (filters, scope, order), as .xlsx (audited)."""
-    report = _report(code)
-    params = _params(report)
-    column, dims, _sort, stmt = _drill(report, params)
-    labels = engine.labels_for(report, [dims])
-    shown = {"期间": params.period_label}
-    if params.department_id:
-        shown["科室"] = services.department_name(params.department_id)
-    for key, value in dims.items():
-        shown[report.column(key).header] = engine.label_of(report, labels, key, value)
-    for choice in report.filters:
-        if params.options.get(choice.name):
-            shown[choice.label] = choice.choices[params.options[choice.name]]
+    report, params, column, dims, _sort, stmt = _drill(code)
+    shown = {"期间": params.period_label, **dict(_drill_lines(report, params, dims))}
     return export_query(stmt, list(column.drill.columns), f"{params.period_label}{_drill_title(report, column)}",
                         shown, "report")
 

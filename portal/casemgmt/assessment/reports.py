@@ -3,6 +3,7 @@
 A month (`?month=2026-10`) is the month's sheet to be signed; a year (`?date_from=2026-01-01&date_to=2026-12-31`)
 is the year's table. Score, coefficient and fee are the values saved by `services.save_assessment`
 (the fee rounded half-up to the fen there); the totals add the saved Decimal amounts, never floats.
+Not archived monthly: a month's score is entered by hand after the month, so the 1st would keep an empty sheet.
 """
 
 from __future__ import annotations
@@ -80,6 +81,6 @@ ASSESSMENT = register(Report(
     definition=(f"{services.COEFFICIENT_RULE}\n合计行为所选期间已考核月份的月度应付费用与月度结算费用之和（按分相加）。\n"
                 f"系统建议分：{services.PROPOSAL_RULE}"),
     date_column=MonthlyAssessment.month, scope=lambda stmt, user, permission: stmt,
-    sees_everything=lambda user: True, department_filter=False, group="个案管理指标", archive="monthly",
+    sees_everything=lambda user: True, department_filter=False, group="个案管理指标",
     note=_indicators, signatures=SIGNERS, back=_year_page, empty="尚未录入考核结果。",
     summary="每月考评分、结算系数、应付与结算费用及合计"))

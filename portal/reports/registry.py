@@ -42,6 +42,7 @@ class Drill:
     title: str = ""  # the rows page's heading (default: "<report> · <column>明细")
     # ({sort key: column}, default key, tiebreak column): `?sort=key` / `?sort=-key` on the rows page and its export
     sort: tuple[Mapping[str, Any], str, Any] | None = None
+    sort_headers: Mapping[str, str] | None = None  # {column header: sort key}: headers that sort when clicked
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,10 @@ def validate(report: Report) -> None:
             _fail(report, f"column {col.key}: a drill-down query needs its columns")
         if col.drill and col.drill.sort and col.drill.sort[1] not in col.drill.sort[0]:
             _fail(report, f"column {col.key}: the drill-down's default sort is not one of its sorts")
+        if col.drill and col.drill.sort_headers and (
+                not col.drill.sort or not set(col.drill.sort_headers.values()) <= set(col.drill.sort[0])
+                or not set(col.drill.sort_headers) <= {c.header for c in col.drill.columns}):
+            _fail(report, f"column {col.key}: a sortable header names a column or sort that is not there")
     if report.chart:
         if report.chart.type not in CHART_TYPES:
             _fail(report, f"unknown chart type {report.chart.type!r}")

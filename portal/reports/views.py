@@ -187,7 +187,7 @@ def drill_rows(code: str):
         _fail(error)
     return render("reports/drill_rows.html", "reports/_drill_rows.html", report=report, params=params, column=column,
                   page=page, args=_drill_args(params, column, dims, sort), shown=_drill_lines(report, params, dims),
-                  columns=column.drill.columns,
+                  columns=column.drill.columns, sort=sort,
                   title=_drill_title(report, column), scope_note=_scope_note(report),
                   home=report.back(params) if report.back else None,
                   rows=[[engine.display(col.value(item)) for col in column.drill.columns] for item in page.items],

@@ -149,7 +149,12 @@ def test_an_old_drill_down_link_keeps_its_filters(world, client):
                                          "&sort=-completed&page=1")
     late = db.session.scalars(kpis.execution_query(MONTH, "late")).all()
     assert late and all(kpis.execution_state(t) == "late" for t in late)
-    assert len(rows_of(client.get(moved.headers["Location"]))) == len(late)
+    page = client.get(moved.headers["Location"])
+    assert len(rows_of(page)) == len(late)
+    sorted_by = re.search(r'<th scope="col" aria-sort="descending"><a href="([^"]+)"[^>]*>([^<]+)<',
+                          page.get_data(as_text=True))
+    assert sorted_by.group(2) == "完成时间"
+    assert html.unescape(sorted_by.group(1)).endswith("k_state=late&sort=completed")  # clicked: ascending
     assert client.get("/reports/cm_kpi_execution/rows?month=2026-10&column=tasks&k_state=bogus").status_code == 400
     assert client.get("/reports/cm_kpi_execution/rows?month=2026-10&column=tasks&sort=bogus").status_code == 400
     client.submit("/logout")

@@ -95,7 +95,8 @@ EXECUTION_COLUMNS = (
     Shown("个案管理师", _manager, 12),
 )
 EXECUTION_DRILL = Drill(rows=_execution_rows, columns=EXECUTION_COLUMNS, title="管理路径执行率明细",
-                        sort=kpis.SORTS["execution"])
+                        sort=kpis.SORTS["execution"],
+                        sort_headers={"应完成日期": "due", "窗口截止日": "window_end", "完成时间": "completed"})
 
 EXECUTION = register(Report(
     code="cm_kpi_execution", title="管理路径执行率",
@@ -137,7 +138,7 @@ SATISFACTION_COLUMNS = (
     Shown("登记时间", lambda s: s.created_at, 18),
 )
 SATISFACTION_DRILL = Drill(rows=_satisfaction_rows, columns=SATISFACTION_COLUMNS, title="满意度调查明细",
-                           sort=kpis.SORTS["satisfaction"])
+                           sort=kpis.SORTS["satisfaction"], sort_headers={"平均分": "score", "登记时间": "created"})
 
 SATISFACTION = register(Report(
     code="cm_kpi_satisfaction", title="服务对象满意度",
@@ -173,7 +174,8 @@ EVENT_COLUMNS = (
     Shown("事件经过", lambda e: e.description, 40),
     Shown("处理情况", lambda e: e.handling, 30),
 )
-EVENTS_DRILL = Drill(rows=_event_rows, columns=EVENT_COLUMNS, title="不良事件与投诉明细", sort=kpis.SORTS["events"])
+EVENTS_DRILL = Drill(rows=_event_rows, columns=EVENT_COLUMNS, title="不良事件与投诉明细", sort=kpis.SORTS["events"],
+                     sort_headers={"发生日期": "occurred", "类别": "kind"})
 
 EVENTS = register(Report(
     code="cm_kpi_events", title="不良事件（含服务投诉）",
@@ -290,7 +292,7 @@ LATE_COLUMNS = (
     Shown("逾期条目数", lambda p: sum(1 for item in p.items if item.is_late), 12),
 )
 LATE_DRILL = Drill(rows=_late_rows, columns=LATE_COLUMNS, title="逾期下达的次日服务计划",
-                   sort=kpis.SORTS["late_plans"])
+                   sort=kpis.SORTS["late_plans"], sort_headers={"计划日期": "date", "最后提交": "submitted"})
 
 LATE_PLANS = register(Report(
     code="cm_kpi_late_plans", title="次日计划逾期下达",

@@ -1,4 +1,4 @@
-"""The monthly KPI dashboard and its drill-downs; the monthly assessment (月度考核) and its sheet."""
+"""The monthly KPI dashboard; its drill-downs are declared reports (kpis/reports.py) that the old links lead to."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ DOMAIN = Domain(
             "plan_issuer": CM_ISSUER},
     imports=["portal.casemgmt.plans.imports", "portal.casemgmt.patients.imports"],
     exports=["portal.casemgmt.ledger.views"],
-    reports=["portal.casemgmt.reports"],
+    reports=["portal.casemgmt.reports", "portal.casemgmt.kpis.reports", "portal.casemgmt.assessment.reports"],
     panels=["portal.casemgmt.panels"],
     api=["portal.casemgmt.api"],
     nav=[NavEntry(GROUP, "今日任务", "casemgmt.list_tasks", TASKS, 10),

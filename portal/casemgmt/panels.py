@@ -13,6 +13,7 @@ from portal.extensions import db
 from . import ASSIGN, EVENTS, KPI, TASKS
 from .feedback.services import scope_events
 from .kpis import queries as kpis
+from .kpis.reports import drill_url
 from .models import AdverseEvent
 from .tasks import queries as task_queries
 
@@ -90,13 +91,12 @@ def build_kpis(user) -> PanelContent:
     execution, satisfaction = kpis.kpi_for("execution", month), kpis.kpi_for("satisfaction", month)
     open_steps = next(p.count for p in execution.parts if p.filters.get("state") == "open")
     unhappy = satisfaction.denominator - satisfaction.numerator
-    detail = "casemgmt.kpi_detail"
     content = PanelContent(
-        figures=[_kpi_figure(execution, url_for(detail, kpi="execution", month=m)),
-                 Figure("未完成步骤", open_steps, url_for(detail, kpi="execution", month=m, state="open"),
+        figures=[_kpi_figure(execution, drill_url("execution", m)),
+                 Figure("未完成步骤", open_steps, drill_url("execution", m, state="open"),
                         "bad" if open_steps else ""),
-                 _kpi_figure(satisfaction, url_for(detail, kpi="satisfaction", month=m)),
-                 Figure("不满意", unhappy, url_for(detail, kpi="satisfaction", month=m, satisfied="0"),
+                 _kpi_figure(satisfaction, drill_url("satisfaction", m)),
+                 Figure("不满意", unhappy, drill_url("satisfaction", m, satisfied="0"),
                         "warn" if unhappy else "")],
         note=f"{months.month_label(month)}，路径执行率只统计窗口截止日在昨天及以前的步骤。",
         more_url=url_for("casemgmt.kpi_dashboard", month=m), more_label="打开指标看板")
@@ -112,7 +112,7 @@ def build_execution_chart(user) -> PanelContent:
     execution = kpis.kpi_for("execution", month)
     states = {"ontime": "ok", "late": "warn", "open": "bad", "unreached": "off"}
     content = PanelContent(
-        bars=[Bar(p.label, p.count, url_for("casemgmt.kpi_detail", kpi="execution", month=m, **p.filters),
+        bars=[Bar(p.label, p.count, drill_url("execution", m, **p.filters),
                   states.get(p.filters.get("state", ""), "")) for p in execution.parts],
         note=f"{months.month_label(month)}应完成 {execution.denominator or 0} 步。")
     if not execution.denominator:

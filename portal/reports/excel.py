@@ -8,7 +8,7 @@ from decimal import Decimal
 from openpyxl.chart import BarChart, LineChart, PieChart, Reference
 
 from portal.io.export import Column as SheetColumn
-from portal.io.export import write_audited, write_xlsx
+from portal.io.export import text_cell, write_audited, write_xlsx
 
 from .engine import Result
 
@@ -74,6 +74,31 @@ def add_chart(result: Result):
     return finish
 
 
+def form_lines(result: Result) -> list[str]:
+    """What a form (a report with signature lines) carries under its table: note, definition, signatures."""
+    report = result.report
+    if not report.signatures:
+        return []
+    note = report.note(result) if report.note else ""
+    return [*([note] if note else []), f"统计口径：{report.definition}", "",
+            *(f"{signer}：________________　　日期：________________" for signer in report.signatures)]
+
+
+def finish_of(result: Result):
+    """The writer's `finish` hook: the declared chart, then a form's lines under the table."""
+    chart, lines = add_chart(result), form_lines(result)
+    if chart is None and not lines:
+        return None
+
+    def finish(ws, header_row: int, last_row: int) -> None:
+        if chart is not None:
+            chart(ws, header_row, last_row)
+        for line in ["", *lines] if lines else []:
+            ws.append([text_cell(ws, line)] if line else [])
+
+    return finish
+
+
 def _letter(index: int) -> str:
     from openpyxl.utils import get_column_letter
 
@@ -87,13 +112,13 @@ def filters_of(result: Result, department_name: str = "") -> dict[str, str]:
 def report_xlsx(result: Result, department_name: str = "") -> bytes:
     """The workbook of what the page shows, audited as an export of this report with its filters."""
     return write_audited(sheet_columns(result), sheet_rows(result), result.report.title,
-                         filters_of(result, department_name), "report", add_chart(result))
+                         filters_of(result, department_name), "report", finish_of(result))
 
 
 def report_sheet_xlsx(result: Result, title_lines: list[str]) -> bytes:
     """The same workbook without an audit record (the archive audits its own generation)."""
     return write_xlsx(sheet_columns(result), sheet_rows(result), result.report.title, title_lines,
-                      add_chart(result))
+                      finish_of(result))
 
 
 def file_name(result: Result) -> str:

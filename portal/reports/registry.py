@@ -39,6 +39,10 @@ class Drill:
     url: Callable[[Mapping[str, Any], Any], str | None] | None = None
     rows: Callable[[Any, Mapping[str, Any]], Any] | None = None
     columns: Sequence[Any] = ()
+    title: str = ""  # the rows page's heading (default: "<report> · <column>明细")
+    # ({sort key: column}, default key, tiebreak column): `?sort=key` / `?sort=-key` on the rows page and its export
+    sort: tuple[Mapping[str, Any], str, Any] | None = None
+    sort_headers: Mapping[str, str] | None = None  # {column header: sort key}: headers that sort when clicked
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,11 @@ class Report:
     archive: str | None = None  # "monthly": the scheduled job archives last month on the 1st
     empty: str = "该期间没有数据。"
     summary: str = ""  # one line for the list of reports (default: the definition's first line)
+    # (Params) -> (label, URL) of the page the report belongs to (a dashboard): linked from the report and its rows
+    back: Callable[[Any], tuple[str, str]] | None = None
+    note: Callable[[Any], str] | None = None
+    # A form to be signed: signature lines under the table; its file then also carries the note and definition
+    signatures: tuple[str, ...] = ()  # (Result) -> a line shown above the table (e.g. "超过定额 2 名")
 
     def column(self, key: str) -> Column:
         for col in self.columns:
@@ -180,6 +189,12 @@ def validate(report: Report) -> None:
             _fail(report, f"column {col.key}: a drill-down needs url or rows")
         if col.drill and col.drill.rows is not None and not col.drill.columns:
             _fail(report, f"column {col.key}: a drill-down query needs its columns")
+        if col.drill and col.drill.sort and col.drill.sort[1] not in col.drill.sort[0]:
+            _fail(report, f"column {col.key}: the drill-down's default sort is not one of its sorts")
+        if col.drill and col.drill.sort_headers and (
+                not col.drill.sort or not set(col.drill.sort_headers.values()) <= set(col.drill.sort[0])
+                or not set(col.drill.sort_headers) <= {c.header for c in col.drill.columns}):
+            _fail(report, f"column {col.key}: a sortable header names a column or sort that is not there")
     if report.chart:
         if report.chart.type not in CHART_TYPES:
             _fail(report, f"unknown chart type {report.chart.type!r}")

@@ -9,17 +9,18 @@ from __future__ import annotations
 from flask import abort, current_app, flash, request, url_for
 from flask_login import current_user
 
-from portal.core.listing import arg_choice, arg_int, paginate
+from portal.core.listing import apply_sort, arg_choice, arg_int, paginate, parse_sort
 from portal.core.permissions import SIGNED_IN, has_permission, require
 from portal.core.rendering import htmx_redirect, render
 from portal.core.service import ServiceError
 from portal.extensions import db
-from portal.io.export import send_xlsx
+from portal.io.export import export_query, send_xlsx
 
 from . import bp, engine, excel, registry, services
 from .params import COMPARE_HEADERS, COMPARES, Params
 
 BODY = "#report-body"
+SCOPE_NOTE = "只列出您负责或有权查看的记录。"
 
 
 def me():
@@ -64,6 +65,10 @@ def department_choices(report: registry.Report) -> list[tuple[int, str]]:
     return list(db.session.execute(stmt.order_by(Department.path, Department.sort_order, Department.name)).all())
 
 
+def _scope_note(report: registry.Report) -> str:
+    return "" if engine.sees_everything(report, me()) else SCOPE_NOTE
+
+
 def _context(report: registry.Report, params: Params) -> dict:
     """One context for the page and its partial (the markup exists once)."""
     try:
@@ -72,7 +77,9 @@ def _context(report: registry.Report, params: Params) -> dict:
         _fail(error)
     dept = services.department_name(params.department_id)
     prev_args, next_args = params.neighbours()
-    return {"report": report, "params": params, "result": result, "args": params.args(),
+    return {"note": report.note(result) if report.note else "", "scope_note": _scope_note(report),
+            "home": report.back(params) if report.back else None,
+            "report": report, "params": params, "result": result, "args": params.args(),
             "filter_lines": result.filter_lines(dept), "chart": result.chart_data(), "compares": COMPARES,
             "departments": department_choices(report), "prev_args": prev_args, "next_args": next_args,
             "compare_header": COMPARE_HEADERS.get(params.compare, "")}
@@ -112,10 +119,8 @@ def export_report(code: str):
     return send_xlsx(content, excel.file_name(result))
 
 
-@bp.route("/<code>/rows")
-@require(SIGNED_IN)
-def drill_rows(code: str):
-    """The rows behind one number of the report, with the same filters and scope."""
+def _drill(code: str):
+    """One number's rows: report, filters, its column, {dimension: value}, sort and the select (restricted, sorted)."""
     report = _report(code)
     params = _params(report)
     keys = [c.key for c in report.columns if c.drill is not None and c.drill.rows is not None]
@@ -133,21 +138,70 @@ def drill_rows(code: str):
                 dims[dim.key] = dim.key_type(raw) if raw else None
             except (TypeError, ValueError):
                 abort(400, f"参数“{name}”的取值无效。")
+    sort = None
+    if column.drill.sort:
+        allowed, default, tiebreak = column.drill.sort
+        sort = parse_sort(allowed, default)
     try:
         stmt = engine.restrict(report, column.drill.rows(params, dims), params, me())
+    except ServiceError as error:
+        _fail(error)
+    except (ValueError, TypeError, KeyError):
+        abort(400, "明细条件无效。")
+    if sort is not None:
+        stmt = apply_sort(stmt.order_by(None), sort, allowed, tiebreak)
+    return report, params, column, dims, sort, stmt
+
+
+def _drill_args(params: Params, column, dims: dict, sort) -> dict:
+    args = {**params.args(compare=None), "column": column.key,
+            **{f"k_{k}": "" if v is None else v for k, v in dims.items()}}
+    if sort is not None and sort.param != column.drill.sort[1]:
+        args["sort"] = sort.param
+    return args
+
+
+def _drill_lines(report: registry.Report, params: Params, dims: dict) -> list[tuple[str, str]]:
+    """What selects the rows besides the period, as (label, value): the page's line and the file's filters."""
+    lines = []
+    if params.department_id:
+        lines.append(("科室", services.department_name(params.department_id)))
+    labels = engine.labels_for(report, [dims])
+    lines += [(report.column(k).header, engine.label_of(report, labels, k, v)) for k, v in dims.items()]
+    lines += [(c.label, c.choices[params.options[c.name]]) for c in report.filters if params.options.get(c.name)]
+    return lines
+
+
+def _drill_title(report: registry.Report, column) -> str:
+    return column.drill.title or f"{report.title} · {column.header}明细"
+
+
+@bp.route("/<code>/rows")
+@require(SIGNED_IN)
+def drill_rows(code: str):
+    """The rows behind one number of the report, with the same filters and scope."""
+    report, params, column, dims, sort, stmt = _drill(code)
+    try:
         page = paginate(stmt, arg_int("page", 1), current_app.config["PAGE_SIZE"])
     except ServiceError as error:
         _fail(error)
-    except (ValueError, TypeError):
-        abort(400, "明细条件无效。")
-    labels = engine.labels_for(report, [dims])
-    shown = [(report.column(k).header, engine.label_of(report, labels, k, v)) for k, v in dims.items()]
-    args = {**params.args(compare=None), "column": column.key,
-            **{f"k_{k}": "" if v is None else v for k, v in dims.items()}}
     return render("reports/drill_rows.html", "reports/_drill_rows.html", report=report, params=params, column=column,
-                  page=page, args=args, shown=shown, columns=column.drill.columns,
+                  page=page, args=_drill_args(params, column, dims, sort), shown=_drill_lines(report, params, dims),
+                  columns=column.drill.columns, sort=sort,
+                  title=_drill_title(report, column), scope_note=_scope_note(report),
+                  home=report.back(params) if report.back else None,
                   rows=[[engine.display(col.value(item)) for col in column.drill.columns] for item in page.items],
                   back=url_for("reports.show_report", code=code, **params.args()))
+
+
+@bp.route("/<code>/rows/export")
+@require(SIGNED_IN)
+def export_drill_rows(code: str):
+    """The rows of one number exactly as the rows page lists them (filters, scope, order), as .xlsx (audited)."""
+    report, params, column, dims, _sort, stmt = _drill(code)
+    shown = {"期间": params.period_label, **dict(_drill_lines(report, params, dims))}
+    return export_query(stmt, list(column.drill.columns), f"{params.period_label}{_drill_title(report, column)}",
+                        shown, "report")
 
 
 @bp.route("/<code>/archive", methods=["POST"])

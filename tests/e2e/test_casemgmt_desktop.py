@@ -312,9 +312,9 @@ def test_kpi_dashboard_cards_drill_down_and_previous_month(page: Page, base_url,
 
     with page.expect_navigation():
         page.locator("#kpi-satisfaction").get_by_role("link", name="查看明细").click()
-    expect(page).to_have_url(re.compile(r"/casemgmt/kpis/satisfaction\?month=" + months.month_text(this_month)))
+    expect(page).to_have_url(re.compile(r"/reports/cm_kpi_satisfaction/rows\?month=" + months.month_text(this_month)))
     expect(page.get_by_role("heading", level=1)).to_contain_text("满意度调查明细")
-    expect(page.locator(".kpi-summary")).to_contain_text("口径：")
+    expect(page.locator(".drill-definition")).to_contain_text("口径：")
     row = page.locator("#list tbody tr", has_text=comment)
     expect(row).to_have_count(1)
     expect(row).to_contain_text(enrolled_patient.masked_name)

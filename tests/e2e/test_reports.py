@@ -112,3 +112,26 @@ def test_monthly_service_report_draws_its_charts_on_a_phone(open_context, base_u
     expect(page.locator("[data-chart] svg")).to_have_count(3)
     assert _fits(page)
     shot(page, "monthly-375x667.png")
+
+
+def test_a_kpi_drill_down_is_cards_on_a_phone(open_context, base_url, live_app, report_viewer):
+    from portal.casemgmt.models import AdverseEvent
+
+    with live_app.app_context():
+        patient = cm.make_patient("上官婉儿", hospital_no=unique("ZY"))
+        db.session.add(AdverseEvent(kind="complaint", patient_id=patient.id, occurred_on=MONTH + timedelta(days=3),
+                                    severity="mild", description="候诊时间过长，" * 12, handling="已电话致歉并说明"))
+        db.session.commit()
+    context = open_context(viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto("/casemgmt/kpis/events?month=2024-03")  # the dashboard's old link leads to the registry's rows
+    submit_login(page, report_viewer.login, report_viewer.password)
+    expect(page).to_have_url(re.compile(r"/reports/cm_kpi_events/rows\?month=2024-03&column=events$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("不良事件与投诉明细")
+    row = page.locator("#list tbody tr", has_text="已电话致歉并说明")
+    expect(row).to_have_count(1)
+    expect(page.locator("#list table.data thead")).to_be_hidden()  # rows are stacked cards
+    expect(row.locator("td").first).to_have_css("display", "block")  # label and value, one per line
+    expect(page.get_by_role("link", name="返回指标看板")).to_be_visible()
+    assert _fits(page)
+    shot(page, "kpi-drill-375x667.png")

@@ -171,25 +171,34 @@ def test_assessment_sheet_holds_the_indicators_and_the_settlement(world, client,
     assessment.save_assessment(MONTH, score="85.5", payable="123456.78", note="=HYPERLINK(\"x\")")
     db.session.commit()
     client.login("cm_boss")
-    response = client.get("/casemgmt/assessments/2026-10/sheet")
+    moved = client.get("/casemgmt/assessments/2026-10/sheet")
+    assert moved.headers["Location"] == "/reports/cm_assessment/export?month=2026-10"  # the registry's export
+    response = client.get(moved.headers["Location"])
     assert response.status_code == 200
     ws = load_workbook(io.BytesIO(response.data)).active
-    cells = [c for row in ws.iter_rows(values_only=True) for c in row if c is not None]
-    assert f"{app.config['HOSPITAL_NAME']}患者全程管理服务月度考核表" in cells
+    values = list(ws.iter_rows(values_only=True))
+    cells = [c for row in values for c in row if c is not None]
+    assert f"{app.config['HOSPITAL_NAME']} 患者全程管理服务月度考核表" in cells
     assert any(isinstance(c, str) and "2026年10月" in c for c in cells)
-    labels = {row[1]: row[3] for row in ws.iter_rows(values_only=True) if len(row) > 3 and row[1]}
+    header = list(values[2])
+    row = dict(zip(header, values[3], strict=True))
     fee = (Decimal("123456.78") * Decimal("0.90")).quantize(Decimal("0.01"), ROUND_HALF_UP)
-    assert Decimal(str(labels["考评分"])) == Decimal("85.5")
-    assert Decimal(str(labels["考核结算系数"])) == Decimal("0.90")
-    assert Decimal(str(labels["月度应付费用"])) == Decimal("123456.78")
-    assert Decimal(str(labels["月度结算费用"])) == fee
-    assert labels["履约保证金处理"] == "扣除履约保证金 10%"
-    assert labels["备注"].startswith("'=")  # a formula in a note is neutralised
+    assert row["考核月份"] == "2026-10"
+    assert Decimal(str(row["考评分"])) == Decimal("85.5")
+    assert Decimal(str(row["考核结算系数"])) == Decimal("0.90")
+    assert Decimal(str(row["月度应付费用"])) == Decimal("123456.78")
+    assert Decimal(str(row["月度结算费用"])) == fee
+    assert row["考核档次"] == "80–89 分" and row["履约保证金处理"] == "扣除履约保证金 10%"
+    note = ws.cell(row=4, column=header.index("备注") + 1)
+    assert note.value == '=HYPERLINK("x")' and note.data_type == "s" and note.quotePrefix  # not run as a formula
+    assert values[4][0] == "合计" and Decimal(str(values[4][header.index("月度结算费用")])) == fee
+    text = "\n".join(c for c in cells if isinstance(c, str))
     for indicator in ("管理路径执行率", "服务对象满意度", "不良事件（含服务投诉）发生率"):
-        assert indicator in labels
-    assert any(isinstance(c, str) and "服务商项目负责人（签字）" in c for c in cells)
+        assert indicator in text
+    assert "统计口径：" in text and "90 分及以上系数为 1.0" in text  # the rule stated in the file
+    assert "服务商项目负责人（签字）" in text
 
-    yearly = client.get("/casemgmt/assessments/export?year=2026")
+    yearly = client.get("/casemgmt/assessments/export?year=2026", follow_redirects=True)
     rows = list(load_workbook(io.BytesIO(yearly.data)).active.iter_rows(values_only=True))
     assert rows[2][0] == "考核月份" and rows[3][0] == "2026-10" and Decimal(str(rows[3][5])) == fee
 

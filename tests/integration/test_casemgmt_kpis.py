@@ -278,17 +278,20 @@ def test_dashboard_shows_every_kpi_with_target_and_last_month(world, client):
 
 def test_drill_down_pages_filter_mask_and_export(world, client):
     client.login("cm_boss")
-    late = client.get("/casemgmt/kpis/execution?month=2026-10&state=late")
+    late = client.get("/casemgmt/kpis/execution?month=2026-10&state=late", follow_redirects=True)
     assert late.status_code == 200
     page = text_of(late)
     assert "孙*多" in page and "孙二多" not in page and "超窗完成" in page
     assert "钱*多" not in page  # p1's steps were in time
-    partial = client.htmx_get("/casemgmt/kpis/execution?month=2026-10&state=open")
+    moved = client.get("/casemgmt/kpis/execution?month=2026-10&state=open")
+    assert moved.headers["Location"] == "/reports/cm_kpi_execution/rows?month=2026-10&column=tasks&k_state=open"
+    partial = client.htmx_get(moved.headers["Location"])
     assert partial.status_code == 200 and "<html" not in partial.get_data(as_text=True)
     assert "吴*多" in text_of(partial) and "未完成" in text_of(partial)
-    assert 'href="/casemgmt/kpis/execution/export?month=2026-10&amp;state=open"' in partial.get_data(as_text=True)
+    assert ('href="/reports/cm_kpi_execution/rows/export?month=2026-10&amp;column=tasks&amp;k_state=open"'
+            in partial.get_data(as_text=True))
 
-    export = client.get("/casemgmt/kpis/execution/export?month=2026-10")
+    export = client.get("/casemgmt/kpis/execution/export?month=2026-10", follow_redirects=True)
     assert export.status_code == 200
     rows = list(load_workbook(io.BytesIO(export.data)).active.iter_rows(values_only=True))
     header = rows[2]
@@ -301,21 +304,22 @@ def test_drill_down_pages_filter_mask_and_export(world, client):
     for url in ("execution?month=2026-10&sort=-completed", "execution?month=2026-10&sort=due&page=9",
                 "satisfaction?month=2026-10&sort=-score", "events?month=2026-10&sort=kind",
                 "late_plans?month=2026-10&sort=-submitted"):
-        assert client.get(f"/casemgmt/kpis/{url}").status_code == 200, url
+        assert client.get(f"/casemgmt/kpis/{url}", follow_redirects=True).status_code == 200, url
     for kpi, words in (("satisfaction", "满意度调查明细"), ("events", "候诊时间过长"), ("served", "李个管"),
                        ("late_plans", "2026-10-20")):
-        response = client.get(f"/casemgmt/kpis/{kpi}?month=2026-10")
+        response = client.get(f"/casemgmt/kpis/{kpi}?month=2026-10", follow_redirects=True)
         assert response.status_code == 200 and words in text_of(response), kpi
-        exported = client.get(f"/casemgmt/kpis/{kpi}/export?month=2026-10")
+        exported = client.get(f"/casemgmt/kpis/{kpi}/export?month=2026-10", follow_redirects=True)
         assert exported.status_code == 200 and len(load_workbook(io.BytesIO(exported.data)).active["A"]) >= 4, kpi
 
 
 def test_workload_flags_case_managers_above_the_norm(world, client, app, monkeypatch):
     monkeypatch.setitem(app.config, "CASELOAD_NORM", 2)
     client.login("cm_boss")
-    page = text_of(client.get("/casemgmt/kpis/workload?month=2026-10&over=1"))
+    page = text_of(client.get("/casemgmt/kpis/workload?month=2026-10&over=1", follow_redirects=True))
     assert "李个管" in page and "王个管" not in page and "超过定额 1 名" in page
-    rows = list(load_workbook(io.BytesIO(client.get("/casemgmt/kpis/workload/export?month=2026-10").data))
+    rows = list(load_workbook(io.BytesIO(client.get("/casemgmt/kpis/workload/export?month=2026-10",
+                                                    follow_redirects=True).data))
                 .active.iter_rows(values_only=True))
     by_name = {r[0]: r for r in rows[3:]}
     assert by_name["李个管"][-1] == "是" and by_name["王个管"][-1] == "否"
@@ -354,7 +358,7 @@ def test_viewer_without_view_all_sees_only_their_own_rows(world, client, tree):
     user.roles.append(viewer)
     db.session.commit()
     client.login("kanban")
-    page = text_of(client.get("/casemgmt/kpis/execution?month=2026-10"))
+    page = text_of(client.get("/casemgmt/kpis/execution?month=2026-10", follow_redirects=True))
     assert "只列出您负责" in page and "*多" not in page
     assert "管理路径执行率" in text_of(client.get("/casemgmt/kpis?month=2026-10"))
 
@@ -362,5 +366,5 @@ def test_viewer_without_view_all_sees_only_their_own_rows(world, client, tree):
 def test_medical_affairs_sees_the_rows_behind_the_figures(world, client, tree):
     make_user("yiwu", ["ma_admin"], tree.hospital, name="医务科李")
     client.login("yiwu")
-    page = text_of(client.get("/casemgmt/kpis/execution?month=2026-10"))
+    page = text_of(client.get("/casemgmt/kpis/execution?month=2026-10", follow_redirects=True))
     assert "只列出您负责" not in page and "*多" in page

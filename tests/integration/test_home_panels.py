@@ -247,9 +247,10 @@ def test_the_supervisor_sees_the_teams_day_and_the_months_kpis_with_drill_downs(
     assert team["逾期未完成"][0] == "1" and team["未分派"][0] == "0"
     month = f"{TODAY:%Y-%m}"
     kpi = figures(client.htmx_get("/panels/casemgmt.kpis"))
-    assert kpi["管理路径执行率"][1] == f"/casemgmt/kpis/execution?month={month}"
-    assert kpi["未完成步骤"][1] == f"/casemgmt/kpis/execution?month={month}&state=open"
-    assert kpi["不满意"][1] == f"/casemgmt/kpis/satisfaction?month={month}&satisfied=0"
+    rows = "/reports/cm_kpi_{}/rows?month=" + month + "&column={}"
+    assert kpi["管理路径执行率"][1] == rows.format("execution", "tasks")
+    assert kpi["未完成步骤"][1] == rows.format("execution", "tasks") + "&k_state=open"
+    assert kpi["不满意"][1] == rows.format("satisfaction", "surveys") + "&k_satisfied=0"
     for _label, (_number, link) in kpi.items():
         assert client.get(link).status_code == 200
     chart = client.htmx_get("/panels/casemgmt.execution")

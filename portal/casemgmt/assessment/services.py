@@ -10,23 +10,17 @@ The system proposes a score from the month's three quality indicators; the hospi
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from fractions import Fraction
 
-from flask import current_app
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal.core import audit, months
 from portal.core.service import Conflict, ServiceError, clean
-from portal.core.timeutil import format_datetime, utcnow
 from portal.extensions import db
-from portal.io.export import neutralise
 
 from ..kpis import queries as kpi_service
 from ..models import MonthlyAssessment
@@ -264,92 +258,3 @@ def year_assessments(year: int, today: date | None = None) -> Year:
     rows = [YearRow(date(year, m, 1), found.get(date(year, m, 1)), date(year, m, 1) > this_month)
             for m in range(1, 13)]
     return Year(year, rows)
-
-
-# --- the assessment sheet ----------------------------------------------------------------------------------------
-
-def sheet_title() -> str:
-    return f"{current_app.config['HOSPITAL_NAME']}患者全程管理服务月度考核表"
-
-
-def assessment_sheet(month: date) -> bytes:
-    """The month's assessment sheet (.xlsx): indicators, score, coefficient, payable, fee and signature lines."""
-    month = month.replace(day=1)
-    row = get_assessment(month)
-    if row is None:
-        raise ServiceError(f"{months.month_label(month)}尚未录入考核结果，不能导出考核表。", status=404)
-    kpis = kpi_service.month_kpis(month, with_previous=False)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = f"{month:%Y-%m} 月度考核"
-    widths = (6, 26, 60, 14, 20, 14, 10)
-    for index, width in enumerate(widths):
-        ws.column_dimensions[chr(ord("A") + index)].width = width
-    thin = Side(style="thin", color="999999")
-    box = Border(left=thin, right=thin, top=thin, bottom=thin)
-    bold = Font(bold=True)
-    wrap = Alignment(wrap_text=True, vertical="top")
-    last_col = "G"
-
-    def line(values, *, font=None, fill=None, border=False, merge=False, height=None, formats=None):
-        ws.append([neutralise(v) for v in values])
-        r = ws.max_row
-        if merge:
-            ws.merge_cells(f"A{r}:{last_col}{r}")
-        for index, cell in enumerate(ws[r]):
-            cell.alignment = wrap
-            if font:
-                cell.font = font
-            if fill:
-                cell.fill = fill
-            if border and index < len(values):
-                cell.border = box
-            if formats and index in formats:
-                cell.number_format = formats[index]
-        if height:
-            ws.row_dimensions[r].height = height
-        return r
-
-    title_row = line([sheet_title()], font=Font(bold=True, size=16), merge=True, height=28)
-    ws[f"A{title_row}"].alignment = Alignment(horizontal="center", vertical="center")
-    line([f"考核月份：{months.month_label(month)}　　导出时间：{format_datetime(utcnow())}"], merge=True)
-    line([])
-    line(["一、服务质量考核指标（各考核指标均以考核期内服务总人数为标准）"], font=bold, merge=True)
-    line(["序号", "考核指标", "指标定义", "本月数值", "分子 / 分母", "目标值", "是否达标"], font=bold, border=True,
-         fill=PatternFill("solid", fgColor="DDE6F5"))
-    for number, kpi in enumerate(kpis.items, start=1):
-        ratio = f"{kpi.numerator} / {kpi.denominator}" if kpi.denominator is not None else f"{kpi.numerator}"
-        met = {True: "达标", False: "未达标", None: "—"}[kpi.met]
-        value = kpi.display + (kpi.unit if kpi.kind == "count" else "")
-        line([number, kpi.label, kpi.definition, value, ratio, kpi.target_label, met], border=True, height=75)
-    line([])
-    line(["二、考核得分与结算"], font=bold, merge=True)
-    money = '#,##0.00" 元"'
-    settlement = [
-        ("系统建议分", row.proposed_score, "0.0", "仅供参考：" + PROPOSAL_RULE),
-        ("考评分", row.score, "0.0", "医院录入的月度考核得分"),
-        ("考核结算系数", row.coefficient, "0.00", COEFFICIENT_RULE),
-        ("月度应付费用", row.payable, money, "以投标报价为基准、按服务量据实核定的本月应付金额"),
-        ("月度结算费用", row.fee, money, "月度结算费用 = 月度应付费用 × 考核结算系数"),
-        ("履约保证金处理", bond_treatment(row.score), None, "按合同约定的月度考核执行细则"),
-        ("备注", row.note or "—", None, ""),
-    ]
-    for label, value, fmt, explain in settlement:
-        r = line(["", label, explain, value], border=True, height=45 if len(explain) > 40 else None,
-                 formats={3: fmt} if fmt else None)
-        ws[f"B{r}"].font = bold
-    line([])
-    line([])
-    for signer in ("医院全程管理中心（签字）", "医务科（签字）", "服务商项目负责人（签字）"):
-        line(["", f"{signer}：", "________________________", "日期：", "________________"], height=30)
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_title_rows = "1:2"
-    ws.oddFooter.center.text = "第 &P 页，共 &N 页"
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    audit.record("export", "monthly_assessment", row.id, label=f"{months.month_label(month)}月度考核表导出")
-    return buffer.getvalue()

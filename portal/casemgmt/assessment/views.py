@@ -13,12 +13,12 @@ from portal.core.permissions import has_permission, require
 from portal.core.rendering import render
 from portal.core.service import ServiceError
 from portal.core.timeutil import local_today
-from portal.io.export import Column, export_rows, send_xlsx
 
 from .. import ASSESS, KPI, bp
 from ..kpis import queries as kpis
 from . import services as assessments
 from .forms import AssessmentForm
+from .reports import ASSESSMENT
 
 
 def _year_arg() -> int:
@@ -38,21 +38,10 @@ def list_assessments():
 @bp.route("/assessments/export")
 @require(KPI)
 def export_assessments():
-    """The year's assessed months as .xlsx."""
+    """The year's assessed months as .xlsx: the registry's export of the assessment table for the year."""
     year = _year_arg()
-    data = assessments.year_assessments(year)
-    name = f"{year}年月度考核"
-    columns = [
-        Column("考核月份", lambda a: f"{a.month:%Y-%m}", 10),
-        Column("系统建议分", lambda a: a.proposed_score, 12, "0.0"),
-        Column("考评分", lambda a: a.score, 10, "0.0"),
-        Column("考核结算系数", lambda a: a.coefficient, 14, "0.00"),
-        Column("月度应付费用（元）", lambda a: a.payable, 18, "#,##0.00"),
-        Column("月度结算费用（元）", lambda a: a.fee, 18, "#,##0.00"),
-        Column("履约保证金处理", lambda a: assessments.bond_treatment(a.score), 28),
-        Column("备注", lambda a: a.note, 30),
-    ]
-    return export_rows(data.assessed, columns, name, {"年份": year}, "monthly_assessment")
+    return redirect(url_for("reports.export_report", code=ASSESSMENT.code, date_from=f"{year}-01-01",
+                            date_to=f"{year}-12-31"))
 
 
 def _assessment_page(month: date, form: AssessmentForm, status: int = 200):
@@ -92,10 +81,8 @@ def edit_assessment(month_value: str):
 @bp.route("/assessments/<month_value>/sheet")
 @require(KPI)
 def export_assessment_sheet(month_value: str):
-    """The month's assessment sheet (.xlsx) with the indicators, settlement and signature lines."""
+    """The month's assessment sheet (.xlsx): the registry's export of the assessment table for the month."""
     month = past_month(month_value, "导出")
-    try:
-        content = assessments.assessment_sheet(month)
-    except ServiceError as error:
-        abort(error.status, error.message)
-    return send_xlsx(content, f"{months.month_label(month)}月度考核表.xlsx")
+    if assessments.get_assessment(month) is None:
+        abort(404, f"{months.month_label(month)}尚未录入考核结果，不能导出考核表。")
+    return redirect(url_for("reports.export_report", code=ASSESSMENT.code, month=months.month_text(month)))

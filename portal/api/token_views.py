@@ -5,9 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
-from wtforms import StringField
 
-from portal.core.forms import PortalForm, length, required
 from portal.core.listing import arg_choice, arg_int, paginate
 from portal.core.permissions import require
 from portal.core.rendering import htmx_redirect, render
@@ -15,18 +13,12 @@ from portal.core.scoping import get_or_404
 from portal.core.service import ServiceError
 
 from . import MANAGE_TOKENS, tokens
+from .forms import TokenForm
 from .models import ApiToken
 
 admin_tokens_bp = Blueprint("api_tokens", __name__, url_prefix="/admin/api-tokens")
 
 STATES = {"active": "启用", "revoked": "已停用"}
-
-
-class TokenForm(PortalForm):
-    name = StringField("令牌名称", validators=[required("请填写令牌名称"), length(100)],
-                       description="写明调用方与用途，如“HIS 次日计划接口”")
-    login_name = StringField("所属账户（登录名）", validators=[required("请填写所属账户的登录名"), length(64)],
-                             description="令牌以该账户的角色与权限调用接口，审计日志记为该账户")
 
 
 @admin_tokens_bp.route("")

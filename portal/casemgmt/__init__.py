@@ -62,6 +62,7 @@ DOMAIN = Domain(
                   "pathway": "管理路径", "plan": "次日服务计划", "plan_item": "计划项目", "care_task": "个案任务",
                   "care_task_list": "每日任务清单", "ledger_entry": "服务台账", "satisfaction_survey": "满意度调查",
                   "adverse_event": "不良事件与投诉", "casemgmt_kpi": "个案管理指标", "monthly_assessment": "月度考核"},
+    notify_categories={"casemgmt": "个案管理"},
     demo="portal.casemgmt.demo:build",
     bench="bench.generate_casemgmt:generate_casemgmt",
 )

@@ -93,6 +93,7 @@ class Domain:
     nav: Sequence[NavEntry] = ()
     schedules: Sequence[Schedule] = ()
     audit_labels: dict[str, str] = field(default_factory=dict)  # audit entity type -> Chinese label
+    notify_categories: dict[str, str] = field(default_factory=dict)  # notification category -> Chinese label
     home: str | None = None  # "module:function"(user) -> endpoint of the user's start page, or None
     demo: str | None = None  # "module:function", called with a Demo
     bench: str | None = None  # "module:function" returning {what: rows}
@@ -192,6 +193,10 @@ def processes() -> list[Process]:
 
 def schedules() -> list[Schedule]:
     return [schedule for domain in installed() for schedule in domain.schedules]
+
+
+def notify_categories() -> dict[str, str]:
+    return {code: label for domain in installed() for code, label in domain.notify_categories.items()}
 
 
 def build_demo(password: str | None = None) -> Demo:

@@ -11,15 +11,20 @@ from portal.auth.models import User
 from portal.core.models import Base, IdMixin, UTCDateTime
 from portal.core.timeutil import utcnow
 
-CATEGORIES = {
+# The kinds every part of the portal uses; a domain adds its own (`notify_categories` in its declaration).
+BASE_CATEGORIES = {
     "approval": "审批待办",
     "expiry": "到期提醒",
     "warning": "预警",
-    "study": "业务学习",
-    "project": "项目",
     "system": "系统",
-    "casemgmt": "个案管理",
 }
+
+
+def categories() -> dict[str, str]:
+    """Notification category -> Chinese label: the common ones and those the installed domains declare."""
+    from portal.core import domains
+
+    return {**BASE_CATEGORIES, **domains.notify_categories()}
 
 OUTBOX_STATES = {
     "pending": "待发送",
@@ -44,7 +49,7 @@ class Notification(Base, IdMixin):
 
     @property
     def category_label(self) -> str:
-        return CATEGORIES.get(self.category, self.category)
+        return categories().get(self.category, self.category)
 
 
 class OutboxMessage(Base, IdMixin):

@@ -14,7 +14,7 @@ from portal.core.timeutil import format_datetime, utcnow
 from portal.extensions import db
 
 from . import outbox
-from .models import CATEGORIES, Notification
+from .models import Notification, categories
 
 
 def absolute_url(path: str) -> str:
@@ -27,7 +27,7 @@ def absolute_url(path: str) -> str:
 def notify(user_ids: Iterable[int], category: str, title: str, body: str = "", link: str = "",
            push: bool = True, when: datetime | None = None) -> list[Notification]:
     """Tell users something: an in-app notification each, and (push=True) a WeCom message through the outbox."""
-    if category not in CATEGORIES:
+    if category not in categories():
         raise ValueError(f"unknown notification category {category}")
     ids = sorted({uid for uid in user_ids if uid is not None})
     if not ids:

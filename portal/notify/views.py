@@ -11,18 +11,18 @@ from portal.core.permissions import SIGNED_IN, require
 from portal.core.rendering import render
 
 from . import VIEW_OUTBOX, bp, outbox, services
-from .models import CATEGORIES, OUTBOX_STATES, OutboxMessage
+from .models import OUTBOX_STATES, OutboxMessage, categories
 
 CHANGED = {"notifications-changed": True}
 
 
 def _centre_context() -> dict:
-    category = arg_choice("category", CATEGORIES)
+    category = arg_choice("category", categories())
     unread_only = arg_choice("unread", ("1",)) == "1"
     page = services.list_notifications(current_user.id, category, unread_only, arg_int("page", 1),
                                        current_app.config["PAGE_SIZE"])
     args = {"category": category, "unread": "1" if unread_only else ""}
-    return {"page": page, "args": args, "categories": CATEGORIES, "category": category, "unread_only": unread_only,
+    return {"page": page, "args": args, "categories": categories(), "category": category, "unread_only": unread_only,
             "unread_total": services.unread_count(current_user.id)}
 
 
@@ -56,7 +56,7 @@ def read_notification(notification_id: int):
 @require(SIGNED_IN)
 def read_all_notifications():
     """Mark every (or every shown category's) notification read."""
-    count = services.mark_all_read(current_user.id, arg_choice("category", CATEGORIES))
+    count = services.mark_all_read(current_user.id, arg_choice("category", categories()))
     if request.headers.get("HX-Request"):
         return render("notify/_notification_rows.html", trigger=CHANGED, **_centre_context())
     flash(f"已将 {count} 条通知标为已读。", "success")

@@ -182,8 +182,9 @@ def count_rows(stmt: Select) -> int:
     small = db.session.execute(select(func.count()).select_from(base.limit(limit + 1).subquery())).scalar_one()
     if small <= limit:
         return small
-    compiled = base.compile(db.session.get_bind())
-    key = (str(db.session.get_bind().url), str(compiled), repr(sorted(compiled.params.items())))
+    bind = db.session.get_bind()
+    compiled = base.compile(bind)
+    key = (str(bind.engine.url), str(compiled), repr(sorted(compiled.params.items())))
     now = time.monotonic()
     with _counts_lock:
         hit = _counts.get(key)

@@ -18,7 +18,7 @@ INDEXES = [
     ("ix_care_tasks_completed_at", ["completed_at"]),
     ("ix_care_tasks_manager_completed", ["case_manager_id", "completed_at"]),
     ("ix_care_tasks_manager_patient", ["case_manager_id", "patient_id"]),
-    ("ix_care_tasks_source_window", ["source", "window_end"]),
+    ("ix_care_tasks_source_window", ["source", "window_end", "status", "outcome", "completed_at"]),
     ("ix_care_tasks_flagged_at", ["flagged_at"]),
 ]
 # The KPIs' patients served in a month (and per case manager) read the index alone.

@@ -44,8 +44,8 @@ class CareTask(Model):
         Index("ix_care_tasks_manager_completed", "case_manager_id", "completed_at"),
         # Patient visibility: the patients on a manager's tasks.
         Index("ix_care_tasks_manager_patient", "case_manager_id", "patient_id"),
-        # The execution KPI: pathway steps by the end of their window.
-        Index("ix_care_tasks_source_window", "source", "window_end"),
+        # The execution KPI: pathway steps by the end of their window, counted from the index alone.
+        Index("ix_care_tasks_source_window", "source", "window_end", "status", "outcome", "completed_at"),
         Index("ix_care_tasks_flagged_at", "flagged_at"),
     )
 

@@ -114,7 +114,7 @@ def test_a_managers_day_list_and_the_teams_read_closed_tasks_by_index(postgres, 
 def test_patient_visibility_and_the_kpis_read_by_index(postgres, tree):
     li = cm.make_case_manager("cm_li", tree.surgery, "李个管")
     visible = plan_of(scoping.scope_patients(select(func.count(Patient.id)), Patient.id, li))
-    assert "ix_care_tasks_manager_patient" in visible
+    assert "ix_care_tasks_manager_patient" in visible and "Recursive Union" in visible  # one probe per patient
     month = TODAY.replace(day=1) - timedelta(days=1)
     execution = plan_of(kpi_queries.execution_query(month.replace(day=1), today=TODAY))
     assert "ix_care_tasks_source_window" in execution
@@ -196,3 +196,25 @@ def test_a_long_list_is_counted_in_full_once_then_from_the_cache(app, client, tr
     assert len(full_counts(first)) == 1  # the list is longer than the limit: counted once
     assert full_counts(again) == []  # the next page views read the cached total
     assert [s for s in again if "count(*)" in s and "LIMIT" in s.upper()]  # only the bounded count
+
+
+def test_a_case_manager_sees_every_patient_on_their_tasks_and_no_other(tree):
+    """Visibility walks the manager's task patients one index entry per patient: the set is the same as before."""
+    li = cm.make_case_manager("cm_li", tree.surgery, "李个管")
+    wang = cm.make_case_manager("cm_wang", tree.surgery, "王个管")
+    ward = cm.make_ward("胸外病区", tree.surgery)
+    patients = []
+    for i in range(5):
+        p = cm.make_patient(f"赵{i}", phone=None)
+        cm.enrol(p, case_manager=wang, ward=ward)
+        patients.append(p)
+    # li has tasks (several each, years apart) for patients 0, 2 and 4 only; wang manages them all.
+    for p in (patients[0], patients[2], patients[4]):
+        for years in range(3):
+            add_task(p, li, TODAY - timedelta(days=365 * years))
+    db.session.commit()
+    seen = set(db.session.scalars(scoping.scope_patients(select(Patient.id), Patient.id, li)))
+    assert seen == {patients[0].id, patients[2].id, patients[4].id}
+    assert set(db.session.scalars(scoping.scope_patients(select(Patient.id), Patient.id, wang))) == \
+        {p.id for p in patients}
+    assert scoping.may_see_patient(patients[2], li) and not scoping.may_see_patient(patients[1], li)

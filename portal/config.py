@@ -69,6 +69,9 @@ class Config:
     WTF_I18N_ENABLED = False  # use WTForms' own Chinese messages (no Babel)
     WTF_CSRF_SSL_STRICT = False  # nginx terminates TLS; the referrer check adds nothing here
     PAGE_SIZE = 20
+    # Lists longer than this count exactly once per LIST_COUNT_CACHE_SECONDS (per worker), not on every page.
+    LIST_EXACT_COUNT_LIMIT = _int("PORTAL_LIST_EXACT_COUNT_LIMIT", 5000)
+    LIST_COUNT_CACHE_SECONDS = _int("PORTAL_LIST_COUNT_CACHE_SECONDS", 60)
     # Number of reverse proxies (nginx) in front: their X-Forwarded-For gives the client IP for logs.
     PROXY_COUNT = _int("PORTAL_PROXY_COUNT", 0)
     TESTING = False

@@ -6,13 +6,16 @@ Bad query strings are answered with 400 and a Chinese message, never a 500.
 from __future__ import annotations
 
 import math
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
-from flask import request
+from flask import current_app, request
 from sqlalchemy import Select, func, select
 from werkzeug.exceptions import BadRequest
 
@@ -162,9 +165,43 @@ class Page(Generic[T]):
         return out
 
 
+_counts: OrderedDict[tuple, tuple[float, int]] = OrderedDict()
+_counts_lock = threading.Lock()
+_COUNT_CACHE_SIZE = 512
+
+
+def count_rows(stmt: Select) -> int:
+    """The number of rows of a list: exact while small; above LIST_EXACT_COUNT_LIMIT, a count cached per worker.
+
+    The first query counts at most limit + 1 rows (cheap whatever the table's size). Only a longer list pays a
+    full count(*), once per LIST_COUNT_CACHE_SECONDS for the same filters, so paging through millions of
+    rows (the audit log) does not count them on every page.
+    """
+    base = stmt.order_by(None)
+    limit = current_app.config["LIST_EXACT_COUNT_LIMIT"]
+    small = db.session.execute(select(func.count()).select_from(base.limit(limit + 1).subquery())).scalar_one()
+    if small <= limit:
+        return small
+    bind = db.session.get_bind()
+    compiled = base.compile(bind)
+    key = (str(bind.engine.url), str(compiled), repr(sorted(compiled.params.items())))
+    now = time.monotonic()
+    with _counts_lock:
+        hit = _counts.get(key)
+        if hit and hit[0] > now:
+            _counts.move_to_end(key)
+            return hit[1]
+    total = db.session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+    with _counts_lock:
+        _counts[key] = (now + current_app.config["LIST_COUNT_CACHE_SECONDS"], total)
+        while len(_counts) > _COUNT_CACHE_SIZE:
+            _counts.popitem(last=False)
+    return total
+
+
 def paginate(stmt: Select, page: int, per_page: int, scalars: bool = True) -> Page:
     """One count and one page query; a page number past the end shows the last page."""
-    total = db.session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
+    total = count_rows(stmt)
     pages = max(1, math.ceil(total / per_page))
     page = min(max(page, 1), pages)
     page_stmt = stmt.limit(per_page).offset((page - 1) * per_page)

@@ -38,6 +38,15 @@ class CareTask(Model):
         UniqueConstraint("enrolment_id", "pathway_step_id", "occurrence", name="uq_care_tasks_step_occurrence"),
         UniqueConstraint("plan_item_id"),
         Index("ix_care_tasks_manager_day", "case_manager_id", "status", "due_date"),
+        # The day's list: closed that day (a manager's, and the team's in the overview).
+        Index("ix_care_tasks_status_due", "status", "due_date"),
+        Index("ix_care_tasks_completed_at", "completed_at"),
+        Index("ix_care_tasks_manager_completed", "case_manager_id", "completed_at"),
+        # Patient visibility: the patients on a manager's tasks.
+        Index("ix_care_tasks_manager_patient", "case_manager_id", "patient_id"),
+        # The execution KPI: pathway steps by the end of their window, counted from the index alone.
+        Index("ix_care_tasks_source_window", "source", "window_end", "status", "outcome", "completed_at"),
+        Index("ix_care_tasks_flagged_at", "flagged_at"),
     )
 
     due_date: Mapped[date] = mapped_column(Date, index=True)

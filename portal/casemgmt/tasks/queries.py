@@ -88,14 +88,19 @@ class ManagerDay:
 
 
 def done_on(day: date):
-    """Closed (done, declined, unreached) that day, or due that day and closed (early) before it."""
+    """Closed (done, declined, unreached) that day, or due that day and closed (early) before it.
+
+    Written as an OR of two conjunctions, each matching an index (status + due date; completion time), so
+    the planner combines two index scans instead of reading every closed task of five years.
+    """
     start, end = local_day_bounds(day)
-    return and_(CareTask.status.in_(CLOSED_STATES),
-                or_(CareTask.due_date == day, and_(CareTask.completed_at >= start, CareTask.completed_at < end)))
+    closed = CareTask.status.in_(CLOSED_STATES)
+    return or_(and_(closed, CareTask.due_date == day),
+               and_(closed, CareTask.completed_at >= start, CareTask.completed_at < end))
 
 
 def on_list(day: date):
-    return or_(and_(CareTask.status == "open", CareTask.due_date <= day), done_on(day))
+    return or_(and_(CareTask.status == "open", CareTask.due_date <= day), *done_on(day).clauses)
 
 
 def overdue_on(day: date):

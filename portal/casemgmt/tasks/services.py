@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 from flask import current_app
 from sqlalchemy import case, func, literal, null, select, text, update
+from sqlalchemy.orm import joinedload
 
 from portal.auth.models import User
 from portal.core import audit
@@ -364,6 +365,7 @@ def flagged_tasks() -> list[CareTask]:
     """Tasks closed after too many "not reached" attempts that the supervisor has not handled yet."""
     return list(db.session.scalars(select(CareTask).where(CareTask.status == "unreached",
                                                           CareTask.flagged_at.is_not(None))
+                                   .options(joinedload(CareTask.case_manager), joinedload(CareTask.completed_by))
                                    .order_by(CareTask.flagged_at, CareTask.id).limit(500)))
 
 

@@ -1,6 +1,6 @@
 """indexes for the filters of the task lists, the supervisor's overview, patient visibility and the KPIs
 
-Revision ID: 0050
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-01 10:40:00
 """
@@ -8,7 +8,7 @@ Create Date: 2026-12-01 10:40:00
 from alembic import op
 
 
-revision = "0050"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None

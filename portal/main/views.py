@@ -39,6 +39,15 @@ def show_panel(code: str):
         return render("main/_panel_error.html", panel=panel)
 
 
+@bp.route("/bench/bare")
+@public
+def bench_bare():
+    """The benchmark's yardstick: the same app and middleware, no template, no database (PORTAL_BENCH=1 only)."""
+    if not current_app.config.get("BENCH"):
+        abort(404)
+    return "ok", 200, {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
+
+
 @bp.route("/favicon.ico")
 @public
 def favicon():

@@ -164,9 +164,12 @@ def generate_casemgmt(ctx: Context) -> dict:
                        [(tomorrow, submitted, submitted, False, 1)])[0]
     items = []
     for n in range(s.plan_items):
-        pid = patient_ids[(n * 7919) % len(patient_ids)]
+        index = (n * 7919) % len(patient_ids)
+        if index % 7 == 0:  # every seventh enrolment is closed: the plan names patients in care
+            index = index + 1 if index + 1 < len(patient_ids) else index - 1
+        pid = patient_ids[index]
         kind = TYPES[n % len(TYPES)]
-        items.append((plan_id, f"H{tomorrow:%Y%m%d}{n:05d}", pid, f"BZY{(n * 7919) % len(patient_ids):06d}", kind,
+        items.append((plan_id, f"H{tomorrow:%Y%m%d}{n:05d}", pid, f"BZY{index:06d}", kind,
                       TASK_TYPES[kind],
                       ward_of_patient[pid], f"{n % 60 + 1}床", ("morning", "afternoon")[n % 2],
                       ["wheelchair"] if n % 17 == 0 else [], "", "", "api", False, False, submitted))

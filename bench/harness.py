@@ -93,6 +93,33 @@ def gunicorn(env: dict, port: int, workers: int, timeout: float = 60):
         log.close()
 
 
+class Server:
+    """gunicorn, restartable; remembers its workers' resident memory at each stop."""
+
+    def __init__(self, env: dict, port: int, workers: int):
+        self.env, self.port, self.workers = env, port, workers
+        self._context = None
+        self.proc: subprocess.Popen | None = None
+        self.samples: list[float] = []
+
+    def start(self) -> None:
+        self._context = gunicorn(self.env, self.port, self.workers)
+        self.proc = self._context.__enter__()
+
+    def rss(self) -> list[float]:
+        return worker_rss_mb(self.proc) if self.proc else []
+
+    def stop(self) -> None:
+        if self._context is not None:
+            self.samples.extend(self.rss())
+            context, self._context, self.proc = self._context, None, None
+            context.__exit__(None, None, None)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
 def _kill_group(proc: subprocess.Popen, grace: float = 10) -> None:
     if proc.poll() is not None:
         return
@@ -161,10 +188,9 @@ def sign_in(port: int, login: str) -> tuple[str, str]:
         response = client.post("/login", data={"login_name": login, "password": PASSWORD, "csrf_token": token})
         if response.status_code not in (302, 303):
             raise RuntimeError(f"{login} could not sign in: {response.status_code}")
-        cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
-        home = client.get("/", headers={"Cookie": cookie}).text
+        home = client.get("/").text  # the page's CSRF token is kept in the session: take the cookie after it
         csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', home).group(1)
-        return cookie, csrf
+        return "; ".join(f"{k}={v}" for k, v in client.cookies.items()), csrf
 
 
 def panels_of(port: int, cookie: str) -> list[str]:
@@ -365,7 +391,7 @@ def plan_api(port: int, app, rate: float, seconds: float) -> dict:
         _, token = create_token(name="基准 HIS", login_name="bplan")
         db.session.commit()
     day = local_today() + timedelta(days=2)
-    body = json.dumps({"items": [{"id": f"B{n:05d}", "patient": f"BZY{n * 37 % 1000:06d}",
+    body = json.dumps({"items": [{"id": f"B{n:05d}", "patient": f"BZY{n * 7 + 1:06d}",
                                   "service": "accompany_admission", "ward": "BW000", "bed": str(n % 60),
                                   "time_slot": "morning"} for n in range(20)]}).encode()
     headers = (("Authorization", f"Bearer {token}"), ("Content-Type", "application/json"))
@@ -410,6 +436,8 @@ with app.test_request_context("/casemgmt/ledger/export"):
     login_user(user)
     spec = EXPORTS["ledger_entry"].build(user, {})
     spec = type(spec)(spec.stmt.limit(rows), spec.columns, spec.name, spec.entity_type, spec.filters)
+    from portal.io.export import count_rows
+    rows = count_rows(spec.stmt)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     content = write_export(spec)
@@ -502,6 +530,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/performance.md")
     parser.add_argument("--label", default="", help="what this run measures (e.g. before, after)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that gunicorn is stopped on the way out
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install -y wrk (make bench installs it)")
     quick = args.quick
@@ -514,7 +543,9 @@ def main(argv: list[str] | None = None) -> dict:
     results["load"] = load(args, env)
     app = app_for(env)
     results["counts"] = counts(app)
-    with gunicorn(env, args.port, args.workers) as server:
+    server = Server(env, args.port, args.workers)
+    try:
+        server.start()
         port = args.port
         print("signing in ...", flush=True)
         logins = ["bsup", "bsys", "bma", "baudit", "bplan", *case_managers(app, 8 if quick else 40)]
@@ -540,18 +571,26 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {results['mix_saturation']}", flush=True)
         results["mix_open"] = []
         for rate in (100, 200, 300):
+            # A saturated server keeps serving requests whose clients gave up: a fresh server per rate,
+            # so no rate inherits the queue the one before left behind.
+            server.restart()
             print(f"mix, open loop at {rate}/s ...", flush=True)
             outcome = openloop.run("127.0.0.1", port, mix(pages, seed=rate), rate, rates_seconds, seed=rate)
             results["mix_open"].append(outcome)
             print(f"  {({k: v for k, v in outcome.items() if k != 'by_kind'})}", flush=True)
-            time.sleep(3)  # let the queue drain before the next rate
+        server.restart()
         print("reports and dashboards ...", flush=True)
         results["reports"] = measure_reports(port, app, sessions["bsup"][0], quick)
+        server.restart()
         print("plan API at 200/s ...", flush=True)
         results["plan_api"] = plan_api(port, app, 200, rates_seconds)
         print(f"  {({k: v for k, v in results['plan_api'].items() if k not in ('by_kind', 'first')})}", flush=True)
-        results["worker_rss_mb"] = worker_rss_mb(server)
-        print(f"  web workers' resident memory: {results['worker_rss_mb']} MB", flush=True)
+        results["worker_rss_mb"] = server.rss()
+        results["worker_rss_max_mb"] = max(server.samples, default=None)
+        print(f"  web workers' resident memory: {results['worker_rss_mb']} MB (largest seen: "
+              f"{results['worker_rss_max_mb']} MB)", flush=True)
+    finally:
+        server.stop()
     print("17:05 build ...", flush=True)
     results["build"] = build_seconds(app)
     print(f"  {results['build']}", flush=True)
@@ -630,7 +669,7 @@ def markdown(r: dict) -> str:
               "dropped) | 4xx | generator CPU |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for o in r["mix_open"]:
         lines.append(f"| offered {o['offered_rps']}/s | {o['achieved_rps']} | {o['p50_ms']} | {o['p95_ms']} | "
-                     f"{o['p99_ms']} | {o['errors'] - o['http_4xx']} | {o['http_4xx']} | "
+                     f"{o['p99_ms']} | {o['errors']} | {o['http_4xx']} | "
                      f"{o['generator_cpu_percent']}% |")
     lines += ["", "| report / dashboard | period | status | one request ms | P95 ms, 10 users | query alone ms |",
               "| --- | --- | --- | --- | --- | --- |"]
@@ -640,7 +679,7 @@ def markdown(r: dict) -> str:
     p = r["plan_api"]
     lines += ["", f"Plan API at an offered 200/s (POST of 20 unchanged items : GET = 1 : 3): answered "
                   f"{p['achieved_rps']}/s, P50 {p['p50_ms']} ms, P95 {p['p95_ms']} ms, P99 {p['p99_ms']} ms, "
-                  f"errors {p['errors'] - p['http_4xx']}, 4xx {p['http_4xx']}."]
+                  f"errors {p['errors']}, 4xx {p['http_4xx']}."]
     b = r["build"]
     lines.append(f"17:05 build of tomorrow's lists: {b['seconds']} s ({b['created']} tasks created, "
                  f"{b['carried_over']} carried over; rolled back).")
@@ -652,7 +691,8 @@ def markdown(r: dict) -> str:
         rates = ", ".join(f"{k} {v:,} rows/s" for k, v in i["rates"].items())
         lines.append(f"Staff import of {i['rows']:,} rows: {rates}; openpyxl alone reads "
                      f"{i['openpyxl_read_rows_per_s']:,} rows/s; peak RSS {i['peak_rss_mb']} MB.")
-    lines.append(f"Web workers' resident memory after the run: {r['worker_rss_mb']} MB.")
+    lines.append(f"Web workers' resident memory after the run: {r['worker_rss_mb']} MB; the largest seen at any "
+                 f"restart: {r.get('worker_rss_max_mb')} MB.")
     lines += ["", "| target (issue) | measured | result |", "| --- | --- | --- |"]
     lines += [f"| {a} | {b_} | {c} |" for a, b_, c in targets(r)]
     return "\n".join(lines)
@@ -669,13 +709,13 @@ def targets(r: dict) -> list[tuple[str, str, str]]:
     e100 = exports.get(100_000)
     e20 = exports.get(20_000)
     imp = r["import"].get("rates", {}).get("commit new")
-    rss = max(r["worker_rss_mb"], default=None)
+    rss = r.get("worker_rss_max_mb") or max(r["worker_rss_mb"], default=None)
     out = [
         ("mix saturation >= 350 req/s", f"{sat['rps']} req/s", _pass(sat["rps"] >= 350)),
         ("mix >= 13% of the bare endpoint", f"{100 * sat['rps'] / bare:.1f}%", _pass(sat["rps"] / bare >= 0.13)),
     ]
     if o200:
-        errors = o200["errors"] - o200["http_4xx"]
+        errors = o200["errors"]
         out.append(("offered 200/s: P95 <= 150 ms, P99 <= 500 ms, no errors",
                     f"P95 {o200['p95_ms']} ms, P99 {o200['p99_ms']} ms, errors {errors} (4xx {o200['http_4xx']})",
                     _pass(o200["p95_ms"] is not None and o200["p95_ms"] <= 150 and o200["p99_ms"] <= 500

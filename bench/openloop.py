@@ -109,6 +109,7 @@ def run(host: str, port: int, requests: list[Request], rate: float, seconds: flo
                                                     max_in_flight))
     wall = time.perf_counter() - wall
     everything = [ms for values in out.latencies.values() for ms in values]
+    # Errors: 5xx, timeouts, refused or reset connections, requests dropped; 4xx are counted apart.
     errors = sum(c for counts in out.statuses.values() for s, c in counts.items() if s[:1] not in "234")
     server_errors = sum(c for counts in out.statuses.values() for s, c in counts.items() if s.startswith("5"))
     client_errors = sum(c for counts in out.statuses.values() for s, c in counts.items() if s.startswith("4"))

@@ -99,3 +99,14 @@ def test_the_same_seed_makes_the_same_data(bench_app, tmp_path, redis_server):
                 db.session.remove()
         finally:
             other.extensions["db.engine"].dispose()
+
+
+def test_the_bare_endpoint_exists_only_when_benchmarking(app, client, database_url, redis_server, tmp_path):
+    assert client.get("/bench/bare").status_code == 404
+    assert "main.bench_bare" not in app.view_functions
+    benchmarked = build_app(database_url, redis_server, tmp_path / "instance", BENCH=True)
+    try:
+        response = benchmarked.test_client().get("/bench/bare")
+        assert response.status_code == 200 and response.get_data(as_text=True) == "ok"
+    finally:
+        benchmarked.extensions["db.engine"].dispose()

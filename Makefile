@@ -4,7 +4,7 @@
 #   make run        set up, migrate, seed the demo hospital, serve http://127.0.0.1:5000
 #   make test       set up (+ Chromium), ruff, pytest on SQLite, then on PostgreSQL if it answers
 #   make lint       ruff check .
-#   make bench      python -m bench
+#   make bench      load benchmark over HTTP (gunicorn + PostgreSQL + Redis); QUICK=1 for minutes
 #   make clean      remove .venv, node_modules, static/vendor (never instance/)
 
 SHELL := /bin/bash
@@ -78,7 +78,7 @@ sys.exit(1 if any(problems.values()) else 0)
 endef
 export PROBE_PY
 
-.PHONY: setup venv assets chromium run test lint bench clean help
+.PHONY: setup venv assets chromium wrk run test lint bench clean help
 
 help:
 	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -164,8 +164,20 @@ test: setup chromium lint
 	  echo "    (只完成了 SQLite + 内置 Redis 一轮 / only the SQLite + embedded Redis run was done)"; \
 	fi
 
-bench: venv
-	$(PY) -m bench
+# make bench QUICK=1 (minutes) | make bench BENCH_ARGS="--reuse" (an already loaded portal_bench)
+QUICK ?=
+BENCH_ARGS ?=
+
+wrk:
+	@if command -v wrk >/dev/null 2>&1; then \
+	  echo "==> wrk: $$(command -v wrk)"; \
+	else \
+	  echo "==> 安装 wrk (负载基准测试需要) / installing Debian wrk for the load benchmark"; \
+	  $(call apt_install,wrk); \
+	fi
+
+bench: venv wrk
+	$(PY) -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 ## ---------------------------------------------------------------- clean
 

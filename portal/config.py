@@ -104,6 +104,8 @@ class Config:
     SQLITE_BUSY_TIMEOUT_MS = _int("PORTAL_SQLITE_BUSY_TIMEOUT_MS", 10000)
     # Seconds between two sweeps of the outbox (pushes whose enqueue failed, or due again after a failure).
     OUTBOX_SWEEP_SECONDS = _int("PORTAL_OUTBOX_SWEEP_SECONDS", 60)
+    # The load benchmark's bare endpoint /bench/bare (no template, no database) exists only when this is on.
+    BENCH = os.environ.get("PORTAL_BENCH") == "1"
 
     @classmethod
     def load(cls) -> dict:

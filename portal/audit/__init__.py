@@ -21,6 +21,7 @@ DOMAIN = Domain(
         # Verifies the audit chain against every anchor, then anchors its head outside the database.
         Schedule("verify_audit_chain", "jobs.audit.verify_audit_chain", cron="17 2 * * *"),
     ],
+    bench="bench.generate_audit:generate",
 )
 
 from . import views  # noqa: E402,F401

@@ -39,6 +39,19 @@ def show_panel(code: str):
         return render("main/_panel_error.html", panel=panel)
 
 
+@public
+def bench_bare():
+    """The load benchmark's yardstick: the same app and middleware, no template, no database."""
+    return "ok", 200, {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
+
+
+@bp.record_once
+def _bench_route(state) -> None:
+    """/bench/bare exists only in an app started with PORTAL_BENCH=1."""
+    if state.app.config.get("BENCH"):
+        state.app.add_url_rule("/bench/bare", "main.bench_bare", bench_bare)
+
+
 @bp.route("/favicon.ico")
 @public
 def favicon():

@@ -23,6 +23,7 @@ DOMAIN = Domain(
         Schedule("sweep_outbox", "jobs.notify.sweep_outbox", interval="OUTBOX_SWEEP_SECONDS"),
     ],
     audit_labels={"outbox_message": "推送消息"},
+    bench="bench.generate_notify:generate",
 )
 
 from . import views  # noqa: E402,F401

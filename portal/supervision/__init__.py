@@ -24,6 +24,7 @@ DOMAIN = Domain(
                        [Step("医务科评价", "role", "ma_staff", hours=120)])],
     panels=["portal.supervision.panels"],
     nav=[NavEntry("医务管理", "督导整改", "supervision.list_findings", VIEW, 50)],
+    bench="bench.generate_supervision:generate",
 )
 
 from . import views  # noqa: E402,F401

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 
@@ -105,8 +106,10 @@ def run(host: str, port: int, requests: list[Request], rate: float, seconds: flo
         timeout: float = 30.0, max_in_flight: int = 2000) -> dict:
     """Offer `rate` requests a second for `seconds`, cycling through `requests` (shuffle them first)."""
     cpu, wall = time.process_time(), time.perf_counter()
-    out, sent, dropped, sent_for = asyncio.run(_run(host, port, requests, rate, seconds, seed, timeout,
-                                                    max_in_flight))
+    # A loop of its own in a thread of its own: the caller may already run an event loop (a browser test's).
+    with ThreadPoolExecutor(1) as pool:
+        out, sent, dropped, sent_for = pool.submit(
+            lambda: asyncio.run(_run(host, port, requests, rate, seconds, seed, timeout, max_in_flight))).result()
     wall = time.perf_counter() - wall
     everything = [ms for values in out.latencies.values() for ms in values]
     # Errors: 5xx, timeouts, refused or reset connections, requests dropped; 4xx are counted apart.

@@ -56,3 +56,28 @@ def test_a_connection_that_died_while_idle_is_replaced_before_a_request_uses_it(
     fresh = backend_pid(pg_engine)  # no error: the ping found it dead and the pool opened another
     assert fresh != dead
     assert pg_engine.pings
+
+
+def test_the_sidebar_is_built_once_per_set_of_permissions(client, tree, monkeypatch):
+    """Every page shows the sidebar; its entries and their URLs depend only on the permissions held."""
+    from portal.core import nav
+    from tests.factories import make_user
+
+    built = []
+    real = nav.build
+
+    def counted(visible):
+        built.append(1)
+        return real(visible)
+
+    monkeypatch.setattr(nav, "build", counted)
+    nav._built.clear()
+    make_user("auditor_a", ["auditor"], tree.surgery)
+    make_user("auditor_b", ["auditor"], tree.surgery)
+    for login in ("auditor_a", "auditor_b"):
+        client.login(login)
+        for _ in range(3):
+            page = client.get("/audit/")
+            assert page.status_code == 200
+            assert 'href="/audit/"' in page.text  # the entry, with its URL resolved
+    assert len(built) == 1  # two users with the same roles, six pages: one build

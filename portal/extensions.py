@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -141,10 +142,35 @@ def make_engine(url: str, echo: bool = False, lock_timeout_ms: int = DEFAULT_LOC
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10,
-                           pool_reset_on_return="rollback")
+    engine = create_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_reset_on_return="rollback")
     _roll_back_on_checkin(engine)
+    _ping_when_idle(engine)
     return engine
+
+
+# A pooled connection is checked with a round trip only when it has been idle this long: one that served a
+# request a moment ago is alive, and pinging it (pool_pre_ping) added a round trip to every request.
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """pool_pre_ping for connections that sat in the pool: a dead one is replaced before a request gets it."""
+
+    @event.listens_for(engine, "checkin")
+    def _mark(dbapi_connection, connection_record):
+        connection_record.info["portal.checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection, connection_record, connection_proxy):
+        last = connection_record.info.get("portal.checked_in")
+        if last is None or time.monotonic() - last < PING_AFTER_IDLE_SECONDS:
+            return  # just opened, or just used
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError("pooled connection failed its ping") from error
+        if alive is False:
+            raise exc.DisconnectionError("pooled connection failed its ping")
 
 
 def _roll_back_on_checkin(engine: Engine) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import current_app, request, url_for
+
 from .permissions import Permission, has_permission
 
 SECTIONS = ["工作台", "医务管理", "个案管理", "系统管理"]
@@ -29,11 +31,36 @@ def add(section: str, label: str, endpoint: str, permission: Permission, order: 
     ITEMS.append(NavItem(section, label, endpoint, permission, order))
 
 
-def for_user(user) -> list[tuple[str, list[NavItem]]]:
-    visible = [item for item in ITEMS if has_permission(user, item.permission)]
+@dataclass(frozen=True)
+class NavLink:
+    label: str
+    endpoint: str
+    url: str
+
+
+# The sidebar depends only on the permissions held (and where the portal is mounted): built once per
+# permission set, its URLs resolved then, not on every page.
+_built: dict[tuple, list[tuple[str, list[NavLink]]]] = {}
+_BUILT_SIZE = 256
+
+
+def for_user(user) -> list[tuple[str, list[NavLink]]]:
+    if not getattr(user, "is_authenticated", False):
+        return []
+    key = (user.principal.permissions, len(ITEMS), request.script_root, current_app.name)
+    sections = _built.get(key)
+    if sections is None:
+        sections = build([item for item in ITEMS if has_permission(user, item.permission)])
+        if len(_built) >= _BUILT_SIZE:
+            _built.clear()
+        _built[key] = sections
+    return sections
+
+
+def build(visible: list[NavItem]) -> list[tuple[str, list[NavLink]]]:
     out = []
     for section in SECTIONS:
         items = sorted((i for i in visible if i.section == section), key=lambda i: i.order)
         if items:
-            out.append((section, items))
+            out.append((section, [NavLink(i.label, i.endpoint, url_for(i.endpoint)) for i in items]))
     return out

@@ -454,7 +454,8 @@ with app.test_request_context("/casemgmt/ledger/export"):
     user = db.session.scalar(select(User).where(User.login_name == "bsup"))
     login_user(user)
     spec = EXPORTS["ledger_entry"].build(user, {})
-    spec = type(spec)(spec.stmt.limit(rows), spec.columns, spec.name, spec.entity_type, spec.filters)
+    import dataclasses
+    spec = dataclasses.replace(spec, stmt=spec.stmt.limit(rows))
     from portal.io.export import count_rows
     rows = count_rows(spec.stmt)
     def status(field):

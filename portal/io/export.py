@@ -71,8 +71,11 @@ def write_xlsx(columns: list[Column], rows: Iterable[Any], sheet_title: str = "æ
                title_lines: list[str] | None = None, finish: Callable[[Any, int, int], None] | None = None) -> bytes:
     """Rows (objects or dicts) to an .xlsx in write-only mode, header frozen.
 
-    `finish(ws, header_row, last_row)` runs after the rows (a report adds its native chart there).
+    `finish(ws, header_row, last_row)` runs after the rows (a report adds its native chart there); it needs
+    openpyxl's sheet. Without it the rows are streamed by `xlsxstream` (same cells and styles, many times faster).
     """
+    if finish is None:
+        return write_xlsx_stream(columns, rows, sheet_title, title_lines)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title=sheet_title[:31])
     for index, column in enumerate(columns, start=1):
@@ -114,6 +117,29 @@ def write_xlsx(columns: list[Column], rows: Iterable[Any], sheet_title: str = "æ
     return buffer.getvalue()
 
 
+def _typed_rows(columns: list[Column], rows: Iterable[Any]) -> Iterator[tuple[list[Any], list[str | None]]]:
+    fixed = [column.number_format for column in columns]
+    getters = [column.value for column in columns]
+    for row in rows:
+        values = [_cell_value(get(row)) for get in getters]
+        formats = fixed
+        for index, value in enumerate(values):
+            if fixed[index] is None and isinstance(value, date):
+                if formats is fixed:
+                    formats = list(fixed)
+                formats[index] = "yyyy-mm-dd hh:mm" if isinstance(value, datetime) else "yyyy-mm-dd"
+        yield values, formats
+
+
+def write_xlsx_stream(columns: list[Column], rows: Iterable[Any], sheet_title: str = "æ•°æ®",
+                      title_lines: list[str] | None = None) -> bytes:
+    """`write_xlsx` without a `finish` hook: the rows rendered straight to the sheet's XML as they come."""
+    from .xlsxstream import write_stream
+
+    return write_stream([c.width for c in columns], [c.header for c in columns], _typed_rows(columns, rows),
+                        sheet_title, list(title_lines or []))
+
+
 def send_xlsx(content: bytes, filename: str) -> Response:
     response = Response(content, mimetype=XLSX_MIMETYPE)
     response.headers["Content-Disposition"] = (
@@ -134,6 +160,7 @@ class ExportSpec:
     name: str  # the list's Chinese name: title, sheet and file name
     entity_type: str  # for the audit record
     filters: dict = field(default_factory=dict)  # shown on the title line and kept in the audit record
+    plain: bool = False  # stmt selects plain columns (rows by label), not ORM entities: the fast way for big lists
 
 
 @dataclass(frozen=True)
@@ -183,7 +210,8 @@ def write_export(spec: ExportSpec, progress: Callable[[int], None] | None = None
     """Audit the export and write its file: in the request for small lists, in a job for big ones."""
     from portal.extensions import db
 
-    rows = db.session.scalars(spec.stmt.execution_options(yield_per=1000))
+    stream = spec.stmt.execution_options(yield_per=2000)  # a server-side cursor: memory flat in the row count
+    rows = db.session.execute(stream) if spec.plain else db.session.scalars(stream)
     try:
         return write_audited(spec.columns, _counted(rows, progress) if progress else rows, spec.name, spec.filters,
                              spec.entity_type)

@@ -187,3 +187,43 @@ def test_a_finished_task_cannot_be_reassigned(session, ward_setup):
     with pytest.raises(Conflict):
         tasks.reassign_task(task, wang.id)
     assert task.case_manager_id == li.id and not task.assigned_by_hand
+
+
+def _count_statements(run) -> int:
+    from sqlalchemy import event
+
+    statements: list[str] = []
+    connection = db.session.connection()
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        run()
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
+    return len(statements)
+
+
+def test_the_build_issues_the_same_few_statements_however_long_the_plan(session, ward_setup):
+    """No query or INSERT per plan item or per enrolment: the 17:05 build runs over thousands of them."""
+    ward, other_ward, li, _, _ = ward_setup
+    cm.make_pathway()
+
+    def day_with(n: int, day: date) -> int:
+        patients = [cm.make_patient(f"患者{day.day}-{i}") for i in range(n)]
+        for i, p in enumerate(patients):
+            cm.enrol(p, case_manager=li if i % 2 else None, ward=ward if i % 3 else other_ward,
+                     discharge_date=day - timedelta(days=1), admission_date=day - timedelta(days=8))
+        cm.make_plan(day, *({"patient_id": p.id, "ward_id": ward.id} for p in patients))
+        db.session.commit()
+        return _count_statements(lambda: tasks.build_daily_tasks(day))
+
+    small, large = day_with(2, DAY), day_with(12, DAY + timedelta(days=1))
+    db.session.commit()
+    assert len(_tasks(due_date=DAY + timedelta(days=1), source="plan")) == 12
+    assert len(_tasks(due_date=DAY + timedelta(days=1), source="pathway")) == 12  # discharge + 1, still in window
+    assert large == small
+    again = _count_statements(lambda: tasks.build_daily_tasks(DAY + timedelta(days=1)))
+    assert again <= small and len(_tasks(due_date=DAY + timedelta(days=1))) == 24  # idempotent

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
@@ -155,6 +155,23 @@ def test_export_has_exactly_the_filtered_rows_and_only_masked_names(client, worl
     assert [r[1] for r in rows[3:]] == [b.masked_name]
     assert db.session.scalar(select(func.count()).select_from(AuditLog).where(
         AuditLog.entity_type == "ledger_entry", AuditLog.action == "export")) == 2
+
+
+def test_export_cells_say_what_the_ledger_shows(client, world):
+    """The export reads plain rows: every column still carries the labels and names the list shows."""
+    a = world.li_patients[0]
+    task = serve(a, world.li, MONTH + timedelta(days=1), title="=术后随访")
+    entry = db.session.scalar(select(LedgerEntry).where(LedgerEntry.task_id == task.id))
+    expected = (datetime(2026, 10, 2), a.masked_name, a.hospital_no or "", entry.task_type_label, "=术后随访",
+                entry.outcome_label, f"{entry.icd10_code} {entry.disease_name}".strip(),
+                entry.ward.name if entry.ward else "", entry.case_manager.display_name, "任务清单", entry.note or None)
+    client.login("cm_li")
+    response = client.get("/casemgmt/ledger/export?month=2026-10")
+    rows = rows_of(response)
+    assert rows[3] == expected
+    cell = load_workbook(io.BytesIO(response.data)).active["E4"]
+    assert (cell.data_type, cell.quotePrefix) == ("s", True)  # text, never a formula
+    assert load_workbook(io.BytesIO(response.data)).active.freeze_panes == "A4"
 
 
 def test_a_large_ledger_export_runs_as_a_job_with_the_case_managers_own_rows(app, client, world, monkeypatch):

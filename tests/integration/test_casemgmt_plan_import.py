@@ -191,3 +191,47 @@ def test_the_same_patient_service_and_slot_under_two_item_ids_is_a_preview_error
     with pytest.raises(ServiceError, match="没有写入任何数据"):
         imports.commit("cm_plan", "重复.xlsx", content, "upsert", user_id=None)
     assert db.session.scalar(select(func.count()).select_from(PlanItem)) == 0
+
+
+def test_the_plan_import_writes_in_bulk_with_one_summary_audit_record(session, world, clock):
+    """One submission per date, not one per row: the items are audited by the import's record of changed keys."""
+    from sqlalchemy import event
+
+    from portal.core.audit import AuditLog
+
+    def commit_counting(content: bytes, name: str):
+        statements: list[str] = []
+        connection = db.session.connection()
+
+        def record(conn, cursor, statement, *args):
+            if statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
+                statements.append(statement)
+
+        event.listen(connection, "before_cursor_execute", record)
+        try:
+            log = imports.commit("cm_plan", name, content, "upsert", user_id=None)
+        finally:
+            event.remove(connection, "before_cursor_execute", record)
+        db.session.commit()
+        return log, len(statements)
+
+    for i in range(20):
+        cm.make_patient(f"患者{i}", hospital_no=f"ZY1{i:02d}")
+    extra = [["2026-11-24", f"X{i}", f"ZY1{i:02d}", f"患者{i}", "电话随访", "", "", "", "", "", "", ""]
+             for i in range(20)]
+    small, small_writes = commit_counting(xlsx_bytes(rows()), "计划.xlsx")
+    clock["now"] = AFTER
+    changed = rows(*extra)
+    changed[1][7] = "15"  # H1 corrected
+    large, large_writes = commit_counting(xlsx_bytes(changed), "计划2.xlsx")
+    assert (small.rows_new, large.rows_new, large.rows_updated, large.rows_unchanged) == (3, 20, 1, 2)
+    assert large_writes == small_writes + 1  # one more UPDATE (the corrected item), not one INSERT per new row
+    assert db.session.scalar(select(func.count()).select_from(AuditLog).where(
+        AuditLog.entity_type == "plan_item")) == 0
+    summary = db.session.scalar(select(AuditLog).where(AuditLog.entity_type == "import_log")
+                                .order_by(AuditLog.id.desc()))
+    keys = summary.changes["keys"]["after"]
+    assert keys["updated"] == ["2026-11-24/H1"] and keys["new"] == [f"2026-11-24/X{i}" for i in range(20)]
+    found = items()
+    assert found["H1"].bed == "15" and found["H1"].is_late and found["X3"].is_late and found["X3"].source == "excel"
+    assert (plan().revision, plan().is_late) == (2, True)

@@ -88,3 +88,24 @@ def test_beds_read_as_people_say_them():
     from portal.core.templating import bed
 
     assert [bed("12"), bed("12床"), bed(" 3 "), bed(""), bed(None)] == ["12床", "12床", "3床", "", ""]
+
+
+def test_streamed_export_keeps_types_styles_and_text_safe():
+    """The streaming writer (big exports) gives the same cells openpyxl's writer gave."""
+    from decimal import Decimal
+
+    rows = [{"t": " =x ", "n": Decimal("2.50"), "d": datetime(2026, 11, 23, 9, 30), "e": "#N/A"},
+            {"t": "a\x01b<&>", "n": 7, "d": None, "e": "'引号"}]
+    columns = [Column("文本", lambda r: r["t"]), Column("数量", lambda r: r["n"], number_format="0.00"),
+               Column("时间", lambda r: r["d"]), Column("其他", lambda r: r["e"])]
+    content = write_xlsx(columns, rows, sheet_title="名单", title_lines=["某医院 名单"])
+    book = load_workbook(io.BytesIO(content))
+    sheet = book.active
+    assert sheet.title == "名单" and sheet.freeze_panes == "A3"
+    assert sheet["A1"].value == "某医院 名单" and sheet["A1"].font.b
+    assert sheet["A2"].font.b and sheet["A2"].fill.fgColor.rgb.endswith("DDE6F5")
+    assert [c.value for c in sheet[3]] == [" =x ", 2.5, datetime(2026, 11, 23, 9, 30), "#N/A"]
+    assert sheet["B3"].number_format == "0.00" and sheet["C3"].number_format == "yyyy-mm-dd hh:mm"
+    assert (sheet["A3"].quotePrefix, sheet["D3"].quotePrefix, sheet["D3"].data_type) == (False, True, "s")
+    assert [c.value for c in sheet[4]] == ["ab<&>", 7, None, "'引号"]  # control characters XML cannot carry dropped
+    assert sheet["D4"].quotePrefix and sheet.column_dimensions["A"].width == 14

@@ -105,6 +105,34 @@ def patient_search(q: str):
 
 def ledger_query(user: User, filters: LedgerFilters) -> Select:
     """The ledger rows the user may see, filtered, newest first."""
+    return (_filtered(user, filters).options(selectinload(LedgerEntry.case_manager).selectinload(User.staff))
+            .order_by(LedgerEntry.service_date.desc(), LedgerEntry.id.desc()))
+
+
+def ledger_rows_query(user: User, filters: LedgerFilters) -> Select:
+    """The same rows as `ledger_query` for an export: plain columns (no ORM entities), names joined in SQL."""
+    from sqlalchemy.orm import aliased
+
+    from portal.auth.models import Staff
+
+    ward = aliased(Department)
+    manager = aliased(User)
+    staff = aliased(Staff)
+    return (_filtered(user, filters)
+            .with_only_columns(LedgerEntry.service_date, Patient.name.label("patient_name"), Patient.hospital_no,
+                               LedgerEntry.task_type, LedgerEntry.title, LedgerEntry.outcome, LedgerEntry.icd10_code,
+                               LedgerEntry.disease_name, ward.name.label("ward_name"),
+                               func.coalesce(staff.name, manager.login_name).label("case_manager_name"),
+                               LedgerEntry.task_id, LedgerEntry.note, maintain_column_froms=False)
+            .select_from(LedgerEntry)
+            .join(Patient, Patient.id == LedgerEntry.patient_id)
+            .outerjoin(ward, ward.id == LedgerEntry.ward_id)
+            .outerjoin(manager, manager.id == LedgerEntry.case_manager_id)
+            .outerjoin(staff, staff.id == manager.staff_id)
+            .order_by(LedgerEntry.service_date.desc(), LedgerEntry.id.desc()))
+
+
+def _filtered(user: User, filters: LedgerFilters) -> Select:
     stmt = scope_to_manager(select(LedgerEntry), LedgerEntry.case_manager_id, user)
     start, end = filters.date_range()
     if start:
@@ -128,8 +156,7 @@ def ledger_query(user: User, filters: LedgerFilters) -> Select:
     match = patient_search(filters.q)
     if match is not None:
         stmt = stmt.where(LedgerEntry.patient_id.in_(select(Patient.id).where(match)))
-    return (stmt.options(selectinload(LedgerEntry.case_manager).selectinload(User.staff))
-            .order_by(LedgerEntry.service_date.desc(), LedgerEntry.id.desc()))
+    return stmt
 
 
 def surveyed_task_ids(task_ids: list[int]) -> set[int]:

@@ -7,6 +7,7 @@ from datetime import date
 from flask import current_app, flash, request, url_for
 
 from portal.core.listing import arg_choice, arg_date, arg_int, arg_month, arg_str, bad_request, paginate
+from portal.core.masking import mask_name
 from portal.core.permissions import require
 from portal.core.rendering import htmx_redirect, render
 from portal.core.service import ServiceError
@@ -66,24 +67,26 @@ def _disease(entry) -> str:
     return f"{entry.icd10_code} {entry.disease_name}".strip()
 
 
-LEDGER_COLUMNS = [
-    Column("服务日期", lambda e: e.service_date, 12),
-    Column("患者", lambda e: e.patient.masked_name, 10),
-    Column("住院号", lambda e: e.patient.hospital_no or "", 14),
-    Column("服务类型", lambda e: e.task_type_label, 14),
-    Column("服务内容", lambda e: e.title, 28),
-    Column("服务结果", lambda e: e.outcome_label, 16),
-    Column("病种", lambda e: _disease(e), 24),
-    Column("病区", lambda e: e.ward.name if e.ward else "", 14),
-    Column("个案管理师", lambda e: e.case_manager.display_name if e.case_manager else "", 12),
-    Column("来源", lambda e: ledger.LEDGER_SOURCES["task" if e.task_id else "adhoc"], 10),
-    Column("备注", lambda e: e.note, 30),
+# The export reads plain rows (ledger_rows_query): no ORM entities for up to 100,000 rows.
+LEDGER_EXPORT_COLUMNS = [
+    Column("服务日期", lambda r: r.service_date, 12),
+    Column("患者", lambda r: mask_name(r.patient_name), 10),
+    Column("住院号", lambda r: r.hospital_no or "", 14),
+    Column("服务类型", lambda r: TASK_TYPES.get(r.task_type, r.task_type), 14),
+    Column("服务内容", lambda r: r.title, 28),
+    Column("服务结果", lambda r: OUTCOMES.get(r.outcome, r.outcome), 16),
+    Column("病种", lambda r: _disease(r), 24),
+    Column("病区", lambda r: r.ward_name or "", 14),
+    Column("个案管理师", lambda r: r.case_manager_name or "", 12),
+    Column("来源", lambda r: ledger.LEDGER_SOURCES["task" if r.task_id else "adhoc"], 10),
+    Column("备注", lambda r: r.note, 30),
 ]
 
 
 def _ledger_export(user, query_args) -> ExportSpec:
     filters, args = _filters()
-    return ExportSpec(ledger.ledger_query(user, filters), LEDGER_COLUMNS, "服务台账", "ledger_entry", args)
+    return ExportSpec(ledger.ledger_rows_query(user, filters), LEDGER_EXPORT_COLUMNS, "服务台账", "ledger_entry",
+                      args, plain=True)
 
 
 register_export("ledger_entry", _ledger_export, LEDGER)

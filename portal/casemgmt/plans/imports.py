@@ -1,4 +1,4 @@
-"""The next-day plan as an Excel import (type ``cm_plan``): every row goes through services.submit_plan.
+"""The next-day plan as an Excel import (type ``cm_plan``): each date's rows go through one services.submit_plan.
 
 The whole file is one submission of the plan (one revision per date, one clock: see plans' batch
 mode). "Replace the period" cancels the items of the period (nothing is deleted) before the rows
@@ -109,9 +109,18 @@ def _find(keys: list[tuple]) -> dict[tuple, PlanItem]:
     return found
 
 
-def _write(values: dict[str, Any], existing: PlanItem | None) -> bool:
-    result = services.submit_plan(values["plan_date"], [_item(values)], source="excel", batch=True)
-    return result.changed
+def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any], Any]]) -> list[tuple]:
+    """The rows as one submission per date (the plan's checks, late flags and task lists as for any submission),
+    the items audited by the import's one summary record; returns the keys of the corrected items."""
+    by_day: dict[date, list[dict[str, Any]]] = {}
+    for values in [*new, *(values for values, _ in corrections)]:
+        by_day.setdefault(values["plan_date"], []).append(values)
+    changed = []
+    for day, rows in by_day.items():
+        result = services.submit_plan(day, [_item(v) for v in rows], source="excel", batch=True, summary=True)
+        corrected = {v["external_id"] for v, _ in corrections if v["plan_date"] == day}
+        changed.extend((day, external_id) for external_id in result.updated_ids if external_id in corrected)
+    return changed
 
 
 def _cancel_period(start: date, end: date) -> int:
@@ -120,7 +129,7 @@ def _cancel_period(start: date, end: date) -> int:
 
 PLAN_IMPORT = register(ImportType(
     code="cm_plan", label="次日服务计划", columns=COLUMNS, key=("plan_date", "external_id"), find_existing=_find,
-    write_row=_write, delete_period=_cancel_period, period_column="plan_date", count_period=queries.count_period,
+    write_many=_write_many, delete_period=_cancel_period, period_column="plan_date", count_period=queries.count_period,
     validate_row=_validate, check_rows=_check_rows, unique_keys=(("plan_date", "patient", "task_type", "time_slot"),),
     compact=("external_id", "patient"),
     max_rows=validation.MAX_ITEMS, job_rows=1000, permission="casemgmt.plan", personal_data=True,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from flask import current_app
-from sqlalchemy import case, func, literal, null, select, text, update
+from sqlalchemy import case, func, insert, literal, null, select, text, update
 from sqlalchemy.orm import joinedload
 
 from portal.auth.models import User
@@ -83,23 +83,60 @@ class _Assigner:
         return chosen
 
 
-def _active_enrolments(patient_ids: set[int]) -> dict[int, Enrolment]:
-    if not patient_ids:
-        return {}
-    found = {}
-    ids = sorted(patient_ids)
-    for start in range(0, len(ids), 500):
-        for enrolment in db.session.scalars(select(Enrolment).where(Enrolment.patient_id.in_(ids[start:start + 500]),
-                                                                    Enrolment.status == "active")):
-            found[enrolment.patient_id] = enrolment
-    return found
+@dataclass(slots=True)
+class _EnrolmentRow:
+    """The columns of an active enrolment the build needs (plain rows: no ORM entities, no joined ward)."""
+
+    id: int
+    patient_id: int
+    case_manager_id: int | None
+    ward_id: int | None
+    bed: str
+    pathway_version_id: int | None
+    start_date: date
+    end_date: date | None
+    admission_date: date | None
+    surgery_date: date | None
+    discharge_date: date | None
+
+    anchor_date = Enrolment.anchor_date
+
+
+_ENROLMENT_COLUMNS = tuple(getattr(Enrolment, name) for name in _EnrolmentRow.__dataclass_fields__)
+
+
+def _active_enrolments(plan_id: int) -> dict[int, _EnrolmentRow]:
+    """The active enrolment of every patient on a plan, in one query."""
+    rows = db.session.execute(select(*_ENROLMENT_COLUMNS)
+                              .where(Enrolment.status == "active",
+                                     Enrolment.patient_id.in_(select(PlanItem.patient_id)
+                                                              .where(PlanItem.plan_id == plan_id)))
+                              .order_by(Enrolment.id))
+    return {row.patient_id: _EnrolmentRow(*row) for row in rows}
+
+
+def _insert_tasks(rows: list[dict]) -> None:
+    """New tasks in one bulk INSERT (no flush, no RETURNING per task)."""
+    if rows:
+        db.session.execute(insert(CareTask.__table__), rows)
+
+
+def _task_row(**values) -> dict:
+    """Every column a built task sets, so that all rows share one INSERT statement."""
+    row = {"window_end": None, "enrolment_id": None, "plan_item_id": None, "pathway_step_id": None,
+           "occurrence": 1, "bed": "", "time_slot": "any", "special_needs": [], "special_note": "",
+           "outcome_fields": [], "note": ""}
+    row.update(values)
+    return row
 
 
 def _sync_plan_items(plan: Plan, result: BuildResult, assigner: _Assigner) -> None:
-    items = db.session.scalars(select(PlanItem).where(PlanItem.plan_id == plan.id)).all()
+    items = db.session.scalars(select(PlanItem).where(PlanItem.plan_id == plan.id).order_by(PlanItem.id)).all()
     existing = {t.plan_item_id: t for t in db.session.scalars(
-        select(CareTask).where(CareTask.plan_item_id.in_([i.id for i in items])))} if items else {}
-    enrolments = _active_enrolments({i.patient_id for i in items if i.patient_id})
+        select(CareTask).join(PlanItem, PlanItem.id == CareTask.plan_item_id)
+        .where(PlanItem.plan_id == plan.id))} if items else {}
+    enrolments = _active_enrolments(plan.id) if items else {}
+    new_rows = []
     for item in items:
         task = existing.get(item.id)
         if item.is_cancelled or item.patient_id is None:
@@ -111,14 +148,12 @@ def _sync_plan_items(plan: Plan, result: BuildResult, assigner: _Assigner) -> No
         title = item.service_item or TASK_TYPES.get(item.task_type, "")
         if task is None:
             manager = assigner.pick(enrolment, item.ward_id)
-            task = CareTask(due_date=plan.plan_date, first_due_date=plan.plan_date, case_manager_id=manager,
-                            patient_id=item.patient_id, enrolment_id=enrolment.id if enrolment else None,
-                            source="plan", plan_item_id=item.id, title=title[:100], note="",
-                            **{k: getattr(item, k) for k in PLAN_FIELDS})
-            db.session.add(task)
-            db.session.flush()
+            new_rows.append(_task_row(due_date=plan.plan_date, first_due_date=plan.plan_date,
+                                      case_manager_id=manager, patient_id=item.patient_id,
+                                      enrolment_id=enrolment.id if enrolment else None, source="plan",
+                                      plan_item_id=item.id, title=title[:100],
+                                      **{k: getattr(item, k) for k in PLAN_FIELDS}))
             result.created += 1
-            result.new_task_ids.append(task.id)
             if manager is None:
                 result.unassigned += 1
             continue
@@ -133,6 +168,13 @@ def _sync_plan_items(plan: Plan, result: BuildResult, assigner: _Assigner) -> No
             result.updated += 1
         if task.case_manager_id is None and not task.assigned_by_hand:
             task.case_manager_id = assigner.pick(enrolment, item.ward_id)
+    db.session.flush()
+    _insert_tasks(new_rows)
+    if new_rows:
+        result.new_task_ids.extend(db.session.scalars(
+            select(CareTask.id).join(PlanItem, PlanItem.id == CareTask.plan_item_id)
+            .where(PlanItem.plan_id == plan.id, CareTask.plan_item_id.in_([r["plan_item_id"] for r in new_rows]))
+            .order_by(CareTask.id)))
 
 
 def step_occurrences(step: PathwayStep, enrolment: Enrolment) -> list[tuple[int, date, date]]:
@@ -151,9 +193,9 @@ def step_occurrences(step: PathwayStep, enrolment: Enrolment) -> list[tuple[int,
 
 def _sync_pathway_steps(day: date, result: BuildResult, assigner: _Assigner) -> None:
     """Every step occurrence due by `day` whose window is still open becomes a task, once."""
-    enrolments = db.session.scalars(select(Enrolment).where(Enrolment.status == "active",
-                                                            Enrolment.pathway_version_id.is_not(None),
-                                                            Enrolment.start_date <= day)).all()
+    active = (Enrolment.status == "active", Enrolment.pathway_version_id.is_not(None), Enrolment.start_date <= day)
+    enrolments = [_EnrolmentRow(*row) for row in db.session.execute(
+        select(*_ENROLMENT_COLUMNS).where(*active).order_by(Enrolment.id))]
     if not enrolments:
         return
     version_ids = {e.pathway_version_id for e in enrolments}
@@ -161,27 +203,33 @@ def _sync_pathway_steps(day: date, result: BuildResult, assigner: _Assigner) -> 
     for step in db.session.scalars(select(PathwayStep).where(PathwayStep.version_id.in_(version_ids))
                                    .order_by(PathwayStep.position)):
         steps.setdefault(step.version_id, []).append(step)
-    made = set(db.session.execute(select(CareTask.enrolment_id, CareTask.pathway_step_id, CareTask.occurrence)
-                                  .where(CareTask.source == "pathway",
-                                         CareTask.enrolment_id.in_([e.id for e in enrolments]))).all())
-    for enrolment in enrolments:
-        for step in steps.get(enrolment.pathway_version_id, []):
-            for occurrence, due, window_end in step_occurrences(step, enrolment):
-                if due > day or window_end < day or (enrolment.id, step.id, occurrence) in made:
-                    continue
-                manager = assigner.pick(enrolment, enrolment.ward_id)
-                title = step.title if step.occurrences == 1 else f"{step.title}（第 {occurrence} 次）"
-                task = CareTask(due_date=due, first_due_date=due, window_end=window_end, case_manager_id=manager,
-                                patient_id=enrolment.patient_id, enrolment_id=enrolment.id, source="pathway",
-                                pathway_step_id=step.id, occurrence=occurrence, task_type=step.task_type,
-                                title=title[:100], ward_id=enrolment.ward_id, bed=enrolment.bed,
-                                outcome_fields=list(step.outcome_fields or []))
-                db.session.add(task)
-                made.add((enrolment.id, step.id, occurrence))
-                result.created += 1
-                if manager is None:
-                    result.unassigned += 1
-    db.session.flush()
+    due_now = [(enrolment, step, occurrence, due, window_end)
+               for enrolment in enrolments for step in steps.get(enrolment.pathway_version_id, [])
+               for occurrence, due, window_end in step_occurrences(step, enrolment)
+               if due <= day <= window_end]
+    if not due_now:
+        return
+    # What exists already, only for the steps that are due now (not five years of pathway tasks).
+    made = {tuple(row) for row in db.session.execute(
+        select(CareTask.enrolment_id, CareTask.pathway_step_id, CareTask.occurrence)
+        .join(Enrolment, Enrolment.id == CareTask.enrolment_id)
+        .where(CareTask.source == "pathway", CareTask.pathway_step_id.in_({c[1].id for c in due_now}), *active))}
+    new_rows = []
+    for enrolment, step, occurrence, due, window_end in due_now:
+        if (enrolment.id, step.id, occurrence) in made:
+            continue
+        manager = assigner.pick(enrolment, enrolment.ward_id)
+        title = step.title if step.occurrences == 1 else f"{step.title}（第 {occurrence} 次）"
+        new_rows.append(_task_row(due_date=due, first_due_date=due, window_end=window_end, case_manager_id=manager,
+                                  patient_id=enrolment.patient_id, enrolment_id=enrolment.id, source="pathway",
+                                  pathway_step_id=step.id, occurrence=occurrence, task_type=step.task_type,
+                                  title=title[:100], ward_id=enrolment.ward_id, bed=enrolment.bed,
+                                  outcome_fields=list(step.outcome_fields or [])))
+        made.add((enrolment.id, step.id, occurrence))
+        result.created += 1
+        if manager is None:
+            result.unassigned += 1
+    _insert_tasks(new_rows)
 
 
 def _lock_builds() -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from sqlalchemy import case, distinct, func, select
 
-from portal.reports.registry import Chart, Choice, Column, Drill, Report, register
+from portal.reports.registry import Chart, Choice, Column, Drill, Report, Rollup, register
 
 from . import LEDGER
-from .models import TASK_TYPES, LedgerEntry
+from .models import TASK_TYPES, LedgerEntry, LedgerMonth
 from .scoping import scope_to_manager, sees_all
 
 REPORT_OUTCOMES = ("reached", "not_reached", "declined")
@@ -26,6 +26,29 @@ def _measures():
     return (func.count(LedgerEntry.id).label("services"),
             func.count(distinct(LedgerEntry.patient_id)).label("patients"),
             *(func.sum(case((LedgerEntry.outcome == code, 1), else_=0)).label(code) for code in REPORT_OUTCOMES))
+
+
+def _summed():
+    """The same measures from the monthly summary (ledger_months): sums, and distinct patients over its rows."""
+    return (func.sum(LedgerMonth.services).label("services"),
+            func.count(distinct(LedgerMonth.patient_id)).label("patients"),
+            *(func.sum(getattr(LedgerMonth, code)).label(code) for code in REPORT_OUTCOMES))
+
+
+def _restrict_summary(stmt, params, user):
+    """The reports' filters and scope on the summary's columns (the period is applied by the registry)."""
+    if params.options.get("source"):
+        stmt = stmt.where(LedgerMonth.source == params.options["source"])
+    if params.options.get("task_type"):
+        stmt = stmt.where(LedgerMonth.task_type == params.options["task_type"])
+    return stmt if user is None else scope_to_manager(stmt, LedgerMonth.case_manager_id, user)
+
+
+def _rollup(query) -> Rollup:
+    return Rollup(query=query, month_column=LedgerMonth.month, restrict=_restrict_summary)
+
+
+SUMMARY_MANAGER = func.nullif(LedgerMonth.case_manager_id, 0)  # 0 in the summary: no case manager
 
 
 def _scope(stmt, user, permission):
@@ -86,6 +109,8 @@ COMMON = {"permission": LEDGER, "definition": DEFINITION, "date_column": LedgerE
 SOURCE = Choice("source", "来源", SOURCES, apply=_source, blank="全部来源")
 TYPE = Choice("task_type", "服务类型", TASK_TYPES, column=LedgerEntry.task_type, blank="全部服务类型")
 TYPE_ORDER = case({code: i for i, code in enumerate(TASK_TYPES)}, value=LedgerEntry.task_type, else_=len(TASK_TYPES))
+SUMMARY_TYPE_ORDER = case({code: i for i, code in enumerate(TASK_TYPES)}, value=LedgerMonth.task_type,
+                          else_=len(TASK_TYPES))
 
 
 BY_TYPE = register(Report(
@@ -95,6 +120,8 @@ BY_TYPE = register(Report(
     columns=(Column("task_type", "服务类型", fmt="text", labels=TASK_TYPES, width=20),
              *_number_columns(task_type="task_type")),
     filters=(SOURCE,), chart=Chart("bar", "task_type", ("services", "patients")),
+    rollup=_rollup(lambda params: (select(LedgerMonth.task_type.label("task_type"), *_summed())
+                                   .group_by(LedgerMonth.task_type).order_by(func.min(SUMMARY_TYPE_ORDER)))),
     summary="各服务类型的服务人次、人数与联系成功率", **COMMON))
 
 BY_MANAGER = register(Report(
@@ -106,6 +133,9 @@ BY_MANAGER = register(Report(
                     width=16),
              *_number_columns(case_manager_id="case_manager_id")),
     filters=(SOURCE, TYPE), chart=Chart("bar", "case_manager_id", ("services",)),
+    rollup=_rollup(lambda params: (select(SUMMARY_MANAGER.label("case_manager_id"), *_summed())
+                                   .group_by(SUMMARY_MANAGER)
+                                   .order_by(func.sum(LedgerMonth.services).desc(), SUMMARY_MANAGER))),
     summary="每位个案管理师的服务人次、人数与联系成功率", **COMMON))
 
 
@@ -153,6 +183,10 @@ BY_DISEASE = register(Report(
                for c in _outcome_columns()),
              Column("reach_rate", "联系成功率", fmt="percent", total="ratio", ratio=("reached", "services"))),
     filters=(SOURCE, TYPE), chart=Chart("pie", "disease_name", ("services",)),
+    rollup=_rollup(lambda params: (select(LedgerMonth.icd10_code.label("icd10_code"),
+                                          LedgerMonth.disease_name.label("disease_name"), *_summed())
+                                   .group_by(LedgerMonth.icd10_code, LedgerMonth.disease_name)
+                                   .order_by(func.sum(LedgerMonth.services).desc(), LedgerMonth.icd10_code))),
     summary="各病种（ICD-10）的服务人次、人数与联系成功率", **COMMON))
 
 MONTHLY = (("by_type", BY_TYPE), ("by_manager", BY_MANAGER), ("by_disease", BY_DISEASE))

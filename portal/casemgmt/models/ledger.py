@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Date, ForeignKey, Index, String
+from sqlalchemy import Date, ForeignKey, Index, Integer, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.auth.models import Department, User
-from portal.core.models import Model
+from portal.core.models import Base, Model
 
 from .choices import OUTCOMES, TASK_TYPES
 
@@ -51,3 +51,32 @@ class LedgerEntry(Model):
     @property
     def outcome_label(self) -> str:
         return OUTCOMES.get(self.outcome, self.outcome)
+
+
+class LedgerMonth(Base):
+    """The ledger summed per month, patient, case manager, service type, disease and source (任务/临时).
+
+    Kept current by the services that write ledger rows, in the same transaction (an upsert that adds to the
+    counts, so two completions at once both count); `cli.py rebuild-summaries` recomputes it from the ledger.
+    Long-period reports read it: services and outcomes are sums, patients are count(distinct patient_id).
+    `case_manager_id` 0 stands for "unassigned" (a unique key treats NULLs as different).
+    """
+
+    __tablename__ = "ledger_months"
+    __table_args__ = (
+        PrimaryKeyConstraint("month", "case_manager_id", "task_type", "icd10_code", "disease_name", "source",
+                             "patient_id", name="pk_ledger_months"),
+        Index("ix_ledger_months_manager", "case_manager_id", "month"),
+    )
+
+    month: Mapped[date] = mapped_column(Date)  # the first day of the month
+    case_manager_id: Mapped[int] = mapped_column(Integer, default=0)
+    task_type: Mapped[str] = mapped_column(String(32))
+    icd10_code: Mapped[str] = mapped_column(String(16), default="")
+    disease_name: Mapped[str] = mapped_column(String(100), default="")
+    source: Mapped[str] = mapped_column(String(8))  # task | adhoc
+    patient_id: Mapped[int] = mapped_column(Integer)
+    services: Mapped[int] = mapped_column(Integer, default=0)
+    reached: Mapped[int] = mapped_column(Integer, default=0)
+    not_reached: Mapped[int] = mapped_column(Integer, default=0)
+    declined: Mapped[int] = mapped_column(Integer, default=0)

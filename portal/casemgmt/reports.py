@@ -7,12 +7,13 @@ This is the file to copy for a domain's reports.
 
 from __future__ import annotations
 
-from sqlalchemy import case, distinct, func, select
+from sqlalchemy import Integer, case, cast, distinct, func, literal, null, select, union_all
 
 from portal.reports.registry import Chart, Choice, Column, Drill, Report, Rollup, register
 
 from . import LEDGER
-from .models import TASK_TYPES, LedgerEntry, LedgerMonth
+from .ledger import summary
+from .models import TASK_TYPES, LedgerEntry, LedgerMonth, LedgerPatientMonths
 from .scoping import scope_to_manager, sees_all
 
 REPORT_OUTCOMES = ("reached", "not_reached", "declined")
@@ -28,27 +29,55 @@ def _measures():
             *(func.sum(case((LedgerEntry.outcome == code, 1), else_=0)).label(code) for code in REPORT_OUTCOMES))
 
 
-def _summed():
-    """The same measures from the monthly summary (ledger_months): sums, and distinct patients over its rows."""
-    return (func.sum(LedgerMonth.services).label("services"),
-            func.count(distinct(LedgerMonth.patient_id)).label("patients"),
-            *(func.sum(getattr(LedgerMonth, code)).label(code) for code in REPORT_OUTCOMES))
+def _summary_rows(params, user):
+    """The period's rows of both summaries as one: counts (patient_id NULL) and patients served (counts 0).
+
+    Sums over it are the ledger's counts; count(distinct patient_id) is the ledger's distinct patients, because
+    a patient's row is there exactly when they had a ledger row of that key in a month of the period.
+    """
+    counts = select(*(getattr(LedgerMonth, k) for k in DIMENSIONS), cast(null(), Integer).label("patient_id"),
+                    *(getattr(LedgerMonth, k) for k in COUNTS)
+                    ).where(LedgerMonth.month.between(params.start, params.end))
+    served = select(*(getattr(LedgerPatientMonths, k) for k in DIMENSIONS), LedgerPatientMonths.patient_id,
+                    *(literal(0).label(k) for k in COUNTS)
+                    ).where(summary.months_between(params.start, params.end))
+    parts = []
+    for stmt, model in ((counts, LedgerMonth), (served, LedgerPatientMonths)):
+        for name in ("source", "task_type"):
+            if params.options.get(name):
+                stmt = stmt.where(getattr(model, name) == params.options[name])
+        parts.append(stmt if user is None else scope_to_manager(stmt, model.case_manager_id, user))
+    return union_all(*parts).subquery("ledger_summary")
 
 
-def _restrict_summary(stmt, params, user):
-    """The reports' filters and scope on the summary's columns (the period is applied by the registry)."""
-    if params.options.get("source"):
-        stmt = stmt.where(LedgerMonth.source == params.options["source"])
-    if params.options.get("task_type"):
-        stmt = stmt.where(LedgerMonth.task_type == params.options["task_type"])
-    return stmt if user is None else scope_to_manager(stmt, LedgerMonth.case_manager_id, user)
+DIMENSIONS = ("case_manager_id", "task_type", "icd10_code", "disease_name", "source")
+COUNTS = ("services", *REPORT_OUTCOMES)
 
 
-def _rollup(query) -> Rollup:
-    return Rollup(query=query, month_column=LedgerMonth.month, restrict=_restrict_summary)
+def _summed(rows):
+    return (func.sum(rows.c.services).label("services"), func.count(distinct(rows.c.patient_id)).label("patients"),
+            *(func.sum(rows.c[code]).label(code) for code in REPORT_OUTCOMES))
 
 
-SUMMARY_MANAGER = func.nullif(LedgerMonth.case_manager_id, 0)  # 0 in the summary: no case manager
+def _by_type_summary(params, user):
+    rows = _summary_rows(params, user)
+    order = case({code: i for i, code in enumerate(TASK_TYPES)}, value=rows.c.task_type, else_=len(TASK_TYPES))
+    return select(rows.c.task_type.label("task_type"), *_summed(rows)).group_by(rows.c.task_type).order_by(
+        func.min(order))
+
+
+def _by_manager_summary(params, user):
+    rows = _summary_rows(params, user)
+    manager = func.nullif(rows.c.case_manager_id, 0)  # 0 in the summaries: no case manager
+    return (select(manager.label("case_manager_id"), *_summed(rows)).group_by(manager)
+            .order_by(func.sum(rows.c.services).desc(), manager))
+
+
+def _by_disease_summary(params, user):
+    rows = _summary_rows(params, user)
+    return (select(rows.c.icd10_code.label("icd10_code"), rows.c.disease_name.label("disease_name"), *_summed(rows))
+            .group_by(rows.c.icd10_code, rows.c.disease_name)
+            .order_by(func.sum(rows.c.services).desc(), rows.c.icd10_code))
 
 
 def _scope(stmt, user, permission):
@@ -109,8 +138,6 @@ COMMON = {"permission": LEDGER, "definition": DEFINITION, "date_column": LedgerE
 SOURCE = Choice("source", "来源", SOURCES, apply=_source, blank="全部来源")
 TYPE = Choice("task_type", "服务类型", TASK_TYPES, column=LedgerEntry.task_type, blank="全部服务类型")
 TYPE_ORDER = case({code: i for i, code in enumerate(TASK_TYPES)}, value=LedgerEntry.task_type, else_=len(TASK_TYPES))
-SUMMARY_TYPE_ORDER = case({code: i for i, code in enumerate(TASK_TYPES)}, value=LedgerMonth.task_type,
-                          else_=len(TASK_TYPES))
 
 
 BY_TYPE = register(Report(
@@ -120,8 +147,7 @@ BY_TYPE = register(Report(
     columns=(Column("task_type", "服务类型", fmt="text", labels=TASK_TYPES, width=20),
              *_number_columns(task_type="task_type")),
     filters=(SOURCE,), chart=Chart("bar", "task_type", ("services", "patients")),
-    rollup=_rollup(lambda params: (select(LedgerMonth.task_type.label("task_type"), *_summed())
-                                   .group_by(LedgerMonth.task_type).order_by(func.min(SUMMARY_TYPE_ORDER)))),
+    rollup=Rollup(_by_type_summary),
     summary="各服务类型的服务人次、人数与联系成功率", **COMMON))
 
 BY_MANAGER = register(Report(
@@ -133,9 +159,7 @@ BY_MANAGER = register(Report(
                     width=16),
              *_number_columns(case_manager_id="case_manager_id")),
     filters=(SOURCE, TYPE), chart=Chart("bar", "case_manager_id", ("services",)),
-    rollup=_rollup(lambda params: (select(SUMMARY_MANAGER.label("case_manager_id"), *_summed())
-                                   .group_by(SUMMARY_MANAGER)
-                                   .order_by(func.sum(LedgerMonth.services).desc(), SUMMARY_MANAGER))),
+    rollup=Rollup(_by_manager_summary),
     summary="每位个案管理师的服务人次、人数与联系成功率", **COMMON))
 
 
@@ -183,10 +207,7 @@ BY_DISEASE = register(Report(
                for c in _outcome_columns()),
              Column("reach_rate", "联系成功率", fmt="percent", total="ratio", ratio=("reached", "services"))),
     filters=(SOURCE, TYPE), chart=Chart("pie", "disease_name", ("services",)),
-    rollup=_rollup(lambda params: (select(LedgerMonth.icd10_code.label("icd10_code"),
-                                          LedgerMonth.disease_name.label("disease_name"), *_summed())
-                                   .group_by(LedgerMonth.icd10_code, LedgerMonth.disease_name)
-                                   .order_by(func.sum(LedgerMonth.services).desc(), LedgerMonth.icd10_code))),
+    rollup=Rollup(_by_disease_summary),
     summary="各病种（ICD-10）的服务人次、人数与联系成功率", **COMMON))
 
 MONTHLY = (("by_type", BY_TYPE), ("by_manager", BY_MANAGER), ("by_disease", BY_DISEASE))

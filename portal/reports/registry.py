@@ -87,18 +87,15 @@ class Chart:
 
 @dataclass(frozen=True)
 class Rollup:
-    """A summary table that answers a report's query with identical results, for periods of whole months.
+    """Summary tables that answer a report's query with identical results, for periods of whole months.
 
-    `query(params)` selects the same labelled columns as the report's query, from a summary table kept current
-    by the writes; `month_column` (the first day of each month) takes the period; `restrict(stmt, params, user)`
-    applies the report's own filters and scope to the summary's columns (user None: the system, sees all).
-    The report's query stays the definition: a period that is not whole months, or a department filter, reads it,
-    and so do the drill-down rows.
+    `query(params, user)` selects the same labelled columns as the report's query, from summary tables kept
+    current by the writes, with the period, the report's own filters and the user's scope applied (user None:
+    the system, which sees everything). The report's query stays the definition: a period that is not whole
+    months, or a department filter, reads it, and so do the drill-down rows.
     """
 
-    query: Callable[[Any], Any]
-    month_column: Any
-    restrict: Callable[[Any, Any, Any], Any]
+    query: Callable[[Any, Any], Any]
 
 
 @dataclass(frozen=True)
@@ -186,7 +183,7 @@ def validate(report: Report) -> None:
     stmt = report.query(Params.default(report))
     selected = set(stmt.selected_columns.keys())
     if report.rollup is not None:
-        rolled = list(report.rollup.query(Params.default(report)).selected_columns.keys())
+        rolled = list(report.rollup.query(Params.default(report), None).selected_columns.keys())
         if rolled != list(stmt.selected_columns.keys()):
             _fail(report, f"the summary query selects {', '.join(rolled)}, not the report query's columns")
     for col in report.columns:

@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, update
 from portal.casemgmt import reports as cm_reports
 from portal.casemgmt.ledger import services as ledger
 from portal.casemgmt.ledger import summary
-from portal.casemgmt.models import LedgerEntry, LedgerMonth
+from portal.casemgmt.models import LedgerEntry, LedgerMonth, LedgerPatientMonths
 from portal.extensions import db
 from portal.reports import engine, registry
 from portal.reports.params import Params
@@ -25,9 +25,13 @@ REPORTS = [report for _, report in cm_reports.MONTHLY]
 
 
 def snapshot() -> dict:
-    rows = db.session.execute(select(LedgerMonth)).scalars().all()
-    return {tuple(getattr(r, k) for k in summary.KEY): (r.services, r.reached, r.not_reached, r.declined)
-            for r in rows}
+    """Both summaries: counts per month and key, and each patient's served months per block and key."""
+    out = {}
+    for r in db.session.execute(select(LedgerMonth)).scalars():
+        out[tuple(getattr(r, k) for k in summary.KEY)] = (r.services, r.reached, r.not_reached, r.declined)
+    for r in db.session.execute(select(LedgerPatientMonths)).scalars():
+        out[tuple(getattr(r, k) for k in summary.PATIENT_KEY)] = r.months
+    return out
 
 
 def rebuilt() -> dict:
@@ -67,7 +71,7 @@ PERIODS = [{"month": "2026-08"}, {"month": "2026-09"}, {"date_from": "2026-08-01
 def test_the_summary_equals_the_ledger_after_completions_corrections_and_removals(session, world):  # noqa: F811
     fill(world)
     kept = snapshot()
-    assert kept and sum(v[0] for v in kept.values()) == db.session.query(LedgerEntry).count()
+    assert kept and sum(v[0] for k, v in kept.items() if len(k) == 6) == db.session.query(LedgerEntry).count()
     assert kept == rebuilt()
 
     # A correction (the row moves to another outcome and month) and a removal, counted out and in again.
@@ -80,7 +84,7 @@ def test_the_summary_equals_the_ledger_after_completions_corrections_and_removal
     db.session.delete(gone)
     db.session.flush()
     kept = snapshot()
-    assert all(v[0] > 0 for v in kept.values())  # a row counted to zero is gone, so distinct patients stay exact
+    assert all((v[0] if len(k) == 6 else v) > 0 for k, v in kept.items())  # emptied rows are gone
     assert kept == rebuilt()
 
 
@@ -121,6 +125,7 @@ def test_the_rebuild_command_restores_a_damaged_summary(app, session, world, mon
     good = snapshot()
     db.session.execute(update(LedgerMonth).values(services=LedgerMonth.services + 5))
     db.session.execute(delete(LedgerMonth).where(LedgerMonth.month == date(2026, 9, 1)))
+    db.session.execute(update(LedgerPatientMonths).values(months=LedgerPatientMonths.months.op("|")(1 << 50)))
     db.session.commit()
     assert snapshot() != good
     monkeypatch.setattr(cli, "_app", lambda: app)
@@ -135,3 +140,68 @@ def test_the_rebuild_command_restores_a_damaged_summary(app, session, world, mon
     assert snapshot() == good
     result = runner.invoke(cli.cli, ["rebuild-summaries", "--month", "2026-13"])
     assert result.exit_code != 0 and "不是月份" in result.output
+
+
+def test_two_completions_for_one_month_and_manager_at_once_both_count(tmp_path, redis_server):
+    import threading
+
+    from portal.auth.principal import clear_cache
+    from portal.casemgmt.models import CareTask
+    from portal.core import migrate
+    from portal.core.timeutil import local_today
+    from tests import cm_factories as cm
+    from tests.backends import fresh_database
+    from tests.conftest import PortalClient, build_app
+    from tests.factories import make_tree, make_user
+
+    clear_cache()
+    today = local_today()
+    with fresh_database(tmp_path, "summaryrace") as url:
+        migrate.upgrade(url)
+        app = build_app(url, redis_server, tmp_path / "instance")
+        app.test_client_class = PortalClient
+        try:
+            with app.app_context():
+                tree = make_tree()
+                ward = cm.make_ward("胸外病区", tree.surgery)
+                li = cm.make_case_manager("cm_li", tree.surgery, "李个管")
+                make_user("cm_boss", ["cm_supervisor"], tree.surgery, name="赵组长")
+                patient = cm.make_patient("张三丰")
+                enrolment = cm.enrol(patient, case_manager=li, ward=ward, bed="12床")
+                task_ids = []
+                for title in ("术后电话随访一", "术后电话随访二"):
+                    task = CareTask(due_date=today, first_due_date=today, case_manager_id=li.id,
+                                    patient_id=patient.id, enrolment_id=enrolment.id if enrolment else None,
+                                    source="plan", task_type="phone_followup", title=title, ward_id=ward.id)
+                    db.session.add(task)
+                    db.session.flush()
+                    task_ids.append(task.id)
+                db.session.commit()
+
+            tablets = {"cm_li": app.test_client(), "cm_boss": app.test_client()}
+            for login, client in tablets.items():
+                client.login(login)
+            barrier = threading.Barrier(2)
+            answers: dict[str, int] = {}
+
+            def complete_from(login: str, task_id: int) -> None:
+                barrier.wait()
+                response = tablets[login].submit(f"/casemgmt/tasks/{task_id}/complete",
+                                                 {"outcome": "reached", "day": today.isoformat()}, htmx=True)
+                answers[login] = response.status_code
+
+            threads = [threading.Thread(target=complete_from, args=(login, task_id))
+                       for login, task_id in zip(tablets, task_ids, strict=True)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+            assert sorted(answers.values()) == [200, 200], answers
+            with app.app_context():
+                rows = db.session.scalars(select(LedgerMonth)).all()
+                assert [(r.case_manager_id, r.services, r.reached) for r in rows] == [(li.id, 2, 2)]
+                assert snapshot() == rebuilt()
+        finally:
+            app.extensions["db.engine"].dispose()
+            app.extensions["redis"].close()
+            clear_cache()

@@ -29,20 +29,27 @@ def _measures():
             *(func.sum(case((LedgerEntry.outcome == code, 1), else_=0)).label(code) for code in REPORT_OUTCOMES))
 
 
-def _summary_rows(params, user):
-    """The period's rows of both summaries as one: counts (patient_id NULL) and patients served (counts 0).
+def _summary_rows(params, user, dimensions: tuple[str, ...], dedupe: bool = True):
+    """The period's rows of both summaries as one, grouped by the report's dimensions: the counts (patient_id
+    NULL) and each patient served (counts 0).
 
-    Sums over it are the ledger's counts; count(distinct patient_id) is the ledger's distinct patients, because
-    a patient's row is there exactly when they had a ledger row of that key in a month of the period.
+    Sums over it are the ledger's counts; count(distinct patient_id) is the ledger's distinct patients (per group
+    and over all groups), because a patient's row is there exactly when they had a ledger row of that group in
+    a month of the period. `dedupe`: one row per group and patient (fewer rows to count, where groups are few
+    per patient; by service type the pairs are nearly as many as the rows and hashing them costs more).
     """
-    counts = select(*(getattr(LedgerMonth, k) for k in DIMENSIONS), cast(null(), Integer).label("patient_id"),
-                    *(getattr(LedgerMonth, k) for k in COUNTS)
-                    ).where(LedgerMonth.month.between(params.start, params.end))
-    served = select(*(getattr(LedgerPatientMonths, k) for k in DIMENSIONS), LedgerPatientMonths.patient_id,
-                    *(literal(0).label(k) for k in COUNTS)
-                    ).where(summary.months_between(params.start, params.end))
     parts = []
-    for stmt, model in ((counts, LedgerMonth), (served, LedgerPatientMonths)):
+    for model in (LedgerMonth, LedgerPatientMonths):
+        keys = [getattr(model, k) for k in dimensions]
+        if model is LedgerMonth:
+            stmt = (select(*keys, cast(null(), Integer).label("patient_id"),
+                           *(func.sum(getattr(model, k)).label(k) for k in COUNTS))
+                    .where(model.month.between(params.start, params.end)).group_by(*keys))
+        else:
+            stmt = (select(*keys, model.patient_id, *(literal(0).label(k) for k in COUNTS))
+                    .where(summary.months_between(params.start, params.end)))
+            if dedupe:
+                stmt = stmt.group_by(*keys, model.patient_id)
         for name in ("source", "task_type"):
             if params.options.get(name):
                 stmt = stmt.where(getattr(model, name) == params.options[name])
@@ -50,7 +57,6 @@ def _summary_rows(params, user):
     return union_all(*parts).subquery("ledger_summary")
 
 
-DIMENSIONS = ("case_manager_id", "task_type", "icd10_code", "disease_name", "source")
 COUNTS = ("services", *REPORT_OUTCOMES)
 
 
@@ -60,21 +66,21 @@ def _summed(rows):
 
 
 def _by_type_summary(params, user):
-    rows = _summary_rows(params, user)
+    rows = _summary_rows(params, user, ("task_type",), dedupe=False)
     order = case({code: i for i, code in enumerate(TASK_TYPES)}, value=rows.c.task_type, else_=len(TASK_TYPES))
     return select(rows.c.task_type.label("task_type"), *_summed(rows)).group_by(rows.c.task_type).order_by(
         func.min(order))
 
 
 def _by_manager_summary(params, user):
-    rows = _summary_rows(params, user)
+    rows = _summary_rows(params, user, ("case_manager_id",))
     manager = func.nullif(rows.c.case_manager_id, 0)  # 0 in the summaries: no case manager
     return (select(manager.label("case_manager_id"), *_summed(rows)).group_by(manager)
             .order_by(func.sum(rows.c.services).desc(), manager))
 
 
 def _by_disease_summary(params, user):
-    rows = _summary_rows(params, user)
+    rows = _summary_rows(params, user, ("icd10_code", "disease_name"))
     return (select(rows.c.icd10_code.label("icd10_code"), rows.c.disease_name.label("disease_name"), *_summed(rows))
             .group_by(rows.c.icd10_code, rows.c.disease_name)
             .order_by(func.sum(rows.c.services).desc(), rows.c.icd10_code))

@@ -80,14 +80,17 @@ def _ratio(numerator, denominator):
     return Decimal(numerator or 0) / Decimal(denominator)
 
 
-def whole_months(params: Params) -> bool:
-    return params.start.day == 1 and (params.end + timedelta(days=1)).day == 1
+def whole_months(params: Params) -> int:
+    """How many calendar months the period covers exactly (0 when it starts or ends inside a month)."""
+    if params.start.day != 1 or (params.end + timedelta(days=1)).day != 1:
+        return 0
+    return (params.end.year - params.start.year) * 12 + params.end.month - params.start.month + 1
 
 
 def statement(report: Report, params: Params, user):
     """The report's restricted query; its summary table's where that gives identical results (whole months)."""
     rollup = report.rollup
-    if rollup is not None and whole_months(params) and not params.department_id:
+    if rollup is not None and whole_months(params) >= max(rollup.min_months, 1) and not params.department_id:
         return rollup.query(params, user)
     return restrict(report, report.query(params), params, user)
 

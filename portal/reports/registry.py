@@ -96,6 +96,7 @@ class Rollup:
     """
 
     query: Callable[[Any, Any], Any]
+    min_months: int = 2  # a shorter period reads the report's query (one month is cheap on the ledger's index)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ This is the file to copy for a domain's reports.
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, case, cast, distinct, func, literal, null, select, union_all
+from sqlalchemy import BigInteger, Integer, case, cast, distinct, func, literal, null, select, union_all
 
 from portal.reports.registry import Chart, Choice, Column, Drill, Report, Rollup, register
 
@@ -61,8 +61,10 @@ COUNTS = ("services", *REPORT_OUTCOMES)
 
 
 def _summed(rows):
-    return (func.sum(rows.c.services).label("services"), func.count(distinct(rows.c.patient_id)).label("patients"),
-            *(func.sum(rows.c[code]).label(code) for code in REPORT_OUTCOMES))
+    """The measures over the summaries; sums cast back to integers (PostgreSQL sums bigints as numeric)."""
+    return (cast(func.sum(rows.c.services), BigInteger).label("services"),
+            func.count(distinct(rows.c.patient_id)).label("patients"),
+            *(cast(func.sum(rows.c[code]), BigInteger).label(code) for code in REPORT_OUTCOMES))
 
 
 def _by_type_summary(params, user):

@@ -100,7 +100,10 @@ def test_every_service_report_gives_the_ledgers_numbers_from_the_summary(session
         every_month = dataclasses.replace(report, rollup=dataclasses.replace(report.rollup, min_months=1))
         for user in (None, world.li, world.boss):
             expected = engine.fetch(raw(report), params, user)
-            assert engine.fetch(report, params, user) == expected, (report.code, user)
+            found = engine.fetch(report, params, user)
+            assert found == expected, (report.code, user)
+            assert [type(v) for row in found[0] for v in row.values()] == [
+                type(v) for row in expected[0] for v in row.values()]  # 5, not Decimal("5")
             assert engine.fetch(every_month, params, user) == expected, (report.code, user)
 
 

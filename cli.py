@@ -210,6 +210,29 @@ def archive_reports(today: str) -> None:
     click.echo(f"已生成 {len(result['runs'])} 份报表存档。")
 
 
+@cli.command("rebuild-summaries")
+@click.option("--month", default="", help="只重算这个月（如 2026-11），不填则重算全部")
+def rebuild_summaries(month: str) -> None:
+    """由服务台账重新计算月汇总表（报表的长期间统计读它）；汇总与台账不一致时使用。"""
+    from datetime import date
+
+    from portal.casemgmt.ledger import summary
+    from portal.core import audit
+    from portal.extensions import db
+
+    try:
+        first = date.fromisoformat(f"{month}-01") if month else None
+    except ValueError:
+        raise click.BadParameter(f"“{month}”不是月份，应为 2026-11 这样的格式。", param_hint="--month") from None
+    app = _app()
+    with app.app_context():
+        written = summary.rebuild(first)
+        audit.record("rebuild", "ledger_months", None, label=f"服务台账月汇总 {month or '全部月份'}",
+                     changes={"month": month or "all", "rows": written})
+        db.session.commit()
+    click.echo(f"已重算服务台账月汇总（{month or '全部月份'}）：{written} 行。")
+
+
 @cli.command()
 def cron() -> None:
     """启动 RQ 定时任务调度（全院只运行一个）；Redis 中断后自动重连。"""

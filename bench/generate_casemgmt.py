@@ -176,5 +176,9 @@ def generate_casemgmt(ctx: Context) -> dict:
     ctx.bulk(PlanItem, ("plan_id", "external_id", "patient_id", "patient_ref", "task_type", "service_item", "ward_id",
                         "bed", "time_slot", "special_needs", "special_note", "note", "source", "is_late",
                         "is_cancelled", "submitted_at"), items)
+    # The ledger went in by bulk insert, past the services that keep its monthly summaries: compute them once.
+    from portal.casemgmt.ledger import summary
+
+    summary.rebuild()
     return {"case managers": len(managers), "patients": len(patient_ids), "tasks": tasks, "ledger": ledger,
             "surveys": surveys, "plan items": len(items)}

@@ -347,23 +347,25 @@ def report_cases(app) -> list[tuple[str, str, str, object]]:
     from portal.core.timeutil import local_today
     from portal.extensions import db
     from portal.reports import engine, registry
-    from portal.reports.params import MAX_RANGE_DAYS, Params
+    from portal.reports.params import Params, max_years
 
     with app.app_context():
         domains.load()
         today = local_today()
         month = today.replace(day=1)
         last_month = (month - timedelta(days=1)).replace(day=1)
-        longest = today - timedelta(days=MAX_RANGE_DAYS)
         cases = []
         for report in registry.all_reports():
+            # The longest range a report accepts, in whole months up to the end of last month.
+            longest = month.replace(year=month.year - max_years(report))
             for period, query, start, end in (
-                    ("longest", f"date_from={longest}&date_to={today}", longest, today),
+                    ("longest", f"date_from={longest}&date_to={month - timedelta(days=1)}", longest,
+                     month - timedelta(days=1)),
                     ("month", f"month={last_month:%Y-%m}", last_month, month - timedelta(days=1))):
                 params = Params(start, end, None, None, {f.name: "" for f in report.filters})
 
                 def direct(report=report, params=params):
-                    stmt = engine.restrict(report, report.query(params), params, None)
+                    stmt = engine.statement(report, params, None)
                     return len(db.session.execute(stmt).all())
 
                 cases.append((report.code, period, f"/reports/{report.code}?{query}", direct))

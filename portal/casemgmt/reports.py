@@ -7,12 +7,13 @@ This is the file to copy for a domain's reports.
 
 from __future__ import annotations
 
-from sqlalchemy import case, distinct, func, select
+from sqlalchemy import BigInteger, Integer, case, cast, distinct, func, literal, null, select, union_all
 
-from portal.reports.registry import Chart, Choice, Column, Drill, Report, register
+from portal.reports.registry import Chart, Choice, Column, Drill, Report, Rollup, register
 
 from . import LEDGER
-from .models import TASK_TYPES, LedgerEntry
+from .ledger import summary
+from .models import TASK_TYPES, LedgerEntry, LedgerMonth, LedgerPatientMonths
 from .scoping import scope_to_manager, sees_all
 
 REPORT_OUTCOMES = ("reached", "not_reached", "declined")
@@ -26,6 +27,65 @@ def _measures():
     return (func.count(LedgerEntry.id).label("services"),
             func.count(distinct(LedgerEntry.patient_id)).label("patients"),
             *(func.sum(case((LedgerEntry.outcome == code, 1), else_=0)).label(code) for code in REPORT_OUTCOMES))
+
+
+def _summary_rows(params, user, dimensions: tuple[str, ...], dedupe: bool = True):
+    """The period's rows of both summaries as one, grouped by the report's dimensions: the counts (patient_id
+    NULL) and each patient served (counts 0).
+
+    Sums over it are the ledger's counts; count(distinct patient_id) is the ledger's distinct patients (per group
+    and over all groups), because a patient's row is there exactly when they had a ledger row of that group in
+    a month of the period. `dedupe`: one row per group and patient (fewer rows to count, where groups are few
+    per patient; by service type the pairs are nearly as many as the rows and hashing them costs more).
+    """
+    parts = []
+    for model in (LedgerMonth, LedgerPatientMonths):
+        keys = [getattr(model, k) for k in dimensions]
+        if model is LedgerMonth:
+            stmt = (select(*keys, cast(null(), Integer).label("patient_id"),
+                           *(func.sum(getattr(model, k)).label(k) for k in COUNTS))
+                    .where(model.month.between(params.start, params.end)).group_by(*keys))
+        else:
+            stmt = (select(*keys, model.patient_id, *(literal(0).label(k) for k in COUNTS))
+                    .where(summary.months_between(params.start, params.end)))
+            if dedupe:
+                stmt = stmt.group_by(*keys, model.patient_id)
+        for name in ("source", "task_type"):
+            if params.options.get(name):
+                stmt = stmt.where(getattr(model, name) == params.options[name])
+        parts.append(stmt if user is None else scope_to_manager(stmt, model.case_manager_id, user))
+    return union_all(*parts).subquery("ledger_summary")
+
+
+COUNTS = ("services", *REPORT_OUTCOMES)
+
+
+def _summed(rows):
+    """The measures over the summaries; sums cast back to integers (PostgreSQL sums bigints as numeric)."""
+    return (cast(func.sum(rows.c.services), BigInteger).label("services"),
+            func.count(distinct(rows.c.patient_id)).label("patients"),
+            *(cast(func.sum(rows.c[code]), BigInteger).label(code) for code in REPORT_OUTCOMES))
+
+
+def _by_type_summary(params, user):
+    rows = _summary_rows(params, user, ("task_type",), dedupe=False)
+    order = case({code: i for i, code in enumerate(TASK_TYPES)}, value=rows.c.task_type, else_=len(TASK_TYPES))
+    return select(rows.c.task_type.label("task_type"), *_summed(rows)).group_by(rows.c.task_type).order_by(
+        func.min(order))
+
+
+def _by_manager_summary(params, user):
+    rows = _summary_rows(params, user, ("case_manager_id",))
+    manager = func.nullif(rows.c.case_manager_id, 0)  # 0 in the summaries: no case manager
+    return (select(manager.label("case_manager_id"), *_summed(rows)).group_by(manager)
+            .order_by(func.sum(rows.c.services).desc(), manager))
+
+
+def _by_disease_summary(params, user):
+    rows = _summary_rows(params, user, ("icd10_code", "disease_name"))
+    return (select(rows.c.icd10_code.label("icd10_code"), rows.c.disease_name.label("disease_name"), *_summed(rows))
+            .group_by(rows.c.icd10_code, rows.c.disease_name)
+            .order_by(func.sum(rows.c.services).desc(), rows.c.icd10_code))
 
 
 def _scope(stmt, user, permission):
@@ -95,6 +155,7 @@ BY_TYPE = register(Report(
     columns=(Column("task_type", "服务类型", fmt="text", labels=TASK_TYPES, width=20),
              *_number_columns(task_type="task_type")),
     filters=(SOURCE,), chart=Chart("bar", "task_type", ("services", "patients")),
+    rollup=Rollup(_by_type_summary),
     summary="各服务类型的服务人次、人数与联系成功率", **COMMON))
 
 BY_MANAGER = register(Report(
@@ -106,6 +167,7 @@ BY_MANAGER = register(Report(
                     width=16),
              *_number_columns(case_manager_id="case_manager_id")),
     filters=(SOURCE, TYPE), chart=Chart("bar", "case_manager_id", ("services",)),
+    rollup=Rollup(_by_manager_summary),
     summary="每位个案管理师的服务人次、人数与联系成功率", **COMMON))
 
 
@@ -153,6 +215,7 @@ BY_DISEASE = register(Report(
                for c in _outcome_columns()),
              Column("reach_rate", "联系成功率", fmt="percent", total="ratio", ratio=("reached", "services"))),
     filters=(SOURCE, TYPE), chart=Chart("pie", "disease_name", ("services",)),
+    rollup=Rollup(_by_disease_summary),
     summary="各病种（ICD-10）的服务人次、人数与联系成功率", **COMMON))
 
 MONTHLY = (("by_type", BY_TYPE), ("by_manager", BY_MANAGER), ("by_disease", BY_DISEASE))

@@ -19,6 +19,12 @@ COMPARES = {"yoy": "同比（上年同期）", "prev": "环比（上一期）"}
 COMPARE_HEADERS = {"yoy": "上年同期", "prev": "上期"}
 MIN_DATE, MAX_DATE = date(2000, 1, 1), date(2199, 12, 31)
 MAX_RANGE_DAYS = 3 * 366
+LONG_RANGE_YEARS = 5  # a report with a summary table (Report.rollup) is cheap over five years
+
+
+def max_years(report) -> int:
+    """The longest date range a report accepts: three years, five where a summary table answers it."""
+    return LONG_RANGE_YEARS if getattr(report, "rollup", None) is not None else MAX_RANGE_DAYS // 366
 MAX_ARG = 64
 
 
@@ -82,8 +88,9 @@ class Params:
             start, end = _date(raw_from, "date_from", "开始日期"), _date(raw_to, "date_to", "结束日期")
             if start > end:
                 raise _bad("开始日期不能晚于结束日期。", "date_from")
-            if (end - start).days > MAX_RANGE_DAYS:
-                raise _bad("日期范围最长三年，请缩小范围。", "date_to")
+            years = max_years(report)
+            if (end - start).days > years * 366:
+                raise _bad(f"日期范围最长{ {3: '三', 5: '五'}.get(years, years)}年，请缩小范围。", "date_to")
             if start.day == 1 and end == month_bounds(start)[1]:
                 month = start
         elif raw_month:

@@ -86,6 +86,20 @@ class Chart:
 
 
 @dataclass(frozen=True)
+class Rollup:
+    """Summary tables that answer a report's query with identical results, for periods of whole months.
+
+    `query(params, user)` selects the same labelled columns as the report's query, from summary tables kept
+    current by the writes, with the period, the report's own filters and the user's scope applied (user None:
+    the system, which sees everything). The report's query stays the definition: a period that is not whole
+    months, or a department filter, reads it, and so do the drill-down rows.
+    """
+
+    query: Callable[[Any, Any], Any]
+    min_months: int = 2  # a shorter period reads the report's query (one month is cheap on the ledger's index)
+
+
+@dataclass(frozen=True)
 class Report:
     code: str
     title: str
@@ -112,6 +126,7 @@ class Report:
     note: Callable[[Any], str] | None = None
     # A form to be signed: signature lines under the table; its file then also carries the note and definition
     signatures: tuple[str, ...] = ()  # (Result) -> a line shown above the table (e.g. "超过定额 2 名")
+    rollup: Rollup | None = None  # a summary table for whole-month periods (and five-year ranges)
 
     def column(self, key: str) -> Column:
         for col in self.columns:
@@ -168,6 +183,10 @@ def validate(report: Report) -> None:
             _fail(report, f"filter {choice.name} has neither column nor apply")
     stmt = report.query(Params.default(report))
     selected = set(stmt.selected_columns.keys())
+    if report.rollup is not None:
+        rolled = list(report.rollup.query(Params.default(report), None).selected_columns.keys())
+        if rolled != list(stmt.selected_columns.keys()):
+            _fail(report, f"the summary query selects {', '.join(rolled)}, not the report query's columns")
     for col in report.columns:
         if col.fmt not in FORMATS:
             _fail(report, f"column {col.key}: unknown format {col.fmt!r}")

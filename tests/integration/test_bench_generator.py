@@ -48,6 +48,10 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         tasks = _count(CareTask)
         assert abs(tasks - scale.tasks) <= scale.tasks * 0.02
         assert _count(LedgerEntry) == db.session.scalar(select(func.count()).where(CareTask.status == "done"))
+        # The bulk-inserted ledger has its monthly summaries (the long-period reports read them).
+        from portal.casemgmt.models import LedgerMonth
+
+        assert db.session.scalar(select(func.sum(LedgerMonth.services))) == _count(LedgerEntry)
         assert _count(PlanItem) == scale.plan_items
         states = set(db.session.scalars(select(ApprovalInstance.status).distinct()))
         assert states == {"pending", "approved", "rejected", "returned", "withdrawn"}

@@ -317,7 +317,7 @@ def test_archive_job_runs_through_the_queue_and_downloads_are_checked(app, clien
     ("date_from=2026-02-30&date_to=2026-03-01", "开始日期"),
     ("date_from=2026-10-01", "同时填写"),
     ("date_from=2026-10-09&date_to=2026-10-01", "开始日期不能晚于结束日期"),
-    ("date_from=2020-01-01&date_to=2026-01-01", "最长三年"),
+    ("date_from=2020-01-01&date_to=2026-01-01", "最长五年"),  # a report with a summary table: five years
     ("compare=mom", "对比方式"),
     ("source=fax", "来源"),
     ("department_id=3", "不按科室筛选"),

@@ -12,16 +12,16 @@ from __future__ import annotations
 from datetime import date
 
 from flask import current_app, has_app_context
-from sqlalchemy import and_, case, distinct, exists, false, func, literal, or_, select
+from sqlalchemy import BigInteger, and_, case, cast, distinct, exists, false, func, literal, or_, select
 from sqlalchemy.orm import selectinload
 
 from portal.io.export import Column as Shown
-from portal.reports.registry import Choice, Column, Drill, Report, register
+from portal.reports.registry import Choice, Column, Drill, Report, Rollup, register
 
 from .. import KPI
 from ..feedback.services import scope_events
 from ..models import EVENT_KINDS, AdverseEvent, CareTask, Enrolment, LedgerEntry, Plan, SatisfactionSurvey
-from ..reports import _ledger_url, manager_names
+from ..reports import _ledger_url, _summary_rows, manager_names
 from ..scoping import scope_patients, scope_to_manager, sees_all
 from . import queries as kpis
 
@@ -189,6 +189,15 @@ EVENTS = register(Report(
 
 # --- patients served, per case manager ----------------------------------------------------------------------------
 
+def _served_summary(params, user):
+    """The same table from the ledger's monthly summaries (periods of two or more whole months)."""
+    rows = _summary_rows(params, user, ("case_manager_id",))
+    manager = func.nullif(rows.c.case_manager_id, 0)  # 0 in the summaries: no case manager
+    return (select(manager.label("case_manager_id"), func.count(distinct(rows.c.patient_id)).label("patients"),
+                   cast(func.sum(rows.c.services), BigInteger).label("services"))
+            .group_by(manager).order_by(func.sum(rows.c.services).desc(), manager))
+
+
 SERVED = register(Report(
     code="cm_kpi_served", title="服务患者数（按个案管理师）",
     query=lambda params: (select(LedgerEntry.case_manager_id.label("case_manager_id"),
@@ -206,7 +215,7 @@ SERVED = register(Report(
                 "个案管理师只统计本人的服务。"),
     date_column=LedgerEntry.service_date,
     scope=lambda stmt, user, permission: scope_to_manager(stmt, LedgerEntry.case_manager_id, user),
-    summary="本月各个案管理师服务的患者数与人次", **COMMON))
+    summary="本月各个案管理师服务的患者数与人次", rollup=Rollup(_served_summary), **COMMON))
 
 
 # --- workload -------------------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from portal.io.export import neutralise
 
 from ..models import OUTCOMES, TASK_TYPES, LedgerEntry, Patient, Plan, PlanItem
 from ..scoping import scope_to_manager
+from . import summary
 
 ADHOC_OUTCOMES = {k: v for k, v in OUTCOMES.items() if k != "rescheduled"}  # a service that happened has no new date
 ADHOC_MAX_DAYS_BACK = 31
@@ -67,6 +68,7 @@ def record_adhoc_service(patient: Patient, user: User, *, service_date: date, ta
                         ward_id=enrolment.ward_id if enrolment else None, note=note)
     db.session.add(entry)
     db.session.flush()
+    summary.count_entry(entry)
     audit.record("create", "ledger_entry", entry.id, label=f"{patient.masked_name} {title}",
                  after=audit.snapshot(entry, ENTRY_FIELDS))
     return entry

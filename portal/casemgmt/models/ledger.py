@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Date, ForeignKey, Index, String
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.auth.models import Department, User
-from portal.core.models import Model
+from portal.core.models import Base, Model
 
 from .choices import OUTCOMES, TASK_TYPES
 
@@ -51,3 +51,49 @@ class LedgerEntry(Model):
     @property
     def outcome_label(self) -> str:
         return OUTCOMES.get(self.outcome, self.outcome)
+
+
+class LedgerMonth(Base):
+    """The ledger counted per month, case manager, service type, disease and source (task | adhoc).
+
+    Kept current by the services that write ledger rows, in the same transaction (an upsert that adds to the
+    counts, so two completions at once both count); `cli.py rebuild-summaries` recomputes it from the ledger.
+    `case_manager_id` 0 stands for "unassigned" (a key treats NULLs as different).
+    """
+
+    __tablename__ = "ledger_months"
+    __table_args__ = (PrimaryKeyConstraint("month", "case_manager_id", "task_type", "icd10_code", "disease_name",
+                                           "source", name="pk_ledger_months"),)
+
+    month: Mapped[date] = mapped_column(Date)  # the first day of the month
+    case_manager_id: Mapped[int] = mapped_column(Integer)
+    task_type: Mapped[str] = mapped_column(String(32))
+    icd10_code: Mapped[str] = mapped_column(String(16))
+    disease_name: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(8))
+    services: Mapped[int] = mapped_column(Integer)
+    reached: Mapped[int] = mapped_column(Integer)
+    not_reached: Mapped[int] = mapped_column(Integer)
+    declined: Mapped[int] = mapped_column(Integer)
+
+
+class LedgerPatientMonths(Base):
+    """Which months a patient was served, per case manager, type, disease and source: one row per five years.
+
+    `months` is a bit set of the 60 months from 1 January of `block` (a year divisible by 5): bit
+    (year - block) * 12 + month - 1. Patients served over a period = count(distinct patient_id) of the rows whose
+    bits meet the period's: tens of thousands of rows for five years instead of a million ledger rows.
+    """
+
+    __tablename__ = "ledger_patient_months"
+    __table_args__ = (PrimaryKeyConstraint("block", "case_manager_id", "task_type", "icd10_code", "disease_name",
+                                           "source", "patient_id", name="pk_ledger_patient_months"),)
+
+    block: Mapped[int] = mapped_column(Integer)
+    case_manager_id: Mapped[int] = mapped_column(Integer)
+    task_type: Mapped[str] = mapped_column(String(32))
+    icd10_code: Mapped[str] = mapped_column(String(16))
+    disease_name: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(8))
+    patient_id: Mapped[int] = mapped_column(Integer)
+    months: Mapped[int] = mapped_column(BigInteger)

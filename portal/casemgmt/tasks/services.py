@@ -24,6 +24,7 @@ from portal.core.timeutil import local_today, utcnow
 from portal.extensions import db
 from portal.notify.services import notify
 
+from ..ledger import summary as ledger_summary
 from ..models import (
     OUTCOMES,
     TASK_TYPES,
@@ -357,12 +358,14 @@ def complete_task(task: CareTask, user: User, *, outcome: str, may_assign: bool 
                       "note": note, "completed_at": now, "completed_by_id": user.id, "updated_at": now})
     enrolment = task.enrolment
     if task.is_closed:  # one ledger row per task (unique): its closing outcome; open attempts are on the task
-        db.session.add(LedgerEntry(service_date=today, patient_id=task.patient_id, enrolment_id=task.enrolment_id,
-                                   case_manager_id=task.case_manager_id or user.id, task_id=task.id,
-                                   task_type=task.task_type, title=task.title, outcome=outcome,
-                                   icd10_code=enrolment.icd10_code if enrolment else "",
-                                   disease_name=enrolment.disease_name if enrolment else "", ward_id=task.ward_id,
-                                   note=note))
+        entry = LedgerEntry(service_date=today, patient_id=task.patient_id, enrolment_id=task.enrolment_id,
+                            case_manager_id=task.case_manager_id or user.id, task_id=task.id,
+                            task_type=task.task_type, title=task.title, outcome=outcome,
+                            icd10_code=enrolment.icd10_code if enrolment else "",
+                            disease_name=enrolment.disease_name if enrolment else "", ward_id=task.ward_id,
+                            note=note)
+        db.session.add(entry)
+        ledger_summary.count_entry(entry)
     if score is not None:
         db.session.add(SatisfactionSurvey(patient_id=task.patient_id, task_id=task.id,
                                           survey_month=today.replace(day=1), timeliness=score,

@@ -1,6 +1,6 @@
 """ledger_months and ledger_patient_months: the service ledger summed per month, back-filled here
 
-Revision ID: 0060
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-01 11:00:00
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0060"
+revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None

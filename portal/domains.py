@@ -14,5 +14,6 @@ INSTALLED = [
     "portal.io",
     "portal.reports",
     "portal.casemgmt",
+    "portal.catalogue",
     "portal.api",
 ]

@@ -28,6 +28,7 @@ DOMAIN = Domain(
         Schedule("remind_overdue_approvals", "jobs.approvals.remind_overdue_approvals", cron="7,22,37,52 * * * *"),
     ],
     audit_labels={"approval_instance": "审批", "approval_process": "审批流程", "committee": "委员会"},
+    bench_load="bench.load_approvals:load",
 )
 
 from . import process_views, views  # noqa: E402,F401

@@ -22,6 +22,7 @@ DOMAIN = Domain(
         Schedule("verify_audit_chain", "jobs.audit.verify_audit_chain", cron="17 2 * * *"),
     ],
     bench="bench.generate_audit:generate",
+    bench_load="bench.load_audit:load",
 )
 
 from . import views  # noqa: E402,F401

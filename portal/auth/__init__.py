@@ -24,6 +24,7 @@ DOMAIN = Domain(
          NavEntry("系统管理", "人员档案", "admin.list_staff", VIEW_STAFF, 40)],
     demo="portal.auth.demo:build",
     bench="bench.generate:generate",
+    bench_load="bench.load_auth:load",
 )
 
 from . import labels, views  # noqa: E402,F401

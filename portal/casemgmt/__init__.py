@@ -65,6 +65,7 @@ DOMAIN = Domain(
     notify_categories={"casemgmt": "个案管理"},
     demo="portal.casemgmt.demo:build",
     bench="bench.generate_casemgmt:generate_casemgmt",
+    bench_load="bench.load_casemgmt:load",
 )
 
 

@@ -97,6 +97,7 @@ class Domain:
     home: str | None = None  # "module:function"(user) -> endpoint of the user's start page, or None
     demo: str | None = None  # "module:function", called with a Demo
     bench: str | None = None  # "module:function" returning {what: rows}
+    bench_load: str | None = None  # "module:function"(bench.load.LoadContext) -> bench.load.Load
 
     @property
     def modules(self) -> tuple[str, ...]:

@@ -6,6 +6,6 @@ from portal.core.domains import Domain
 
 bp = Blueprint("main", __name__)
 
-DOMAIN = Domain(name="main", label="工作台", blueprints=[bp])
+DOMAIN = Domain(name="main", label="工作台", blueprints=[bp], bench_load="bench.load_main:load")
 
 from . import views  # noqa: E402,F401

@@ -22,6 +22,7 @@ DOMAIN = Domain(
         Schedule("archive_monthly_reports", "jobs.reports.archive_monthly_reports", cron="23 6 * * *"),
     ],
     audit_labels={"report": "报表", "report_run": "报表存档"},
+    bench_load="bench.load_reports:load",
 )
 
 from . import views  # noqa: E402,F401

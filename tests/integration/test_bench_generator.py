@@ -114,3 +114,54 @@ def test_the_bare_endpoint_exists_only_when_benchmarking(app, client, database_u
         assert response.status_code == 200 and response.get_data(as_text=True) == "ok"
     finally:
         benchmarked.extensions["db.engine"].dispose()
+
+
+def test_every_page_and_api_call_the_domains_declare_for_the_load_answers(bench_app):
+    """The benchmark replays exactly these requests: each must succeed for the user it is declared as."""
+    import re
+
+    from bench.harness import mix
+    from bench.load import LoadContext, collect
+    from portal.api.tokens import create_token
+    from portal.core.timeutil import local_today
+
+    app, _ = bench_app
+    logins = ["bsup", "bsys", "bma", "baudit", "bplan", "bcm00", "bcm01"]
+    sessions = {}
+    for login in logins:
+        client = app.test_client()
+        client.login(login, PASSWORD)
+        home = client.get("/").get_data(as_text=True)
+        csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', home).group(1)
+        cookie = "; ".join(f"{c.key}={c.value}" for c in client._cookies.values())
+        sessions[login] = (cookie, csrf, sorted(set(re.findall(r'hx-get="(/panels/[^"]+)"', home))))
+
+    def token(name, login):
+        with app.app_context():
+            _, secret = create_token(name=name, login_name=login)
+            db.session.commit()
+        return secret
+
+    load = collect(LoadContext(app, sessions, local_today(), token))
+    names = [page.name for page in load.pages]
+    assert len(names) == len(set(names)), "two domains declare the same page name"
+    assert {"cm: task list", "cm: complete task", "audit log", "home panels"} <= set(names)
+    assert all(page.weight > 0 for page in load.pages)
+
+    def send(request):
+        headers = [("Cookie", request.cookie)] if request.cookie else []
+        return app.test_client(use_cookies=False).open(request.path, method=request.method, data=request.body or None,
+                                      headers=headers + list(request.headers))
+
+    for page in load.pages:
+        assert page.requests, page.name
+        for request in page.requests[:5]:
+            response = send(request)
+            assert response.status_code == 200, (page.name, request.path, response.status_code)
+    for call in load.api:
+        for request in [*call.warmup, *call.requests]:
+            response = send(request)
+            assert response.status_code in (200, 201), (call.name, request.path, response.get_data(as_text=True))
+    # The mix draws by weight and covers every page.
+    drawn = {request.kind for request in mix(load.pages, n=3000)}
+    assert drawn == set(names)

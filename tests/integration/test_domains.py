@@ -93,7 +93,7 @@ def test_declared_modules_blueprints_and_callables_exist(app):
             resolved = domains.resolve(blueprint) if isinstance(blueprint, str) else blueprint
             assert isinstance(resolved, Blueprint), blueprint
             assert app.blueprints.get(resolved.name) is resolved, f"{domain.name}: {resolved.name} not registered"
-        for dotted in (domain.demo, domain.bench, domain.home):
+        for dotted in (domain.demo, domain.bench, domain.bench_load, domain.home):
             if dotted:
                 assert callable(domains.resolve(dotted)), dotted
 

@@ -68,11 +68,11 @@ def settings(args) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------- processes
 
 @contextmanager
-def gunicorn(env: dict, port: int, workers: int, timeout: float = 60):
+def gunicorn(env: dict, port: int, workers: int, timeout: float = 60, threads: int = 1):
     """gunicorn as docs/deploy.md runs it on 2 cores (-w 4, sync workers), in its own process group."""
     log = open(Path(env["PORTAL_INSTANCE"]) / "gunicorn.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen([str(Path(PY).parent / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
-                             "--timeout", "60", "--graceful-timeout", "5", "wsgi:app"],
+    proc = subprocess.Popen([str(Path(PY).parent / "gunicorn"), "-w", str(workers), "--threads", str(threads),
+                             "-b", f"127.0.0.1:{port}", "--timeout", "60", "--graceful-timeout", "5", "wsgi:app"],
                             cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
     try:
         deadline = time.monotonic() + timeout
@@ -96,14 +96,14 @@ def gunicorn(env: dict, port: int, workers: int, timeout: float = 60):
 class Server:
     """gunicorn, restartable; remembers its workers' resident memory at each stop."""
 
-    def __init__(self, env: dict, port: int, workers: int):
-        self.env, self.port, self.workers = env, port, workers
+    def __init__(self, env: dict, port: int, workers: int, threads: int = 1):
+        self.env, self.port, self.workers, self.threads = env, port, workers, threads
         self._context = None
         self.proc: subprocess.Popen | None = None
         self.samples: list[float] = []
 
     def start(self) -> None:
-        self._context = gunicorn(self.env, self.port, self.workers)
+        self._context = gunicorn(self.env, self.port, self.workers, threads=self.threads)
         self.proc = self._context.__enter__()
 
     def rss(self) -> list[float]:
@@ -501,6 +501,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--database", default=DATABASE, help="the benchmark's own database (dropped and recreated)")
     parser.add_argument("--port", type=int, default=8731)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn -w (docs/deploy.md: 2 x cores)")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn --threads (1: sync workers)")
+    parser.add_argument("--sweep", default="", metavar="WxT,...",
+                        help="compare server settings only (e.g. 2x1,4x1,4x4,8x1): bare, mix saturation and "
+                             "the mix at 200/s for each gunicorn -w W --threads T; needs --reuse")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/performance.md")
     parser.add_argument("--label", default="", help="what this run measures (e.g. before, after)")
     args = parser.parse_args(argv)
@@ -513,20 +517,18 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "quick": quick,
                      "scale": args.scale, "label": args.label, "machine": machine(),
                      "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
-                     "gunicorn": f"-w {args.workers} (sync workers, as docs/deploy.md)"}
+                     "gunicorn": f"-w {args.workers} --threads {args.threads} (as docs/deploy.md)"}
     results["load"] = load(args, env)
     app = app_for(env)
+    if args.sweep:
+        return sweep(args, env, app, results, short, rates_seconds)
     results["counts"] = counts(app)
     server = Server(env, args.port, args.workers)
     try:
         server.start()
         port = args.port
         print("signing in ...", flush=True)
-        logins = ["bsup", "bsys", "bma", "baudit", "bplan", *case_managers(app, 8 if quick else 40)]
-        sessions = {}
-        for login in logins:
-            cookie, csrf = sign_in(port, login)
-            sessions[login] = (cookie, csrf, panels_of(port, cookie))
+        sessions = sign_in_all(port, app, quick)
         pages, api_calls = workload(app, sessions)
         bare = [openloop.Request("bare", "/bench/bare")]
         print("bare endpoint ...", flush=True)
@@ -577,6 +579,54 @@ def main(argv: list[str] | None = None) -> dict:
     results["import"] = import_run(env, args.admin_url, 20_000 if quick else 100_000)
     results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     write_results(results, docs=not args.no_docs)
+    return results
+
+
+def sign_in_all(port: int, app, quick: bool) -> dict:
+    logins = ["bsup", "bsys", "bma", "baudit", "bplan", *case_managers(app, 8 if quick else 40)]
+    sessions = {}
+    for login in logins:
+        cookie, csrf = sign_in(port, login)
+        sessions[login] = (cookie, csrf, panels_of(port, cookie))
+    return sessions
+
+
+def sweep(args, env: dict, app, results: dict, short: float, rates_seconds: float) -> dict:
+    """The same mix on different gunicorn settings (workers x threads): what docs/deploy.md recommends."""
+    results["sweep"] = []
+    for setting in args.sweep.split(","):
+        workers, threads = (int(x) for x in setting.lower().split("x"))
+        server = Server(env, args.port, workers, threads)
+        try:
+            server.start()
+            pages, _ = workload(app, sign_in_all(args.port, app, args.quick))
+            row = {"workers": workers, "threads": threads,
+                   "bare": wrk(args.port, [openloop.Request("bare", "/bench/bare")], short, 16),
+                   "mix": wrk(args.port, mix(pages), short * 2, 16)}
+            server.restart()
+            row["open_200"] = openloop.run("127.0.0.1", args.port, mix(pages, seed=200), 200, rates_seconds,
+                                           seed=200)
+            row["rss_mb"] = server.rss()
+        finally:
+            server.stop()
+        row["open_200"].pop("by_kind", None)
+        results["sweep"].append(row)
+        print(f"  -w {workers} --threads {threads}: mix {row['mix']['rps']} req/s, at 200/s P95 "
+              f"{row['open_200']['p95_ms']} ms P99 {row['open_200']['p99_ms']} ms errors "
+              f"{row['open_200']['errors']}", flush=True)
+    lines = ["| gunicorn | bare req/s | mix req/s (16 connections) | mix P95 ms | at 200/s: answered | P95 ms | P99 ms "
+             "| errors | worker RSS MB |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in results["sweep"]:
+        o = row["open_200"]
+        lines.append(f"| -w {row['workers']} --threads {row['threads']} | {row['bare']['rps']} | {row['mix']['rps']} | "
+                     f"{row['mix']['p95_ms']} | {o['achieved_rps']} | {o['p95_ms']} | {o['p99_ms']} | {o['errors']} | "
+                     f"{max(row['rss_mb'], default='—')} |")
+    print("\n".join(lines))
+    folder = ROOT / "bench" / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    (folder / f"{stamp}-sweep.json").write_text(json.dumps(results, ensure_ascii=False, indent=1, default=str),
+                                                encoding="utf-8")
     return results
 
 

@@ -523,7 +523,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.sweep:
         return sweep(args, env, app, results, short, rates_seconds)
     results["counts"] = counts(app)
-    server = Server(env, args.port, args.workers)
+    server = Server(env, args.port, args.workers, args.threads)
     try:
         server.start()
         port = args.port

@@ -100,11 +100,14 @@ def generate_casemgmt(ctx: Context) -> dict:
     task_cols = ("due_date", "first_due_date", "window_end", "case_manager_id", "patient_id", "enrolment_id", "source",
                  "task_type", "title", "ward_id", "bed", "time_slot", "special_needs", "special_note",
                  "outcome_fields", "status", "outcome", "outcome_values", "note", "completed_at", "completed_by_id",
-                 "reschedule_count", "assigned_by_hand", "occurrence", "created_at", "updated_at")
+                 "reschedule_count", "assigned_by_hand", "pathway_step_id", "occurrence", "created_at", "updated_at")
     ledger_cols = ("service_date", "patient_id", "enrolment_id", "case_manager_id", "task_id", "task_type", "title",
                    "outcome", "icd10_code", "disease_name", "ward_id", "note", "created_at", "updated_at")
     tasks = ledger = surveys = 0
     sources = ("plan",) * 12 + ("pathway",) * 7 + ("adhoc",)
+    # Pathway tasks name their step, each enrolment's occurrences numbered in order (the build's unique key).
+    step_id = version.steps[0].id
+    occurrences: dict[int, int] = {}
     for chunk_start in range(s.days, -1, -CHUNK_DAYS):
         rows, meta = [], []
         for back in range(chunk_start, max(chunk_start - CHUNK_DAYS, -1), -1):
@@ -126,13 +129,16 @@ def generate_casemgmt(ctx: Context) -> dict:
                 closed = status in ("done", "declined", "unreached")
                 done_at = ctx.at(day, 9 + k % 8, k % 60) if closed else None
                 source = sources[k % len(sources)]
+                occurrence = 1
+                if source == "pathway":
+                    occurrence = occurrences[enrolment_of[pid]] = occurrences.get(enrolment_of[pid], 0) + 1
                 rows.append((day, day, day + timedelta(days=2) if source == "pathway" else None, uid, pid,
                              enrolment_of[pid], source, kind, TASK_TYPES[kind], ward_of_patient[pid],
                              f"{k % 60 + 1}床", ("morning", "afternoon")[k % 2],
                              ["wheelchair"] if k % 23 == 0 else [], "", [], status,
                              {"done": "reached", "declined": "declined", "unreached": "not_reached"}.get(status),
-                             {}, "", done_at, uid if closed else None, 1 if k % 31 == 0 else 0, False, 1,
-                             created, done_at or created))
+                             {}, "", done_at, uid if closed else None, 1 if k % 31 == 0 else 0, False,
+                             step_id if source == "pathway" else None, occurrence, created, done_at or created))
                 meta.append((status, day, uid, pid, kind, done_at))
         ids = ctx.bulk(CareTask, task_cols, rows)
         tasks += len(ids)

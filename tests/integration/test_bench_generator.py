@@ -53,6 +53,10 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
 
         assert db.session.scalar(select(func.sum(LedgerMonth.services))) == _count(LedgerEntry)
         assert _count(PlanItem) == scale.plan_items
+        # Pathway tasks name their step, as the 17:05 build's own tasks do.
+        pathway_tasks = select(func.count()).where(CareTask.source == "pathway")
+        assert db.session.scalar(pathway_tasks) > 0
+        assert db.session.scalar(pathway_tasks.where(CareTask.pathway_step_id.is_(None))) == 0
         states = set(db.session.scalars(select(ApprovalInstance.status).distinct()))
         assert states == {"pending", "approved", "rejected", "returned", "withdrawn"}
         assert db.session.scalar(select(func.count()).where(User.login_name.like("bcm%"))) == scale.case_managers

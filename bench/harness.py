@@ -404,12 +404,14 @@ def measure_reports(port: int, app, cookie: str, quick: bool) -> list[dict]:
 
 
 def plan_api(port: int, app, rate: float, seconds: float) -> dict:
+    from portal.api.clients import by_code, create_client
     from portal.api.tokens import create_token
     from portal.core.timeutil import local_today
     from portal.extensions import db
 
     with app.app_context():
-        _, token = create_token(name="基准 HIS", login_name="bplan")
+        client = by_code("BENCH-HIS") or create_client(code="BENCH-HIS", name="基准 HIS")
+        _, token = create_token(client=client, name="基准 HIS", login_name="bplan", scopes=["plans"])
         db.session.commit()
     day = local_today() + timedelta(days=2)
     body = json.dumps({"items": [{"id": f"B{n:05d}", "patient": f"BZY{n * 7 + 1:06d}",

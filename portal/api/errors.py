@@ -109,19 +109,29 @@ def _unexpected(exc: Exception):
     return json_error(500, code="INTERNAL")
 
 
-def _routing_error(exc: HTTPException):
-    """No route matched (404) or the method is wrong (405): JSON under /api/, the usual page elsewhere."""
-    db.session.rollback()
-    if request.path.startswith(PREFIX):
-        return _http_error(exc)
-    return error_response(exc.code, exc.description)
-
-
 @bp.record_once
-def _register_routing_errors(state) -> None:
-    # A request that matched no route belongs to no blueprint: only the app sees its 404 / 405.
-    for code in (404, 405):
-        state.app.register_error_handler(code, _routing_error)
+def _register_app_errors(state) -> None:
+    """Errors no blueprint handler sees (no route matched; refused before any view; a failed commit) still
+    answer JSON under /api/; everywhere else the portal's own handler answers as before."""
+    fallback = state.app.error_handler_spec[None][None].get(HTTPException)
+
+    def _app_error(exc: HTTPException):
+        if not request.path.startswith(PREFIX):
+            return fallback(exc) if fallback else error_response(exc.code, exc.description)
+        from portal.extensions import is_busy_error
+
+        original = getattr(exc, "original_exception", None)
+        db.session.rollback()
+        if original is not None and is_busy_error(original):
+            response = json_error(503, "系统繁忙，请稍后重试。", code="BUSY")
+            response.headers["Retry-After"] = "1"
+            return response
+        if exc.code == 500:
+            current_app.logger.error("API error outside a view on %s %s: %r", request.method, request.path, original)
+        return _http_error(exc)
+
+    for code in (400, 404, 405, 413, 500):
+        state.app.register_error_handler(code, _app_error)
 
 
 @bp.after_request

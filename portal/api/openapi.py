@@ -68,6 +68,10 @@ def build() -> dict[str, Any]:
             operation["requestBody"] = {"required": True,
                                         "content": {"application/json": {"schema": declared.request}}}
         paths.setdefault("/api/" + VERSION + openapi_path(declared.rule), {})[declared.method.lower()] = operation
+    paths["/api/" + VERSION + "/openapi.json"] = {"get": {
+        "operationId": "openapi_document", "summary": "本接口文档（OpenAPI 3，无需令牌）", "tags": ["接口文档"],
+        "security": [], "parameters": [],
+        "responses": {"200": {"description": "OpenAPI 文档", "content": {"application/json": {}}}}}}
     return {
         "openapi": "3.0.3",
         "info": {"title": f"{current_app.config['HOSPITAL_NAME']} 医务管理平台接口", "version": VERSION,

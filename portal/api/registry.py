@@ -98,7 +98,7 @@ def endpoint(method: str, rule: str, *, scope: Scope, summary: str, permission: 
 
     def decorator(view):
         declared = Endpoint(method.upper(), rule, scope, summary, f"{bp.name}.{view.__name__}", permission,
-                            description or (view.__doc__ or "").strip(), tuple(params), request, response,
+                            description, tuple(params), request, response,
                             tuple(errors), tag or scope.label)
         if any(e.endpoint == declared.endpoint for e in ENDPOINTS):
             raise ValueError(f"API endpoint {declared.endpoint} declared twice")

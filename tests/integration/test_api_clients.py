@@ -118,7 +118,7 @@ def test_the_registry_lists_endpoints_and_clients_with_calls_and_exports_them(cl
     endpoints = html.split('data-testid="registry-endpoints"')[1].split("</table>")[0]
     for path in ("/api/v1/plans/&lt;plan_date&gt;", "/api/v1/staff", "/api/v1/departments"):
         assert path in endpoints
-    row = [r for r in endpoints.split("<tr>") if "/api/v1/plans/&lt;plan_date&gt;" in r and ">GET<" in r][0]
+    row = next(r for r in endpoints.split("<tr>") if "/api/v1/plans/&lt;plan_date&gt;" in r and ">GET<" in r)
     assert ">4<" in row and "100.0%" in row, row
     assert "对接系统（1）" in text_of(page)
     everyone = text_of(client.get("/admin/api-registry"))

@@ -58,7 +58,7 @@ def build() -> dict[str, Any]:
         operation: dict[str, Any] = {
             "operationId": declared.endpoint.split(".", 1)[1], "summary": declared.summary,
             "description": declared.description, "tags": [declared.tag],
-            "x-scope": declared.scope.code, "security": [{"bearer": [declared.scope.code]}],
+            "x-scope": declared.scope.code, "security": [{"bearer": []}],
             "parameters": [_parameter(p) for p in declared.params],
             "responses": _responses(declared),
         }

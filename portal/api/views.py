@@ -96,7 +96,7 @@ def issue_token(client_id: int):
         except ServiceError as error:
             form.apply_error(error)
         else:
-            return render("api/secret_once.html", client=client, token=token, raw=raw, what="token")
+            return render("api/secret_once.html", client=client, token=token, raw=raw, what="token", scopes=SCOPES)
     return _client_page(client, form, 422)
 
 

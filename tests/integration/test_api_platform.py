@@ -306,3 +306,37 @@ def test_existing_tokens_become_client_systems_with_the_scopes_they_could_use(tm
     assert [(r[0], r[1], r[3], bool(r[4])) for r in rows] == [("HIS 计划", "plans", "HIS 计划", True),
                                                                 ("旧令牌", "", "旧令牌", True)]
     assert all(r[2].startswith("LEGACY-") for r in rows)
+
+
+# --- query parameter helpers for endpoints (the privilege check and its list use them) ---------------------
+
+
+@pytest.mark.parametrize(("query", "call", "code"), [
+    ("?date=2026-02-30", lambda p: p.query_date("date"), "BAD_DATE"),
+    ("?date=20261201", lambda p: p.query_date("date"), "BAD_DATE"),
+    ("", lambda p: p.query_date("date", required=True), "BAD_PARAM"),
+    ("?page=0", lambda p: p.query_int("page", default=1), "BAD_PARAM"),
+    ("?page=abc", lambda p: p.query_int("page", default=1), "BAD_PARAM"),
+    ("?right=delete", lambda p: p.query_choice("right", ("perform", "order")), "BAD_PARAM"),
+    ("?staff=" + "x" * 40, lambda p: p.query_text("staff", max_length=32), "BAD_PARAM"),
+    ("?since=yesterday", lambda p: p.query_datetime("since"), "BAD_DATE"),
+])
+def test_query_parameters_are_refused_with_the_table_codes(app, query, call, code):
+    from portal.api import params
+    from portal.api.errors import ApiError
+
+    with app.test_request_context("/api/v1/x" + query), pytest.raises(ApiError) as refused:
+        call(params)
+    assert refused.value.code == code and CODES[code][0] == refused.value.status
+
+
+def test_query_parameters_that_are_fine(app):
+    from datetime import date
+
+    from portal.api import params
+
+    with app.test_request_context("/api/v1/x?date=2026-12-01&page=3&right=order&since=2026-12-01T08:00:00+08:00"):
+        assert params.query_date("date") == date(2026, 12, 1) and params.query_int("page", default=1) == 3
+        assert params.query_choice("right", ("perform", "order")) == "order"
+        assert params.query_datetime("since").utcoffset() == timedelta(hours=8)
+        assert params.query_int("missing", default=1) == 1 and params.query_date("missing") is None

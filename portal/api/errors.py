@@ -98,13 +98,20 @@ def _http_error(exc: HTTPException):
 
 @bp.errorhandler(Exception)
 def _unexpected(exc: Exception):
-    db.session.rollback()
-    from portal.extensions import is_busy_error
+    from sqlalchemy.exc import SQLAlchemyError
 
+    from portal.extensions import is_busy_error, is_duplicate_error
+
+    if isinstance(exc, SQLAlchemyError):
+        db.discard_connection()  # as the portal's own handler: this connection is not used again
+    else:
+        db.session.rollback()
     if is_busy_error(exc):
         response = json_error(503, "系统繁忙，请稍后重试。", code="BUSY")
         response.headers["Retry-After"] = "1"
         return response
+    if is_duplicate_error(exc):  # two callers saved the same record at the same moment: nothing was written
+        return json_error(409, "另一请求同时写入了相同的记录，本次没有写入任何数据，请重试。", code="CONFLICT")
     current_app.logger.exception("unhandled API error on %s %s", request.method, request.path)
     return json_error(500, code="INTERNAL")
 

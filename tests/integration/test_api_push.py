@@ -132,3 +132,23 @@ def test_push_needs_its_scope_and_its_permission(client, tree):
 def test_too_many_items_is_413(client, hr):
     response = client.post("/api/v1/staff", json={"items": [{}] * 5001}, headers=hr)
     assert response.status_code == 413 and response.get_json()["error"]["code"] == "TOO_LARGE"
+
+
+def test_a_simultaneous_duplicate_write_is_a_409_conflict_not_a_500(client, hr, monkeypatch):
+    import sqlite3
+
+    from sqlalchemy.exc import IntegrityError
+
+    from portal.auth import sync
+
+    class UniqueViolation(Exception):
+        sqlstate = "23505"
+
+    def racing(items):
+        original = sqlite3.IntegrityError("UNIQUE constraint failed: staff.employee_no") \
+            if db.engine.dialect.name == "sqlite" else UniqueViolation("duplicate key")
+        raise IntegrityError("INSERT INTO staff", {}, original)
+
+    monkeypatch.setattr(sync, "upsert_staff", racing)
+    response = push(client, hr, "staff", [])
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "CONFLICT"

@@ -31,7 +31,8 @@ DOMAIN = Domain(
          NavEntry("系统管理", "接口清单", "api_admin.registry", MANAGE_CLIENTS, 71)],
     schedules=[Schedule("flush_api_calls", "jobs.api.flush_api_calls", interval=60),
                Schedule("purge_api_calls", "jobs.api.purge_api_calls", cron="47 3 * * *")],
-    audit_labels={"api_token": "接口令牌", "api_client": "对接系统"},
+    audit_labels={"api_token": "接口令牌", "api_client": "对接系统", "api_call": "接口调用"},
+    demo="portal.api.demo:build",
 )
 
 PREFIX = bp.url_prefix + "/"
@@ -54,4 +55,4 @@ def _log_every_call(state) -> None:
         return response
 
 
-from . import errors, openapi  # noqa: E402,F401
+from . import errors, labels, openapi  # noqa: E402,F401

@@ -36,6 +36,13 @@ def list_clients():
                   states=STATES, token_counts=queries.active_token_counts())
 
 
+@admin_bp.route("/api-tokens")
+@require(MANAGE_CLIENTS)
+def old_token_list():
+    """The former token page's address: tokens now live with their client system."""
+    return redirect(url_for("api_admin.list_clients"), 301)
+
+
 @admin_bp.route("/api-clients/new", methods=["GET", "POST"])
 @require(MANAGE_CLIENTS)
 def new_client():

@@ -37,6 +37,7 @@ def test_register_a_client_issue_a_scoped_token_rotate_the_secret_and_deactivate
     client.login("root")
     home = text_of(client.get("/"))
     assert "对接系统" in home and "接口清单" in home
+    assert client.get("/admin/api-tokens").headers["Location"] == "/admin/api-clients"
     bad = client.submit("/admin/api-clients/new", {"code": "HIS 系统", "name": "东华 HIS"})
     assert bad.status_code == 422 and "系统代码只能用字母" in text_of(bad)
     made = client.submit("/admin/api-clients/new", {"code": "HIS", "name": "东华 HIS", "contact": "信息科 8001"})
@@ -88,6 +89,12 @@ def test_register_a_client_issue_a_scoped_token_rotate_the_secret_and_deactivate
     assert edited.status_code == 303
     assert db.session.scalar(select(ApiClient.is_active).where(ApiClient.id == his_id)) is False
     assert "已停用" in text_of(client.get("/admin/api-clients"))
+    listing = client.htmx_get("/admin/api-clients?state=inactive")
+    assert listing.status_code == 200 and "<html" not in listing.get_data(as_text=True)
+    assert "东华 HIS（停用）" in text_of(listing)
+    assert "东华 HIS" not in text_of(client.htmx_get("/admin/api-clients?state=active"))
+    assert client.get("/admin/api-clients?state=bogus").status_code == 400
+    assert client.get("/admin/api-clients/99999").status_code == 404
     actions = db.session.execute(select(AuditLog.entity_type, AuditLog.action).where(
         AuditLog.entity_type.in_(("api_client", "api_token"))).order_by(AuditLog.id)).all()
     assert [tuple(a) for a in actions] == [("api_client", "create"), ("api_token", "create"), ("api_token", "update"),

@@ -34,6 +34,17 @@ CODES: dict[str, tuple[int, str]] = {
     "BUSY": (503, "系统繁忙，请稍后重试（响应头 Retry-After）"),
     "INTERNAL": (500, "服务器内部错误（已记录，请联系信息科）"),
 }
+
+
+def register_code(code: str, status: int, meaning: str) -> str:
+    """A domain's own error code (e.g. NOT_FOUND_STAFF, 404), declared beside its endpoints; it joins the one
+    table above (and must be listed in docs/api.md: a test checks)."""
+    if code in CODES and CODES[code] != (status, meaning):
+        raise ValueError(f"API error code {code} declared twice, differently")
+    CODES[code] = (status, meaning)
+    return code
+
+
 # The default code of an HTTP status raised without one (werkzeug's abort, a routing error).
 DEFAULT_CODES = {400: "BAD_REQUEST", 401: "AUTH_INVALID", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                  405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "TOO_LARGE", 422: "VALIDATION",

@@ -14,13 +14,17 @@ from .errors import CODES
 from .registry import AUTH_ERRORS, ENDPOINTS, SCOPES, VERSION
 
 CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
-ERROR_SCHEMA = {
-    "type": "object", "required": ["error"],
-    "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-        "code": {"type": "string", "enum": sorted(CODES)},
-        "message": {"type": "string", "description": "中文说明"},
-        "details": {"description": "可选：逐项错误（index、field、code、message）或其他细节"}}}},
-}
+
+
+def error_schema() -> dict[str, Any]:
+    # Built when asked: domains may add codes to the table (errors.register_code) after this module loads.
+    return {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string", "enum": sorted(CODES)},
+            "message": {"type": "string", "description": "中文说明"},
+            "details": {"description": "可选：逐项错误（index、field、code、message）或其他细节"}}}},
+    }
 
 
 def openapi_path(rule: str) -> str:
@@ -83,7 +87,7 @@ def build() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "接口令牌；范围：" + "，".join(
                                                f"{s.code}（{s.label}）" for s in SCOPES.values())}},
-            "schemas": {"Error": ERROR_SCHEMA},
+            "schemas": {"Error": error_schema()},
         },
         "x-error-codes": {code: {"status": status, "message": text} for code, (status, text) in CODES.items()},
         "x-scopes": {s.code: {"label": s.label, "description": s.description} for s in SCOPES.values()},

@@ -7,6 +7,9 @@
               response={...}, errors=("BAD_DATE", "NOT_FOUND_PLAN"))
     def get_plan(plan_date): ...
 
+A domain's own error codes join the one table with ``errors.register_code("NOT_FOUND_STAFF", 404, "找不到该工号")``
+(and a row in docs/api.md); query parameters are read with ``portal.api.params`` (BAD_PARAM / BAD_DATE).
+
 The decorator adds the route to the API blueprint behind the token check (token -> scope -> the acting
 account's permission); the platform builds from the declarations the scope list (token form), the
 OpenAPI document (/api/v1/openapi.json) and the interface registry page (接口清单).

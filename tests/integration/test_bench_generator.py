@@ -81,7 +81,8 @@ def test_pages_load_on_the_generated_data(bench_app):
              "bcm00": ["/", "/casemgmt/tasks", "/casemgmt/patients", "/casemgmt/ledger"],
              "bma": ["/approvals/todo", "/supervision", "/catalogue/technologies",
                      "/catalogue/technologies?as_of=" + (date.today() - timedelta(days=60)).isoformat(),
-                     "/catalogue/technologies/1", "/catalogue/departments"], "baudit": ["/audit/"], "bsys": ["/admin/users"]}
+                     "/catalogue/technologies/1", "/catalogue/departments"],
+             "baudit": ["/audit/"], "bsys": ["/admin/users"]}
     for login, urls in pages.items():
         client = app.test_client()
         client.login(login, PASSWORD)

@@ -34,7 +34,8 @@ def make_tech(code: str, name: str, *, grade: int = 2, category: str = "surgery"
 
 
 def revision_numbers(tech_id: int) -> list[int]:
-    return list(db.session.scalars(select(TechnologyRevision.revision).where(TechnologyRevision.technology_id == tech_id)
+    return list(db.session.scalars(select(TechnologyRevision.revision)
+                                   .where(TechnologyRevision.technology_id == tech_id)
                                    .order_by(TechnologyRevision.revision)))
 
 

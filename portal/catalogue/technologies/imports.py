@@ -27,8 +27,10 @@ from portal.io.reader import RowResult
 from ..models import CATEGORIES, FLAGS, Technology, TechnologyDepartment, TechnologyRevision
 from .services import ENTITY, FIELDS, SEPARATORS, delete_departments, insert_departments, split_codes
 
-CHINESE_GRADES = {"一": 1, "二": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4": 4, "Ⅰ": 1, "Ⅱ": 2, "Ⅲ": 3, "Ⅳ": 4}
-GRADE_TEXT = re.compile(r"^(?:院内)?([一二三四1-4ⅠⅡⅢⅣ])(?:级)?(?:手术|操作)?$")
+# Text is NFKC-folded first: Roman numerals Ⅳ arrive as IV.
+CHINESE_GRADES = {"一": 1, "二": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4": 4,
+                  "I": 1, "II": 2, "III": 3, "IV": 4}
+GRADE_TEXT = re.compile(r"^(?:院内)?([一二三四1-4]|IV|III|II|I)(?:级)?(?:手术|操作)?$")
 STATUS_WORDS = {"启用": "active", "在用": "active", "有效": "active", "正常": "active", "active": "active",
                 "停用": "disabled", "禁用": "disabled", "无效": "disabled", "作废": "disabled", "disabled": "disabled"}
 CATEGORY_WORDS = {**{label: code for code, label in CATEGORIES.items()}, **{code: code for code in CATEGORIES},
@@ -44,7 +46,7 @@ def parse_grade(value: Any) -> int:
         if float(value).is_integer() and 1 <= value <= 4:
             return int(value)
         raise CellError(f"手术等级“{value}”无效，应为 1–4 或 一级–四级")
-    text = parse_text(value, 20).replace(" ", "")
+    text = parse_text(value, 20).replace(" ", "").upper()
     match = GRADE_TEXT.match(text)
     if not match:
         raise CellError(f"手术等级“{text}”无效，应为 1–4 或 一级–四级")
@@ -255,6 +257,10 @@ def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any
     insert_departments(links)
     if revisions:
         db.session.execute(insert(TechnologyRevision), revisions)
+    touched = {c["id"] for c in changes}
+    for obj in list(db.session.identity_map.values()):  # written past the ORM: loaded copies read again
+        if isinstance(obj, Technology) and obj.id in touched:
+            db.session.expire(obj)
     return keys
 
 

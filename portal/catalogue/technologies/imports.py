@@ -185,7 +185,7 @@ def _wanted(values: dict[str, Any], current: dict[str, Any] | None) -> dict[str,
                      "insurance_code": "", "note": ""}.get(name, False if name in FLAGS else None)
         state[name] = value
     for name in ("national_code", "insurance_code"):
-        state[name] = "".join(str(state[name] or "").split()).upper()
+        state[name] = "".join(str(state[name] or "").split())
     state["code"] = values["code"]
     return state
 

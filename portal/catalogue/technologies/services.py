@@ -78,9 +78,11 @@ def _reason(reason: str | None) -> str:
 def _check_values(values: dict[str, Any]) -> dict[str, Any]:
     """Plain values as stored; a rule broken is a ServiceError naming the field."""
     out = dict(values)
-    for name in ("code", "national_code", "insurance_code"):
+    if "code" in out:
+        out["code"] = "".join(clean(out["code"]).split()).upper()
+    for name in ("national_code", "insurance_code"):  # 47.0100x001: national codes keep their case
         if name in out:
-            out[name] = "".join(clean(out[name]).split()).upper()
+            out[name] = "".join(clean(out[name]).split())
     if "name" in out:
         out["name"] = clean(out["name"])
         if not out["name"]:

@@ -137,3 +137,13 @@ def test_the_import_page_shows_changed_fields(client, tree):
     body = text_of(response)
     assert response.status_code == 200 and "将修改的记录" in body and "SS030 手术等级" in body
     assert "其中有改动 1" in body
+
+
+def test_the_template_reads_back_as_a_valid_row(client, tree):
+    make_user("yiwu_tpl", ["ma_staff"], tree.hospital)
+    client.login("yiwu_tpl")
+    response = client.get("/imports/technology/template")
+    assert response.status_code == 200
+    result = imports.preview("technology", "模板.xlsx", response.get_data())
+    # The example names the demo hospital's 普外科 (PTWK): unknown here, and said so in Chinese.
+    assert [m for _, _, _, m in result.first_errors()] == ["找不到科室“PTWK”（可填科室代码或名称，用“、”分隔）"]

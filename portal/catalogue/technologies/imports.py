@@ -139,6 +139,7 @@ def _find(keys: list[tuple]) -> dict[tuple, Any]:
     """Existing entries by code: plain rows with their department codes and latest revision's start."""
     codes = sorted({k[0] for k in keys if k[0]})
     found: dict[tuple, Any] = {}
+    department_codes = lookup_table("tech_departments")["codes"] if codes else {}  # shared by every record
     columns = [getattr(Technology, f) for f in FIELDS if f != "departments"]
     for start in range(0, len(codes), 500):
         chunk = codes[start:start + 500]
@@ -161,23 +162,20 @@ def _find(keys: list[tuple]) -> dict[tuple, Any]:
             state["prerequisites"] = list(state["prerequisites"] or [])
             state["departments"] = sorted(depts[row["id"]])
             found[(row["code"].upper(),)] = SimpleNamespace(id=row["id"], revision=row["revision"], state=state,
-                                                            valid_from=starts.get(row["id"]))
+                                                            valid_from=starts.get(row["id"]), codes=department_codes)
     return found
 
 
-def _codes_of(ids: list[int]) -> list[str]:
-    codes = lookup_table("tech_departments")["codes"]
-    return sorted(codes[i] for i in ids)
+def _wanted(values: dict[str, Any], current: dict[str, Any] | None, codes: dict[int, str]) -> dict[str, Any]:
+    """The state a row asks for: its cells, and for blank ones what the entry has (or the default).
 
-
-def _wanted(values: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
-    """The state a row asks for: its cells, and for blank ones what the entry has (or the default)."""
+    ``codes``: department id -> code, loaded once per file."""
     current = current or {}
     state = {}
     for name in FIELDS:
         value = values.get(name)
         if name == "departments" and value is not None:
-            value = _codes_of(value)
+            value = sorted(codes[i] for i in value)
         if value is None:
             value = current.get(name)
         if value is None:
@@ -197,7 +195,7 @@ def _valid_from(values: dict[str, Any], now: datetime) -> datetime:
 
 def changed_fields(values: dict[str, Any], existing: Any) -> list[str]:
     """The labels of the fields a row would change on an existing entry (empty: unchanged)."""
-    wanted = _wanted(values, existing.state)
+    wanted = _wanted(values, existing.state, existing.codes)
     return [field_label(ENTITY, name) for name in FIELDS if wanted[name] != existing.state.get(name)]
 
 
@@ -222,22 +220,23 @@ def check_rows(rows: list[RowResult]) -> None:
 def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any], Any]]) -> list[tuple]:
     """Insert new entries and apply changed ones in bulk; a revision for each entry written."""
     now, author = utcnow(), current_actor().user_id
-    words = lookup_table("tech_departments")["words"]
+    table = lookup_table("tech_departments")
+    words, codes = table["words"], table["codes"]
     revisions, links = [], []
     if new:
-        states = [_wanted(values, None) for values in new]
-        techs = [Technology(**{k: v for k, v in state.items() if k != "departments"}, revision=1, created_at=now,
-                            updated_at=now, created_by_id=author) for state in states]
-        db.session.add_all(techs)
-        db.session.flush()
-        for tech, state, values in zip(techs, states, new, strict=True):
-            revisions.append({"technology_id": tech.id, "revision": 1, "valid_from": _valid_from(values, now),
+        states = [_wanted(values, None, codes) for values in new]
+        ids = db.session.scalars(
+            insert(Technology).returning(Technology.id, sort_by_parameter_order=True),
+            [{**{k: v for k, v in state.items() if k != "departments"}, "revision": 1, "created_at": now,
+              "updated_at": now, "created_by_id": author} for state in states]).all()
+        for tech_id, state, values in zip(ids, states, new, strict=True):
+            revisions.append({"technology_id": tech_id, "revision": 1, "valid_from": _valid_from(values, now),
                               "data": state, "reason": "字典导入：新增", "changed_by_id": author, "source": "import",
                               "created_at": now, "updated_at": now, "created_by_id": author})
-            links += [(tech.id, words[code.upper()][0]) for code in state["departments"]]
+            links += [(tech_id, words[code.upper()][0]) for code in state["departments"]]
     changes, keys, relinked = [], [], []
     for values, existing in corrections:
-        state = _wanted(values, existing.state)
+        state = _wanted(values, existing.state, codes)
         if state == existing.state:
             continue
         labels = "、".join(field_label(ENTITY, n) for n in FIELDS if state[n] != existing.state.get(n))
@@ -265,8 +264,9 @@ def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any
 
 
 TECHNOLOGY_IMPORT = register(ImportType(
-    code="technology", label="手术/技术字典", columns=COLUMNS, key=("code",), codes=("code",), find_existing=_find,
+    code="technology", label="手术操作字典", columns=COLUMNS, key=("code",), codes=("code",), find_existing=_find,
     write_many=_write_many, check_rows=check_rows, compare=changed_fields, max_rows=20_000,
     permission="catalogue.manage", personal_data=False,
     example=("SS0001", "47.0100x001", "47.0100x001", "腹腔镜下阑尾切除术", "手术", "二级", "否", "是", "是", "否", "否",
-             "PTWK", "", "启用", "", "")))
+             "PTWK", "YSZYZ", "启用", "", "")))
+assert len(TECHNOLOGY_IMPORT.example) == len(COLUMNS)

@@ -17,6 +17,7 @@ from portal.catalogue.models import Technology
 from portal.catalogue.technologies import services as catalogue
 from portal.core.actor import SYSTEM, acting_as
 from portal.extensions import db
+from tests.conftest import xlsx_bytes
 from tests.e2e.helpers import submit_login, unique
 
 pytestmark = pytest.mark.e2e
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.e2e
 PHONE = {"width": 375, "height": 667}
 TABLET = {"width": 1024, "height": 768}
 DESKTOP = {"width": 1440, "height": 900}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @pytest.fixture
@@ -130,3 +132,12 @@ def test_screenshots(open_context, make_account, catalogue_entries):
             page.wait_for_load_state("networkidle")
             page.screenshot(path=str(folder / f"{name}-{label}.png"), full_page=True)
             assert no_horizontal_scroll(page), (name, label)
+        # The import preview: one row changes two fields, one row is wrong.
+        page.goto("/imports/technology")
+        page.set_input_files("#file", files=[{"name": "字典.xlsx", "mimeType": XLSX, "buffer": xlsx_bytes([
+            ["院内编码", "名称", "类别", "等级"], [f"{prefix}1", "腹腔镜下胆囊切除术（改）", "手术", "三级"],
+            [f"{prefix}9", "新术式", "手术", "五级"]])}])
+        page.get_by_role("button", name="上传并预览").click()
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(folder / f"import-{label}.png"), full_page=True)
+        assert no_horizontal_scroll(page), ("import", label)

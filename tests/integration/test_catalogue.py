@@ -99,6 +99,34 @@ def test_as_of_a_date_reads_the_revision_valid_at_the_end_of_that_day(session, t
     assert [e.revision for e in queries.as_of_entries(queries.Filters(as_of=today))] == [3]
 
 
+def test_the_as_of_list_filters_like_the_current_one(session, tree):
+    today = local_today()
+    start = local_day_bounds(today - 10 * DAY)[0]
+    a = make_tech("SS050", "腹腔镜下胆囊切除术", grade=3, minimally_invasive=True, departments=[tree.surgery],
+                  when=start)
+    make_tech("SS051", "冠状动脉_造影术", grade=2, category="interventional", departments=[tree.cardiology],
+              when=start)
+    catalogue.update_technology(a, {"restricted": True}, [tree.cardiology.id], reason="改")
+    db.session.commit()
+
+    def codes(**kwargs) -> list[str]:
+        return [e.code for e in queries.as_of_entries(queries.Filters(as_of=today - DAY, **kwargs), "code")]
+
+    assert codes() == ["SS050", "SS051"]
+    assert codes(q="胆囊") == ["SS050"] and codes(q="ss05") == ["SS050", "SS051"] and codes(q="_") == ["SS051"]
+    assert codes(q="nss051") == ["SS051"]
+    assert codes(flags={"minimally_invasive": "1"}) == ["SS050"]
+    assert codes(flags={"restricted": "1"}) == []  # restricted only since today
+    assert codes(flags={"restricted": "0"}) == ["SS050", "SS051"]
+    assert codes(department_id=tree.surgery.id) == ["SS050"]
+    assert codes(department_id=tree.orthopaedics.id) == []
+    assert codes(category="interventional", grade=2, status="active") == ["SS051"]
+    assert [e.code for e in queries.as_of_entries(queries.Filters(as_of=today - DAY), "grade", True)] == [
+        "SS050", "SS051"]
+    now = [e.code for e in queries.as_of_entries(queries.Filters(as_of=today, department_id=tree.cardiology.id))]
+    assert now == ["SS050", "SS051"]
+
+
 def test_diff_between_revisions_reads_chinese_labels(session, tree):
     tech = make_tech("SS004", "冠状动脉造影术", category="interventional", departments=[tree.cardiology])
     catalogue.update_technology(tech, {"grade": 4, "restricted": True}, [tree.cardiology.id, tree.surgery.id],

@@ -8,11 +8,10 @@ from datetime import date
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, String, and_, case, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from portal.auth.models import Department
-from portal.core.listing import Page
 from portal.core.timeutil import local_day_bounds
 from portal.extensions import db
 
@@ -130,52 +129,56 @@ def department_names() -> dict[str, str]:
     return {code: name for code, name in db.session.execute(select(Department.code, Department.name))}
 
 
-def _matches(entry: PastEntry, filters: Filters, department_code: str | None) -> bool:
-    data = entry.data
+def _field(name: str):
+    return TechnologyRevision.data[name]
+
+
+AS_OF_SORTS = {"code": lambda: _field("code").as_string(), "name": lambda: _field("name").as_string(),
+               "grade": lambda: _field("grade").as_integer(), "category": lambda: _field("category").as_string(),
+               "status": lambda: _field("status").as_string(), "updated": lambda: TechnologyRevision.valid_from,
+               "national_code": lambda: _field("national_code").as_string()}
+
+
+def as_of_select(filters: Filters, sort_key: str = DEFAULT_SORT, descending: bool = False) -> Select:
+    """The catalogue as it stood at the end of ``filters.as_of`` (one revision per entry), filtered and sorted
+    like the current list, in SQL: the same JSON paths on SQLite and PostgreSQL."""
+    assert filters.as_of is not None
+    stmt = as_of_query(filters.as_of)
     if filters.q:
-        text = filters.q.lower()
-        if not any(text in str(data.get(k) or "").lower() for k in ("code", "national_code", "insurance_code",
-                                                                      "name")):
-            return False
-    if filters.category and data.get("category") != filters.category:
-        return False
-    if filters.grade and data.get("grade") != filters.grade:
-        return False
-    if filters.status and data.get("status") != filters.status:
-        return False
+        pattern = _like(filters.q)
+        stmt = stmt.where(or_(*(func.lower(_field(k).as_string()).like(pattern, escape="\\")
+                                for k in ("code", "national_code", "insurance_code", "name"))))
+    if filters.category:
+        stmt = stmt.where(_field("category").as_string() == filters.category)
+    if filters.grade:
+        stmt = stmt.where(_field("grade").as_integer() == filters.grade)
+    if filters.status:
+        stmt = stmt.where(_field("status").as_string() == filters.status)
     for flag, wanted in filters.flags.items():
-        if wanted in ("1", "0") and bool(data.get(flag)) != (wanted == "1"):
-            return False
-    if filters.changed_from and entry.valid_from < local_day_bounds(filters.changed_from)[0]:
-        return False
-    return not (department_code and department_code not in data.get("departments", []))
+        if wanted in ("1", "0"):
+            stmt = stmt.where(_field(flag).as_boolean() == (wanted == "1"))
+    if filters.changed_from:
+        stmt = stmt.where(TechnologyRevision.valid_from >= local_day_bounds(filters.changed_from)[0])
+    if filters.department_id:
+        code = db.session.scalar(select(Department.code).where(Department.id == filters.department_id))
+        # The department codes are a JSON array of strings: '"CODE"' appears in its text exactly when listed.
+        needle = _like(f'"{code}"') if code else None
+        stmt = stmt.where(func.lower(_field("departments").as_json().cast(String)).like(needle, escape="\\")
+                          if needle else TechnologyRevision.id.is_(None))
+    column = AS_OF_SORTS[sort_key]()
+    return stmt.order_by(column.desc() if descending else column.asc(),
+                         TechnologyRevision.technology_id.desc() if descending else
+                         TechnologyRevision.technology_id.asc())
+
+
+def past_entries(revisions, names: dict[str, str] | None = None) -> list[PastEntry]:
+    names = department_names() if names is None else names
+    return [PastEntry(r.technology_id, r.revision, r.valid_from, r.data, names) for r in revisions]
 
 
 def as_of_entries(filters: Filters, sort_key: str = DEFAULT_SORT, descending: bool = False) -> list[PastEntry]:
-    """The catalogue as it stood at the end of ``filters.as_of``, filtered and sorted like the current list."""
-    assert filters.as_of is not None
-    code = None
-    if filters.department_id:
-        code = db.session.scalar(select(Department.code).where(Department.id == filters.department_id)) or "\0"
-    rows = db.session.scalars(as_of_query(filters.as_of))
-    names = department_names()
-    entries = [PastEntry(r.technology_id, r.revision, r.valid_from, r.data, names) for r in rows]
-    entries = [e for e in entries if _matches(e, filters, code)]
-    key = {"updated": "valid_from"}.get(sort_key, sort_key)
-
-    def sort_value(entry: PastEntry):
-        value = entry.valid_from if key == "valid_from" else entry.data.get(key)
-        return (value is None, value if value is not None else "", entry.id)
-
-    entries.sort(key=sort_value, reverse=descending)
-    return entries
-
-
-def page_of(items: list, page: int, per_page: int) -> Page:
-    total = len(items)
-    pages = max(1, -(-total // per_page))
-    page = min(max(page, 1), pages)
-    return Page(items[(page - 1) * per_page: page * per_page], page, per_page, total)
+    """Every entry of the as-of list (for the export)."""
+    return past_entries(db.session.scalars(as_of_select(filters, sort_key, descending)))
 
 
 # --- departments -----------------------------------------------------------------------------------------------

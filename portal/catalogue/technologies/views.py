@@ -29,9 +29,9 @@ def _department_choices():
     return [(d.id, f"{d.name}（{d.code}）") for d in queries.departments()]
 
 
-def _bulk_form(form: BulkForm | None = None) -> BulkForm:
+def _bulk_form(form: BulkForm | None = None, choices: list | None = None) -> BulkForm:
     form = form or BulkForm(formdata=None)
-    form.department_ids.choices = select_choices(_department_choices())
+    form.department_ids.choices = select_choices(choices if choices is not None else _department_choices())
     return form
 
 
@@ -40,13 +40,15 @@ def _list_context(bulk_form: BulkForm | None = None) -> dict:
     args = {**filters.args(), "sort": sort.param}
     page_number, per_page = arg_int("page", 1), current_app.config["PAGE_SIZE"]
     if filters.as_of:
-        page = queries.page_of(queries.as_of_entries(filters, sort.key, sort.descending), page_number, per_page)
+        page = paginate(queries.as_of_select(filters, sort.key, sort.descending), page_number, per_page)
+        page.items = queries.past_entries(page.items)
     else:
         page = paginate(queries.list_query(filters, sort.key, sort.descending), page_number, per_page)
     may_manage = has_permission(current_user, MANAGE) and not filters.as_of
+    departments = _department_choices()
     return {"page": page, "filters": filters, "sort": sort, "args": args, "categories": CATEGORIES,
-            "grades": GRADES, "statuses": STATUSES, "flags": FLAGS, "departments": _department_choices(),
-            "may_manage": may_manage, "bulk_form": _bulk_form(bulk_form) if may_manage else None,
+            "grades": GRADES, "statuses": STATUSES, "flags": FLAGS, "departments": departments,
+            "may_manage": may_manage, "bulk_form": _bulk_form(bulk_form, departments) if may_manage else None,
             "bulk_actions": BULK_ACTIONS, "today": local_today(), "back": query_string(args)}
 
 

@@ -61,6 +61,8 @@ def no_horizontal_scroll(page: Page) -> bool:
 def test_search_filter_and_bulk_disable_at_the_desk(page: Page, make_account, live_app, catalogue_entries):
     prefix, _ = catalogue_entries
     account = make_account("ma", roles=("ma_staff",))
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
     _sign_in(page, account, "/catalogue/technologies")
     rows = page.get_by_test_id("technology-row")
     page.get_by_role("searchbox", name="搜索").fill(prefix.lower())  # case-insensitive
@@ -89,6 +91,7 @@ def test_search_filter_and_bulk_disable_at_the_desk(page: Page, make_account, li
     rows.first.get_by_role("link").first.click()
     expect(page.get_by_test_id("revision")).to_have_count(2)
     expect(page.get_by_test_id("revision-timeline")).to_contain_text("年度目录清理")
+    assert violations == []
 
 
 def test_the_list_reads_as_cards_on_a_phone(open_context, make_account, catalogue_entries):

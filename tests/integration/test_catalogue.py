@@ -320,6 +320,13 @@ def test_department_page_counts_by_grade_and_category(client, tree, ma):
     page = client.get(f"/catalogue/departments?department_id={tree.surgery.id}")
     body = text_of(page)
     assert page.status_code == 200 and "SS700" in body and "SS701" in body and "SS702" not in body
+    # Every count opens exactly its rows.
+    html = page.get_data(as_text=True)
+    link = f"/catalogue/departments?department_id={tree.surgery.id}&amp;grade=4&amp;category=endoscopy"
+    assert link in html
+    cell = text_of(client.get(link.replace("&amp;", "&")))
+    assert "SS701" in cell and "SS700" not in cell
+    assert client.get(f"/catalogue/departments?department_id={tree.surgery.id}&category=x").status_code == 400
 
 
 def test_department_head_may_view_but_not_manage(client, tree):

@@ -7,7 +7,7 @@ from flask import abort, current_app, flash, request, url_for
 from flask_login import current_user
 
 from portal.core.forms import select_choices
-from portal.core.listing import arg_int, paginate, query_string
+from portal.core.listing import arg_choice, arg_int, paginate, query_string
 from portal.core.permissions import has_permission, require
 from portal.core.rendering import htmx_redirect, render
 from portal.core.scoping import MAX_ID, get_or_404
@@ -241,12 +241,14 @@ def department_technologies():
             abort(404)
     summary = queries.department_summary(department) if department else None
     page = None
+    grade, category = arg_int("grade", minimum=1, maximum=4), arg_choice("category", CATEGORIES)
     if department is not None:
-        filters = queries.Filters(department_id=department.id, status="active", grade=arg_int("grade", minimum=1,
-                                                                                                 maximum=4))
+        filters = queries.Filters(department_id=department.id, status="active", grade=grade, category=category)
         page = paginate(queries.list_query(filters, "grade", True), arg_int("page", 1),
                         current_app.config["PAGE_SIZE"])
     return render("catalogue/technologies/department_technologies.html",
                   "catalogue/technologies/_department_rows.html", department=department, choices=choices,
                   summary=summary, page=page, grades=GRADES, categories=CATEGORIES, flags=FLAGS,
-                  args={"department_id": department.id if department else "", "grade": arg_int("grade") or ""})
+                  grade=grade, category=category,
+                  args={"department_id": department.id if department else "", "grade": grade or "",
+                        "category": category})

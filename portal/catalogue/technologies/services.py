@@ -159,6 +159,8 @@ def create_technology(values: dict[str, Any], department_ids: Iterable[int] = ()
     if tech.status not in STATUSES:
         raise ServiceError("状态无效。", field="status")
     tech.departments = departments
+    if when is not None:  # an entry loaded with its history: created when its first revision began
+        tech.created_at = tech.updated_at = when
     db.session.add(tech)
     try:
         with db.session.begin_nested():
@@ -187,9 +189,9 @@ def _apply(tech: Technology, values: dict[str, Any], departments: list[Departmen
     if after == before:
         return False
     tech.revision += 1
-    tech.updated_at = utcnow()
+    tech.updated_at = when or utcnow()
     db.session.flush()
-    _write_revision(tech, after, reason, source, when or utcnow())
+    _write_revision(tech, after, reason, source, tech.updated_at)
     _record(action, tech, before, after, reason, source)
     return True
 

@@ -364,3 +364,53 @@ def test_home_panel_counts_this_months_changes_and_disabled(client, tree, ma):
     body = text_of(part)
     assert part.status_code == 200 and "1 已停用" in body and "1 本月修订的条目" in body
     assert "SS900 甲 第 2 版" in body and "停止开展" in body
+
+
+def test_list_and_as_of_pages_issue_the_same_queries_for_few_or_many_rows(client, tree, ma):
+    from sqlalchemy import event
+
+    def add(start: int, n: int) -> None:
+        for i in range(start, start + n):
+            tech = make_tech(f"SQ{i:03d}", f"术式{i}", departments=[tree.surgery, tree.cardiology])
+            catalogue.update_technology(tech, {"grade": 3}, None, reason="调整")
+        db.session.commit()
+
+    def queries_of(url: str) -> int:
+        seen: list[str] = []
+
+        def record(conn, cursor, statement, params, context, executemany):
+            seen.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            assert client.get(url).status_code == 200
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+        return len(seen)
+
+    client.login("yiwu_cat")
+    today = local_today().isoformat()
+    urls = ["/catalogue/technologies", f"/catalogue/technologies?as_of={today}",
+            f"/catalogue/departments?department_id={tree.surgery.id}"]
+    add(0, 2)
+    for url in urls:
+        queries_of(url)  # caches filled
+    few = [queries_of(url) for url in urls]
+    add(2, 18)
+    assert [queries_of(url) for url in urls] == few
+
+
+def test_as_of_reads_the_entry_and_start_index(session, tree):
+    """On PostgreSQL the state as of a day is read from the (technology_id, valid_from) index, newest first."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the plan is PostgreSQL's")
+    tech = make_tech("IX001", "甲")
+    stmt = (select(TechnologyRevision).where(TechnologyRevision.technology_id == tech.id,
+                                             TechnologyRevision.valid_from < catalogue.end_of(local_today()))
+            .order_by(TechnologyRevision.valid_from.desc(), TechnologyRevision.revision.desc()).limit(1))
+    compiled = stmt.compile(dialect=db.session.get_bind().dialect)
+    connection = db.session.connection()
+    connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    plan = "\n".join(r[0] for r in connection.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params))
+    connection.exec_driver_sql("SET LOCAL enable_seqscan = on")
+    assert "ix_technology_revisions_valid_from" in plan, plan

@@ -235,12 +235,16 @@ def _bulk(ids: Sequence[int], change, reason: str, what: str) -> BulkResult:
         raise ServiceError("请先勾选要操作的条目。", field="ids")
     if len(ids) > MAX_BULK:
         raise ServiceError(f"一次最多操作 {MAX_BULK} 条。", field="ids")
-    techs = list(db.session.scalars(select(Technology).where(Technology.id.in_(ids)).order_by(Technology.code)))
+    # Locked in one statement, in id order (PostgreSQL; SQLite serialises writers): another writer of any of
+    # them waits, and what is read here is what it left.
+    techs = list(db.session.scalars(select(Technology).where(Technology.id.in_(ids)).order_by(Technology.id)
+                                    .with_for_update(of=Technology).options(selectinload(Technology.departments))
+                                    .execution_options(populate_existing=True)))
     if len(techs) != len(ids):
         raise ServiceError("所选条目有的已不存在，请刷新后重试。", field="ids")
+    techs.sort(key=lambda t: t.code)
     changed, unchanged, now = [], 0, utcnow()
     for tech in techs:
-        _lock(tech)
         before = state_of(tech)
         values, departments = change(tech)
         for name, value in values.items():

@@ -256,6 +256,9 @@ def test_create_edit_and_disable_through_the_pages(client, tree, ma):
     assert stale.status_code == 409 and "已被他人修改" in text_of(stale)
     no_reason = client.submit(f"/catalogue/technologies/{tech.id}/status", {"status": "disabled", "reason": ""})
     assert no_reason.status_code == 422 and "请填写启用或停用的原因" in text_of(no_reason)
+    stale_status = client.submit(f"/catalogue/technologies/{tech.id}/status", {"status": "disabled",
+                                                                               "reason": "旧页面", "revision": "1"})
+    assert stale_status.status_code == 409 and "当前为第 2 版" in text_of(stale_status)
     disabled = client.submit(f"/catalogue/technologies/{tech.id}/status", {"status": "disabled", "reason": "停止"})
     assert disabled.status_code == 303
     tech = db.session.get(Technology, tech.id)

@@ -7,6 +7,7 @@ Create Date: 2026-12-01 11:56:30.113809
 
 from alembic import op
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 import portal.core.models
 
 
@@ -61,7 +62,7 @@ def upgrade() -> None:
     sa.Column('technology_id', sa.Integer(), nullable=False),
     sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('valid_from', portal.core.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
     sa.Column('reason', sa.String(length=500), nullable=False),
     sa.Column('changed_by_id', sa.Integer(), nullable=True),
     sa.Column('source', sa.String(length=16), nullable=False),

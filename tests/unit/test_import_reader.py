@@ -150,6 +150,20 @@ def test_a_two_level_header_with_merged_cells_is_read():
                                     "active": True}
 
 
+def test_cells_merged_down_over_data_rows_are_errors_on_every_row_they_cover():
+    content = raw_xlsx({"名单": [["姓名", "日期", "床号"],
+                                ["张三", "2026-11-23", "3床"],
+                                ["李四", "2026-11-23", None],
+                                ["王五", "2026-11-24", "5床"],
+                                ["赵六", "2026-11-24", "6床"]]},
+                       merges={"名单": ("B2:B3", "C4:C4", "A5:C5")})
+    sheet = read_sheet(content, COLUMNS, max_rows=10)
+    errors = {row.row_number: [(header, message) for header, _, message in row.errors] for row in sheet.rows}
+    merged = "第 2–3 行的单元格 B2:B3 是合并单元格，只有第一行有值：请取消合并，在每一行填写后重新导入"
+    assert errors[2] == [("日期", merged)] and errors[3] == [("日期", merged)]
+    assert errors[4] == [] and errors[5] == []  # one cell, or cells merged across a row, read as they are
+
+
 def test_the_sheet_with_the_header_is_found_behind_an_instructions_sheet():
     instructions = [["填写说明"], ["1. 证件号码列请设置为文本格式"], ["2. 姓名、证件号码为必填"]]
     content = raw_xlsx({"填写说明": instructions,

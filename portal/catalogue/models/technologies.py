@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.auth.models import Department
+from portal.auth.models import Department, User
 from portal.core.models import Base, Model, UTCDateTime
 
 CATEGORIES = {"surgery": "手术", "interventional": "介入", "endoscopy": "内镜", "anaesthesia": "麻醉",
@@ -84,7 +85,10 @@ class TechnologyRevision(Model):
     technology_id: Mapped[int] = mapped_column(ForeignKey("technologies.id", ondelete="CASCADE"))
     revision: Mapped[int] = mapped_column(Integer)
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
-    data: Mapped[dict] = mapped_column(JSON)
+    # JSONB on PostgreSQL: the "as of" list filters and sorts on its fields, parsed once when stored.
+    data: Mapped[dict] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
     reason: Mapped[str] = mapped_column(String(500), default="")
     changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     source: Mapped[str] = mapped_column(String(16), default="form")  # form / import / api / bulk
+
+    changed_by: Mapped[User | None] = relationship(foreign_keys=[changed_by_id])

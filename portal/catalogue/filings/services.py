@@ -46,12 +46,13 @@ def _snapshot(filing: RestrictedFiling) -> dict:
     return {**audit.snapshot(filing, FIELDS), "patient_record_no": mask_record_no(filing.patient_record_no)}
 
 
-def restricted_technologies() -> list[Technology]:
-    """Active restricted entries that have no filing yet (what the first-case form offers)."""
-    filed = select(RestrictedFiling.technology_id)
-    return list(db.session.scalars(select(Technology).where(
-        Technology.restricted.is_(True), Technology.status == "active", Technology.id.not_in(filed))
-        .order_by(Technology.code)))
+def restricted_technologies() -> list[tuple[int, str]]:
+    """Active restricted entries as form choices, those with a filing marked (choosing one says why not)."""
+    rows = db.session.execute(select(Technology.id, Technology.code, Technology.name, RestrictedFiling.id)
+                              .outerjoin(RestrictedFiling, RestrictedFiling.technology_id == Technology.id)
+                              .where(Technology.restricted.is_(True), Technology.status == "active")
+                              .order_by(RestrictedFiling.id.is_not(None), Technology.code))
+    return [(tid, f"{code} {name}" + ("（已登记首例）" if filing else "")) for tid, code, name, filing in rows]
 
 
 @atomic()

@@ -54,7 +54,7 @@ def list_filings():
 def _first_case_form(form: FirstCaseForm | None = None) -> FirstCaseForm:
     form = form or FirstCaseForm()
     form.technology_id.choices = select_choices(
-        [("", "（请选择）")] + [(t.id, f"{t.code} {t.name}") for t in services.restricted_technologies()])
+        [("", "（请选择）"), *services.restricted_technologies()])
     form.department_id.choices = select_choices(department_choices(current_user.principal, FILINGS,
                                                                    blank="（请选择）", active_only=True))
     return form

@@ -5,7 +5,7 @@ from __future__ import annotations
 from wtforms import IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import NumberRange
 
-from portal.core.forms import PortalForm, length, required
+from portal.core.forms import PortalForm, length, required, select_choices
 
 from ..models import CATEGORIES, GRADES
 from ..models.newtech import DECISIONS, MAX_TRIAL_MONTHS, MIN_TRIAL_MONTHS
@@ -19,9 +19,9 @@ class ApplicationForm(PortalForm):
     name = StringField("技术名称", validators=[required("请填写技术名称"), length(200)])
     code = StringField("编码", validators=[required("请填写编码"), length(40)],
                        description="目录中已有的条目填其院内编码；全新技术填医务科分配的编码")
-    category = SelectField("类别", choices=[("", "（请选择）"), *CATEGORIES.items()],
+    category = SelectField("类别", choices=select_choices([("", "（请选择）"), *CATEGORIES.items()]),
                            validators=[required("请选择技术类别")])
-    grade = SelectField("等级", coerce=_int_or_none, choices=[("", "（请选择）"), *GRADES.items()],
+    grade = SelectField("等级", coerce=_int_or_none, choices=select_choices([("", "（请选择）"), *GRADES.items()]),
                         validators=[required("请选择手术（操作）等级")])
     department_id = SelectField("科室", coerce=_int_or_none, validators=[required("请选择科室")])
     lead_employee_no = StringField("技术负责人工号", validators=[required("请填写技术负责人工号"), length(32)])
@@ -38,5 +38,5 @@ class ReportForm(PortalForm):
 
 
 class DecisionForm(PortalForm):
-    decision = RadioField("结论", choices=list(DECISIONS.items()), validators=[required("请选择结论：转常规或终止")])
+    decision = RadioField("结论", choices=select_choices(DECISIONS), validators=[required("请选择结论：转常规或终止")])
     reason = TextAreaField("理由", validators=[required("请填写结论理由"), length(2000)])

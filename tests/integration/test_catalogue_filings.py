@@ -3,6 +3,7 @@ the filing result, one filing per technology, and the 5/3/1 reminders sent once 
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -108,13 +109,13 @@ def test_documents_complete_the_filing_and_are_served_only_to_permitted_users(cl
     db.session.commit()
     client.login("ma")
     url = f"/catalogue/filings/{filing.id}/documents"
-    bad = client.submit(url, {"slot": "self_assessment", "attachments": (__import__("io").BytesIO(b"MZ..."), "x.exe")},
+    bad = client.submit(url, {"slot": "self_assessment", "attachments": (io.BytesIO(b"MZ..."), "x.exe")},
                         content_type="multipart/form-data")
     assert bad.status_code == 422 and "附件只接受" in text_of(bad)
-    fake = client.submit(url, {"slot": "self_assessment", "attachments": (__import__("io").BytesIO(b"hello"), "a.pdf")},
+    fake = client.submit(url, {"slot": "self_assessment", "attachments": (io.BytesIO(b"hello"), "a.pdf")},
                          content_type="multipart/form-data")
     assert fake.status_code == 422 and "内容与扩展名不符" in text_of(fake)
-    no_slot = client.submit(url, {"slot": "", "attachments": (__import__("io").BytesIO(PDF), "a.pdf")},
+    no_slot = client.submit(url, {"slot": "", "attachments": (io.BytesIO(PDF), "a.pdf")},
                             content_type="multipart/form-data")
     assert no_slot.status_code == 422 and "请选择材料类型" in text_of(no_slot)
     assert db.session.scalar(select(func.count()).select_from(FilingDocument)) == 0
@@ -122,7 +123,7 @@ def test_documents_complete_the_filing_and_are_served_only_to_permitted_users(cl
     early = client.submit(f"/catalogue/filings/{filing.id}/filed", {"filing_no": "备2026-01", "filed_on": "2026-10-10"})
     assert early.status_code == 422 and "备案材料不全" in text_of(early)
     for slot in ("self_assessment", "committee", "ethics", "lead_credentials"):
-        response = client.submit(url, {"slot": slot, "attachments": (__import__("io").BytesIO(PDF), f"{slot}.pdf")},
+        response = client.submit(url, {"slot": slot, "attachments": (io.BytesIO(PDF), f"{slot}.pdf")},
                                  content_type="multipart/form-data")
         assert response.status_code == 303, text_of(response)[-300:]
     assert db.session.get(RestrictedFiling, filing.id, populate_existing=True).status == "complete"
@@ -150,7 +151,8 @@ def test_documents_complete_the_filing_and_are_served_only_to_permitted_users(cl
         response = client.submit(f"/catalogue/filings/{filing.id}/filed", data)
         assert response.status_code == 422 and message in text_of(response), data
     assert db.session.get(RestrictedFiling, filing.id, populate_existing=True).status == "complete"
-    done = client.submit(f"/catalogue/filings/{filing.id}/filed", {"filing_no": "浙卫备2026-01", "filed_on": "2026-10-10"})
+    done = client.submit(f"/catalogue/filings/{filing.id}/filed",
+                         {"filing_no": "浙卫备2026-01", "filed_on": "2026-10-10"})
     assert done.status_code == 303
     filing = db.session.get(RestrictedFiling, filing.id, populate_existing=True)
     assert (filing.status, filing.filing_no, filing.filed_on) == ("filed", "浙卫备2026-01", date(2026, 10, 10))
@@ -179,7 +181,8 @@ def test_reminders_at_5_3_and_1_working_days_left_once_each(session, tree, setup
     # 5 left on Thu 10-15, 3 on Mon 10-19, 1 on Wed 10-21 (deadline Thu 10-22).
     assert sent_on == {date(2026, 10, 15): 1, date(2026, 10, 19): 1, date(2026, 10, 21): 1}
     titles = db.session.scalars(select(Notification.title).where(
-        Notification.user_id == setup.ma.id, Notification.title.like("限制类技术备案%")).order_by(Notification.id)).all()
+        Notification.user_id == setup.ma.id, Notification.title.like("限制类技术备案%"))
+        .order_by(Notification.id)).all()
     assert titles == [f"限制类技术备案还剩 {n} 个工作日：经导管主动脉瓣置换术" for n in (5, 3, 1)]
     assert count_reminders(setup.boss) == 3 and count_reminders(db.session.get(User, setup.head.id)) == 0
     assert filing.is_overdue(date(2026, 10, 23))

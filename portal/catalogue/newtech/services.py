@@ -57,7 +57,7 @@ def report_schedule(start: date, months: int) -> list[tuple[str, int, date]]:
     """(kind, sequence, due date): an interim report at half the period, an annual report at each full year
     before the end (unless it falls on the interim date), and the final report at the end."""
     end = add_months(start, months)
-    interim = start + (end - start) / 2
+    interim = start + timedelta(days=(end - start).days // 2)
     items = [("interim", 1, interim)]
     for year in range(1, months // 12 + 1):
         due = add_months(start, 12 * year)

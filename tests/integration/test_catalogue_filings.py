@@ -211,3 +211,29 @@ def test_the_tracker_marks_urgent_and_overdue(client, tree, setup):
     assert "经导管主动脉瓣置换术" not in text_of(overdue)
     partial = client.htmx_get("/catalogue/filings?status=open")
     assert partial.status_code == 200 and "<html" not in partial.get_data(as_text=True)
+
+
+def test_the_daily_job_runs_through_the_queue_and_is_idempotent(app, tree, setup, monkeypatch):
+    from rq import SimpleWorker
+
+    import jobs
+    from jobs.catalogue import send_reminders
+    from portal.core.redis_conn import get_queue
+
+    services.open_filing(technology_id=setup.tech.id, first_case_date=date(2026, 9, 24),
+                         patient_record_no="00231875", surgeon_staff_id=setup.surgeon.id,
+                         department_id=tree.cardiology.id, today=TODAY)
+    db.session.commit()
+    on_day = datetime.combine(date(2026, 10, 19), time(8, 10), LOCAL_TZ).astimezone(UTC)
+    monkeypatch.setattr(timeutil, "_now", lambda: on_day)  # 3 working days left: thresholds 5 and 3 passed
+    jobs.use_app(app)
+    queue = get_queue()
+    results = []
+    for _ in range(2):
+        job = queue.enqueue(send_reminders)
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        job.refresh()
+        assert job.is_finished, job.latest_result()
+        results.append(job.return_value())
+    assert [r["filings_reminded"] for r in results] == [1, 0]
+    assert count_reminders(setup.ma) == 1

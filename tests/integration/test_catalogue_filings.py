@@ -237,3 +237,45 @@ def test_the_daily_job_runs_through_the_queue_and_is_idempotent(app, tree, setup
         results.append(job.return_value())
     assert [r["filings_reminded"] for r in results] == [1, 0]
     assert count_reminders(setup.ma) == 1
+
+
+def test_a_concurrent_first_case_gets_409_from_the_unique_constraint(client, tree, setup, monkeypatch):
+    # Another request recorded the same first case after this one checked: the constraint answers.
+    db.session.add(RestrictedFiling(technology_id=setup.tech.id, department_id=tree.cardiology.id,
+                                    surgeon_staff_id=setup.surgeon.id, first_case_date=date(2026, 9, 25),
+                                    patient_record_no="00110011", deadline=date(2026, 10, 23)))
+    db.session.commit()
+    monkeypatch.setattr(services, "filing_of", lambda technology_id: None)
+    client.login("ma")
+    response = first_case(client, setup, tree)
+    assert response.status_code == 409 and "刚刚已由他人登记首例病例" in text_of(response)
+    assert db.session.scalar(select(func.count()).select_from(RestrictedFiling)) == 1
+    assert db.session.scalar(select(func.count()).select_from(AuditLog).where(
+        AuditLog.entity_type == "catalogue_filing")) == 0
+
+
+def test_a_deadline_in_a_year_without_holidays_shows_the_warning(client, tree, setup, monkeypatch):
+    noon = datetime.combine(date(2026, 12, 21), time(12), LOCAL_TZ).astimezone(UTC)
+    monkeypatch.setattr(timeutil, "_now", lambda: noon)
+    client.login("ma")
+    assert "2027 年节假日安排尚未录入" not in text_of(client.get("/catalogue/filings/new"))
+    assert first_case(client, setup, tree, first_case_date="2026-12-18").status_code == 303
+    filing = db.session.scalar(select(RestrictedFiling))
+    assert filing.deadline.year == 2027
+    assert "2027 年节假日安排尚未录入" in text_of(client.get(f"/catalogue/filings/{filing.id}"))
+    assert "2027 年节假日安排尚未录入" in text_of(client.get("/catalogue/filings"))
+
+
+def test_the_export_is_the_list_with_the_record_number_masked(client, tree, setup):
+    from openpyxl import load_workbook
+
+    services.open_filing(technology_id=setup.tech.id, first_case_date=date(2026, 9, 24),
+                         patient_record_no="00231875", surgeon_staff_id=setup.surgeon.id,
+                         department_id=tree.cardiology.id, today=TODAY)
+    db.session.commit()
+    client.login("ma")
+    response = client.get("/catalogue/filings/export?status=open")
+    assert response.status_code == 200
+    rows = list(load_workbook(io.BytesIO(response.data)).active.iter_rows(values_only=True))
+    flat = [str(v) for row in rows for v in row if v is not None]
+    assert "经导管主动脉瓣置换术" in flat and "00****75" in flat and "00231875" not in flat

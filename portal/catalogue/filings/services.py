@@ -55,6 +55,10 @@ def restricted_technologies() -> list[tuple[int, str]]:
     return [(tid, f"{code} {name}" + ("（已登记首例）" if filing else "")) for tid, code, name, filing in rows]
 
 
+def filing_of(technology_id: int) -> RestrictedFiling | None:
+    return db.session.scalar(select(RestrictedFiling).where(RestrictedFiling.technology_id == technology_id))
+
+
 @atomic()
 def open_filing(*, technology_id: int | None, first_case_date: date | None, patient_record_no: str | None,
                 surgeon_staff_id: int | None, department_id: int | None, source: str = "manual",
@@ -66,7 +70,7 @@ def open_filing(*, technology_id: int | None, first_case_date: date | None, pati
         raise ServiceError("请选择限制类技术。", field="technology_id")
     if not tech.restricted:
         raise ServiceError(f"“{tech.name}”不是限制类技术，无需备案。", field="technology_id")
-    existing = db.session.scalar(select(RestrictedFiling).where(RestrictedFiling.technology_id == tech.id))
+    existing = filing_of(tech.id)
     if existing is not None:
         raise ServiceError(f"“{tech.name}”已于 {format_date(existing.first_case_date)} 登记首例病例"
                            f"（备案{existing.status_label}），不能重复登记。", field="technology_id", status=409)
@@ -89,9 +93,9 @@ def open_filing(*, technology_id: int | None, first_case_date: date | None, pati
                               first_case_date=first_case_date, patient_record_no=number, source=source,
                               deadline=workdays.add_working_days(first_case_date, DEADLINE_WORKING_DAYS),
                               status="open")
-    db.session.add(filing)
     try:
-        db.session.flush()
+        with db.session.begin_nested():
+            db.session.add(filing)
     except IntegrityError:  # another request recorded the same first case a moment earlier
         raise ServiceError(f"“{tech.name}”刚刚已由他人登记首例病例，请刷新后查看。", field="technology_id",
                            status=409) from None

@@ -88,15 +88,28 @@ def _base(day: date) -> bool:
         return day.weekday() < 5
 
 
-class _Calendar:
-    """The working days of a window of dates, with the table read once."""
+class Calendar:
+    """The working days of a window of dates with the table read once: for pages that count many deadlines
+    (``Calendar(first, last).between(today, deadline)`` for each row). Dates outside the window are counted
+    without the administrator's entries, so make the window cover every date passed."""
 
     def __init__(self, first: date, last: date):
+        _check_span(first, last)
         self.adjusted = _adjustments(first, last)
 
     def working(self, day: date) -> bool:
         found = self.adjusted.get(day)
         return _base(day) if found is None else found
+
+    def between(self, a: date, b: date) -> int:
+        if a == b:
+            return 0
+        lo, hi = (a, b) if a < b else (b, a)
+        count = sum(1 for i in range(1, (hi - lo).days + 1) if self.working(lo + timedelta(days=i)))
+        return count if a < b else -count
+
+
+_Calendar = Calendar
 
 
 def _check_span(a: date, b: date) -> None:
@@ -129,11 +142,7 @@ def working_days_between(a: date, b: date) -> int:
     itself, negative once it has passed."""
     if a == b:
         return 0
-    _check_span(a, b)
-    lo, hi = (a, b) if a < b else (b, a)
-    calendar = _Calendar(lo, hi)
-    count = sum(1 for i in range(1, (hi - lo).days + 1) if calendar.working(lo + timedelta(days=i)))
-    return count if a < b else -count
+    return Calendar(min(a, b), max(a, b)).between(a, b)
 
 
 def uncovered_years(a: date, b: date | None = None) -> list[int]:

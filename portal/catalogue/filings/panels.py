@@ -23,8 +23,10 @@ def build(user) -> PanelContent:
     total, overdue = db.session.execute(select(
         func.count(scoped.c.id), func.coalesce(func.sum(case((scoped.c.deadline < today, 1), else_=0)), 0))).one()
     rows = []
-    for filing in db.session.scalars(open_stmt.limit(MAX_ROWS)):
-        left = services.days_left(filing, today)
+    nearest = db.session.scalars(open_stmt.limit(MAX_ROWS)).all()
+    calendar = services.calendar_for(nearest, today)
+    for filing in nearest:
+        left = services.days_left(filing, today, calendar)
         state = "bad" if left <= URGENT_DAYS else "wait"
         badge = f"已超期 {-left} 个工作日" if left < 0 else f"剩余 {left} 个工作日"
         rows.append(Row(f"{filing.technology.name}（{filing.department.name}）",

@@ -191,8 +191,18 @@ def list_query(principal, status: str = "", overdue: bool = False, today: date |
     return stmt.order_by((RestrictedFiling.status == "filed"), RestrictedFiling.deadline, RestrictedFiling.id)
 
 
-def days_left(filing: RestrictedFiling, today: date | None = None) -> int:
-    return workdays.working_days_between(today or local_today(), filing.deadline)
+def days_left(filing: RestrictedFiling, today: date | None = None, calendar: workdays.Calendar | None = None) -> int:
+    """Working days from today to the deadline (0 on the day, negative once passed)."""
+    today = today or local_today()
+    if calendar is not None:
+        return calendar.between(today, filing.deadline)
+    return workdays.working_days_between(today, filing.deadline)
+
+
+def calendar_for(filings, today: date) -> workdays.Calendar:
+    """One calendar covering today and every deadline of a page of filings (one query for the page)."""
+    dates = [today, *(f.deadline for f in filings)]
+    return workdays.Calendar(min(dates), max(dates))
 
 
 def remind_due(today: date | None = None) -> dict[str, int]:

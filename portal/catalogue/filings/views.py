@@ -31,9 +31,10 @@ RULE = (f"依据《医疗技术临床应用管理办法》，限制类技术在�
         "须向核发《医疗机构执业许可证》的卫生健康行政部门备案（工作日按国家法定节假日与调休计算）。")
 
 
-def _common(today):
+def _common(today, filings=()):
+    calendar = services.calendar_for(filings, today)
     return {"today": today, "rule": RULE, "urgent_days": URGENT_DAYS, "reminder_days": REMINDER_DAYS,
-            "days_left": lambda f: services.days_left(f, today), "mask": services.mask_record_no}
+            "days_left": lambda f: services.days_left(f, today, calendar), "mask": services.mask_record_no}
 
 
 @bp.route("/filings")
@@ -49,7 +50,8 @@ def list_filings():
     deadlines = [f.deadline for f in page.items if f.status != "filed"]
     warning = workdays.warning(today, max(deadlines)) if deadlines else ""
     return render("catalogue/filings/filing_list.html", "catalogue/filings/_filing_rows.html", page=page, args=args,
-                  states=FILING_STATES, status_filter=status, overdue=overdue, warning=warning, **_common(today))
+                  states=FILING_STATES, status_filter=status, overdue=overdue, warning=warning,
+                  **_common(today, page.items))
 
 
 @bp.route("/filings/export")
@@ -61,7 +63,10 @@ def export_filings():
     overdue = arg_choice("overdue", ("1",)) == "1"
 
     def left(f):
-        return "" if f.status == "filed" else services.days_left(f, today)
+        return "" if f.status == "filed" else services.days_left(f, today, calendars.setdefault(
+            f.deadline, services.calendar_for([f], today)))
+
+    calendars: dict = {}
 
     columns = [
         Column("技术编码", lambda f: f.technology.code, 14), Column("技术", lambda f: f.technology.name, 28),
@@ -121,7 +126,7 @@ def _detail(filing: RestrictedFiling, status: int = 200, doc_form=None, filed_fo
     doc_form.slot.choices = select_choices([("", "（请选择）"), *DOCUMENT_SLOTS.items()])
     return render("catalogue/filings/filing_detail.html", status=status, filing=filing, can_edit=can_edit,
                   doc_form=doc_form, error=error, filed_form=filed_form or FiledForm(formdata=None),
-                  warning=workdays.warning(filing.first_case_date, filing.deadline), **_common(today))
+                  warning=workdays.warning(filing.first_case_date, filing.deadline), **_common(today, [filing]))
 
 
 @bp.route("/filings/<int:filing_id>")

@@ -92,6 +92,9 @@ def test_approval_starts_the_trial_with_its_reports_and_a_new_entry(client, tree
     instance = db.session.get(ApprovalInstance, project.approval_id)
     assert [s.name for s in instance.process.steps] == ["科主任审核", "医务科审核", "技术临床应用管理委员会审议",
                                                        "医学伦理委员会审查"]
+    switch(client, "head")  # the approver reads the application on the approval page
+    summary = text_of(client.get(f"/approvals/{project.approval_id}"))
+    assert "技术负责人" in summary and "刘医生（C7002）" in summary and "可行性论证.pdf" in summary
     project = approve_all(client, project)
     assert project.status == "trial"
     assert (project.trial_start, project.trial_end) == (TODAY, date(2028, 9, 2))

@@ -55,6 +55,13 @@ def restricted_technologies() -> list[tuple[int, str]]:
     return [(tid, f"{code} {name}" + ("（已登记首例）" if filing else "")) for tid, code, name, filing in rows]
 
 
+def staff_id_by_employee_no(employee_no: str | None, field: str) -> int:
+    staff_id = db.session.scalar(select(Staff.id).where(Staff.employee_no == clean(employee_no)))
+    if staff_id is None:
+        raise ServiceError("找不到该工号的人员，请核对术者工号。", field=field)
+    return staff_id
+
+
 def filing_of(technology_id: int) -> RestrictedFiling | None:
     return db.session.scalar(select(RestrictedFiling).where(RestrictedFiling.technology_id == technology_id))
 

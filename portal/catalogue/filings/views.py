@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Response, abort, current_app, flash, redirect, request, url_for
+from flask import Response, current_app, flash, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
-from portal.auth.models import Staff
 from portal.auth.queries import department_choices
 from portal.core import workdays
 from portal.core.forms import select_choices
 from portal.core.listing import arg_choice, arg_int, paginate
 from portal.core.permissions import require
 from portal.core.rendering import render
-from portal.core.scoping import get_scoped_or_404
+from portal.core.scoping import get_or_404, get_scoped_or_404
 from portal.core.service import ServiceError
 from portal.core.timeutil import local_today
-from portal.extensions import db
 from portal.io.export import Column, export_query
 
 from .. import FILINGS, VIEW, bp
@@ -100,11 +97,9 @@ def new_filing():
     if request.method == "POST":
         status = 422
         if form.validate_on_submit():
-            surgeon_id = db.session.scalar(select(Staff.id).where(
-                Staff.employee_no == form.surgeon_employee_no.data.strip()))
             try:
-                if surgeon_id is None:
-                    raise ServiceError("找不到该工号的人员，请核对术者工号。", field="surgeon_employee_no")
+                surgeon_id = services.staff_id_by_employee_no(form.surgeon_employee_no.data,
+                                                              field="surgeon_employee_no")
                 filing = services.open_filing(
                     technology_id=form.technology_id.data, first_case_date=form.first_case_date.data,
                     patient_record_no=form.patient_record_no.data, surgeon_staff_id=surgeon_id,
@@ -157,9 +152,7 @@ def upload_filing_document(filing_id: int):
 
 
 def _document(doc_id: int, perm) -> FilingDocument:
-    doc = db.session.get(FilingDocument, doc_id) if 0 < doc_id < 2**31 else None
-    if doc is None:
-        abort(404)
+    doc = get_or_404(FilingDocument, doc_id)
     get_scoped_or_404(RestrictedFiling, doc.filing_id, current_user.principal, perm, seen_with=VIEW)
     return doc
 

@@ -37,6 +37,7 @@ DOMAIN = Domain(
     audit_labels={"catalogue_filing": "限制类技术备案", "technology": "技术目录条目"},
     notify_categories={"catalogue": "技术目录"},
     demo="portal.catalogue.demo:build",
+    bench="bench.generate_catalogue_filings:generate",
 )
 
 from .filings import views as _filing_views  # noqa: E402,F401

@@ -71,7 +71,8 @@ def test_pages_load_on_the_generated_data(bench_app):
     pages = {"bsup": ["/", "/casemgmt/tasks/overview", "/casemgmt/kpis", "/casemgmt/patients", "/casemgmt/ledger",
                       "/casemgmt/ledger/report"],
              "bcm00": ["/", "/casemgmt/tasks", "/casemgmt/patients", "/casemgmt/ledger"],
-             "bma": ["/approvals/todo", "/supervision"], "baudit": ["/audit/"], "bsys": ["/admin/users"]}
+             "bma": ["/approvals/todo", "/supervision", "/", "/catalogue/filings", "/catalogue/newtech?status=trial",
+                     "/catalogue/filings/1", "/catalogue/newtech/1"], "baudit": ["/audit/"], "bsys": ["/admin/users"]}
     for login, urls in pages.items():
         client = app.test_client()
         client.login(login, PASSWORD)

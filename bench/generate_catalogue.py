@@ -70,4 +70,10 @@ def generate(ctx: Context) -> dict:
                       label=f"{state['code']} {state['name']}", changes={"reason": reason, "revision": number})
     ctx.bulk(TechnologyRevision, ("technology_id", "revision", "valid_from", "data", "reason", "changed_by_id",
                                   "source", "created_at", "updated_at", "created_by_id"), rows)
-    return {"technologies": len(ids), "technology revisions": len(rows)}
+    made = {"technologies": len(ids), "technology revisions": len(rows)}
+    # Restricted technologies with their filings and new technologies in every state.
+    from .generate_catalogue_filings import generate as generate_filings
+
+    for what, count in generate_filings(ctx).items():
+        made[what] = made.get(what, 0) + count
+    return made

@@ -11,7 +11,7 @@ from portal.extensions import db
 
 from .models import ApprovalProcess, ApprovalStep, Committee
 
-COMMITTEES = {"tech": "医疗技术临床应用管理委员会"}
+COMMITTEES = {"tech": "医疗技术临床应用管理委员会", "ethics": "医学伦理委员会"}
 
 
 def ensure_processes(processes: Iterable[domains.Process] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Demo data of the catalogue: the hospital's operation dictionary with grades, flags and departments."""
+"""Demo data of the technology catalogue: each area adds its builder here."""
 
 from __future__ import annotations
 
@@ -8,4 +8,7 @@ from .technologies.demo import build_catalogue
 
 
 def build(demo: Demo) -> None:
+    from .newtech.demo import build as build_newtech
+
     build_catalogue(demo.departments)
+    build_newtech(demo)

@@ -65,7 +65,7 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         # The catalogue: its entries, each entry's revisions numbered 1..revision, the last one its current state.
         from portal.catalogue.models import Technology, TechnologyRevision
 
-        assert _count(Technology) == 300
+        assert _count(Technology) == 300 + 42  # the dictionary, then the restricted and new technologies
         assert _count(TechnologyRevision) == db.session.scalar(select(func.sum(Technology.revision)))
         assert ctx.counts["technology_revisions"] > 300
         for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff", "technologies",
@@ -83,9 +83,10 @@ def test_pages_load_on_the_generated_data(bench_app):
     pages = {"bsup": ["/", "/casemgmt/tasks/overview", "/casemgmt/kpis", "/casemgmt/patients", "/casemgmt/ledger",
                       "/casemgmt/ledger/report"],
              "bcm00": ["/", "/casemgmt/tasks", "/casemgmt/patients", "/casemgmt/ledger"],
-             "bma": ["/approvals/todo", "/supervision", "/catalogue/technologies",
+             "bma": ["/approvals/todo", "/supervision", "/", "/catalogue/technologies",
                      "/catalogue/technologies?as_of=" + (date.today() - timedelta(days=60)).isoformat(),
-                     "/catalogue/technologies/1", "/catalogue/departments"],
+                     "/catalogue/technologies/1", "/catalogue/departments", "/catalogue/filings",
+                     "/catalogue/newtech?status=trial", "/catalogue/filings/1", "/catalogue/newtech/1"],
              "baudit": ["/audit/"], "bsys": ["/admin/users"]}
     for login, urls in pages.items():
         client = app.test_client()

@@ -41,9 +41,12 @@ PREVIOUS_GRANTS = {
 
 # Domains added since then grant only their own permissions, listed here so that a change is deliberate.
 ADDED_GRANTS = {
-    "ma_admin": ["catalogue.view", "catalogue.manage", "io.import"],
-    "ma_staff": ["catalogue.view", "catalogue.manage", "io.import"],
-    "dept_head": ["catalogue.view"],
+    "sysadmin": ["admin.workdays"],
+    "ma_admin": ["catalogue.view", "catalogue.manage", "catalogue.filings", "catalogue.newtech", "admin.workdays",
+                 "io.import"],
+    "ma_staff": ["catalogue.view", "catalogue.manage", "catalogue.filings", "catalogue.newtech", "io.import"],
+    "dept_head": ["catalogue.view", "catalogue.newtech"],
+    "clinician": ["catalogue.newtech"],
 }
 
 
@@ -134,9 +137,9 @@ def test_processes_name_built_in_roles_and_committees():
                 assert step.target in COMMITTEES, step
 
 
-def test_rectification_is_the_only_default_process_today():
-    # The other sign-offs belong to domains not yet written; an existing database keeps its rows.
-    assert [p.code for p in domains.processes()] == ["rectification"]
+def test_the_default_processes_are_those_of_the_installed_domains():
+    # An existing database keeps its rows; a new process is declared by its domain.
+    assert [p.code for p in domains.processes()] == ["rectification", "newtech", "newtech_report"]
 
 
 def test_audit_labels_are_registered(app):

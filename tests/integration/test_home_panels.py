@@ -32,14 +32,16 @@ EVERYONE = ["approvals.todo", "notify.unread"]
 KPI_PANELS = ["casemgmt.kpis", "casemgmt.execution"]
 # Role -> exactly the panels its seeded permissions allow, in desktop order.
 EXPECTED = {
-    "clinician": EVERYONE,
+    "clinician": [*EVERYONE, "catalogue.newtech_reports"],
     "sysadmin": EVERYONE,
     "auditor": EVERYONE,
     "committee": EVERYONE,
-    "dept_head": [*EVERYONE, "supervision.deadlines"],
+    "dept_head": [*EVERYONE, "supervision.deadlines", "catalogue.filings", "catalogue.newtech_reports"],
     "dept_secretary": [*EVERYONE, "supervision.deadlines"],
-    "ma_staff": [*EVERYONE, "supervision.deadlines", "catalogue.changes"],
-    "ma_admin": [*EVERYONE, "supervision.deadlines", "catalogue.changes", *KPI_PANELS],
+    "ma_staff": [*EVERYONE, "supervision.deadlines", "catalogue.changes", "catalogue.filings",
+                 "catalogue.newtech_reports"],
+    "ma_admin": [*EVERYONE, "supervision.deadlines", "catalogue.changes", "catalogue.filings",
+                 "catalogue.newtech_reports", *KPI_PANELS],
     "case_manager": ["casemgmt.my_day", *EVERYONE, "casemgmt.events"],
     "cm_supervisor": [*EVERYONE, "casemgmt.team_day", "casemgmt.events", *KPI_PANELS],
     "plan_issuer": [*EVERYONE, *KPI_PANELS],
@@ -85,7 +87,8 @@ def test_the_home_page_runs_no_panel_and_uses_no_inline_script(client, tree, mon
     client.login("doc")
     html = client.get("/").get_data(as_text=True)
     assert calls == []  # the page only lays out skeletons; each panel is its own request
-    assert len(re.findall(r'class="panel-body" hx-get="[^"]+" hx-trigger="load', html)) == 3
+    skeletons = re.findall(r'class="panel-body" hx-get="[^"]+" hx-trigger="load', html)
+    assert len(skeletons) == len(EXPECTED["clinician"]) + 1
     assert "正在加载" in html
     assert not re.search(r"<script(?![^>]*\ssrc=)[^>]*>", html)  # no inline script (CSP script-src 'self')
     assert "hx-on" not in html and " onclick=" not in html

@@ -1,0 +1,1 @@
+"""Restricted-technology filings (限制类技术备案): first case, deadline tracker, documents, reminders."""

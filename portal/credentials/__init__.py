@@ -27,8 +27,10 @@ DOMAIN = Domain(
     blueprints=[bp],
     models=["portal.credentials.models"],
     permissions=[VIEW_QUALIFICATIONS, MANAGE_QUALIFICATIONS, CONFIGURE_QUALIFICATIONS, APPLY_QUALIFICATION],
-    grants={"ma_admin": [VIEW_QUALIFICATIONS, MANAGE_QUALIFICATIONS, CONFIGURE_QUALIFICATIONS, APPLY_QUALIFICATION],
-            "ma_staff": [VIEW_QUALIFICATIONS, MANAGE_QUALIFICATIONS, APPLY_QUALIFICATION],
+    # Medical affairs loads the existing qualifications from Excel: the import pages need io.import as well.
+    grants={"ma_admin": [VIEW_QUALIFICATIONS, MANAGE_QUALIFICATIONS, CONFIGURE_QUALIFICATIONS, APPLY_QUALIFICATION,
+                         "io.import"],
+            "ma_staff": [VIEW_QUALIFICATIONS, MANAGE_QUALIFICATIONS, APPLY_QUALIFICATION, "io.import"],
             "dept_head": [VIEW_QUALIFICATIONS, APPLY_QUALIFICATION],
             "dept_secretary": [VIEW_QUALIFICATIONS],
             "clinician": [APPLY_QUALIFICATION]},

@@ -137,8 +137,9 @@ def test_outbox_carries_the_reminder_to_wecom(people, tree):
 # --- the application, end to end through the engine --------------------------------------------------------
 
 def apply(client, code="PRACTICE_LICENSE", files=True, **overrides):
+    month_ago = (TODAY - timedelta(days=30)).isoformat()
     data = {"type_id": kind(code).id, "level": "", "number": "110450100009999", "issuer": "卫健委",
-            "issued_on": (TODAY - timedelta(days=30)).isoformat(), "valid_from": (TODAY - timedelta(days=30)).isoformat(),
+            "issued_on": month_ago, "valid_from": month_ago,
             "valid_to": (TODAY + timedelta(days=1800)).isoformat(), "scope": "内科专业", "comment": "换证"}
     data.update(overrides)
     if files:
@@ -355,3 +356,15 @@ def test_types_are_configurable_by_the_medical_affairs_admin(client, people):
     made = kind("ECMO")
     assert made.reminder_list == [60, 14] and made.level_list == ["初级", "高级"] and not made.requires_attachment
     assert "ECMO 上岗证" in text_of(client.get("/credentials/qualification-types"))
+
+
+def test_resubmitting_from_the_approval_page_makes_the_application_pending_again(client, people):
+    client.login("doc")
+    assert apply(client).status_code == 303
+    record = db.session.scalar(select(Qualification).order_by(Qualification.id.desc()))
+    act(client, "head", record.approval_id, "return", "请补充说明")
+    client.submit("/logout")
+    client.login("doc")
+    response = client.submit(f"/approvals/{record.approval_id}/resubmit", {"comment": "原件已交医务科"})
+    assert response.status_code in (200, 303), text_of(response)[-300:]
+    assert db.session.get(Qualification, record.id, populate_existing=True).status == "pending"

@@ -336,6 +336,11 @@ class QualificationSubject:
     def on_withdrawn(self, entity_id, instance):
         self._set(entity_id, "withdrawn")
 
+    def on_resubmitted(self, entity_id, instance):
+        """Sent back from the approval page itself (with a comment or new files, the values unchanged)."""
+        if db.session.get(Qualification, entity_id).status == "returned":
+            self._set(entity_id, "pending")
+
 
 subjects.register(QualificationSubject())
 

@@ -368,3 +368,24 @@ def test_resubmitting_from_the_approval_page_makes_the_application_pending_again
     response = client.submit(f"/approvals/{record.approval_id}/resubmit", {"comment": "原件已交医务科"})
     assert response.status_code in (200, 303), text_of(response)[-300:]
     assert db.session.get(Qualification, record.id, populate_existing=True).status == "pending"
+
+
+def test_the_expiry_job_runs_through_the_queue_and_a_second_run_changes_nothing(app, people):
+    from rq import SimpleWorker
+
+    import jobs
+    from jobs.credentials import remind_qualification_expiry
+    from portal.core.redis_conn import get_queue
+
+    register(people["doc"].staff, "PRACTICE_LICENSE", TODAY + timedelta(days=30))
+    jobs.use_app(app)
+    queue = get_queue()
+    results = []
+    for _ in range(2):
+        job = queue.enqueue(remind_qualification_expiry)
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        job.refresh()
+        assert job.is_finished, job.latest_result()
+        results.append(job.return_value())
+    assert results == [{"reminded": 1, "expired": 0}, {"reminded": 0, "expired": 0}]
+    assert len(notes(people["doc"])) == 1

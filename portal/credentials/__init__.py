@@ -38,6 +38,7 @@ DOMAIN = Domain(
     processes=[Process("qualification", "资质审批", "医务人员资质申请：科主任审核后由医务科审批", True,
                        [Step("科主任审核", "dept_head", hours=72), Step("医务科审批", "role", "ma_staff", hours=72)])],
     imports=["portal.credentials.qualifications.imports"],
+    exports=["portal.credentials.qualifications.views"],
     panels=["portal.credentials.panels"],
     nav=[NavEntry("医务管理", "资质管理", "credentials.list_qualifications", VIEW_QUALIFICATIONS, 20),
          NavEntry("医务管理", "资质类型", "credentials.list_qualification_types", CONFIGURE_QUALIFICATIONS, 22),

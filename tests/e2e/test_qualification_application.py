@@ -70,7 +70,10 @@ def test_clinician_applies_on_the_phone_and_medical_affairs_approves_on_the_desk
     expect(phone.get_by_role("heading", name="我的资质")).to_be_visible()
     phone.get_by_role("link", name="申请资质").first.click()
     expect(phone).to_have_url(f"{base_url}/credentials/my/apply")
+    phone.get_by_label("资质类型").select_option(label="抗菌药物处方权")
+    expect(phone.get_by_label("级别")).to_contain_text("特殊使用级")  # the type's own levels, swapped in
     phone.get_by_label("资质类型").select_option(label="医师执业证书")
+    expect(phone.locator("#field-level")).to_contain_text("该资质没有级别")
     phone.get_by_label("证书编号").fill(number)
     phone.get_by_label("发证机关").fill("广西壮族自治区卫生健康委员会")
     phone.get_by_label("有效期起").fill((today - timedelta(days=10)).isoformat())

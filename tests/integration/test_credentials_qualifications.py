@@ -389,3 +389,14 @@ def test_the_expiry_job_runs_through_the_queue_and_a_second_run_changes_nothing(
         results.append(job.return_value())
     assert results == [{"reminded": 1, "expired": 0}, {"reminded": 0, "expired": 0}]
     assert len(notes(people["doc"])) == 1
+
+
+def test_the_level_field_follows_the_chosen_type(client, people):
+    client.login("doc")
+    part = client.htmx_get(f"/credentials/qualification-levels?type_id={kind('ANTIBIOTIC').id}")
+    html = part.get_data(as_text=True)
+    assert part.status_code == 200 and "<html" not in html
+    assert "限制使用级" in html and "四级手术" not in html and 'id="field-level"' in html
+    plain = text_of(client.htmx_get(f"/credentials/qualification-levels?type_id={kind('PRACTICE_LICENSE').id}"))
+    assert "该资质没有级别" in plain and "限制使用级" not in plain
+    assert client.htmx_get("/credentials/qualification-levels?type_id=abc").status_code == 400

@@ -400,3 +400,30 @@ def test_the_level_field_follows_the_chosen_type(client, people):
     plain = text_of(client.htmx_get(f"/credentials/qualification-levels?type_id={kind('PRACTICE_LICENSE').id}"))
     assert "该资质没有级别" in plain and "限制使用级" not in plain
     assert client.htmx_get("/credentials/qualification-levels?type_id=abc").status_code == 400
+
+
+@pytest.mark.postgres_only
+def test_the_list_filters_and_the_validity_answer_read_by_index(people):
+    from sqlalchemy import text
+
+    from portal.credentials.models.qualifications import valid_on
+    from portal.credentials.qualifications import queries
+    from tests.integration.test_scale_queries import plan_of
+
+    if db.session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the planner's choice of index is PostgreSQL's")
+    template = register(people["doc"].staff, "PRACTICE_LICENSE", TODAY + timedelta(days=100))
+    db.session.execute(text("""
+        INSERT INTO qualifications (staff_id, type_id, level, number, issuer, scope, note, status, source, valid_from,
+                                    valid_to, created_at, updated_at)
+        SELECT t.staff_id, t.type_id, '', 'N' || g, '', '', '', CASE WHEN g % 7 = 0 THEN 'superseded' ELSE 'active' END,
+               'import', CAST(:today AS date) - g % 1800, CAST(:today AS date) - g % 1800 + 1500, now(), now()
+        FROM qualifications t, generate_series(1, 20000) g WHERE t.id = :id"""), {"today": TODAY, "id": template.id})
+    db.session.execute(text("ANALYZE qualifications"))
+    principal = people["ma"].principal
+    soon = plan_of(queries.list_query(principal, queries.Filters(expiring_days=30), TODAY).limit(20))
+    assert "ix_qualifications_status_valid_to" in soon or "ix_qualifications_valid_to_id" in soon
+    default = plan_of(queries.list_query(principal, queries.Filters(), TODAY).limit(20))
+    assert "ix_qualifications_valid_to_id" in default and "Sort" not in default  # read in order, 20 rows
+    held = plan_of(select(Qualification.id).where(Qualification.staff_id.in_([1, 2, 3]), valid_on(TODAY)))
+    assert "ix_qualifications_staff_id_status" in held

@@ -52,7 +52,7 @@ def list_query(principal, filters: Filters, today: date, perm=VIEW_QUALIFICATION
     if filters.expiring_days is not None:
         stmt = stmt.where(Qualification.status.in_(HELD_STATES), Qualification.valid_to >= today,
                           Qualification.valid_to <= today + timedelta(days=filters.expiring_days))
-    return stmt.order_by(Qualification.valid_to.is_(None), Qualification.valid_to, Qualification.id)
+    return stmt.order_by(Qualification.valid_to.asc().nulls_last(), Qualification.id)
 
 
 def staff_in_scope(staff_id: int, principal, perm=VIEW_QUALIFICATIONS) -> Staff | None:

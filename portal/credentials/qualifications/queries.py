@@ -81,9 +81,11 @@ def my_open_applications(staff_id: int | None) -> Select:
 
 
 def expiring_counts(principal, today: date, days: int) -> tuple[int, int]:
-    """(valid records ending within `days`, records expired but still held) in the principal's scope."""
+    """(valid records ending within `days`, records expired and not renewed) of the staff still working, in the
+    principal's scope."""
     base = scope_query(select(Qualification.valid_to).join(Staff, Staff.id == Qualification.staff_id)
-                       .where(Qualification.status.in_(HELD_STATES), Qualification.valid_to.is_not(None)),
+                       .where(Qualification.status.in_(HELD_STATES), Qualification.valid_to.is_not(None),
+                              Staff.is_active),
                        Staff.department_id, principal, VIEW_QUALIFICATIONS).subquery()
     soon, expired = db.session.execute(select(
         func.sum(case(((base.c.valid_to >= today) & (base.c.valid_to <= today + timedelta(days=days)), 1), else_=0)),

@@ -14,7 +14,7 @@ from alembic import op
 import portal.core.models
 
 revision = "hapi01"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -11,7 +11,7 @@ import portal.core.models
 
 
 revision = 'htech01'
-down_revision = '0014'
+down_revision = "hqual01"
 branch_labels = None
 depends_on = None
 

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select, text
 
+from bench.generate_credentials import RECORDS as QUALIFICATION_RECORDS
 from bench.kit import PASSWORD, SCALES, run
 from portal.approvals.models import ApprovalInstance
 from portal.auth.models import User
@@ -58,6 +59,9 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         pathway_tasks = select(func.count()).where(CareTask.source == "pathway")
         assert db.session.scalar(pathway_tasks) > 0
         assert db.session.scalar(pathway_tasks.where(CareTask.pathway_step_id.is_(None))) == 0
+        from portal.credentials.models import Qualification
+
+        assert _count(Qualification) == QUALIFICATION_RECORDS["small"]
         states = set(db.session.scalars(select(ApprovalInstance.status).distinct()))
         assert states == {"pending", "approved", "rejected", "returned", "withdrawn"}
         assert db.session.scalar(select(func.count()).where(User.login_name.like("bcm%"))) == scale.case_managers
@@ -68,7 +72,7 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         assert _count(Technology) == 300 + 42  # the dictionary, then the restricted and new technologies
         assert _count(TechnologyRevision) == db.session.scalar(select(func.sum(Technology.revision)))
         assert ctx.counts["technology_revisions"] > 300
-        for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff", "technologies",
+        for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff", "qualifications", "technologies",
                       "technology_revisions", "technology_departments"):
             assert ctx.counts[table] == db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar()
         audit_rows = _count(AuditLog)
@@ -86,7 +90,8 @@ def test_pages_load_on_the_generated_data(bench_app):
              "bma": ["/approvals/todo", "/supervision", "/", "/catalogue/technologies",
                      "/catalogue/technologies?as_of=" + (date.today() - timedelta(days=60)).isoformat(),
                      "/catalogue/technologies/1", "/catalogue/departments", "/catalogue/filings",
-                     "/catalogue/newtech?status=trial", "/catalogue/filings/1", "/catalogue/newtech/1"],
+                     "/catalogue/newtech?status=trial", "/catalogue/filings/1", "/catalogue/newtech/1", "/credentials/qualifications",
+                     "/credentials/qualifications?expiring=30"],
              "baudit": ["/audit/"], "bsys": ["/admin/users"]}
     for login, urls in pages.items():
         client = app.test_client()

@@ -32,16 +32,17 @@ EVERYONE = ["approvals.todo", "notify.unread"]
 KPI_PANELS = ["casemgmt.kpis", "casemgmt.execution"]
 # Role -> exactly the panels its seeded permissions allow, in desktop order.
 EXPECTED = {
-    "clinician": [*EVERYONE, "catalogue.newtech_reports"],
+    "clinician": [*EVERYONE, "catalogue.newtech_reports", "credentials.my_applications"],
     "sysadmin": EVERYONE,
     "auditor": EVERYONE,
     "committee": EVERYONE,
-    "dept_head": [*EVERYONE, "supervision.deadlines", "catalogue.filings", "catalogue.newtech_reports"],
-    "dept_secretary": [*EVERYONE, "supervision.deadlines"],
+    "dept_head": [*EVERYONE, "supervision.deadlines", "catalogue.filings", "catalogue.newtech_reports",
+                  "credentials.expiring", "credentials.my_applications"],
+    "dept_secretary": [*EVERYONE, "supervision.deadlines", "credentials.expiring"],
     "ma_staff": [*EVERYONE, "supervision.deadlines", "catalogue.changes", "catalogue.filings",
-                 "catalogue.newtech_reports"],
+                 "catalogue.newtech_reports", "credentials.expiring", "credentials.my_applications"],
     "ma_admin": [*EVERYONE, "supervision.deadlines", "catalogue.changes", "catalogue.filings",
-                 "catalogue.newtech_reports", *KPI_PANELS],
+                 "catalogue.newtech_reports", "credentials.expiring", "credentials.my_applications", *KPI_PANELS],
     "case_manager": ["casemgmt.my_day", *EVERYONE, "casemgmt.events"],
     "cm_supervisor": [*EVERYONE, "casemgmt.team_day", "casemgmt.events", *KPI_PANELS],
     "plan_issuer": [*EVERYONE, *KPI_PANELS],

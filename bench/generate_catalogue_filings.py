@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from portal.auth.models import User
-from portal.catalogue.models import NewTechProject, NewTechReport, RestrictedFiling, Technology
+from portal.catalogue.models import NewTechProject, NewTechReport, RestrictedFiling, Technology, TechnologyRevision
 from portal.catalogue.newtech.services import add_months, report_schedule
 from portal.core import workdays
 
@@ -27,7 +27,19 @@ def generate(ctx: Context) -> dict:
              for n in range(RESTRICTED)]
     techs += [(f"BNT{n:03d}", f"新技术{n:03d}", "surgery", 3, False, n >= NEW - 3,
                "disabled" if n % 4 == 1 and n < NEW - 3 else "active") for n in range(NEW)]
-    tech_ids = ctx.bulk(Technology, ("code", "name", "category", "grade", "restricted", "new_tech", "status"), techs)
+    created = ctx.at(ctx.day(span), 9)
+    tech_ids = ctx.bulk(Technology, ("code", "name", "category", "grade", "restricted", "new_tech", "status",
+                                     "created_at", "updated_at"), [(*t, created, created) for t in techs])
+    # Each entry's first revision, as the catalogue keeps one for every state an entry has had.
+    flags = {"perf_grade4": False, "minimally_invasive": False, "day_surgery": False}
+    ctx.bulk(TechnologyRevision, ("technology_id", "revision", "valid_from", "data", "reason", "source", "created_at",
+                                  "updated_at"),
+             [(tid, 1, created, {"code": code, "national_code": "", "insurance_code": "", "name": name,
+                                 "category": category, "grade": grade, **flags, "restricted": restricted,
+                                 "new_tech": new_tech, "prerequisites": [], "departments": [], "status": status,
+                                 "note": ""}, "初始手术字典", "import", created, created)
+              for tid, (code, name, category, grade, restricted, new_tech, status) in zip(tech_ids, techs,
+                                                                                          strict=True)])
     filings = []
     for n, tech_id in enumerate(tech_ids[:RESTRICTED]):
         first = today - timedelta(days=span - n * span // RESTRICTED) if n < RESTRICTED - 4 else \

@@ -72,8 +72,8 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         assert _count(Technology) == 300 + 42  # the dictionary, then the restricted and new technologies
         assert _count(TechnologyRevision) == db.session.scalar(select(func.sum(Technology.revision)))
         assert ctx.counts["technology_revisions"] > 300
-        for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff", "qualifications", "technologies",
-                      "technology_revisions", "technology_departments"):
+        for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff", "qualifications",
+                      "technologies", "technology_revisions", "technology_departments"):
             assert ctx.counts[table] == db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar()
         audit_rows = _count(AuditLog)
         assert audit_rows >= scale.audit_extra + _count(LedgerEntry)
@@ -90,8 +90,8 @@ def test_pages_load_on_the_generated_data(bench_app):
              "bma": ["/approvals/todo", "/supervision", "/", "/catalogue/technologies",
                      "/catalogue/technologies?as_of=" + (date.today() - timedelta(days=60)).isoformat(),
                      "/catalogue/technologies/1", "/catalogue/departments", "/catalogue/filings",
-                     "/catalogue/newtech?status=trial", "/catalogue/filings/1", "/catalogue/newtech/1", "/credentials/qualifications",
-                     "/credentials/qualifications?expiring=30"],
+                     "/catalogue/newtech?status=trial", "/catalogue/filings/1", "/catalogue/newtech/1",
+                     "/credentials/qualifications", "/credentials/qualifications?expiring=30"],
              "baudit": ["/audit/"], "bsys": ["/admin/users"]}
     for login, urls in pages.items():
         client = app.test_client()

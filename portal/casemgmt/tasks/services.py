@@ -412,12 +412,23 @@ def _flag_to_supervisors(task: CareTask, user: User) -> None:
            link=f"/casemgmt/tasks/overview?day={local_today()}#flagged")
 
 
-def flagged_tasks() -> list[CareTask]:
-    """Tasks closed after too many "not reached" attempts that the supervisor has not handled yet."""
-    return list(db.session.scalars(select(CareTask).where(CareTask.status == "unreached",
-                                                          CareTask.flagged_at.is_not(None))
+FLAGGED_PAGE = 24  # flagged cards shown at once on the overview; the rest behind 显示更多
+
+
+def _flagged():
+    return (CareTask.status == "unreached", CareTask.flagged_at.is_not(None))
+
+
+def flagged_tasks(offset: int = 0, limit: int = FLAGGED_PAGE) -> list[CareTask]:
+    """Tasks closed after too many "not reached" attempts that the supervisor has not handled yet, oldest first:
+    one batch of cards (hundreds can pile up; the overview shows a batch and the count)."""
+    return list(db.session.scalars(select(CareTask).where(*_flagged())
                                    .options(joinedload(CareTask.case_manager), joinedload(CareTask.completed_by))
-                                   .order_by(CareTask.flagged_at, CareTask.id).limit(500)))
+                                   .order_by(CareTask.flagged_at, CareTask.id).offset(max(offset, 0)).limit(limit)))
+
+
+def flagged_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(CareTask).where(*_flagged())) or 0
 
 
 @atomic()

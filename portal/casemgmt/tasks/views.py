@@ -249,11 +249,20 @@ def _overview_context(day: date, result: tasks.BuildResult | None = None, error:
                       build_day: date | None = None) -> dict:
     context = _card_context(day, "overview")
     rows, unassigned = task_queries.overview(day, context["managers"])
-    return context | {
-        "flagged_tasks": tasks.flagged_tasks(),
+    return context | _flagged_context(0) | {
         "rows": rows, "unassigned": unassigned, "unassigned_tasks": task_queries.unassigned_tasks(day),
         "build_message": _build_summary(result) if result else None, "error": error,
         "build_day": build_day or local_today() + timedelta(days=1)}
+
+
+def _flagged_context(offset: int) -> dict:
+    """One batch of flagged cards from offset, the total, and where the next batch starts (None: no more)."""
+    total = tasks.flagged_count()
+    offset = min(max(offset, 0), max(total - 1, 0))
+    batch = tasks.flagged_tasks(offset) if total else []
+    following = offset + len(batch)
+    return {"flagged_tasks": batch, "flagged_total": total, "flagged_offset": offset, "flagged_shown": following,
+            "flagged_next": following if following < total else None}
 
 
 @bp.route("/tasks/overview")
@@ -262,6 +271,19 @@ def task_overview():
     """Every case manager's list for a day at a glance, the unassigned tasks, and building tomorrow's lists."""
     day = arg_date("day") or local_today()
     return render("casemgmt/tasks/task_overview.html", "casemgmt/tasks/_task_overview.html", **_overview_context(day))
+
+
+@bp.route("/tasks/overview/flagged")
+@require(ASSIGN)
+def flagged_batch():
+    """The next batch of flagged cards (显示更多): appended to the overview's grid by htmx; without it, the
+    overview page itself with that batch."""
+    day = arg_date("day") or local_today()
+    offset = arg_int("offset", 0, minimum=0, maximum=MAX_ID)
+    if not wants_partial():
+        context = _overview_context(day) | _flagged_context(offset)
+        return render("casemgmt/tasks/task_overview.html", "casemgmt/tasks/_task_overview.html", **context)
+    return render("casemgmt/tasks/_flagged_batch.html", **(_card_context(day, "overview") | _flagged_context(offset)))
 
 
 @bp.route("/tasks/build", methods=["POST"])

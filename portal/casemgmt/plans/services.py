@@ -96,7 +96,8 @@ def _plan_for_update(plan_date: date) -> Plan | None:
 def _new_plan(plan_date: date, now: datetime) -> Plan:
     try:
         with db.session.begin_nested():
-            plan = Plan(plan_date=plan_date, first_submitted_at=now, last_submitted_at=now, revision=1)
+            plan = Plan(plan_date=plan_date, first_submitted_at=now, last_submitted_at=now, revision=1,
+                        submission_digest=None)
             db.session.add(plan)
             db.session.flush()
     except IntegrityError:
@@ -135,7 +136,8 @@ def _audit_plan(plan: Plan, action: str, source: str, late: bool, **counts: int)
 def _revise(plan: Plan, now: datetime, late: bool, state: dict | None, created_plan: bool) -> None:
     if not created_plan and (state is None or plan.id not in state["revised"]):
         plan.revision += 1
-    plan.submission_digest = None  # the plan changed: an earlier submission no longer describes it
+    if plan.submission_digest is not None:
+        plan.submission_digest = None  # the plan changed: an earlier submission no longer describes it
     if state is not None:
         state["revised"].add(plan.id)
     plan.last_submitted_at = now

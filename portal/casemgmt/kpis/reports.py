@@ -282,10 +282,12 @@ def _workload_query(params, summed=None):
 def _summed_per_manager(params):
     """Per case manager with a service in the period (whole months): the distinct patients (those with a served
     month in ledger_patient_months) and the services (ledger_months), each grouped once, not once per user."""
-    patients = (select(LedgerPatientMonths.case_manager_id, func.count(distinct(LedgerPatientMonths.patient_id))
-                       .label("patients"))
-                .where(summary.months_between(params.start, params.end), LedgerPatientMonths.case_manager_id != 0)
-                .group_by(LedgerPatientMonths.case_manager_id).subquery("patients_summed"))
+    pairs = (select(LedgerPatientMonths.case_manager_id, LedgerPatientMonths.patient_id)
+             .where(summary.months_between(params.start, params.end), LedgerPatientMonths.case_manager_id != 0)
+             .group_by(LedgerPatientMonths.case_manager_id, LedgerPatientMonths.patient_id)
+             .subquery("served_pairs"))  # hashed once per (manager, patient): cheaper than count(DISTINCT)
+    patients = (select(pairs.c.case_manager_id, func.count().label("patients"))
+                .group_by(pairs.c.case_manager_id).subquery("patients_summed"))
     services = (select(LedgerMonth.case_manager_id, func.sum(LedgerMonth.services).label("services"))
                 .where(LedgerMonth.month.between(params.start, params.end), LedgerMonth.case_manager_id != 0)
                 .group_by(LedgerMonth.case_manager_id).subquery("services_summed"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sqlite3
@@ -149,6 +150,7 @@ READ_METHODS = ("GET", "HEAD", "OPTIONS")
 _WRITE_KEYWORDS = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|FOR (NO KEY )?UPDATE|FOR (KEY )?SHARE|LOCK)\b")
 
 
+@functools.lru_cache(maxsize=4096)  # the same compiled strings come back request after request
 def needs_transaction(statement: str) -> bool:
     """True unless the statement is a plain read (SELECT/WITH/SHOW without writes, locks or sequences)."""
     head = statement.lstrip()[:6].upper()

@@ -266,7 +266,25 @@ def test_the_overview_shows_a_batch_of_flagged_tasks_with_the_total_and_more(cli
     plain = client.get(more)  # without htmx: the overview with that batch
     assert plain.status_code == 200 and "任务分派" in text_of(plain)
     assert len(cards(plain.get_data(as_text=True))) == 6 and "回到最早的一批" in text_of(plain)
-    assert client.get("/casemgmt/tasks/overview/flagged?offset=-1").status_code == 400
+    assert f"显示第 {task_services.FLAGGED_PAGE + 1}–{task_services.FLAGGED_PAGE + 6} 条" in text_of(plain)
+    for bad in ("after_id=3", "after_at=yesterday&after_id=3", "after_at=2026-11-23T08:00:00&after_id=3",
+                "after_at=2026-11-23T08:00:00%2B00:00&after_id=-1"):
+        assert client.get(f"/casemgmt/tasks/overview/flagged?{bad}").status_code == 400, bad
+
+
+def test_a_card_handled_before_more_makes_none_skip(client, tree):
+    """The next batch starts after the last card shown, not at a position that moves when a card leaves."""
+    factories.make_user("cm_boss", ["cm_supervisor"], tree.surgery)
+    flag_tasks(tree, task_services.FLAGGED_PAGE + 3)
+    client.login("cm_boss")
+    html = client.get("/casemgmt/tasks/overview").get_data(as_text=True)
+    more = re.search(r'hx-get="([^"]*/tasks/overview/flagged[^"]*)"', html).group(1).replace("&amp;", "&")
+    first = db.session.scalar(select(CareTask).where(CareTask.title == "随访00"))
+    assert client.submit(f"/casemgmt/tasks/{first.id}/dismiss", {"mode": "overview"}, htmx=True).status_code == 200
+    rest = client.htmx_get(more)
+    assert cards(rest.get_data(as_text=True)) == [f"随访{n:02d}" for n in range(task_services.FLAGGED_PAGE,
+                                                                               task_services.FLAGGED_PAGE + 3)]
+    assert f"已显示 {task_services.FLAGGED_PAGE + 2} 条，共 {task_services.FLAGGED_PAGE + 2} 条" in text_of(rest)
 
 
 def test_the_overview_of_few_flagged_tasks_has_no_more_link(client, tree):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
@@ -249,20 +249,37 @@ def _overview_context(day: date, result: tasks.BuildResult | None = None, error:
                       build_day: date | None = None) -> dict:
     context = _card_context(day, "overview")
     rows, unassigned = task_queries.overview(day, context["managers"])
-    return context | _flagged_context(0) | {
+    return context | _flagged_context() | {
         "rows": rows, "unassigned": unassigned, "unassigned_tasks": task_queries.unassigned_tasks(day),
         "build_message": _build_summary(result) if result else None, "error": error,
         "build_day": build_day or local_today() + timedelta(days=1)}
 
 
-def _flagged_context(offset: int) -> dict:
-    """One batch of flagged cards from offset, the total, and where the next batch starts (None: no more)."""
+def _flagged_context(after: tuple[datetime, int] | None = None) -> dict:
+    """One batch of flagged cards (the first, or the one after a card), the total, how many are shown up to the
+    batch's end, and where the next batch starts (None: no more)."""
     total = tasks.flagged_count()
-    offset = min(max(offset, 0), max(total - 1, 0))
-    batch = tasks.flagged_tasks(offset) if total else []
-    following = offset + len(batch)
-    return {"flagged_tasks": batch, "flagged_total": total, "flagged_offset": offset, "flagged_shown": following,
-            "flagged_next": following if following < total else None}
+    batch = tasks.flagged_tasks(after)
+    last = (batch[-1].flagged_at, batch[-1].id) if batch else None
+    remaining = tasks.flagged_count(last) if last and len(batch) == tasks.FLAGGED_PAGE else 0
+    shown = max(total - remaining, len(batch))
+    return {"flagged_tasks": batch, "flagged_total": total, "flagged_shown": shown,
+            "flagged_first": shown - len(batch) + 1, "flagged_remaining": remaining,
+            "flagged_later": after is not None, "flagged_next": last if remaining else None}
+
+
+def _flagged_anchor() -> tuple[datetime, int] | None:
+    """?after_at=<when flagged>&after_id=<task id>: the last card shown (both or neither), else a 400."""
+    raw, task_id = request.args.get("after_at", "").strip(), arg_int("after_id", maximum=MAX_ID)
+    if not raw and task_id is None:
+        return None
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError:
+        raise bad_request("参数“after_at”应为时间（如 2026-11-23T08:00:00+00:00）") from None
+    if task_id is None or at.tzinfo is None:
+        raise bad_request("参数“after_at”与“after_id”应同时给出，时间带时区")
+    return at, task_id
 
 
 @bp.route("/tasks/overview")
@@ -279,11 +296,11 @@ def flagged_batch():
     """The next batch of flagged cards (显示更多): appended to the overview's grid by htmx; without it, the
     overview page itself with that batch."""
     day = arg_date("day") or local_today()
-    offset = arg_int("offset", 0, minimum=0, maximum=MAX_ID)
+    after = _flagged_anchor()
     if not wants_partial():
-        context = _overview_context(day) | _flagged_context(offset)
+        context = _overview_context(day) | _flagged_context(after)
         return render("casemgmt/tasks/task_overview.html", "casemgmt/tasks/_task_overview.html", **context)
-    return render("casemgmt/tasks/_flagged_batch.html", **(_card_context(day, "overview") | _flagged_context(offset)))
+    return render("casemgmt/tasks/_flagged_batch.html", **(_card_context(day, "overview") | _flagged_context(after)))
 
 
 @bp.route("/tasks/build", methods=["POST"])

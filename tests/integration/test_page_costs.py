@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event, func, select, text
 
+from portal import extensions
 from portal.api import tokens
 from portal.auth import services as auth_services
 from portal.auth.models import User
@@ -121,6 +122,16 @@ def test_a_page_read_sends_no_begin_and_no_commit(committed):
     assert page.status_code == 200 and "患*" in text_of(page)
     assert seen.statements  # the user, the list...
     assert set(seen.states) == {0}  # ...each in its own snapshot, none inside a transaction: nothing to commit
+
+
+def test_a_pooled_connection_pinged_before_a_read_still_reads_outside_a_transaction(committed, monkeypatch):
+    monkeypatch.setattr(extensions, "PING_AFTER_IDLE_SECONDS", 0.0)  # every checkout is pinged first
+    client = committed.test_client()
+    client.login("cm_cost")
+    with Recorder(committed.extensions["db.engine"]) as seen:
+        for _ in range(3):
+            assert client.get("/casemgmt/patients").status_code == 200
+    assert set(seen.states) == {0}
 
 
 def test_a_read_that_writes_is_one_transaction_committed_or_rolled_back_whole(committed):

@@ -246,10 +246,10 @@ def dismiss_task_flag(task_id: int):
 
 
 def _overview_context(day: date, result: tasks.BuildResult | None = None, error: str | None = None,
-                      build_day: date | None = None) -> dict:
+                      build_day: date | None = None, flagged_after: tuple[datetime, int] | None = None) -> dict:
     context = _card_context(day, "overview")
     rows, unassigned = task_queries.overview(day, context["managers"])
-    return context | _flagged_context() | {
+    return context | _flagged_context(flagged_after) | {
         "rows": rows, "unassigned": unassigned, "unassigned_tasks": task_queries.unassigned_tasks(day),
         "build_message": _build_summary(result) if result else None, "error": error,
         "build_day": build_day or local_today() + timedelta(days=1)}
@@ -298,8 +298,8 @@ def flagged_batch():
     day = arg_date("day") or local_today()
     after = _flagged_anchor()
     if not wants_partial():
-        context = _overview_context(day) | _flagged_context(after)
-        return render("casemgmt/tasks/task_overview.html", "casemgmt/tasks/_task_overview.html", **context)
+        return render("casemgmt/tasks/task_overview.html", "casemgmt/tasks/_task_overview.html",
+                      **_overview_context(day, flagged_after=after))
     return render("casemgmt/tasks/_flagged_batch.html", **(_card_context(day, "overview") | _flagged_context(after)))
 
 

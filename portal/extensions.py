@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context, request
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
@@ -25,7 +27,14 @@ class AppSession(Session):
     def get_bind(self, mapper=None, clause=None, **kwargs):
         if self.bind is not None:
             return self.bind
-        return current_app.extensions["db.bind"]
+        extensions = current_app.extensions
+        bind = extensions["db.bind"]
+        # A page read (GET) on PostgreSQL runs without BEGIN/COMMIT until it writes (see lazy_begin).
+        reader = extensions.get("db.reader")
+        if reader is not None and bind is extensions["db.engine"] and has_request_context() \
+                and request.method in READ_METHODS:
+            return reader
+        return bind
 
 
 class Database:
@@ -41,6 +50,8 @@ class Database:
                              lock_timeout_ms=app.config.get("SQLITE_BUSY_TIMEOUT_MS", DEFAULT_LOCK_TIMEOUT_MS))
         app.extensions["db.engine"] = engine
         app.extensions["db.bind"] = engine
+        if engine.dialect.name == "postgresql":
+            app.extensions["db.reader"] = lazy_begin(engine)
 
         # Each request ends with its own session gone, also when the app context outlives it (tests, CLI).
         @app.teardown_request
@@ -130,6 +141,49 @@ def own_write_transaction() -> Iterator[Session]:
         raise
     finally:
         sqlite_begin.reset(token)
+
+
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+# A statement that must run inside a transaction: it writes, locks rows, takes a transaction-scoped
+# lock or draws from a sequence. SQLAlchemy writes keywords in upper case (column names are lower case).
+_WRITE_KEYWORDS = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|FOR (NO KEY )?UPDATE|FOR (KEY )?SHARE|LOCK)\b")
+
+
+@functools.lru_cache(maxsize=4096)  # the same compiled strings come back request after request
+def needs_transaction(statement: str) -> bool:
+    """True unless the statement is a plain read (SELECT/WITH/SHOW without writes, locks or sequences)."""
+    head = statement.lstrip()[:6].upper()
+    if not (head.startswith("SELECT") or head.startswith("WITH") or head.startswith("SHOW")):
+        return True
+    lowered = statement.lower()
+    if "pg_advisory" in lowered or "nextval" in lowered or "setval" in lowered or "set_config" in lowered:
+        return True
+    return _WRITE_KEYWORDS.search(statement) is not None
+
+
+def lazy_begin(engine: Engine) -> Engine:
+    """The engine a page read (GET) uses on PostgreSQL: no BEGIN/COMMIT round trips until it writes.
+
+    Each of these requests used to pay BEGIN before its first query and COMMIT after its last, two round
+    trips for nothing: under READ COMMITTED every statement takes its own snapshot, inside a transaction
+    or not, so plain reads see exactly what they saw before. The connection runs in autocommit mode; the
+    first statement that writes, locks (FOR UPDATE, an advisory transaction lock), draws a sequence or
+    opens a server-side cursor first sends BEGIN, and from there the request is one transaction as
+    before: the request's commit at the end sends COMMIT (psycopg commits whenever the server is in a
+    transaction) and an error rolls everything back. A read that wrote nothing ends with no round trip.
+    """
+    reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @event.listens_for(reader, "before_cursor_execute")
+    def _begin_before_writing(conn, cursor, statement, parameters, context, executemany):
+        dbapi_connection = conn.connection.dbapi_connection
+        if dbapi_connection.info.transaction_status != 0:  # already in a transaction (or failed in one)
+            return
+        if getattr(cursor, "name", None) or needs_transaction(statement):  # a named cursor needs a transaction
+            dbapi_connection.execute("BEGIN")
+
+    return reader
 
 
 def make_engine(url: str, echo: bool = False, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> Engine:

@@ -12,7 +12,7 @@ import portal.core.models
 
 
 revision = "hqual01"
-down_revision = "hapi01"
+down_revision = "hperf01"
 branch_labels = None
 depends_on = None
 

@@ -122,8 +122,11 @@ def submit_plan(plan_date: str):
     if not isinstance(replace, bool):
         _bad("replace 应为 true 或 false。")
     clean_items = [_item(index, raw) for index, raw in enumerate(items, start=1)]
+    digest = plans.submission_digest({"items": items, "replace": replace})
     try:
-        result = plans.submit_plan(day, clean_items, source="api", replace=replace)
+        # The same body as the last one applied, nothing changed since: answered from one query.
+        result = plans.unchanged_submission(day, digest, len(clean_items)) or plans.submit_plan(
+            day, clean_items, source="api", replace=replace, digest=digest)
     except plans.PlanError as error:
         raise ApiError("VALIDATION", error.message, details=_problems(error)) from None
     except ServiceError as error:
@@ -151,20 +154,18 @@ def get_plan(plan_date: str):
     plan = plans.plan_for(day)
     if plan is None:
         raise ApiError("NOT_FOUND_PLAN", f"{day:%Y-%m-%d} 没有服务计划。")
-    items = list(plan.items)  # ordered by id
-    task_states = plans.task_states([i.id for i in items])
+    rows = plans.item_rows(plan.id)  # plain rows, ordered by id: no ORM object per item
     return jsonify({
         "plan_date": day.isoformat(), "revision": plan.revision, "is_late": plan.is_late,
         "cutoff": _time(plans.cutoff_for(day)), "first_submitted_at": _time(plan.first_submitted_at),
         "last_submitted_at": _time(plan.last_submitted_at), "built_at": _time(plan.built_at),
         "items": [{
             "id": i.external_id, "patient": i.patient_ref, "patient_known": i.patient_id is not None,
-            "name": i.patient.masked_name if i.patient else masking.mask_name(i.patient_name),
+            "name": masking.mask_name(i.known_name if i.patient_id is not None else i.patient_name),
             "service": i.task_type, "service_label": TASK_TYPES.get(i.task_type, i.task_type),
-            "service_item": i.service_item, "ward": i.ward.code if i.ward else None,
-            "ward_name": i.ward.name if i.ward else None, "bed": i.bed, "time_slot": i.time_slot,
-            "special_needs": list(i.special_needs or []), "special_note": i.special_note, "note": i.note,
-            "cancelled": i.is_cancelled, "late": i.is_late, "source": i.source,
-            "submitted_at": _time(i.submitted_at), "task_status": task_states.get(i.id),
-        } for i in items],
+            "service_item": i.service_item, "ward": i.ward_code, "ward_name": i.ward_name, "bed": i.bed,
+            "time_slot": i.time_slot, "special_needs": list(i.special_needs or []), "special_note": i.special_note,
+            "note": i.note, "cancelled": i.is_cancelled, "late": i.is_late, "source": i.source,
+            "submitted_at": _time(i.submitted_at), "task_status": i.task_status,
+        } for i in rows],
     })

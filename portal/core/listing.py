@@ -170,6 +170,20 @@ _counts_lock = threading.Lock()
 _COUNT_CACHE_SIZE = 512
 
 
+def _count_key(stmt: Select) -> tuple:
+    """What identifies a list's total: the database, the statement's structure and its parameter values.
+
+    SQLAlchemy's own cache key (the structure, without compiling it again: compiling the statement to a
+    string on every page cost a few milliseconds) plus the values of its bound parameters.
+    """
+    url = str(db.session.get_bind().engine.url)
+    cache_key = stmt._generate_cache_key()
+    if cache_key is None:  # a construct that cannot be cached: compile it as before
+        compiled = stmt.compile(db.session.get_bind())
+        return (url, str(compiled), repr(sorted(compiled.params.items())))
+    return (url, cache_key.key, repr([param.effective_value for param in cache_key.bindparams]))
+
+
 def count_rows(stmt: Select) -> int:
     """The number of rows of a list: exact while small; above LIST_EXACT_COUNT_LIMIT, a count cached per worker.
 
@@ -181,9 +195,7 @@ def count_rows(stmt: Select) -> int:
     limit = current_app.config["LIST_EXACT_COUNT_LIMIT"]
     # A list already known to be long reads its cached total without even the bounded count (which reads
     # limit + 1 rows: tens of milliseconds on every page of a long ledger). Only long lists are ever cached.
-    bind = db.session.get_bind()
-    compiled = base.compile(bind)
-    key = (str(bind.engine.url), str(compiled), repr(sorted(compiled.params.items())))
+    key = _count_key(base)
     now = time.monotonic()
     with _counts_lock:
         hit = _counts.get(key)
@@ -201,14 +213,55 @@ def count_rows(stmt: Select) -> int:
     return total
 
 
-def paginate(stmt: Select, page: int, per_page: int, scalars: bool = True) -> Page:
-    """One count and one page query; a page number past the end shows the last page."""
+def paginate(stmt: Select, page: int, per_page: int, scalars: bool = True, total_in_page: bool = False) -> Page:
+    """One count and one page query; a page number past the end shows the last page.
+
+    total_in_page: the page query also carries the total (count(*) OVER ()), so a list whose filter is costly
+    (a case manager's patients: the visibility query) evaluates it once instead of once for the count and once
+    for the page. Only for statements without DISTINCT or joined collections (one row per item). A list known
+    to be long still reads its cached total; one found long is cached like count_rows does.
+    """
+    if total_in_page:
+        return _paginate_counting_in_page(stmt, page, per_page, scalars)
     total = count_rows(stmt)
     pages = max(1, math.ceil(total / per_page))
     page = min(max(page, 1), pages)
     page_stmt = stmt.limit(per_page).offset((page - 1) * per_page)
     result = db.session.execute(page_stmt)
     items = list(result.scalars().unique()) if scalars else list(result.mappings())
+    return Page(items, page, per_page, total)
+
+
+def _cached_total(key: tuple) -> int | None:
+    with _counts_lock:
+        hit = _counts.get(key)
+        if hit and hit[0] > time.monotonic():
+            _counts.move_to_end(key)
+            return hit[1]
+    return None
+
+
+def _paginate_counting_in_page(stmt: Select, page: int, per_page: int, scalars: bool) -> Page:
+    key = _count_key(stmt.order_by(None))
+    if _cached_total(key) is not None:
+        return paginate(stmt, page, per_page, scalars)
+    page = max(page, 1)
+    counted = stmt.add_columns(func.count().over().label("_list_total"))
+    rows = db.session.execute(counted.limit(per_page).offset((page - 1) * per_page)).all()
+    if not rows:
+        if page == 1:
+            return Page([], 1, per_page, 0)
+        return paginate(stmt, page, per_page, scalars)  # past the end: count, then show the last page
+    total = rows[0][-1]
+    if total > current_app.config["LIST_EXACT_COUNT_LIMIT"]:
+        with _counts_lock:
+            _counts[key] = (time.monotonic() + current_app.config["LIST_COUNT_CACHE_SECONDS"], total)
+            while len(_counts) > _COUNT_CACHE_SIZE:
+                _counts.popitem(last=False)
+    if scalars:
+        items = list(dict.fromkeys(row[0] for row in rows))
+    else:
+        items = [{k: v for k, v in row._mapping.items() if k != "_list_total"} for row in rows]
     return Page(items, page, per_page, total)
 
 

@@ -22,7 +22,8 @@ from tests.conftest import text_of
 from tests.integration.test_casemgmt_ledger import serve, world  # noqa: F401 (the fixture)
 
 START = date(2026, 8, 1)
-REPORTS = [*(report for _, report in cm_reports.MONTHLY), kpi_reports.SERVED]
+REPORTS = [*(report for _, report in cm_reports.MONTHLY), kpi_reports.SERVED, kpi_reports.WORKLOAD]
+KPI_CODES = ("cm_kpi_served", "cm_kpi_workload")
 
 
 def snapshot() -> dict:
@@ -93,13 +94,14 @@ def test_the_summary_equals_the_ledger_after_completions_corrections_and_removal
 def test_every_service_report_gives_the_ledgers_numbers_from_the_summary(session, world, period):  # noqa: F811
     fill(world)
     for report in REPORTS:
-        if report.code == "cm_kpi_served" and ("task_type" in period or "source" in period):
+        if report.code in KPI_CODES and ("task_type" in period or "source" in period):
             continue  # not among its filters
         if "task_type" in period and report is cm_reports.BY_TYPE:
             continue
         params = Params.parse(report, period)
         if engine.whole_months(params) >= 2:  # the summary answers, not the ledger
-            assert "ledger_summary" in str(engine.statement(report, params, None))
+            read = str(engine.statement(report, params, None))
+            assert "ledger_entries" not in read and ("ledger_summary" in read or "ledger_months" in read)
         every_month = dataclasses.replace(report, rollup=dataclasses.replace(report.rollup, min_months=1))
         for user in (None, world.li, world.boss):
             expected = engine.fetch(raw(report), params, user)
@@ -108,6 +110,27 @@ def test_every_service_report_gives_the_ledgers_numbers_from_the_summary(session
             assert [type(v) for row in found[0] for v in row.values()] == [
                 type(v) for row in expected[0] for v in row.values()]  # 5, not Decimal("5")
             assert engine.fetch(every_month, params, user) == expected, (report.code, user)
+
+
+@pytest.mark.parametrize("over", ["", "1"])
+def test_the_workload_kpi_over_months_reads_the_summaries_with_the_ledgers_answer(session, world, app, over):  # noqa: F811
+    """Patients and services per case manager over a long period: per manager from the summaries, not the ledger
+    once per user; the same rows (also with the over-norm filter) as the ledger itself."""
+    fill(world)
+    app.config["CASELOAD_NORM"], norm = 1, app.config["CASELOAD_NORM"]  # some managers over it
+    try:
+        for period in ({"date_from": "2026-08-01", "date_to": "2026-10-31"},
+                       {"date_from": "2026-09-01", "date_to": "2026-11-30"},
+                       {"date_from": "2021-12-01", "date_to": "2026-11-30"}):
+            params = Params.parse(kpi_reports.WORKLOAD, {**period, "over": over})
+            stmt = str(engine.statement(kpi_reports.WORKLOAD, params, None))
+            assert "ledger_entries" not in stmt and "ledger_months" in stmt
+            expected = engine.fetch(raw(kpi_reports.WORKLOAD), params, None)
+            assert engine.fetch(kpi_reports.WORKLOAD, params, None) == expected, period
+            assert engine.fetch(kpi_reports.WORKLOAD, params, world.li) == expected  # everyone sees all
+        assert any(row["services"] for row in expected[0]) or period["date_from"] < "2026-08-01"
+    finally:
+        app.config["CASELOAD_NORM"] = norm
 
 
 def test_the_report_page_shows_the_same_table_from_the_summary_and_the_ledger(client, world, monkeypatch):  # noqa: F811

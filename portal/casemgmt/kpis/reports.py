@@ -20,7 +20,18 @@ from portal.reports.registry import Choice, Column, Drill, Report, Rollup, regis
 
 from .. import KPI
 from ..feedback.services import scope_events
-from ..models import EVENT_KINDS, AdverseEvent, CareTask, Enrolment, LedgerEntry, Plan, SatisfactionSurvey
+from ..ledger import summary
+from ..models import (
+    EVENT_KINDS,
+    AdverseEvent,
+    CareTask,
+    Enrolment,
+    LedgerEntry,
+    LedgerMonth,
+    LedgerPatientMonths,
+    Plan,
+    SatisfactionSurvey,
+)
 from ..reports import _ledger_url, _summary_rows, manager_names
 from ..scoping import scope_patients, scope_to_manager, sees_all
 from . import queries as kpis
@@ -239,21 +250,58 @@ def _served_by(params, measure):
             .correlate(User).scalar_subquery())
 
 
-def _workload_query(params):
+def _workload_query(params, summed=None):
+    """One row per case manager (an active one, one with patients in care, or one who served in the period).
+
+    summed: the period's patients and services per case manager from the summaries (_summed_per_manager), in
+    place of the ledger subqueries per user (the rollup); the rows and numbers are the same.
+    """
     from portal.auth.models import Role, User, user_roles
 
     case_manager = exists().where(user_roles.c.user_id == User.id, user_roles.c.role_id == Role.id,
                                   Role.code == "case_manager")
     has_load = exists().where(Enrolment.case_manager_id == User.id, Enrolment.status == "active")
-    served = exists().where(LedgerEntry.case_manager_id == User.id,
-                            LedgerEntry.service_date.between(params.start, params.end))
+    if summed is None:
+        patients = _served_by(params, func.count(distinct(LedgerEntry.patient_id)))
+        services = _served_by(params, func.count(LedgerEntry.id))
+        served = exists().where(LedgerEntry.case_manager_id == User.id,
+                                LedgerEntry.service_date.between(params.start, params.end))
+    else:
+        patients = func.coalesce(summed.c.patients, 0)
+        services = cast(func.coalesce(summed.c.services, 0), BigInteger)
+        served = summed.c.case_manager_id.is_not(None)
     caseload = _caseload()
-    return (select(User.id.label("case_manager_id"), caseload.label("caseload"),
-                   _served_by(params, func.count(distinct(LedgerEntry.patient_id))).label("patients"),
-                   _served_by(params, func.count(LedgerEntry.id)).label("services"),
-                   case((caseload > norm(), literal("1")), else_=literal("0")).label("over_norm"))
-            .where(or_(and_(case_manager, User.is_active_flag), has_load, served))
-            .order_by(caseload.desc(), User.id))
+    stmt = select(User.id.label("case_manager_id"), caseload.label("caseload"), patients.label("patients"),
+                  services.label("services"),
+                  case((caseload > norm(), literal("1")), else_=literal("0")).label("over_norm"))
+    if summed is not None:
+        stmt = stmt.select_from(User).outerjoin(summed, summed.c.case_manager_id == User.id)
+    return stmt.where(or_(and_(case_manager, User.is_active_flag), has_load, served)).order_by(caseload.desc(), User.id)
+
+
+def _summed_per_manager(params):
+    """Per case manager with a service in the period (whole months): the distinct patients (those with a served
+    month in ledger_patient_months) and the services (ledger_months), each grouped once, not once per user."""
+    pairs = (select(LedgerPatientMonths.case_manager_id, LedgerPatientMonths.patient_id)
+             .where(summary.months_between(params.start, params.end), LedgerPatientMonths.case_manager_id != 0)
+             .group_by(LedgerPatientMonths.case_manager_id, LedgerPatientMonths.patient_id)
+             .subquery("served_pairs"))  # hashed once per (manager, patient): cheaper than count(DISTINCT)
+    patients = (select(pairs.c.case_manager_id, func.count().label("patients"))
+                .group_by(pairs.c.case_manager_id).subquery("patients_summed"))
+    services = (select(LedgerMonth.case_manager_id, func.sum(LedgerMonth.services).label("services"))
+                .where(LedgerMonth.month.between(params.start, params.end), LedgerMonth.case_manager_id != 0)
+                .group_by(LedgerMonth.case_manager_id).subquery("services_summed"))
+    return (select(services.c.case_manager_id, patients.c.patients, services.c.services)
+            .outerjoin(patients, patients.c.case_manager_id == services.c.case_manager_id)
+            .subquery("workload_summed"))
+
+
+def _workload_summary(params, user):
+    """The workload table for whole months from the summaries (no scope: every holder sees all; the filter)."""
+    stmt = _workload_query(params, _summed_per_manager(params))
+    if params.options.get("over"):
+        stmt = _over(stmt, params.options["over"])
+    return stmt
 
 
 def _over(stmt, value: str):
@@ -276,7 +324,7 @@ WORKLOAD = register(Report(
     filters=(Choice("over", "工作量", {"1": "只看超过定额的"}, apply=_over, blank="全部个案管理师"),),
     definition=("当前在管患者数（状态为管理中的入组）÷ 在岗个案管理师人数，与配置标准比较；单人当前在管超过定额的标出。"
                 "在管人数为当前数（不随所选月份变化）；服务患者、服务人次取所选月份的服务台账。"),
-    scope=_everyone, note=_workload_note,
+    scope=_everyone, note=_workload_note, rollup=Rollup(_workload_summary),
     summary="每位个案管理师的在管患者、本月服务与是否超过定额", **COMMON))
 
 

@@ -28,6 +28,9 @@ class Plan(Model):
     is_late: Mapped[bool] = mapped_column(Boolean, default=False)  # something arrived after the cutoff
     revision: Mapped[int] = mapped_column(Integer, default=1)
     built_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the task lists were built
+    # SHA-256 of the last API submission applied as a whole (its items all stored as sent, patients known);
+    # cleared by every later change of the plan: the same body again is answered "unchanged" with one query.
+    submission_digest: Mapped[str | None] = mapped_column(String(64))
 
     items: Mapped[list[PlanItem]] = relationship(back_populates="plan", order_by="PlanItem.id")
 

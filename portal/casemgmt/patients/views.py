@@ -16,7 +16,7 @@ from portal.io.export import Column, export_query, export_rows
 
 from .. import ASSIGN, ENROL, KPI, REVEAL, VIEW_PATIENTS, bp
 from ..models import Enrolment
-from ..scoping import get_patient_or_404, may_see_patient
+from ..scoping import get_patient_or_404, may_see_patient, sees_all
 from . import queries as patient_queries
 from . import services as patients
 from .forms import CloseForm, CoverageForm, EditEnrolmentForm, EditPatientForm, EnrolmentForm, NoteForm, PatientForm
@@ -83,7 +83,9 @@ def list_patients():
     filters, sort, args = _filters()
     revealed = _searched(filters)
     stmt = patient_queries.patients_query(filters, current_user, sort.key, sort.descending)
-    page = paginate(stmt, arg_int("page", 1), current_app.config["PAGE_SIZE"])
+    # A case manager's list is filtered by visibility (a costly subquery): evaluated once, for page and total.
+    page = paginate(stmt, arg_int("page", 1), current_app.config["PAGE_SIZE"],
+                    total_in_page=not sees_all(current_user))
     return render("casemgmt/patients/patient_list.html",
                   "casemgmt/patients/_patient_rows.html", page=page, filters=filters,
                   sort=sort, args=args, states=patient_queries.PATIENT_STATES, revealed_search=revealed,

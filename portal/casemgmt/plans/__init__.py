@@ -6,6 +6,6 @@ What code outside the area calls (the HIS API) is named here.
 """
 
 from .clock import cutoff_for  # noqa: F401
-from .queries import plan_for, task_states  # noqa: F401
-from .services import submit_plan  # noqa: F401
+from .queries import item_rows, plan_for, task_states  # noqa: F401
+from .services import submission_digest, submit_plan, unchanged_submission  # noqa: F401
 from .validation import PlanError  # noqa: F401

@@ -20,6 +20,8 @@ After any change the task lists already built for that day are brought up to dat
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -94,7 +96,8 @@ def _plan_for_update(plan_date: date) -> Plan | None:
 def _new_plan(plan_date: date, now: datetime) -> Plan:
     try:
         with db.session.begin_nested():
-            plan = Plan(plan_date=plan_date, first_submitted_at=now, last_submitted_at=now, revision=1)
+            plan = Plan(plan_date=plan_date, first_submitted_at=now, last_submitted_at=now, revision=1,
+                        submission_digest=None)
             db.session.add(plan)
             db.session.flush()
     except IntegrityError:
@@ -133,15 +136,39 @@ def _audit_plan(plan: Plan, action: str, source: str, late: bool, **counts: int)
 def _revise(plan: Plan, now: datetime, late: bool, state: dict | None, created_plan: bool) -> None:
     if not created_plan and (state is None or plan.id not in state["revised"]):
         plan.revision += 1
+    if plan.submission_digest is not None:
+        plan.submission_digest = None  # the plan changed: an earlier submission no longer describes it
     if state is not None:
         state["revised"].add(plan.id)
     plan.last_submitted_at = now
     plan.is_late = plan.is_late or late
 
 
+def submission_digest(body: dict) -> str:
+    """The fingerprint of an API submission as sent (items and replace), independent of key order."""
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def unchanged_submission(plan_date: date, digest: str, count: int, *, now: datetime | None = None,
+                         ) -> SubmitResult | None:
+    """An API submission identical to the last one applied to the plan, with nothing changed since: its answer
+    ("unchanged", nothing written) from one query, without locking the plan or checking every item again.
+
+    None when the plan was changed since (every change clears the digest), when that submission left a patient
+    unknown (no digest is kept then), or on any other body: the caller submits as usual.
+    """
+    now = as_utc(now)
+    check_plan_date(plan_date, now)
+    plan = db.session.scalar(select(Plan).where(Plan.plan_date == plan_date, Plan.submission_digest == digest))
+    if plan is None:
+        return None
+    return SubmitResult(plan_date, plan, is_late(plan_date, now), unchanged=count)
+
+
 def submit_plan(plan_date: date, items: list[dict], *, source: str, replace: bool = False,
                 now: datetime | None = None, batch: bool = False, adding: bool = False,
-                summary: bool = False) -> SubmitResult:
+                summary: bool = False, digest: str | None = None) -> SubmitResult:
     """Submit (or revise) the plan for `plan_date`: all-or-nothing, idempotent by item id.
 
     Items: {"external_id", "patient" (hospital number or ID number), "patient_name", "task_type" (code or
@@ -151,7 +178,8 @@ def submit_plan(plan_date: date, items: list[dict], *, source: str, replace: boo
     items that are not in the submission; ``adding`` (the form's "add") refuses ids the plan already has.
     Raises PlanError listing every problem; nothing is written then. ``summary`` (a bulk import) writes the
     new items in one flush and leaves the items' audit to the import's one summary record of changed keys;
-    the plan's own record is written as always.
+    the plan's own record is written as always. ``digest`` (the API's submission_digest of the body) is kept on
+    the plan when every submitted item is now stored as sent with its patient known (see unchanged_submission).
     """
     if source not in PLAN_SOURCES:
         raise ValueError(f"unknown plan source {source}")
@@ -243,6 +271,10 @@ def submit_plan(plan_date: date, items: list[dict], *, source: str, replace: boo
             _audit_plan(plan, "create" if created_plan else "update", source, late)
         db.session.flush()
         tasks.apply_plan_revision(plan)
+    if digest is not None and plan is not None and not batch:
+        known = not result.unknown
+        if plan.submission_digest != (digest if known else None):
+            plan.submission_digest = digest if known else None
     return result
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import case, func, insert, literal, null, select, text, update
+from sqlalchemy import and_, case, func, insert, literal, null, or_, select, text, update
 from sqlalchemy.orm import joinedload
 
 from portal.auth.models import User
@@ -412,12 +412,29 @@ def _flag_to_supervisors(task: CareTask, user: User) -> None:
            link=f"/casemgmt/tasks/overview?day={local_today()}#flagged")
 
 
-def flagged_tasks() -> list[CareTask]:
-    """Tasks closed after too many "not reached" attempts that the supervisor has not handled yet."""
-    return list(db.session.scalars(select(CareTask).where(CareTask.status == "unreached",
-                                                          CareTask.flagged_at.is_not(None))
+FLAGGED_PAGE = 24  # flagged cards shown at once on the overview; the rest behind 显示更多
+
+
+def _flagged(after: tuple[datetime, int] | None = None) -> list:
+    """Flagged and not yet handled; after: only those after this (flagged_at, id) in the list's order."""
+    conditions = [CareTask.status == "unreached", CareTask.flagged_at.is_not(None)]
+    if after is not None:
+        at, task_id = after
+        conditions.append(or_(CareTask.flagged_at > at, and_(CareTask.flagged_at == at, CareTask.id > task_id)))
+    return conditions
+
+
+def flagged_tasks(after: tuple[datetime, int] | None = None, limit: int = FLAGGED_PAGE) -> list[CareTask]:
+    """Tasks closed after too many "not reached" attempts that the supervisor has not handled yet, oldest first:
+    one batch of cards (hundreds can pile up), the next batch starting after the last card shown (so a card
+    handled meanwhile makes none skip)."""
+    return list(db.session.scalars(select(CareTask).where(*_flagged(after))
                                    .options(joinedload(CareTask.case_manager), joinedload(CareTask.completed_by))
-                                   .order_by(CareTask.flagged_at, CareTask.id).limit(500)))
+                                   .order_by(CareTask.flagged_at, CareTask.id).limit(limit)))
+
+
+def flagged_count(after: tuple[datetime, int] | None = None) -> int:
+    return db.session.scalar(select(func.count()).select_from(CareTask).where(*_flagged(after))) or 0
 
 
 @atomic()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
@@ -246,14 +246,40 @@ def dismiss_task_flag(task_id: int):
 
 
 def _overview_context(day: date, result: tasks.BuildResult | None = None, error: str | None = None,
-                      build_day: date | None = None) -> dict:
+                      build_day: date | None = None, flagged_after: tuple[datetime, int] | None = None) -> dict:
     context = _card_context(day, "overview")
     rows, unassigned = task_queries.overview(day, context["managers"])
-    return context | {
-        "flagged_tasks": tasks.flagged_tasks(),
+    return context | _flagged_context(flagged_after) | {
         "rows": rows, "unassigned": unassigned, "unassigned_tasks": task_queries.unassigned_tasks(day),
         "build_message": _build_summary(result) if result else None, "error": error,
         "build_day": build_day or local_today() + timedelta(days=1)}
+
+
+def _flagged_context(after: tuple[datetime, int] | None = None) -> dict:
+    """One batch of flagged cards (the first, or the one after a card), the total, how many are shown up to the
+    batch's end, and where the next batch starts (None: no more)."""
+    total = tasks.flagged_count()
+    batch = tasks.flagged_tasks(after)
+    last = (batch[-1].flagged_at, batch[-1].id) if batch else None
+    remaining = tasks.flagged_count(last) if last and len(batch) == tasks.FLAGGED_PAGE else 0
+    shown = max(total - remaining, len(batch))
+    return {"flagged_tasks": batch, "flagged_total": total, "flagged_shown": shown,
+            "flagged_first": shown - len(batch) + 1, "flagged_remaining": remaining,
+            "flagged_later": after is not None, "flagged_next": last if remaining else None}
+
+
+def _flagged_anchor() -> tuple[datetime, int] | None:
+    """?after_at=<when flagged>&after_id=<task id>: the last card shown (both or neither), else a 400."""
+    raw, task_id = request.args.get("after_at", "").strip(), arg_int("after_id", maximum=MAX_ID)
+    if not raw and task_id is None:
+        return None
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError:
+        raise bad_request("参数“after_at”应为时间（如 2026-11-23T08:00:00+00:00）") from None
+    if task_id is None or at.tzinfo is None:
+        raise bad_request("参数“after_at”与“after_id”应同时给出，时间带时区")
+    return at, task_id
 
 
 @bp.route("/tasks/overview")
@@ -262,6 +288,19 @@ def task_overview():
     """Every case manager's list for a day at a glance, the unassigned tasks, and building tomorrow's lists."""
     day = arg_date("day") or local_today()
     return render("casemgmt/tasks/task_overview.html", "casemgmt/tasks/_task_overview.html", **_overview_context(day))
+
+
+@bp.route("/tasks/overview/flagged")
+@require(ASSIGN)
+def flagged_batch():
+    """The next batch of flagged cards (显示更多): appended to the overview's grid by htmx; without it, the
+    overview page itself with that batch."""
+    day = arg_date("day") or local_today()
+    after = _flagged_anchor()
+    if not wants_partial():
+        return render("casemgmt/tasks/task_overview.html", "casemgmt/tasks/_task_overview.html",
+                      **_overview_context(day, flagged_after=after))
+    return render("casemgmt/tasks/_flagged_batch.html", **(_card_context(day, "overview") | _flagged_context(after)))
 
 
 @bp.route("/tasks/build", methods=["POST"])

@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from portal import extensions
-from portal.api import tokens
 from portal.auth import services as auth_services
 from portal.auth.models import User
 from portal.auth.principal import clear_cache
@@ -31,6 +30,7 @@ from portal.core.timeutil import local_today
 from portal.extensions import db, needs_transaction
 from tests import cm_factories as cm
 from tests import factories
+from tests.api_factories import make_token
 from tests.backends import fresh_database
 from tests.conftest import PortalClient, build_app, text_of
 
@@ -320,8 +320,7 @@ def his(tree, monkeypatch):
     cm.make_ward("胸外病区", tree.surgery)
     for n in range(30):
         cm.make_patient(f"患者{n:02d}", hospital_no=f"ZY{n:03d}", id_number=cm.resident_id(), phone=None)
-    _, raw = tokens.create_token(name="HIS 次日计划", login_name="his_user")
-    db.session.commit()
+    _, raw = make_token("his_user", name="HIS 次日计划")
     return {"Authorization": f"Bearer {raw}"}
 
 

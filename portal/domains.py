@@ -11,6 +11,7 @@ INSTALLED = [
     "portal.wecom",
     "portal.approvals",
     "portal.supervision",
+    "portal.credentials",
     "portal.io",
     "portal.reports",
     "portal.casemgmt",

@@ -26,11 +26,12 @@ ROLES: dict[str, tuple[str, str, str]] = {
 
 
 def ensure_reference_data() -> dict[str, Role]:
-    """Roles, approval processes and committees: everything a fresh database needs."""
+    """Roles, approval processes, committees and the domains' reference data: everything a fresh database needs."""
     from portal.approvals.seed import ensure_processes
 
     roles = ensure_roles()
     ensure_processes()
+    domains.seed_reference_data()
     return roles
 
 

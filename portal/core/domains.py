@@ -95,6 +95,7 @@ class Domain:
     audit_labels: dict[str, str] = field(default_factory=dict)  # audit entity type -> Chinese label
     notify_categories: dict[str, str] = field(default_factory=dict)  # notification category -> Chinese label
     home: str | None = None  # "module:function"(user) -> endpoint of the user's start page, or None
+    seed: str | None = None  # "module:function"(): reference data a fresh database needs, created when missing
     demo: str | None = None  # "module:function", called with a Demo
     bench: str | None = None  # "module:function" returning {what: rows}
     bench_load: str | None = None  # "module:function"(bench.load.LoadContext) -> bench.load.Load
@@ -190,6 +191,13 @@ def default_grants() -> dict[str, set[str]]:
 
 def processes() -> list[Process]:
     return [process for domain in installed() for process in domain.processes]
+
+
+def seed_reference_data() -> None:
+    """Each domain's reference data (qualification types ...), idempotent, in installed order."""
+    for domain in installed():
+        if domain.seed:
+            resolve(domain.seed)()
 
 
 def schedules() -> list[Schedule]:

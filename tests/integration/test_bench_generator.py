@@ -8,6 +8,7 @@ import hashlib
 import pytest
 from sqlalchemy import func, select, text
 
+from bench.generate_credentials import RECORDS as QUALIFICATION_RECORDS
 from bench.kit import PASSWORD, SCALES, run
 from portal.approvals.models import ApprovalInstance
 from portal.auth.models import User
@@ -57,11 +58,14 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         pathway_tasks = select(func.count()).where(CareTask.source == "pathway")
         assert db.session.scalar(pathway_tasks) > 0
         assert db.session.scalar(pathway_tasks.where(CareTask.pathway_step_id.is_(None))) == 0
+        from portal.credentials.models import Qualification
+
+        assert _count(Qualification) == QUALIFICATION_RECORDS["small"]
         states = set(db.session.scalars(select(ApprovalInstance.status).distinct()))
         assert states == {"pending", "approved", "rejected", "returned", "withdrawn"}
         assert db.session.scalar(select(func.count()).where(User.login_name.like("bcm%"))) == scale.case_managers
         # The printed counts are the rows in the database.
-        for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff"):
+        for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff", "qualifications"):
             assert ctx.counts[table] == db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar()
         audit_rows = _count(AuditLog)
         assert audit_rows >= scale.audit_extra + _count(LedgerEntry)

@@ -22,17 +22,22 @@ CM_SUPERVISOR = [*CM_MANAGER, "casemgmt.view_all", "casemgmt.reveal", "casemgmt.
                  "casemgmt.kpi", "io.import"]
 CM_ISSUER = ["casemgmt.view_patients", "casemgmt.view_all", "casemgmt.plan", "casemgmt.kpi", "casemgmt.assess",
              "casemgmt.ledger", "io.import"]
+# Added with the credentials domain (qualifications).
+QUALIFICATIONS = ["credentials.view_qualifications", "credentials.manage_qualifications",
+                  "credentials.apply_qualification"]
 PREVIOUS_GRANTS = {
     "sysadmin": ["admin.users", "admin.roles", "admin.departments", "staff.view", "staff.edit", "notify.outbox",
                  "io.import", "api.tokens"],
     "auditor": ["audit.view"],
     "ma_admin": ["staff.view", "staff.edit", "approvals.manage", "approvals.view_all", "notify.outbox",
-                 "supervision.view", "supervision.issue", "casemgmt.kpi", "casemgmt.assess", "casemgmt.view_all"],
-    "ma_staff": ["staff.view", "approvals.view_all", "supervision.view", "supervision.issue"],
+                 "supervision.view", "supervision.issue", "casemgmt.kpi", "casemgmt.assess", "casemgmt.view_all",
+                 *QUALIFICATIONS, "credentials.configure_qualifications"],
+    "ma_staff": ["staff.view", "approvals.view_all", "supervision.view", "supervision.issue", *QUALIFICATIONS],
     "committee": [],
-    "dept_head": ["staff.view", "staff.edit", "supervision.view", "supervision.answer"],
-    "dept_secretary": ["staff.view", "supervision.view", "supervision.answer"],
-    "clinician": [],
+    "dept_head": ["staff.view", "staff.edit", "supervision.view", "supervision.answer",
+                  "credentials.view_qualifications", "credentials.apply_qualification"],
+    "dept_secretary": ["staff.view", "supervision.view", "supervision.answer", "credentials.view_qualifications"],
+    "clinician": ["credentials.apply_qualification"],
     "cm_supervisor": ["staff.view", *CM_SUPERVISOR],
     "case_manager": CM_MANAGER,
     "plan_issuer": CM_ISSUER,
@@ -134,9 +139,9 @@ def test_processes_name_built_in_roles_and_committees():
                 assert step.target in COMMITTEES, step
 
 
-def test_rectification_is_the_only_default_process_today():
+def test_the_default_processes_are_rectification_and_qualification():
     # The other sign-offs belong to domains not yet written; an existing database keeps its rows.
-    assert [p.code for p in domains.processes()] == ["rectification"]
+    assert [p.code for p in domains.processes()] == ["rectification", "qualification"]
 
 
 def test_audit_labels_are_registered(app):

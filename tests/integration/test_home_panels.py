@@ -32,14 +32,15 @@ EVERYONE = ["approvals.todo", "notify.unread"]
 KPI_PANELS = ["casemgmt.kpis", "casemgmt.execution"]
 # Role -> exactly the panels its seeded permissions allow, in desktop order.
 EXPECTED = {
-    "clinician": EVERYONE,
+    "clinician": [*EVERYONE, "credentials.my_applications"],
     "sysadmin": EVERYONE,
     "auditor": EVERYONE,
     "committee": EVERYONE,
-    "dept_head": [*EVERYONE, "supervision.deadlines"],
-    "dept_secretary": [*EVERYONE, "supervision.deadlines"],
-    "ma_staff": [*EVERYONE, "supervision.deadlines"],
-    "ma_admin": [*EVERYONE, "supervision.deadlines", *KPI_PANELS],
+    "dept_head": [*EVERYONE, "supervision.deadlines", "credentials.expiring", "credentials.my_applications"],
+    "dept_secretary": [*EVERYONE, "supervision.deadlines", "credentials.expiring"],
+    "ma_staff": [*EVERYONE, "supervision.deadlines", "credentials.expiring", "credentials.my_applications"],
+    "ma_admin": [*EVERYONE, "supervision.deadlines", "credentials.expiring", "credentials.my_applications",
+                 *KPI_PANELS],
     "case_manager": ["casemgmt.my_day", *EVERYONE, "casemgmt.events"],
     "cm_supervisor": [*EVERYONE, "casemgmt.team_day", "casemgmt.events", *KPI_PANELS],
     "plan_issuer": [*EVERYONE, *KPI_PANELS],
@@ -85,7 +86,7 @@ def test_the_home_page_runs_no_panel_and_uses_no_inline_script(client, tree, mon
     client.login("doc")
     html = client.get("/").get_data(as_text=True)
     assert calls == []  # the page only lays out skeletons; each panel is its own request
-    assert len(re.findall(r'class="panel-body" hx-get="[^"]+" hx-trigger="load', html)) == 3
+    assert len(re.findall(r'class="panel-body" hx-get="[^"]+" hx-trigger="load', html)) == len(EXPECTED["clinician"]) + 1
     assert "正在加载" in html
     assert not re.search(r"<script(?![^>]*\ssrc=)[^>]*>", html)  # no inline script (CSP script-src 'self')
     assert "hx-on" not in html and " onclick=" not in html

@@ -12,7 +12,7 @@ import portal.core.models
 
 
 revision = "hqual01"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -273,17 +273,13 @@ def app_for(env: dict):
 
 def workload(app, sessions: dict) -> tuple[list, list]:
     """The pages of the mix and the API calls, as every installed domain declares them (``bench_load``)."""
-    from portal.api.tokens import create_token
     from portal.core.timeutil import local_today
-    from portal.extensions import db
 
-    from .load import LoadContext, collect
+    from .load import LoadContext, bench_token, collect
 
-    def token(name: str, login: str) -> str:
+    def token(name: str, login: str, scopes: list[str]) -> str:
         with app.app_context():
-            _, secret = create_token(name=name, login_name=login)
-            db.session.commit()
-        return secret
+            return bench_token(name, login, scopes)
 
     total = collect(LoadContext(app, sessions, local_today(), token))
     return [page for page in total.pages if page.requests], total.api

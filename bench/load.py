@@ -45,7 +45,7 @@ class LoadContext:
     app: Any
     sessions: dict[str, tuple[str, str, list[str]]]  # login -> (cookie, CSRF token, home panel URLs)
     today: date
-    token: Callable[[str, str], str]  # (name, login) -> a fresh bearer token acting as that user
+    token: Callable[[str, str, list[str]], str]  # (name, login, scopes) -> a fresh token acting as that user
 
     def cookie(self, login: str) -> str:
         return self.sessions[login][0]
@@ -55,6 +55,18 @@ class LoadContext:
 
     def case_managers(self) -> list[str]:
         return [login for login in self.sessions if login.startswith("bcm")]
+
+
+def bench_token(name: str, login: str, scopes: list[str]) -> str:
+    """A new token of the benchmark's client system, acting as ``login`` with ``scopes`` (in an app context)."""
+    from portal.api.clients import by_code, create_client
+    from portal.api.tokens import create_token
+    from portal.extensions import db
+
+    client = by_code("BENCH") or create_client(code="BENCH", name="基准测试")
+    _, secret = create_token(client=client, name=name, login_name=login, scopes=scopes)
+    db.session.commit()
+    return secret
 
 
 def collect(ctx: LoadContext) -> Load:

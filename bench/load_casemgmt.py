@@ -44,7 +44,7 @@ def load(ctx: LoadContext) -> Load:
         Page("supervisor: patients", 3, [Request("supervisor: patients", "/casemgmt/patients?page=20", sup)]),
         Page("supervisor: ledger", 3, [Request("supervisor: ledger", "/casemgmt/ledger?page=50", sup)]),
     ]
-    token = ctx.token("基准 HIS", "bplan")
+    token = ctx.token("基准 HIS", "bplan", ["plans"])
     day = ctx.today + timedelta(days=2)
     body = json.dumps({"items": [{"id": f"B{n:05d}", "patient": f"BZY{n * 7 + 1:06d}",
                                   "service": "accompany_admission", "ward": "BW000", "bed": str(n % 60),

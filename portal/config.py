@@ -100,6 +100,10 @@ class Config:
     EXPORT_JOB_ROWS = _int("PORTAL_EXPORT_JOB_ROWS", 20000)
     # Original import files of types that carry personal data are deleted after this many days (the log row stays).
     IMPORT_ORIGINAL_DAYS = _int("PORTAL_IMPORT_ORIGINAL_DAYS", 30)
+    # The /api/v1 call log (接口调用日志) is kept this many days, then purged nightly.
+    API_CALL_LOG_DAYS = _int("PORTAL_API_CALL_LOG_DAYS", 180)
+    # A signed link (页面集成) is accepted this many seconds either side of its timestamp.
+    SSO_LINK_SECONDS = _int("PORTAL_SSO_LINK_SECONDS", 60)
     # Embedded SQLite: how long a write waits for another to finish before the page answers 503 (retry).
     SQLITE_BUSY_TIMEOUT_MS = _int("PORTAL_SQLITE_BUSY_TIMEOUT_MS", 10000)
     # Seconds between two sweeps of the outbox (pushes whose enqueue failed, or due again after a failure).

@@ -1,4 +1,4 @@
-"""Bearer-token authentication for /api/v1: the token acts as its user (permissions, audit)."""
+"""Bearer-token authentication for /api/v1: token -> its client system -> scope -> the acting account's permission."""
 
 from __future__ import annotations
 
@@ -9,33 +9,44 @@ from flask import g, request
 
 from portal.auth.session import client_ip
 from portal.core.actor import Actor, set_actor
-from portal.core.permissions import Permission, has_permission
+from portal.core.permissions import SIGNED_IN, has_permission
 
 from . import tokens
-from .errors import json_error
+from .errors import ApiError, api_error_response
 
 
-def require_token(permission: Permission) -> Callable:
-    """Declare the one permission an API view needs: no valid token is 401, a user without it 403 (JSON)."""
+def protect(declared) -> Callable:
+    """The token check of a declared endpoint (registry.endpoint applies it): 401, 403 SCOPE_DENIED,
+    403 PERMISSION_DENIED, else the view runs as the token's account."""
 
     def decorator(view):
         @wraps(view)
         def wrapped(*args, **kwargs):
+            g.api_endpoint = declared.endpoint
             try:
                 token = tokens.authenticate(request.headers.get("Authorization"))
-            except tokens.TokenRefused as refused:
-                return json_error(refused.status, refused.message)
-            user = token.user
-            if not has_permission(user, permission):
-                return json_error(403, f"令牌所属账户没有“{permission.label}”权限（{permission.code}），"
-                                       "请联系系统管理员授权。")
+                g.api_client_id, g.api_token_prefix = token.client_id, token.token_prefix
+                if declared.scope.code not in token.scope_set:
+                    wanted = declared.scope
+                    raise ApiError("SCOPE_DENIED", f"令牌的接口范围不包含“{wanted.label}”（{wanted.code}），"
+                                                   "请联系系统管理员在对接系统中为该令牌勾选此范围。",
+                                   details={"scope": wanted.code})
+                user = token.user
+                if declared.permission is not None and not has_permission(user, declared.permission):
+                    raise ApiError("PERMISSION_DENIED",
+                                   f"令牌所属账户没有“{declared.permission.label}”权限（{declared.permission.code}），"
+                                   "请联系系统管理员授权。", details={"permission": declared.permission.code})
+            except ApiError as error:
+                return api_error_response(error)
             # Audit rows and created_by name the token's user; the session hooks reset it at teardown.
             set_actor(Actor(user.id, user.display_name, client_ip(), f"接口令牌 {token.token_prefix}…"))
             g.api_token, g.api_user = token, user
             tokens.touch(token)
             return view(*args, **kwargs)
 
-        wrapped.permission = permission
+        # The URL-map test: an API view's permission is its account's permission (or just a valid token).
+        wrapped.permission = declared.permission or SIGNED_IN
+        wrapped.api_endpoint = declared
         return wrapped
 
     return decorator

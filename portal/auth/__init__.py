@@ -18,6 +18,7 @@ DOMAIN = Domain(
             "ma_admin": [VIEW_STAFF, EDIT_STAFF], "ma_staff": [VIEW_STAFF], "dept_head": [VIEW_STAFF, EDIT_STAFF],
             "dept_secretary": [VIEW_STAFF], "cm_supervisor": [VIEW_STAFF]},
     imports=["portal.auth.imports"],
+    api=["portal.auth.api"],
     nav=[NavEntry("系统管理", "用户管理", "admin.list_users", MANAGE_USERS, 10),
          NavEntry("系统管理", "角色与权限", "admin.list_roles", MANAGE_ROLES, 20),
          NavEntry("系统管理", "科室管理", "admin.list_departments", MANAGE_DEPARTMENTS, 30),

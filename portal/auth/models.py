@@ -157,6 +157,8 @@ LOGIN_EVENTS = {
     "password_changed": "修改密码",
     "wecom_success": "企业微信登录成功",
     "wecom_failure": "企业微信登录失败",
+    "sso_success": "HIS 签名链接登录成功",
+    "sso_failure": "HIS 签名链接被拒绝",
     "session_expired": "会话到期",
     "password_failure": "修改密码时当前密码错误",
     "address_alert": "同一地址多次登录失败",

@@ -6,11 +6,10 @@ import re
 from datetime import date
 from typing import Any
 
-from flask import abort, jsonify, request
+from flask import jsonify, request
 
-from portal.api import bp
-from portal.api.auth import require_token
-from portal.api.errors import json_error
+from portal.api.errors import ApiError
+from portal.api.registry import Param, arr, boolean, endpoint, integer, obj, scope, text
 from portal.core import masking
 from portal.core.service import ServiceError
 from portal.core.timeutil import to_local
@@ -27,29 +26,50 @@ FIELDS = {"id": "external_id", "patient": "patient", "name": "patient_name", "se
 BACK = {v: k for k, v in FIELDS.items()} | {"ward_id": "ward"}
 TEXT = ("patient", "name", "service", "service_item", "time_slot", "special_note", "note")
 
+PLANS = scope("plans", "次日服务计划", "HIS 提交、读取次日服务计划")
+DATE_PARAM = Param("plan_date", "path", "计划日期 YYYY-MM-DD（北京时间）", format="date")
+ITEM = obj(("id", "service"), id=text("HIS 的项目编号（同一日期内唯一；重复提交按它识别）"),
+           patient=text("住院号/门诊号"), name=text("患者姓名"), service=text("服务项目代码或中文名"),
+           service_item=text("服务内容"), ward=text("病区名称或代码"), bed=text("床号"),
+           time_slot=text("时段：morning / afternoon / any"), special_needs=arr(text()),
+           special_note=text(), note=text("备注（500 字以内）"))
+SUBMIT_BODY = obj(("items",), items=arr(ITEM), replace=boolean("true：本次未列出的项目全部取消"))
+SUBMIT_ANSWER = obj(plan_date=text(format="date"), revision=integer(), late=boolean("本次提交晚于 17:00"),
+                    plan_is_late=boolean(), created=integer(), updated=integer(), unchanged=integer(),
+                    cancelled=integer(), unknown_patients=arr(obj(id=text(), patient=text(), name=text("脱敏"))))
+PLAN_ANSWER = obj(plan_date=text(format="date"), revision=integer(), is_late=boolean(), cutoff=text(),
+                  first_submitted_at=text(), last_submitted_at=text(), built_at=text(),
+                  items=arr(obj(id=text(), patient=text(), patient_known=boolean(), name=text("脱敏"),
+                                service=text(), service_label=text(), ward=text(), ward_name=text(), bed=text(),
+                                cancelled=boolean(), late=boolean(), task_status=text())))
+
+
+def _bad(message: str):
+    raise ApiError("BAD_REQUEST", message)
+
 
 def _day(raw: str) -> date:
     if not DATE.fullmatch(raw or ""):
-        abort(400, f"日期“{(raw or '')[:20]}”格式不正确，应为 2026-11-23（年-月-日）。")
+        raise ApiError("BAD_DATE", f"日期“{(raw or '')[:20]}”格式不正确，应为 2026-11-23（年-月-日）。")
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        abort(400, f"日期“{raw}”不存在。")
+        raise ApiError("BAD_DATE", f"日期“{raw}”不存在。") from None
 
 
 def _body() -> dict:
     if (request.content_length or 0) > MAX_BODY_BYTES:
-        abort(413, f"请求体超过 {MAX_BODY_BYTES // 1024 // 1024} MB，请分批提交。")
+        raise ApiError("TOO_LARGE", f"请求体超过 {MAX_BODY_BYTES // 1024 // 1024} MB，请分批提交。")
     if not request.is_json:
-        abort(400, "请求体应为 JSON（Content-Type: application/json）。")
+        _bad("请求体应为 JSON（Content-Type: application/json）。")
     body = request.get_json(silent=True)
     if body is None:
-        abort(400, "请求体不是有效的 JSON。")
+        _bad("请求体不是有效的 JSON。")
     if not isinstance(body, dict):
-        abort(400, "请求体应为 JSON 对象，如 {\"items\": [...]}。")
+        _bad("请求体应为 JSON 对象，如 {\"items\": [...]}。")
     unknown = sorted(set(body) - {"items", "replace"})
     if unknown:
-        abort(400, f"不认识的字段：{'、'.join(str(k)[:30] for k in unknown[:5])}（只接受 items、replace）。")
+        _bad(f"不认识的字段：{'、'.join(str(k)[:30] for k in unknown[:5])}（只接受 items、replace）。")
     return body
 
 
@@ -57,25 +77,25 @@ def _item(index: int, raw: Any) -> dict:
     """One item as HIS sends it -> the service's shape; wrong types are a 400 naming the item and field."""
     where = f"第 {index} 项"
     if not isinstance(raw, dict):
-        abort(400, f"{where}应为 JSON 对象。")
+        _bad(f"{where}应为 JSON 对象。")
     unknown = sorted(set(raw) - set(FIELDS))
     if unknown:
-        abort(400, f"{where}有不认识的字段：{'、'.join(str(k)[:30] for k in unknown[:5])}。")
+        _bad(f"{where}有不认识的字段：{'、'.join(str(k)[:30] for k in unknown[:5])}。")
     ident = raw.get("id")
     if isinstance(ident, bool) or not isinstance(ident, (str, int)) or str(ident).strip() == "":
-        abort(400, f"{where}缺少项目编号 id（文字或整数）。")
+        _bad(f"{where}缺少项目编号 id（文字或整数）。")
     for key in TEXT:
         if raw.get(key) is not None and not isinstance(raw[key], str):
-            abort(400, f"{where}的“{key}”应为文字。")
+            _bad(f"{where}的“{key}”应为文字。")
     for key in ("ward", "bed"):
         value = raw.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
-            abort(400, f"{where}的“{key}”应为文字。")
+            _bad(f"{where}的“{key}”应为文字。")
     needs = raw.get("special_needs")
     if needs is not None and not (isinstance(needs, list) and all(isinstance(n, str) for n in needs)):
-        abort(400, f"{where}的“special_needs”应为文字数组，如 [\"wheelchair\", \"fasting\"]。")
+        _bad(f"{where}的“special_needs”应为文字数组，如 [\"wheelchair\", \"fasting\"]。")
     if raw.get("service") in (None, ""):
-        abort(400, f"{where}缺少服务项目 service。")
+        _bad(f"{where}缺少服务项目 service。")
     item = {FIELDS[key]: value for key, value in raw.items() if value is not None}
     item["external_id"] = str(ident).strip()
     if isinstance(item.get("ward"), int):
@@ -88,25 +108,26 @@ def _problems(error: plans.PlanError) -> list[dict]:
              "message": p.message} for p in error.problems]
 
 
-@bp.route("/plans/<plan_date>", methods=["POST"])
-@require_token(PLAN)
+@endpoint("POST", "/plans/<plan_date>", scope=PLANS, permission=PLAN, summary="提交或修改某日的次日服务计划",
+          params=[DATE_PARAM], request=SUBMIT_BODY, response=SUBMIT_ANSWER,
+          errors=("BAD_DATE", "BAD_REQUEST", "TOO_LARGE", "VALIDATION", "CONFLICT"))
 def submit_plan(plan_date: str):
     """Submit or revise the plan of a date; the same body twice changes nothing the second time."""
     day = _day(plan_date)
     body = _body()
     items = body.get("items")
     if not isinstance(items, list):
-        abort(400, "items 应为数组。")
+        _bad("items 应为数组。")
     replace = body.get("replace", False)
     if not isinstance(replace, bool):
-        abort(400, "replace 应为 true 或 false。")
+        _bad("replace 应为 true 或 false。")
     clean_items = [_item(index, raw) for index, raw in enumerate(items, start=1)]
     try:
         result = plans.submit_plan(day, clean_items, source="api", replace=replace)
     except plans.PlanError as error:
-        return json_error(422, error.message, problems=_problems(error))
+        raise ApiError("VALIDATION", error.message, details=_problems(error)) from None
     except ServiceError as error:
-        return json_error(error.status, error.message)
+        raise ApiError("CONFLICT" if error.status == 409 else "VALIDATION", error.message) from None
     plan = result.plan
     return jsonify({
         "plan_date": day.isoformat(), "revision": plan.revision if plan else None, "late": result.late,
@@ -122,14 +143,14 @@ def _time(value) -> str | None:
     return local.isoformat() if local else None
 
 
-@bp.route("/plans/<plan_date>", methods=["GET"])
-@require_token(PLAN)
+@endpoint("GET", "/plans/<plan_date>", scope=PLANS, permission=PLAN, summary="读取某日的服务计划及各项任务状态",
+          params=[DATE_PARAM], response=PLAN_ANSWER, errors=("BAD_DATE", "NOT_FOUND_PLAN"))
 def get_plan(plan_date: str):
     """The plan of a date as stored: its state and every item (patients masked), with its task's state."""
     day = _day(plan_date)
     plan = plans.plan_for(day)
     if plan is None:
-        return json_error(404, f"{day:%Y-%m-%d} 没有服务计划。")
+        raise ApiError("NOT_FOUND_PLAN", f"{day:%Y-%m-%d} 没有服务计划。")
     items = list(plan.items)  # ordered by id
     task_states = plans.task_states([i.id for i in items])
     return jsonify({

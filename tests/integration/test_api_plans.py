@@ -16,6 +16,7 @@ from portal.casemgmt.plans import clock as plan_clock
 from portal.core.audit import AuditLog
 from portal.extensions import db
 from tests import cm_factories as cm
+from tests.api_factories import make_token
 from tests.conftest import text_of
 from tests.factories import make_user
 
@@ -39,8 +40,7 @@ def his(tree, clock):
     cm.make_ward("胸外病区", tree.surgery)
     cm.make_patient("张三丰", hospital_no="ZY001")
     cm.make_patient("王五", hospital_no="ZY002")
-    token, raw = tokens.create_token(name="HIS 次日计划", login_name="his_user")
-    db.session.commit()
+    token, raw = make_token("his_user", name="HIS 次日计划")
     return {"user_id": issuer.id, "token_id": token.id, "raw": raw}
 
 
@@ -67,20 +67,23 @@ def test_token_is_required_and_must_be_valid_and_active(client, his):
                     {"Authorization": "Bearer pt_wrong"}, {"Authorization": "Bearer " + "x" * 500}):
         response = client.post(URL, json=body(entry("A1")), headers=headers)
         assert response.status_code == 401 and response.is_json
-        assert "令牌" in response.get_json()["error"] and response.headers["WWW-Authenticate"].startswith("Bearer")
+        error = response.get_json()["error"]
+        assert "令牌" in error["message"] and response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert error["code"] in ("AUTH_MISSING", "AUTH_INVALID")
     tokens.revoke_token(db.session.get(ApiToken, his["token_id"]))
     db.session.commit()
     revoked = post(client, his["raw"], body(entry("A1")))
-    assert revoked.status_code == 401 and "已停用" in revoked.get_json()["error"]
+    assert revoked.status_code == 401 and "已停用" in revoked.get_json()["error"]["message"]
+    assert revoked.get_json()["error"]["code"] == "AUTH_INVALID"
     assert db.session.scalar(select(func.count()).select_from(Plan)) == 0
 
 
 def test_a_deactivated_user_or_a_user_without_the_permission(client, tree, his):
     make_user("nurse", ["case_manager"], tree.surgery)
-    _, raw = tokens.create_token(name="错误的账户", login_name="nurse")
-    db.session.commit()
+    _, raw = make_token("nurse", name="错误的账户")
     forbidden = post(client, raw, body(entry("A1")))
-    assert forbidden.status_code == 403 and "casemgmt.plan" in forbidden.get_json()["error"]
+    assert forbidden.status_code == 403 and "casemgmt.plan" in forbidden.get_json()["error"]["message"]
+    assert forbidden.get_json()["error"]["code"] == "PERMISSION_DENIED"
     assert client.get(URL, headers=auth(raw)).status_code == 403
     user = db.session.get(User, his["user_id"])
     user.is_active_flag = False
@@ -125,7 +128,8 @@ def test_late_submission_is_flagged(client, his, clock):
 def test_malformed_date_is_400_json(client, his, date_text):
     response = post(client, his["raw"], body(entry("A1")), url=f"/api/v1/plans/{date_text}")
     assert response.status_code == 400 and response.is_json
-    assert "日期" in response.get_json()["error"]
+    assert "日期" in response.get_json()["error"]["message"]
+    assert response.get_json()["error"]["code"] == "BAD_DATE"
 
 
 def test_bad_bodies_are_400_json_in_chinese(client, his):
@@ -147,7 +151,8 @@ def test_bad_bodies_are_400_json_in_chinese(client, his):
     for response in cases:
         assert response.status_code == 400, response.get_data(as_text=True)
         error = response.get_json()["error"]
-        assert any("\u4e00" <= ch <= "\u9fff" for ch in error), error
+        assert error["code"] == "BAD_REQUEST", error
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in error["message"]), error
     assert db.session.scalar(select(func.count()).select_from(PlanItem)) == 0
 
 
@@ -156,11 +161,11 @@ def test_rule_violations_are_422_with_the_problems(client, his):
                                              entry("A3", "ZY002", special_needs=["jetpack"], note="长" * 501)))
     assert response.status_code == 422
     data = response.get_json()
-    assert "没有写入任何数据" in data["error"]
-    fields = [(p["index"], p["id"], p["field"]) for p in data["problems"]]
+    assert "没有写入任何数据" in data["error"]["message"] and data["error"]["code"] == "VALIDATION"
+    fields = [(p["index"], p["id"], p["field"]) for p in data["error"]["details"]]
     assert (2, "A1", "id") in fields and (3, "A3", "special_needs") in fields and (3, "A3", "note") in fields
     past = post(client, his["raw"], body(entry("A1")), url="/api/v1/plans/2026-11-23")
-    assert past.status_code == 422 and "明天" in past.get_json()["error"]
+    assert past.status_code == 422 and "明天" in past.get_json()["error"]["message"]
     assert db.session.scalar(select(func.count()).select_from(PlanItem)) == 0
 
 
@@ -185,39 +190,15 @@ def test_audit_rows_name_the_tokens_user_and_last_use_is_recorded(client, his, m
 
 def test_errors_under_api_are_json_and_other_pages_are_not(client, his):
     missing = client.get("/api/v1/nothing-here", headers=auth(his["raw"]))
-    assert missing.status_code == 404 and missing.is_json and "不存在" in missing.get_json()["error"]
+    assert missing.status_code == 404 and missing.is_json and "不存在" in missing.get_json()["error"]["message"]
+    assert missing.get_json()["error"]["code"] == "NOT_FOUND"
     wrong = client.delete(URL, headers=auth(his["raw"]))
     assert wrong.status_code == 405 and wrong.is_json and "GET" in wrong.headers["Allow"]
     no_plan = client.get("/api/v1/plans/2026-12-01", headers=auth(his["raw"]))
-    assert no_plan.status_code == 404 and "没有服务计划" in no_plan.get_json()["error"]
+    assert no_plan.status_code == 404 and "没有服务计划" in no_plan.get_json()["error"]["message"]
+    assert no_plan.get_json()["error"]["code"] == "NOT_FOUND_PLAN"
     big = client.post(URL, data=b"{" + b" " * (3 * 1024 * 1024) + b"}", headers=auth(his["raw"]),
                       content_type="application/json")
-    assert big.status_code == 413 and big.is_json
+    assert big.status_code == 413 and big.is_json and big.get_json()["error"]["code"] == "TOO_LARGE"
     page = client.get("/no-such-page")
     assert page.status_code == 404 and not page.is_json and "页面不存在" in text_of(page)
-
-
-def test_token_admin_pages(client, tree):
-    make_user("root", ["sysadmin"], tree.hospital)
-    make_user("his_user", ["plan_issuer"], tree.surgery)
-    make_user("clin", ["clinician"], tree.cardiology)
-    client.login("clin")
-    assert client.get("/admin/api-tokens").status_code == 403
-    client.submit("/logout")
-    client.login("root")
-    assert "接口令牌" in text_of(client.get("/"))
-    refused = client.submit("/admin/api-tokens/new", {"name": "HIS", "login_name": "nobody"})
-    assert refused.status_code == 422 and "找不到登录名为“nobody”的账户" in text_of(refused)
-    created = client.submit("/admin/api-tokens/new", {"name": "HIS 次日计划", "login_name": "his_user"})
-    assert created.status_code == 200 and "只显示这一次" in text_of(created)
-    token = db.session.scalar(select(ApiToken))
-    raw = created.get_data(as_text=True).split('data-testid="api-token"')[0].rsplit('value="', 1)[1].split('"')[0]
-    assert raw.startswith(token.token_prefix) and token.token_hash == tokens.hash_token(raw)
-    listing = text_of(client.get("/admin/api-tokens"))
-    assert "HIS 次日计划" in listing and token.token_prefix in listing and raw not in listing
-    assert client.get(f"/api/v1/plans/{DAY}", headers=auth(raw)).status_code == 404  # valid token, no plan yet
-    assert client.submit(f"/admin/api-tokens/{token.id}/revoke").status_code == 303
-    assert client.get(f"/api/v1/plans/{DAY}", headers=auth(raw)).status_code == 401
-    audit = db.session.scalars(select(AuditLog.action).where(AuditLog.entity_type == "api_token")
-                               .order_by(AuditLog.id)).all()
-    assert audit == ["create", "revoke"]

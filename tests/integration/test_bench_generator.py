@@ -129,8 +129,7 @@ def test_every_page_and_api_call_the_domains_declare_for_the_load_answers(bench_
     import re
 
     from bench.harness import mix
-    from bench.load import LoadContext, collect
-    from portal.api.tokens import create_token
+    from bench.load import LoadContext, bench_token, collect
     from portal.core.timeutil import local_today
 
     app, _ = bench_app
@@ -144,11 +143,9 @@ def test_every_page_and_api_call_the_domains_declare_for_the_load_answers(bench_
         cookie = "; ".join(f"{c.key}={c.value}" for c in client._cookies.values())
         sessions[login] = (cookie, csrf, sorted(set(re.findall(r'hx-get="(/panels/[^"]+)"', home))))
 
-    def token(name, login):
+    def token(name, login, scopes):
         with app.app_context():
-            _, secret = create_token(name=name, login_name=login)
-            db.session.commit()
-        return secret
+            return bench_token(name, login, scopes)
 
     load = collect(LoadContext(app, sessions, local_today(), token))
     names = [page.name for page in load.pages]

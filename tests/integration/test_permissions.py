@@ -25,7 +25,8 @@ def test_every_endpoint_declares_a_permission_or_is_public(app):
 def test_public_endpoints_are_only_the_expected_ones(app):
     public = sorted(r.endpoint for r in app.url_map.iter_rules()
                     if r.endpoint != "static" and getattr(app.view_functions[r.endpoint], "is_public", False))
-    assert public == ["auth.login", "main.favicon", "main.healthz", "wecom.finish_signin", "wecom.start_signin"]
+    assert public == ["api.openapi_document", "auth.login", "main.favicon", "main.healthz", "sso.his_signin",
+                      "wecom.finish_signin", "wecom.start_signin"]
 
 
 def test_permission_codes_are_domain_action(app):

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from portal.api import tokens
 from portal.approvals.models import ApprovalAttachment
 from portal.config import ROOT
+from tests.api_factories import make_token
 from tests.conftest import text_of
 from tests.factories import make_user
 from tests.integration.test_approvals import instance, people, submit, task_of  # noqa: F401
@@ -25,7 +25,7 @@ TEMPLATES = ROOT / "templates"
 @pytest.fixture
 def api_token(tree):
     make_user("his_user", ["plan_issuer"], tree.hospital)
-    _, raw = tokens.create_token(name="HIS", login_name="his_user")
+    _, raw = make_token("his_user")
     return {"Authorization": f"Bearer {raw}", "Content-Type": "application/json"}
 
 
@@ -37,14 +37,14 @@ def api_token(tree):
 def test_json_nested_deep_is_a_400_in_chinese_not_a_500(client, api_token, body):
     response = client.post("/api/v1/plans/2026-12-02", data=body, headers=api_token)
     assert response.status_code == 400
-    assert "嵌套层数过深" in response.get_json()["error"]
+    assert "嵌套层数过深" in response.get_json()["error"]["message"]
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting(client, api_token):
     body = '{"items": [{"id": "A1", "service": "' + "[" * 200 + '", "patient": "ZY001"}]}'
     response = client.post("/api/v1/plans/2026-12-02", data=body, headers=api_token)
     assert response.status_code != 500
-    assert "嵌套" not in (response.get_json() or {}).get("error", "")
+    assert "嵌套" not in str((response.get_json() or {}).get("error", ""))
 
 
 # --- Content-Security-Policy --------------------------------------------------------------------------------

@@ -45,10 +45,15 @@ PREVIOUS_GRANTS = {
 
 
 # Domains added since then grant only their own permissions, listed here so that a change is deliberate.
+PRIVILEGES = ["credentials.view_privileges", "credentials.manage_privileges", "credentials.apply_privilege",
+              "credentials.apply_department_privileges"]
 ADDED_GRANTS = {
-    "ma_admin": ["catalogue.view", "catalogue.manage"],
-    "ma_staff": ["catalogue.view", "catalogue.manage"],
-    "dept_head": ["catalogue.view"],
+    "ma_admin": ["catalogue.view", "catalogue.manage", *PRIVILEGES, "credentials.configure_privilege_rules"],
+    "ma_staff": ["catalogue.view", "catalogue.manage", *PRIVILEGES],
+    "dept_head": ["catalogue.view", "credentials.view_privileges", "credentials.apply_privilege",
+                  "credentials.apply_department_privileges", "credentials.confirm_overrides"],
+    "dept_secretary": ["credentials.view_privileges", "credentials.apply_department_privileges"],
+    "clinician": ["credentials.apply_privilege"],
 }
 
 

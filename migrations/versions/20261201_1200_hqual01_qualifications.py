@@ -70,6 +70,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_qualifications_number'), ['number'], unique=False)
         batch_op.create_index('ix_qualifications_staff_id_status', ['staff_id', 'status'], unique=False)
         batch_op.create_index('ix_qualifications_status_valid_to', ['status', 'valid_to'], unique=False)
+        batch_op.create_index('ix_qualifications_valid_to_id', ['valid_to', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_qualifications_type_id'), ['type_id'], unique=False)
 
 
@@ -77,6 +78,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('qualifications', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_qualifications_type_id'))
+        batch_op.drop_index('ix_qualifications_valid_to_id')
         batch_op.drop_index('ix_qualifications_status_valid_to')
         batch_op.drop_index('ix_qualifications_staff_id_status')
         batch_op.drop_index(batch_op.f('ix_qualifications_number'))

@@ -363,6 +363,8 @@ def resubmit(instance_id: int, actor: User, comment: str = "", files=()) -> Appr
     if instance.status != "returned":
         raise Conflict(f"该审批{instance.status_label}，不能重新提交。")
     instance.status = "pending"
+    # Optional hook: the subject's own state follows (a returned application is pending again).
+    subjects.call(instance.entity_type, "on_resubmitted", instance.entity_id, instance)
     _record(instance, "resubmit", actor.id, _check_comment(comment), step_name="重新提交", files=files)
     _start_step(instance, instance.process.steps[0].position)
     return instance

@@ -32,6 +32,8 @@ class Subject(Protocol):
 
     def on_withdrawn(self, entity_id: int, instance) -> None: ...
 
+    # Optional: `on_resubmitted(entity_id, instance)` when the applicant sends a returned request back.
+
 
 SUBJECTS: dict[str, Subject] = {}
 

@@ -24,7 +24,7 @@ CM_ISSUER = ["casemgmt.view_patients", "casemgmt.view_all", "casemgmt.plan", "ca
              "casemgmt.ledger", "io.import"]
 # Added with the credentials domain (qualifications).
 QUALIFICATIONS = ["credentials.view_qualifications", "credentials.manage_qualifications",
-                  "credentials.apply_qualification"]
+                  "credentials.apply_qualification", "io.import"]
 PREVIOUS_GRANTS = {
     "sysadmin": ["admin.users", "admin.roles", "admin.departments", "staff.view", "staff.edit", "notify.outbox",
                  "io.import", "api.tokens"],

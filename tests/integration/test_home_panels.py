@@ -86,7 +86,8 @@ def test_the_home_page_runs_no_panel_and_uses_no_inline_script(client, tree, mon
     client.login("doc")
     html = client.get("/").get_data(as_text=True)
     assert calls == []  # the page only lays out skeletons; each panel is its own request
-    assert len(re.findall(r'class="panel-body" hx-get="[^"]+" hx-trigger="load', html)) == len(EXPECTED["clinician"]) + 1
+    skeletons = re.findall(r'class="panel-body" hx-get="[^"]+" hx-trigger="load', html)
+    assert len(skeletons) == len(EXPECTED["clinician"]) + 1
     assert "正在加载" in html
     assert not re.search(r"<script(?![^>]*\ssrc=)[^>]*>", html)  # no inline script (CSP script-src 'self')
     assert "hx-on" not in html and " onclick=" not in html

@@ -62,8 +62,10 @@ class QualificationType(Model):
 
 class Qualification(Model):
     __tablename__ = "qualifications"
+    # Each filter of the lists and the validity answer has its index; the default list reads in (valid_to, id).
     __table_args__ = (Index("ix_qualifications_staff_id_status", "staff_id", "status"),
-                      Index("ix_qualifications_status_valid_to", "status", "valid_to"))
+                      Index("ix_qualifications_status_valid_to", "status", "valid_to"),
+                      Index("ix_qualifications_valid_to_id", "valid_to", "id"))
 
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="RESTRICT"))
     type_id: Mapped[int] = mapped_column(ForeignKey("qualification_types.id", ondelete="RESTRICT"), index=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import NumberRange, Regexp
 
-from portal.core.forms import PortalForm, length, optional, required
+from portal.core.forms import PortalForm, length, optional, required, select_choices
 
 
 def _int_or_none(value):
@@ -14,7 +14,8 @@ def _int_or_none(value):
 
 class QualificationForm(PortalForm):
     type_id = SelectField("资质类型", coerce=_int_or_none, validators=[required("请选择资质类型")])
-    level = SelectField("级别", validators=[optional()])
+    # Checked by the service against the chosen type's levels (with a message that names them).
+    level = SelectField("级别", validate_choice=False, validators=[optional()])
     number = StringField("证书编号", validators=[optional(), length(64)])
     issuer = StringField("发证机关", validators=[optional(), length(100)])
     issued_on = DateField("发证日期", validators=[optional()])
@@ -30,7 +31,7 @@ class QualificationForm(PortalForm):
 
 
 class StateForm(PortalForm):
-    action = SelectField("操作", choices=[("suspend", "暂停"), ("restore", "恢复"), ("revoke", "撤销")],
+    action = SelectField("操作", choices=select_choices({"suspend": "暂停", "restore": "恢复", "revoke": "撤销"}),
                          validators=[required("请选择操作")])
     reason = TextAreaField("原因", validators=[required("请填写原因"), length(500)])
 

@@ -92,9 +92,10 @@ def _check_numbers(rows) -> None:
     numbers = sorted({row.values["number"] for row in rows if row.values.get("number")})
     taken: set[tuple[int, str]] = set()
     for start in range(0, len(numbers), 500):
-        taken.update(db.session.execute(select(Qualification.type_id, Qualification.number).where(
-            Qualification.number.in_(numbers[start:start + 500]),
-            Qualification.status.notin_(("rejected", "withdrawn", "superseded")))).tuples())
+        taken.update((type_id, number) for type_id, number in db.session.execute(
+            select(Qualification.type_id, Qualification.number).where(
+                Qualification.number.in_(numbers[start:start + 500]),
+                Qualification.status.notin_(("rejected", "withdrawn", "superseded")))))
     for row in rows:
         if (row.values["type_id"], row.values.get("number")) in taken:
             row.errors.append(("证书编号", row.values["number"], "该证书编号已登记，不能重复导入"))

@@ -52,7 +52,7 @@ def list_query(principal, filters: Filters, today: date, perm=VIEW_QUALIFICATION
     if filters.expiring_days is not None:
         stmt = stmt.where(Qualification.status.in_(HELD_STATES), Qualification.valid_to >= today,
                           Qualification.valid_to <= today + timedelta(days=filters.expiring_days))
-    return stmt.order_by(Qualification.valid_to.is_(None), Qualification.valid_to, Qualification.id)
+    return stmt.order_by(Qualification.valid_to.asc().nulls_last(), Qualification.id)
 
 
 def staff_in_scope(staff_id: int, principal, perm=VIEW_QUALIFICATIONS) -> Staff | None:
@@ -81,9 +81,11 @@ def my_open_applications(staff_id: int | None) -> Select:
 
 
 def expiring_counts(principal, today: date, days: int) -> tuple[int, int]:
-    """(valid records ending within `days`, records expired but still held) in the principal's scope."""
+    """(valid records ending within `days`, records expired and not renewed) of the staff still working, in the
+    principal's scope."""
     base = scope_query(select(Qualification.valid_to).join(Staff, Staff.id == Qualification.staff_id)
-                       .where(Qualification.status.in_(HELD_STATES), Qualification.valid_to.is_not(None)),
+                       .where(Qualification.status.in_(HELD_STATES), Qualification.valid_to.is_not(None),
+                              Staff.is_active),
                        Staff.department_id, principal, VIEW_QUALIFICATIONS).subquery()
     soon, expired = db.session.execute(select(
         func.sum(case(((base.c.valid_to >= today) & (base.c.valid_to <= today + timedelta(days=days)), 1), else_=0)),

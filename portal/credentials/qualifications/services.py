@@ -336,6 +336,11 @@ class QualificationSubject:
     def on_withdrawn(self, entity_id, instance):
         self._set(entity_id, "withdrawn")
 
+    def on_resubmitted(self, entity_id, instance):
+        """Sent back from the approval page itself (with a comment or new files, the values unchanged)."""
+        if db.session.get(Qualification, entity_id).status == "returned":
+            self._set(entity_id, "pending")
+
 
 subjects.register(QualificationSubject())
 
@@ -425,9 +430,9 @@ def run_expiry(today: date | None = None) -> dict[str, int]:
     """
     today = today or local_today()
     horizon = today + timedelta(days=max([d for t in all_types() for d in t.reminder_list] or [0]))
-    candidates = db.session.scalars(select(Qualification).where(
-        Qualification.status == "active", Qualification.valid_to.is_not(None), Qualification.valid_to <= horizon)
-        .order_by(Qualification.valid_to, Qualification.id))
+    candidates = db.session.scalars(select(Qualification).join(Staff, Staff.id == Qualification.staff_id).where(
+        Qualification.status == "active", Qualification.valid_to.is_not(None), Qualification.valid_to <= horizon,
+        Staff.is_active).order_by(Qualification.valid_to, Qualification.id))
     holders = {}
     reminded = expired = 0
     for record in candidates:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from portal.approvals.models import ApprovalInstance
 from portal.auth.queries import department_choices
+from portal.core import labels
 from portal.core.audit import AuditLog
 from portal.core.forms import select_choices
 from portal.core.listing import arg_choice, arg_int, arg_str, paginate
@@ -20,7 +21,7 @@ from portal.core.scoping import get_or_404
 from portal.core.service import ServiceError
 from portal.core.timeutil import local_today
 from portal.extensions import db
-from portal.io.export import Column, export_query
+from portal.io.export import Column, ExportSpec, export_registered, register_export
 
 from .. import (
     APPLY_QUALIFICATION,
@@ -59,28 +60,41 @@ def list_qualifications():
                   departments=department_choices(principal, VIEW_QUALIFICATIONS))
 
 
+EXPORT_COLUMNS = [
+    Column("工号", lambda q: q.staff.employee_no, 10),
+    Column("姓名", lambda q: q.staff.name, 10),
+    Column("科室", lambda q: q.staff.department.name, 14),
+    Column("资质类型", lambda q: q.type.name, 20),
+    Column("级别", lambda q: q.level, 12),
+    Column("证书编号", lambda q: q.number, 20),
+    Column("发证机关", lambda q: q.issuer, 20),
+    Column("发证日期", lambda q: q.issued_on, 12),
+    Column("有效期起", lambda q: q.valid_from, 12),
+    Column("有效期至", lambda q: q.valid_to, 12),
+    Column("范围", lambda q: q.scope, 20),
+    Column("状态", lambda q: q.state_label(local_today()), 10),
+    Column("来源", lambda q: q.source_label, 10),
+]
+
+
+def _export_spec(user, args) -> ExportSpec:
+    filters = _filters()
+    return ExportSpec(queries.list_query(user.principal, filters, local_today()), EXPORT_COLUMNS, "资质清单",
+                      "qualification", filters.args())
+
+
+register_export("qualification", _export_spec, VIEW_QUALIFICATIONS)
+labels.register_filters("qualification", {"q": "姓名、工号或证书编号", "type_id": "资质类型", "state": "状态",
+                                          "expiring": "到期天数"},
+                        {"state": LIST_STATES, "type_id": lambda v: _type_choices().get(int(v)) if str(v).isdigit()
+                         else None})
+
+
 @bp.route("/qualifications/export")
 @require(VIEW_QUALIFICATIONS)
 def export_qualifications():
-    """The qualification list exactly as filtered (and scoped), as .xlsx."""
-    filters, today = _filters(), local_today()
-    columns = [
-        Column("工号", lambda q: q.staff.employee_no, 10),
-        Column("姓名", lambda q: q.staff.name, 10),
-        Column("科室", lambda q: q.staff.department.name, 14),
-        Column("资质类型", lambda q: q.type.name, 20),
-        Column("级别", lambda q: q.level, 12),
-        Column("证书编号", lambda q: q.number, 20),
-        Column("发证机关", lambda q: q.issuer, 20),
-        Column("发证日期", lambda q: q.issued_on, 12),
-        Column("有效期起", lambda q: q.valid_from, 12),
-        Column("有效期至", lambda q: q.valid_to, 12),
-        Column("范围", lambda q: q.scope, 20),
-        Column("状态", lambda q: q.state_label(today), 10),
-        Column("来源", lambda q: q.source_label, 10),
-    ]
-    stmt = queries.list_query(current_user.principal, filters, today)
-    return export_query(stmt, columns, "资质清单", filters.args(), "qualification")
+    """The qualification list exactly as filtered (and scoped), as .xlsx (a background job when it is large)."""
+    return export_registered("qualification", request.args)
 
 
 def _visible(record_id: int) -> Qualification:
@@ -168,13 +182,30 @@ def view_person(staff_id: int):
                   and has_permission(current_user, MANAGE_QUALIFICATIONS))
 
 
+def _level_choices(form: QualificationForm, types: list[QualificationType]) -> None:
+    """The levels of the chosen type (all levels until a type is chosen: the form works without JavaScript)."""
+    chosen = next((t for t in types if t.id == form.type_id.data), None)
+    levels = chosen.level_list if chosen else list(dict.fromkeys(lv for t in types for lv in t.level_list))
+    blank = "（请选择级别）" if chosen and levels else "（无级别）"
+    form.level.choices = select_choices([("", blank)] + [(level, level) for level in levels])
+
+
 def _form(form: QualificationForm | None = None) -> QualificationForm:
     form = form or QualificationForm()
     types = services.active_types()
     form.type_id.choices = select_choices([("", "（请选择）")] + [(t.id, t.name) for t in types])
-    levels = dict.fromkeys(level for t in types for level in t.level_list)
-    form.level.choices = select_choices([("", "（无级别）")] + [(level, level) for level in levels])
+    _level_choices(form, types)
     return form
+
+
+@bp.route("/qualification-levels")
+@require(SIGNED_IN)
+def show_qualification_levels():
+    """The level field for the type chosen in a qualification form (htmx swaps it in)."""
+    form = QualificationForm(formdata=None)
+    form.type_id.data = arg_int("type_id")
+    _level_choices(form, services.active_types())
+    return render("credentials/qualifications/_level_field.html", form=form)
 
 
 def _files() -> list[tuple[str, bytes]]:

@@ -2,7 +2,7 @@
 
 from flask import Blueprint
 
-from portal.core.domains import Domain
+from portal.core.domains import Domain, NavEntry
 from portal.core.permissions import register
 
 bp = Blueprint("catalogue", __name__, url_prefix="/catalogue")
@@ -16,5 +16,16 @@ DOMAIN = Domain(
     blueprints=[bp],
     models=["portal.catalogue.models"],
     permissions=[VIEW, MANAGE],
-    grants={"ma_admin": [VIEW, MANAGE], "ma_staff": [VIEW, MANAGE], "dept_head": [VIEW]},
+    # Maintaining the catalogue includes loading the hospital's operation dictionary (the Excel import).
+    grants={"ma_admin": [VIEW, MANAGE, "io.import"], "ma_staff": [VIEW, MANAGE, "io.import"], "dept_head": [VIEW]},
+    imports=["portal.catalogue.technologies.imports"],
+    exports=["portal.catalogue.technologies.exports"],
+    panels=["portal.catalogue.panels"],
+    nav=[NavEntry("医务管理", "技术目录", "catalogue.list_technologies", VIEW, 20),
+         NavEntry("医务管理", "本科室可开展技术", "catalogue.department_technologies", VIEW, 21)],
+    audit_labels={"technology": "技术目录条目"},
+    demo="portal.catalogue.demo:build",
+    bench="bench.generate_catalogue:generate",
 )
+
+from .technologies import views as technology_views  # noqa: E402,F401

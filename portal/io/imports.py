@@ -85,6 +85,9 @@ class ImportType:
     permission: str = ""  # the permission code a user needs for this import type
     example: tuple = ()  # one example row for the downloadable template
     personal_data: bool = False  # the file carries patients' personal data: its original is purged (see originals)
+    # (row values, existing record) -> the labels of the fields the row would change, [] when it changes nothing:
+    # the preview then tells changed rows (with their fields) from unchanged ones.
+    compare: Callable[[dict[str, Any], Any], list[str]] | None = None
 
     def key_of(self, values: dict[str, Any]) -> tuple:
         return tuple(values.get(name) for name in self.key)
@@ -230,6 +233,8 @@ class Preview:
     duplicates: list[RowResult] = field(default_factory=list)  # a unique key twice in the file
     invalid: list[RowResult] = field(default_factory=list)
     existing: dict[tuple, Any] = field(default_factory=dict)
+    # With the type's `compare`: {"changed": n, "unchanged": n, "rows": [[row number, key, [field labels]], ...]}.
+    comparison: dict | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -260,7 +265,7 @@ class Preview:
         return {"counts": self.counts, "sha256": self.sha256,
                 "errors": [[r, h, v if v is None or isinstance(v, (int, float)) else str(v)[:200], m]
                            for r, h, v, m in self.first_errors()],
-                "period": [d.isoformat() for d in period] if period else None,
+                "period": [d.isoformat() for d in period] if period else None, "comparison": self.comparison,
                 "sheet": {"sheet_name": self.sheet.sheet_name, "header_row": self.sheet.header_row,
                           "unknown_headers": [str(h) for h in self.sheet.unknown_headers]}}
 
@@ -291,6 +296,10 @@ class PreviewSummary:
 
     def first_errors(self, limit: int = 20) -> list[tuple[int, str, Any, str]]:
         return [tuple(e) for e in self.data["errors"][:limit]]
+
+    @property
+    def comparison(self) -> dict | None:
+        return self.data.get("comparison")
 
 
 def _recorded_rows(content: bytes, sheet: str | None) -> int | None:
@@ -391,7 +400,25 @@ def preview(code: str, filename: str, content: bytes, sheet: str | None = None,
     result.existing = import_type.find_existing([import_type.key_of(r.values) for r in valid])
     for row in valid:
         (result.updated if import_type.key_of(row.values) in result.existing else result.new).append(row)
+    if import_type.compare is not None:
+        result.comparison = _compare(import_type, result)
     return result
+
+
+COMPARED_ROWS_SHOWN = 50
+
+
+def _compare(import_type: ImportType, result: Preview) -> dict:
+    """Which existing records a file changes, and in which fields (the first rows listed, all counted)."""
+    changed, rows = 0, []
+    for row in result.updated:
+        key = import_type.key_of(row.values)
+        fields = import_type.compare(row.values, result.existing[key])
+        if fields:
+            changed += 1
+            if len(rows) < COMPARED_ROWS_SHOWN:
+                rows.append([row.row_number, _key_text(key), list(fields)])
+    return {"changed": changed, "unchanged": len(result.updated) - changed, "rows": rows}
 
 
 def _unique_rows(import_type: ImportType, result: Preview, rows: list[RowResult]) -> list[RowResult]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openpyxl import load_workbook
-from openpyxl.utils import get_column_letter
+from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.worksheet._reader import FORMULA_TAG, VALUE_TAG, WorkSheetParser
 
 from .columns import CellError, ImportColumn, normalise_header, similar_header
@@ -178,8 +178,11 @@ class _Row:
         return not self.flags and all(v is None or (isinstance(v, str) and not v.strip()) for v in self.values)
 
 
-def _rows(wb, ws, max_col: int) -> Iterator[_Row]:
-    """The rows the sheet's XML holds, in order, cells beyond ``max_col`` left out; missing rows are skipped."""
+def _rows(wb, ws, max_col: int, merged: list[str] | None = None) -> Iterator[_Row]:
+    """The rows the sheet's XML holds, in order, cells beyond ``max_col`` left out; missing rows are skipped.
+
+    ``merged`` (when given) receives the sheet's merged ranges ("B3:B5") once the rows are read: the sheet's
+    XML lists them after its data."""
     quoted = {index for index, style in enumerate(wb._cell_styles) if style.quotePrefix}
     try:
         source = ws._get_source()
@@ -193,6 +196,8 @@ def _rows(wb, ws, max_col: int) -> Iterator[_Row]:
             try:
                 number, cells = next(parsed)
             except StopIteration:
+                if merged is not None and parser.merged_cells is not None:
+                    merged.extend(str(m.ref) for m in parser.merged_cells.mergeCell)
                 return
             except Exception:  # zipfile (a part longer than declared), the XML parser, openpyxl: a damaged file
                 raise ImportFileError(DAMAGED) from None
@@ -330,12 +335,13 @@ def _check_dimension(ws, columns: list[ImportColumn], max_rows: int | None) -> N
                               "落在很远的单元格。请删除多余的行和列（或把数据复制到新的工作表）后重新导入。")
 
 
-def _data_rows(wb, ws, columns: list[ImportColumn], header_number: int, max_rows: int | None) -> Iterator[_Row]:
+def _data_rows(wb, ws, columns: list[ImportColumn], header_number: int, max_rows: int | None,
+               merged: list[str] | None = None) -> Iterator[_Row]:
     """The non-blank rows below the header. Rows far below what the type allows are refused, except a few
     blank (formatted) ones, so that the rows parsed stay bounded even when the sheet declares no range."""
     limit = row_limit(max_rows) if max_rows is not None else None
     far = 0
-    for row in _rows(wb, ws, column_limit(columns)):
+    for row in _rows(wb, ws, column_limit(columns), merged):
         if row.number <= header_number:
             continue
         if limit is not None and row.number > limit:
@@ -382,15 +388,45 @@ def read_sheet(content: bytes, columns: list[ImportColumn], max_rows: int, sheet
         ws, (header_number, header_cells, mapping, unknown) = _locate(wb, sheet, columns)
         _check_dimension(ws, columns, max_rows)
         results: list[RowResult] = []
-        for row in _data_rows(wb, ws, columns, header_number, max_rows):
+        merged: list[str] = []
+        for row in _data_rows(wb, ws, columns, header_number, max_rows, merged):
             if len(results) >= max_rows:
                 raise ImportFileError(f"数据超过 {max_rows} 行，请拆分后分批导入。")
             results.append(_parse_row(row, mapping))
             if progress is not None and len(results) % PROGRESS_EVERY == 0:
                 progress(len(results))
+        _flag_merged(results, merged, mapping, header_number)
         return ParsedSheet(ws.title, header_number, results, unknown, list(header_cells))
     finally:
         wb.close()
+
+
+MERGED_MESSAGE = "第 {first}–{last} 行的单元格 {ref} 是合并单元格，只有第一行有值：请取消合并，在每一行填写后重新导入"
+
+
+def _flag_merged(results: list[RowResult], merged: list[str], mapping: dict[int, ImportColumn],
+                 header_number: int) -> None:
+    """A cell merged down over data rows holds its value in the first row only: every row it covers is an error
+    (never a silent blank, nor a value guessed for the rows below)."""
+    if not merged:
+        return
+    by_number = {row.row_number: row for row in results}
+    for ref in merged:
+        try:
+            min_col, min_row, max_col, max_row = range_boundaries(ref)
+        except (TypeError, ValueError):
+            continue
+        if max_row <= header_number or min_row == max_row:
+            continue  # a header's merged group, or cells merged across one row
+        column = next((mapping[p] for p in range(min_col - 1, max_col) if p in mapping), None)
+        if column is None:
+            continue
+        first = max(min_row, header_number + 1)
+        for number in range(first, max_row + 1):
+            row = by_number.get(number)
+            if row is not None:
+                row.errors.append((column.header, row.values.get(column.name),
+                                   MERGED_MESSAGE.format(first=first, last=max_row, ref=ref)))
 
 
 def _parse_row(row: _Row, mapping: dict[int, ImportColumn]) -> RowResult:

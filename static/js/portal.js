@@ -42,3 +42,15 @@ document.addEventListener("click", function (event) {
   // "返回上一页" on error pages (no javascript: links: the Content-Security-Policy forbids inline script).
   if (event.target.closest("[data-history-back]")) { history.back(); event.preventDefault(); }
 });
+
+// A "select all" checkbox (data-check-all="ids") ticks every checkbox of that name in its form.
+document.addEventListener("change", function (event) {
+  var all = event.target.closest("[data-check-all]");
+  if (!all) { return; }
+  var name = all.getAttribute("data-check-all");
+  var form = all.form;
+  if (!form) { return; }
+  Array.prototype.forEach.call(form.elements, function (box) {
+    if (box.type === "checkbox" && box.name === name) { box.checked = all.checked; }
+  });
+});

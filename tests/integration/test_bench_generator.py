@@ -4,6 +4,7 @@ chain it writes in bulk verifies, and that the same seed makes the same data."""
 from __future__ import annotations
 
 import hashlib
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
@@ -65,7 +66,14 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         assert states == {"pending", "approved", "rejected", "returned", "withdrawn"}
         assert db.session.scalar(select(func.count()).where(User.login_name.like("bcm%"))) == scale.case_managers
         # The printed counts are the rows in the database.
-        for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff", "qualifications"):
+        # The catalogue: its entries, each entry's revisions numbered 1..revision, the last one its current state.
+        from portal.catalogue.models import Technology, TechnologyRevision
+
+        assert _count(Technology) == 300
+        assert _count(TechnologyRevision) == db.session.scalar(select(func.sum(Technology.revision)))
+        assert ctx.counts["technology_revisions"] > 300
+        for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff", "qualifications",
+                      "technologies", "technology_revisions", "technology_departments"):
             assert ctx.counts[table] == db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar()
         audit_rows = _count(AuditLog)
         assert audit_rows >= scale.audit_extra + _count(LedgerEntry)
@@ -80,7 +88,10 @@ def test_pages_load_on_the_generated_data(bench_app):
                       "/casemgmt/ledger/report"],
              "bcm00": ["/", "/casemgmt/tasks", "/casemgmt/patients", "/casemgmt/ledger"],
              "bma": ["/approvals/todo", "/supervision", "/credentials/qualifications",
-                     "/credentials/qualifications?expiring=30"], "baudit": ["/audit/"], "bsys": ["/admin/users"]}
+                     "/credentials/qualifications?expiring=30", "/catalogue/technologies",
+                     "/catalogue/technologies?as_of=" + (date.today() - timedelta(days=60)).isoformat(),
+                     "/catalogue/technologies/1", "/catalogue/departments"],
+             "baudit": ["/audit/"], "bsys": ["/admin/users"]}
     for login, urls in pages.items():
         client = app.test_client()
         client.login(login, PASSWORD)

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.auth.models import Department
+from portal.auth.models import Department, User
 from portal.core.models import Base, Model, UTCDateTime
 
 CATEGORIES = {"surgery": "手术", "interventional": "介入", "endoscopy": "内镜", "anaesthesia": "麻醉",
@@ -88,3 +88,5 @@ class TechnologyRevision(Model):
     reason: Mapped[str] = mapped_column(String(500), default="")
     changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     source: Mapped[str] = mapped_column(String(16), default="form")  # form / import / api / bulk
+
+    changed_by: Mapped[User | None] = relationship(foreign_keys=[changed_by_id])

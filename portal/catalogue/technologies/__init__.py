@@ -1,0 +1,1 @@
+"""Catalogue entries: list, revisions, bulk actions, the operation-dictionary import and export."""

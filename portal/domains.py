@@ -11,10 +11,10 @@ INSTALLED = [
     "portal.wecom",
     "portal.approvals",
     "portal.supervision",
+    "portal.catalogue",
     "portal.credentials",
     "portal.io",
     "portal.reports",
     "portal.casemgmt",
-    "portal.catalogue",
     "portal.api",
 ]

@@ -48,7 +48,8 @@ PREVIOUS_GRANTS = {
 PRIVILEGES = ["credentials.view_privileges", "credentials.manage_privileges", "credentials.apply_privilege",
               "credentials.apply_department_privileges"]
 ADDED_GRANTS = {
-    "ma_admin": ["catalogue.view", "catalogue.manage", "io.import", *PRIVILEGES, "credentials.configure_privilege_rules"],
+    "ma_admin": ["catalogue.view", "catalogue.manage", "io.import", *PRIVILEGES,
+                 "credentials.configure_privilege_rules"],
     "ma_staff": ["catalogue.view", "catalogue.manage", "io.import", *PRIVILEGES],
     "dept_head": ["catalogue.view", "credentials.view_privileges", "credentials.apply_privilege",
                   "credentials.apply_department_privileges", "credentials.confirm_overrides"],

@@ -61,6 +61,7 @@ DOMAIN = Domain(
     imports=["portal.credentials.qualifications.imports"],
     exports=["portal.credentials.qualifications.views"],
     panels=["portal.credentials.panels", "portal.credentials.privileges.panels"],
+    reports=["portal.credentials.capability.reports"],
     api=["portal.credentials.privileges.api"],
     nav=[NavEntry("医务管理", "资质管理", "credentials.list_qualifications", VIEW_QUALIFICATIONS, 20),
          NavEntry("医务管理", "资质类型", "credentials.list_qualification_types", CONFIGURE_QUALIFICATIONS, 22),
@@ -68,7 +69,9 @@ DOMAIN = Domain(
          NavEntry("医务管理", "授权管理", "credentials.list_privileges", VIEW_PRIVILEGES, 24),
          NavEntry("医务管理", "超权限拦截", "credentials.list_alerts", VIEW_PRIVILEGES, 25),
          NavEntry("医务管理", "授权准入条件", "credentials.list_rules", CONFIGURE_RULES, 26),
-         NavEntry("工作台", "我的授权", "credentials.my_privileges", APPLY_PRIVILEGE, 41)],
+         NavEntry("工作台", "我的授权", "credentials.my_privileges", APPLY_PRIVILEGE, 41),
+         NavEntry("医务管理", "能力展示", "credentials.department_capability", VIEW_PRIVILEGES, 27),
+         NavEntry("工作台", "我的能力", "credentials.my_capability", APPLY_PRIVILEGE, 42)],
     schedules=[Schedule("qualification_expiry", "jobs.credentials.remind_qualification_expiry", cron="30 7 * * *"),
                Schedule("privilege_expiry", "jobs.credentials.remind_privilege_expiry", cron="35 7 * * *"),
                Schedule("privilege_alerts", "jobs.credentials.notify_privilege_alerts", interval=60)],
@@ -82,5 +85,6 @@ DOMAIN = Domain(
 )
 
 # The routes of each sub-area register on `bp` when their module is imported.
+from .capability import views as _capability_views  # noqa: E402,F401
 from .privileges import views as _privilege_views  # noqa: E402,F401
 from .qualifications import views as _qualification_views  # noqa: E402,F401

@@ -74,7 +74,7 @@ def capable_doctor(live_app, make_account, e2e_department_id):
 
 def test_department_page_on_the_desktop_and_own_page_on_a_wecom_phone(open_context, make_account, base_url,
                                                                        capable_doctor):
-    doctor, staff_id, prefix = capable_doctor
+    doctor, _staff_id, prefix = capable_doctor
     head = make_account("caphead", roles=("dept_head",))
 
     desk = open_context(viewport=DESKTOP).new_page()

@@ -39,6 +39,13 @@ def subtree(department_id: int):
     return department_subtree(department_id)
 
 
+def department_staff_ids(department_id: int) -> list[int]:
+    """The working staff of a department and its wards: read once, then every query of the page probes the
+    staff_id indexes of privileges and qualifications with them (a department has tens of people)."""
+    return list(db.session.scalars(select(Staff.id).where(Staff.department_id.in_(subtree(department_id)),
+                                                          Staff.is_active.is_(True))))
+
+
 # --- a person --------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -86,22 +93,25 @@ def person(staff: Staff, today: date) -> Person:
 
 def performable_query(staff_id: int, day: date, q: str = "") -> Select:
     """The active catalogue entries this person may perform or order on `day` (可开展技术), with both rights;
-    searchable by code, national code and name."""
-    def right(name: str):
-        return exists(select(Privilege.id).where(Privilege.staff_id == staff_id, counts_condition(day),
-                                                 covering_condition(name)))
-
-    perform, order = right("perform"), right("order")
+    searchable by code, national code and name. Driven by the person's few counting privileges (joined to the
+    catalogue), not by an existence test per entry."""
+    held = aliased(Privilege, select(Privilege).where(Privilege.staff_id == staff_id, counts_condition(day))
+                   .subquery("held"))
+    perform, order = covering_condition("perform", privilege=held), covering_condition("order", privilege=held)
     stmt = (select(Technology.id, Technology.code, Technology.national_code, Technology.name, Technology.category,
                    Technology.grade, Technology.restricted, Technology.new_tech,
-                   perform.label("can_perform"), order.label("can_order"))
-            .where(Technology.status == "active", or_(perform, order)))
+                   func.max(case((perform, 1), else_=0)).label("can_perform"),
+                   func.max(case((order, 1), else_=0)).label("can_order"))
+            .join(held, or_(perform, order))
+            .where(Technology.status == "active"))
     if q:
         pattern = like(q)
         stmt = stmt.where(or_(func.lower(Technology.code).like(pattern, escape="\\"),
                               func.lower(Technology.national_code).like(pattern, escape="\\"),
                               func.lower(Technology.name).like(pattern, escape="\\")))
-    return stmt.order_by(Technology.grade.desc(), Technology.code)
+    return (stmt.group_by(Technology.id, Technology.code, Technology.national_code, Technology.name,
+                          Technology.category, Technology.grade, Technology.restricted, Technology.new_tech)
+            .order_by(Technology.grade.desc(), Technology.code))
 
 
 # --- an entry --------------------------------------------------------------------------------------------------
@@ -146,11 +156,14 @@ class Coverage:
         return self.covered / self.allowed if self.allowed else None
 
 
-def _covered_by_department(department_id: int, day: date):
-    """An entry has a performer in the department (and its wards) today: correlated on Technology."""
-    return exists(select(Privilege.id).join(Staff, Staff.id == Privilege.staff_id)
-                  .where(Staff.department_id.in_(subtree(department_id)), Staff.is_active.is_(True),
-                         counts_condition(day), covering_condition("perform")))
+def _covered_by_department(staff_ids: list[int], day: date):
+    """An entry has a performer among these staff today: correlated on Technology, over the staff's counting
+    performing privileges read once (a materialised CTE of a few hundred rows; inlined, PostgreSQL would
+    intersect two privilege indexes for every entry)."""
+    held = aliased(Privilege, select(Privilege).where(Privilege.staff_id.in_(staff_ids), counts_condition(day),
+                                                      Privilege.can_perform.is_(True))
+                   .cte("department_held").prefix_with("MATERIALIZED"))
+    return exists(select(held.id).where(covering_condition("perform", privilege=held)))
 
 
 def allowed_query(department_id: int):
@@ -158,10 +171,10 @@ def allowed_query(department_id: int):
             .where(TechnologyDepartment.department_id == department_id, Technology.status == "active"))
 
 
-def coverage(department_id: int, day: date) -> Coverage:
+def coverage(department_id: int, day: date, staff_ids: list[int] | None = None) -> Coverage:
     """Entries allowed for the department against those at least one of its staff may perform today."""
     own_only = or_(Technology.restricted.is_(True), Technology.new_tech.is_(True))
-    covered = _covered_by_department(department_id, day)
+    covered = _covered_by_department(department_staff_ids(department_id) if staff_ids is None else staff_ids, day)
     row = db.session.execute(
         select(func.count(),
                func.coalesce(func.sum(case((covered, 1), else_=0)), 0),
@@ -174,7 +187,7 @@ def coverage(department_id: int, day: date) -> Coverage:
 
 def department_technologies_query(department_id: int, day: date, covered: str = "", q: str = "") -> Select:
     """The department's allowed entries with whether a performer is there today ("1" covered, "0" not)."""
-    has = _covered_by_department(department_id, day)
+    has = _covered_by_department(department_staff_ids(department_id), day)
     stmt = (select(Technology.id, Technology.code, Technology.name, Technology.category, Technology.grade,
                    Technology.restricted, Technology.new_tech, has.label("covered"))
             .join(TechnologyDepartment, TechnologyDepartment.technology_id == Technology.id)
@@ -190,12 +203,13 @@ def department_technologies_query(department_id: int, day: date, covered: str = 
     return stmt.order_by(Technology.grade.desc(), Technology.code)
 
 
-def staff_query(department_id: int, day: date, q: str = "") -> Select:
+def staff_query(department_id: int, day: date, q: str = "", staff_ids: list[int] | None = None) -> Select:
     """The department's working staff with their highest grade held today and their counting technology
     privileges (one grouped query; staff without privileges included)."""
     tech = aliased(Technology)
+    ids = department_staff_ids(department_id) if staff_ids is None else staff_ids
     held = (select(Privilege.staff_id, Privilege.kind, Privilege.grade, Privilege.technology_id)
-            .where(counts_condition(day), Privilege.can_perform.is_(True)).subquery())
+            .where(Privilege.staff_id.in_(ids), counts_condition(day), Privilege.can_perform.is_(True)).subquery())
     grade = func.max(case((held.c.kind != "technology", held.c.grade), else_=None))
     techs = func.count(held.c.technology_id)
     stmt = (select(Staff.id.label("staff_id"), Staff.employee_no, Staff.name, Staff.title,
@@ -207,7 +221,7 @@ def staff_query(department_id: int, day: date, q: str = "") -> Select:
             .join(Department, Department.id == Staff.department_id)
             .outerjoin(held, held.c.staff_id == Staff.id)
             .outerjoin(tech, tech.id == held.c.technology_id)
-            .where(Staff.department_id.in_(subtree(department_id)), Staff.is_active.is_(True)))
+            .where(Staff.id.in_(ids)))
     if q:
         text = q.strip()
         stmt = stmt.where(or_(Staff.name.contains(text, autoescape=True), Staff.employee_no == text.upper()))
@@ -215,19 +229,19 @@ def staff_query(department_id: int, day: date, q: str = "") -> Select:
             .order_by(grade.desc().nulls_last(), techs.desc(), Staff.employee_no))
 
 
-def expiring_privileges(department_id: int, day: date, limit: int = 20) -> tuple[int, list[Privilege]]:
-    stmt = (select(Privilege).join(Staff, Staff.id == Privilege.staff_id)
-            .where(Staff.department_id.in_(subtree(department_id)), Staff.is_active.is_(True),
-                   Privilege.status == "active", Privilege.valid_from <= day, Privilege.valid_to >= day,
+def expiring_privileges(staff_ids: list[int], day: date, limit: int = 20) -> tuple[int, list[Privilege]]:
+    stmt = (select(Privilege)
+            .where(Privilege.staff_id.in_(staff_ids), Privilege.status == "active", Privilege.valid_from <= day,
+                   Privilege.valid_to >= day,
                    Privilege.valid_to <= day + timedelta(days=EXPIRING_DAYS)))
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     return total, list(db.session.scalars(stmt.order_by(Privilege.valid_to, Privilege.id).limit(limit)))
 
 
-def expiring_qualifications(department_id: int, day: date, limit: int = 20) -> tuple[int, list[Qualification]]:
-    stmt = (select(Qualification).join(Staff, Staff.id == Qualification.staff_id)
-            .where(Staff.department_id.in_(subtree(department_id)), Staff.is_active.is_(True),
-                   Qualification.status.in_(HELD_STATES), Qualification.valid_to >= day,
+def expiring_qualifications(staff_ids: list[int], day: date, limit: int = 20) -> tuple[int, list[Qualification]]:
+    stmt = (select(Qualification)
+            .where(Qualification.staff_id.in_(staff_ids), Qualification.status.in_(HELD_STATES),
+                   Qualification.valid_to >= day,
                    Qualification.valid_to <= day + timedelta(days=EXPIRING_DAYS)))
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     return total, list(db.session.scalars(stmt.order_by(Qualification.valid_to, Qualification.id).limit(limit)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import and_, case, func, literal, or_, select, union_all
+from sqlalchemy import and_, case, false, func, literal, or_, select, union_all
 from sqlalchemy.orm import selectinload
 
 from portal.auth.models import Department, Staff
@@ -224,12 +224,15 @@ BY_DEPARTMENT = register(Report(
 
 
 def _by_person(params):
-    return (held(select(Staff.department_id.label("department_id"), Staff.id.label("staff_id"),
+    """One row per person of the chosen department (and its wards): a hospital has thousands, so the table waits
+    for a department (the department report and its 人数 drill-down answer hospital-wide)."""
+    stmt = (held(select(Staff.department_id.label("department_id"), Staff.id.label("staff_id"),
                         *_measures(params),
                         func.max(case((Privilege.kind != "technology", Privilege.grade), else_=None))
                         .label("highest")), params)
             .group_by(Staff.department_id, Staff.id, Staff.employee_no).order_by(Staff.department_id,
                                                                                  Staff.employee_no))
+    return stmt if params.department_id else stmt.where(false())
 
 
 BY_PERSON = register(Report(
@@ -240,7 +243,8 @@ BY_PERSON = register(Report(
              Column("highest", "最高分级", total=None, compare=False, width=10,
                     drill=privileges_drill("分级授权明细", lambda params: Privilege.kind != "technology")),
              *_measure_columns()),
-    summary="每位在岗人员的有效授权：最高分级、各级条数、单项技术、即将到期", **COMMON))
+    summary="所选科室每位在岗人员的有效授权：最高分级、各级条数、单项技术、即将到期",
+    **{**COMMON, "empty": "请先选择科室（个人授权明细按科室列出人员）；已选科室时表示该日没有有效授权。"}))
 
 
 def _categories():

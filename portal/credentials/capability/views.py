@@ -106,9 +106,9 @@ def _department_or_404():
     return found, choices
 
 
-def _staff_context(department) -> dict:
+def _staff_context(department, staff_ids: list[int] | None = None) -> dict:
     today, q = local_today(), arg_str("q", 50)
-    page = paginate(queries.staff_query(department.id, today, q), arg_int("page", 1),
+    page = paginate(queries.staff_query(department.id, today, q, staff_ids), arg_int("page", 1),
                     current_app.config["PAGE_SIZE"], scalars=False)
     return {"department": department, "staff_page": page, "staff_args": {"department_id": department.id, "q": q},
             "q": q, "grades": GRADES}
@@ -135,12 +135,12 @@ def department_capability():
     if department is None:
         return render("credentials/capability/department.html", department=None, choices=choices)
     today = local_today()
-    expiring_privileges = queries.expiring_privileges(department.id, today, 10)
-    expiring_qualifications = queries.expiring_qualifications(department.id, today, 10)
+    staff_ids = queries.department_staff_ids(department.id)
     return render("credentials/capability/department.html", choices=choices, today=today,
-                  grid=_grid(department.id, today), coverage=queries.coverage(department.id, today),
-                  expiring_privileges=expiring_privileges, expiring_qualifications=expiring_qualifications,
-                  categories=CATEGORIES, **_staff_context(department))
+                  grid=_grid(department.id, today), coverage=queries.coverage(department.id, today, staff_ids),
+                  expiring_privileges=queries.expiring_privileges(staff_ids, today, 10),
+                  expiring_qualifications=queries.expiring_qualifications(staff_ids, today, 10),
+                  categories=CATEGORIES, **_staff_context(department, staff_ids))
 
 
 @bp.route("/capability/department-staff")

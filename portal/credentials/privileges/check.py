@@ -243,20 +243,22 @@ def _act(right: str) -> str:
     return "开单" if right == "order" else "执行"
 
 
-def covering_condition(right: str, technology=Technology):
+def covering_condition(right: str, technology=Technology, privilege=Privilege):
     """The SQL form of `_covers` for lists (who may perform an entry, what a person may perform): a privilege
-    row with `right` covering the catalogue row `technology` (the table or an alias). A technology privilege
+    row (`privilege`: the table or an alias) with `right` covering the catalogue row `technology` (the table or an
+    alias). A technology privilege
     covers its own entry; a grade privilege covers ordinary entries of its grade and below in its categories
     (none named: every category), never a restricted or new technology. Whether the privilege counts on a day
     is ``models.privileges.counts_condition``. Kept beside `_covers` so the two change together (a test compares
     them over every pair of a hand-built catalogue)."""
     from sqlalchemy import and_, literal, not_, or_
 
-    has_right = Privilege.can_perform if right == "perform" else Privilege.can_order
-    in_categories = or_(Privilege.categories == "",
-                        (literal(",") + Privilege.categories + literal(",")).contains(
+    p = privilege
+    has_right = p.can_perform if right == "perform" else p.can_order
+    in_categories = or_(p.categories == "",
+                        (literal(",") + p.categories + literal(",")).contains(
                             literal(",") + technology.category + literal(",")))
     return and_(has_right.is_(True), or_(
-        and_(Privilege.kind == "technology", Privilege.technology_id == technology.id),
-        and_(Privilege.kind != "technology", not_(or_(technology.restricted.is_(True), technology.new_tech.is_(True))),
-             Privilege.grade >= technology.grade, in_categories)))
+        and_(p.kind == "technology", p.technology_id == technology.id),
+        and_(p.kind != "technology", not_(or_(technology.restricted.is_(True), technology.new_tech.is_(True))),
+             p.grade >= technology.grade, in_categories)))

@@ -98,6 +98,10 @@ def test_department_page_on_the_desktop_and_own_page_on_a_wecom_phone(open_conte
         desk.get_by_test_id("staff-rows").get_by_role("link", name=doctor.name).click()
     expect(desk.locator("h1")).to_contain_text(f"{doctor.name}的能力")
     expect(desk.get_by_test_id("performable")).to_contain_text("（3）")
+    screenshot(desk, "person-1440")
+    desk.goto("/reports/cap_department_privileges")
+    expect(desk.locator("table.report")).to_contain_text("心内科")
+    screenshot(desk, "report-1440")
 
     tablet = open_context(viewport=TABLET).new_page()
     sign_in(tablet, head, base_url)

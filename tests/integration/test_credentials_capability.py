@@ -172,6 +172,11 @@ def test_department_page_aggregates_and_links_to_each_person(client, world):
     uncovered = client.get(f"/credentials/capability/department-technologies?department_id={tree.cardiology.id}"
                            "&covered=0").get_data(as_text=True)
     assert "CAP-N" in uncovered and "CAP-T1" not in uncovered
+    # The expiring privileges (C's, in the ward) link to the privilege list showing exactly those.
+    ending = next(u for u in links_of(response) if u.startswith("/credentials/privileges?") and "ending=90" in u)
+    listed = client.get(ending).get_data(as_text=True)
+    assert re.search(r'id="list-count" class="count">（1）', listed) and "病区赵医生" in listed
+    assert re.search(r'ending=90">1</a> 条', body)
     # Grade x category cells link to the report's rows with exactly as many rows.
     cell_links = [u for u in links_of(response) if u.startswith("/reports/cap_grade_category/rows")]
     assert cell_links

@@ -229,22 +229,27 @@ def staff_query(department_id: int, day: date, q: str = "", staff_ids: list[int]
             .order_by(grade.desc().nulls_last(), techs.desc(), Staff.employee_no))
 
 
-def expiring_privileges(staff_ids: list[int], day: date, limit: int = 20) -> tuple[int, list[Privilege]]:
-    stmt = (select(Privilege)
-            .where(Privilege.staff_id.in_(staff_ids), Privilege.status == "active", Privilege.valid_from <= day,
-                   Privilege.valid_to >= day,
-                   Privilege.valid_to <= day + timedelta(days=EXPIRING_DAYS)))
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    return total, list(db.session.scalars(stmt.order_by(Privilege.valid_to, Privilege.id).limit(limit)))
+def expiring_privileges(principal, department_id: int, day: date, limit: int = 10) -> tuple[int, list[Privilege]]:
+    """Privileges ending within 90 days in the department: the privilege list's own query with its "ending"
+    filter, so the number and the list it links to are the same rows."""
+    from ..privileges import queries as privilege_queries
+
+    stmt = privilege_queries.list_query(principal, privilege_queries.Filters(department_id=department_id,
+                                                                              ending_days=EXPIRING_DAYS), day)
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    return total, list(db.session.scalars(stmt.limit(limit))) if total else []
 
 
-def expiring_qualifications(staff_ids: list[int], day: date, limit: int = 20) -> tuple[int, list[Qualification]]:
-    stmt = (select(Qualification)
-            .where(Qualification.staff_id.in_(staff_ids), Qualification.status.in_(HELD_STATES),
-                   Qualification.valid_to >= day,
-                   Qualification.valid_to <= day + timedelta(days=EXPIRING_DAYS)))
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    return total, list(db.session.scalars(stmt.order_by(Qualification.valid_to, Qualification.id).limit(limit)))
+def expiring_qualifications(principal, department_id: int, day: date, limit: int = 10
+                            ) -> tuple[int, list[Qualification]]:
+    """Qualifications ending within 90 days in the department: the qualification list's own query."""
+    from ..qualifications import queries as qualification_queries
+
+    stmt = qualification_queries.list_query(
+        principal, qualification_queries.Filters(department_id=department_id, expiring_days=EXPIRING_DAYS), day,
+        perm=VIEW_PRIVILEGES)
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    return total, list(db.session.scalars(stmt.limit(limit))) if total else []
 
 
 def departments(principal, perm=VIEW_PRIVILEGES) -> list[Department]:

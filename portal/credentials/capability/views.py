@@ -138,8 +138,9 @@ def department_capability():
     staff_ids = queries.department_staff_ids(department.id)
     return render("credentials/capability/department.html", choices=choices, today=today,
                   grid=_grid(department.id, today), coverage=queries.coverage(department.id, today, staff_ids),
-                  expiring_privileges=queries.expiring_privileges(staff_ids, today, 10),
-                  expiring_qualifications=queries.expiring_qualifications(staff_ids, today, 10),
+                  expiring_privileges=queries.expiring_privileges(current_user.principal, department.id, today),
+                  expiring_qualifications=queries.expiring_qualifications(current_user.principal, department.id,
+                                                                          today),
                   categories=CATEGORIES, **_staff_context(department, staff_ids))
 
 

@@ -248,6 +248,10 @@ def test_department_report_figures_drill_to_exactly_the_counted_rows(client, wor
     # A filter narrows the rows and their drill-downs alike.
     filtered = {r[0]: r for r in table_rows(client.get("/reports/cap_department_privileges?category=endoscopy"))}
     assert set(filtered) == {"心内病区", "普外科", "合计"}
+    # One restricted technology: its holders only; an ordinary entry is not a choice (400).
+    own = {r[0]: r for r in table_rows(client.get("/reports/cap_department_privileges?technology=CAP-R"))}
+    assert set(own) == {"心内科", "合计"} and own["心内科"][1:3] == ["1", "1"]
+    assert client.get("/reports/cap_department_privileges?technology=CAP-T1").status_code == 400
 
 
 def test_department_head_sees_their_departments_and_the_export_matches_the_page(client, world):

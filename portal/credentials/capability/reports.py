@@ -9,6 +9,7 @@ credentials.view_privileges: a department head sees their departments, medical a
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 
 from sqlalchemy import and_, case, false, func, literal, or_, select, union_all
@@ -59,6 +60,37 @@ def held(stmt, params):
             .where(counts_condition(as_of(params)), Staff.is_active.is_(True)))
 
 
+class OwnOnlyTechnologies(Mapping):
+    """The technology filter's choices: the restricted and new technologies (code -> "name（code）"), which only
+    their own privilege covers; read from the catalogue when a page or a file uses them (once a request).
+    Ordinary entries are covered by grade: who may perform one is the catalogue's 可开展人员 page."""
+
+    def _entries(self) -> dict[str, str]:
+        from flask import g
+
+        from portal.extensions import db
+
+        found = g.get("capability_own_only_technologies")
+        if found is None:
+            found = {code: f"{name}（{code}）" for code, name in db.session.execute(
+                select(Technology.code, Technology.name).where(OWN_ONLY).order_by(Technology.code))}
+            g.capability_own_only_technologies = found
+        return found
+
+    def __getitem__(self, code):
+        return self._entries()[code]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries())
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+
+def _technology(stmt, code):
+    return stmt.where(Privilege.kind == "technology", Technology.code == code)
+
+
 def _right(stmt, value):
     return stmt.where((Privilege.can_perform if value == "perform" else Privilege.can_order).is_(True))
 
@@ -74,6 +106,7 @@ FILTERS = (
     Choice("kind", "授权方式", KINDS, column=Privilege.kind, blank="全部方式"),
     Choice("right", "权限", RIGHT_CHOICES, apply=_right, blank="开单或执行"),
     Choice("flag", "技术类型", FLAG_CHOICES, apply=_flag, blank="全部技术"),
+    Choice("technology", "限制类/新技术", OwnOnlyTechnologies(), apply=_technology, blank="全部限制类/新技术"),
 )
 
 

@@ -110,6 +110,13 @@ def test_department_page_on_the_desktop_and_own_page_on_a_wecom_phone(open_conte
     assert no_horizontal_scroll(tablet)
     screenshot(tablet, "department-1024")
 
+    head_phone = open_context(viewport=PHONE, user_agent=WECOM_UA, has_touch=True, is_mobile=True).new_page()
+    sign_in(head_phone, head, base_url)
+    head_phone.goto("/credentials/capability/departments")
+    expect(head_phone.get_by_test_id("department-staff")).to_contain_text(doctor.name)
+    assert no_horizontal_scroll(head_phone)
+    screenshot(head_phone, "department-375")
+
     phone = open_context(viewport=PHONE, user_agent=WECOM_UA, has_touch=True, is_mobile=True).new_page()
     sign_in(phone, doctor, base_url)
     phone.goto("/credentials/capability/me")

@@ -59,7 +59,6 @@ class Person:
     expiring_privileges: list[Privilege]
     alerts: list[PrivilegeAlert]
     overrides: list[PrivilegeOverride]
-    performable: int = 0
     horizon: date = field(init=False)
 
     def __post_init__(self):

@@ -120,10 +120,10 @@ def _grid(department_id: int, today) -> dict:
     params = Params.parse(report, {"date_from": today.isoformat(), "date_to": today.isoformat(),
                                    "department_id": str(department_id)})
     result = engine.run(report, params, current_user._get_current_object())
-    cells = {}
-    for row, grid in zip(result.rows, result.grid, strict=True):
-        cells[(row["grade"], row["category"])] = (grid[2], grid[3])  # (holders, privileges) cells with links
-    return {"cells": cells, "totals": (result.total_cells[2], result.total_cells[3]), "params": params.args(),
+    at = [next(i for i, shown in enumerate(result.columns) if shown.key == key) for key in ("holders", "privileges")]
+    cells = {(row["grade"], row["category"]): tuple(grid[i] for i in at)  # (holders, privileges) with their links
+             for row, grid in zip(result.rows, result.grid, strict=True)}
+    return {"cells": cells, "totals": tuple(result.total_cells[i] for i in at),
             "used": [c for c in CATEGORIES if any(k[1] == c for k in cells)]}
 
 

@@ -55,4 +55,6 @@ def generate(ctx: Context) -> dict:
     for qid, row in zip(ids[::50], rows[:total:50], strict=False):
         ctx.audit.add(row[-1], ctx.user(reviewer), "qualification", qid, "create", label=f"资质{qid}")
     expiring = sum(1 for r in rows[:total] if r[9] == "active" and r[7] and r[7] <= today + timedelta(days=30))
-    return {"qualifications": len(ids), "qualifications expiring in 30 days": expiring}
+    from .generate_privileges import generate as generate_privileges
+
+    return {"qualifications": len(ids), "qualifications expiring in 30 days": expiring, **generate_privileges(ctx)}

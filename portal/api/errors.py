@@ -24,6 +24,8 @@ CODES: dict[str, tuple[int, str]] = {
     "PERMISSION_DENIED": (403, "令牌所属账户没有该接口所需的权限"),
     "NOT_FOUND": (404, "接口地址不存在"),
     "NOT_FOUND_PLAN": (404, "该日期没有服务计划"),
+    "NOT_FOUND_STAFF": (404, "没有该工号的人员"),
+    "NOT_FOUND_CODE": (404, "技术目录中没有该手术/操作编码（院内编码或国家临床版编码）"),
     "METHOD_NOT_ALLOWED": (405, "接口不支持该请求方法"),
     "BAD_REQUEST": (400, "请求格式不正确（如请求体不是 JSON 对象、字段类型不对、有不认识的字段）"),
     "BAD_DATE": (400, "日期格式不正确或日期不存在，应为 YYYY-MM-DD"),

@@ -55,3 +55,6 @@ def build(demo: Demo) -> None:
             "issued_on": None, "valid_from": today, "valid_to": today + timedelta(days=3 * 365),
             "scope": "院内心血管内科会诊", "comment": "已满主治医师五年，申请院内会诊权。"})
     db.session.flush()
+    from .privileges.demo import build as build_privileges
+
+    build_privileges(demo)

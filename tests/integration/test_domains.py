@@ -45,13 +45,18 @@ PREVIOUS_GRANTS = {
 
 
 # Domains added since then grant only their own permissions, listed here so that a change is deliberate.
+PRIVILEGES = ["credentials.view_privileges", "credentials.manage_privileges", "credentials.apply_privilege",
+              "credentials.apply_department_privileges"]
 ADDED_GRANTS = {
     "sysadmin": ["admin.workdays"],
     "ma_admin": ["catalogue.view", "catalogue.manage", "catalogue.filings", "catalogue.newtech", "admin.workdays",
-                 "io.import"],
-    "ma_staff": ["catalogue.view", "catalogue.manage", "catalogue.filings", "catalogue.newtech", "io.import"],
-    "dept_head": ["catalogue.view", "catalogue.newtech"],
-    "clinician": ["catalogue.newtech"],
+                 "io.import", *PRIVILEGES, "credentials.configure_privilege_rules"],
+    "ma_staff": ["catalogue.view", "catalogue.manage", "catalogue.filings", "catalogue.newtech", "io.import",
+                 *PRIVILEGES],
+    "dept_head": ["catalogue.view", "catalogue.newtech", "credentials.view_privileges", "credentials.apply_privilege",
+                  "credentials.apply_department_privileges", "credentials.confirm_overrides"],
+    "dept_secretary": ["credentials.view_privileges", "credentials.apply_department_privileges"],
+    "clinician": ["catalogue.newtech", "credentials.apply_privilege"],
 }
 
 
@@ -144,7 +149,8 @@ def test_processes_name_built_in_roles_and_committees():
 
 def test_the_default_processes_are_those_of_the_installed_domains():
     # An existing database keeps its rows; a new process is declared by its domain.
-    assert [p.code for p in domains.processes()] == ["rectification", "newtech", "newtech_report", "qualification"]
+    assert [p.code for p in domains.processes()] == ["rectification", "newtech", "newtech_report", "qualification",
+                                                     "privilege", "privilege_committee"]
 
 
 def test_audit_labels_are_registered(app):

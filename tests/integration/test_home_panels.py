@@ -30,19 +30,21 @@ NOON = datetime.combine(TODAY, time(12), LOCAL_TZ).astimezone(UTC)
 
 EVERYONE = ["approvals.todo", "notify.unread"]
 KPI_PANELS = ["casemgmt.kpis", "casemgmt.execution"]
+CREDENTIALS = ["credentials.privilege_alerts", "credentials.expiring", "credentials.privileges_expiring",
+               "credentials.privileges_pending"]
 # Role -> exactly the panels its seeded permissions allow, in desktop order.
 EXPECTED = {
     "clinician": [*EVERYONE, "credentials.my_applications", "catalogue.newtech_reports"],
     "sysadmin": EVERYONE,
     "auditor": EVERYONE,
     "committee": EVERYONE,
-    "dept_head": [*EVERYONE, "supervision.deadlines", "credentials.expiring", "catalogue.filings",
-                  "credentials.my_applications", "catalogue.newtech_reports"],
-    "dept_secretary": [*EVERYONE, "supervision.deadlines", "credentials.expiring"],
-    "ma_staff": [*EVERYONE, "supervision.deadlines", "credentials.expiring", "catalogue.filings",
-                 "credentials.my_applications", "catalogue.changes", "catalogue.newtech_reports"],
-    "ma_admin": [*EVERYONE, "supervision.deadlines", "credentials.expiring", "catalogue.filings",
-                 "credentials.my_applications", "catalogue.changes", "catalogue.newtech_reports", *KPI_PANELS],
+    "dept_head": [*EVERYONE, "supervision.deadlines", *CREDENTIALS, "catalogue.filings", "credentials.my_applications",
+                  "catalogue.newtech_reports"],
+    "dept_secretary": [*EVERYONE, "supervision.deadlines", *CREDENTIALS],
+    "ma_staff": [*EVERYONE, "supervision.deadlines", *CREDENTIALS, "catalogue.filings", "credentials.my_applications",
+                 "catalogue.changes", "catalogue.newtech_reports"],
+    "ma_admin": [*EVERYONE, "supervision.deadlines", *CREDENTIALS, "catalogue.filings", "credentials.my_applications",
+                 "catalogue.changes", "catalogue.newtech_reports", *KPI_PANELS],
     "case_manager": ["casemgmt.my_day", *EVERYONE, "casemgmt.events"],
     "cm_supervisor": [*EVERYONE, "casemgmt.team_day", "casemgmt.events", *KPI_PANELS],
     "plan_issuer": [*EVERYONE, *KPI_PANELS],

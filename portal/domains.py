@@ -16,5 +16,6 @@ INSTALLED = [
     "portal.reports",
     "portal.casemgmt",
     "portal.catalogue",
+    "portal.quality",
     "portal.api",
 ]

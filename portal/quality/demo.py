@@ -1,0 +1,5 @@
+"""Demo data placeholder (filled below)."""
+
+
+def build(demo) -> None:
+    return None

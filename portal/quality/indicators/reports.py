@@ -1,0 +1,84 @@
+"""The performance indicators as a declared report (portal/reports): per discharge department, every numerator
+and denominator as a column that drills down to its discharges, and the rates beside them.
+
+The query reads the discharges' flags (kept by the writes); whole-month periods over two months and more read
+the monthly summary (`quality_months`) with identical results, so five years answer as fast as one month.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, case, cast, func, select
+
+from portal.auth.models import Department
+from portal.core.scoping import scope_query
+from portal.extensions import db
+from portal.reports.registry import Chart, Column, Drill, Report, Rollup, register
+
+from .. import VIEW
+from ..models import EXCLUDED_MODE, FLAGS, Discharge, QualityMonth
+from .definitions import COUNTS, INDICATORS, RULES
+
+
+def department_names(ids: list) -> dict:
+    return dict(db.session.execute(select(Department.id, Department.name).where(Department.id.in_(ids))).all())
+
+
+def _query(params):
+    return (select(Discharge.department_id.label("department_id"), func.count(Discharge.id).label("discharges"),
+                   *(func.sum(case((getattr(Discharge, flag), 1), else_=0)).label(flag) for flag in FLAGS))
+            .where(Discharge.discharge_mode != EXCLUDED_MODE)
+            .group_by(Discharge.department_id).order_by(Discharge.department_id))
+
+
+def _summary(params, user):
+    stmt = (select(QualityMonth.department_id.label("department_id"),
+                   *(cast(func.sum(getattr(QualityMonth, key)), BigInteger).label(key) for key in COUNTS))
+            .where(QualityMonth.month.between(params.start, params.end), QualityMonth.discharges > 0)
+            .group_by(QualityMonth.department_id).order_by(QualityMonth.department_id))
+    if user is not None:
+        stmt = scope_query(stmt, QualityMonth.department_id, user.principal, VIEW)
+    return stmt
+
+
+def _rows(flag: str | None):
+    """The discharges behind one count (of one department row, or all rows)."""
+
+    def rows(params, keys: dict):
+        stmt = select(Discharge).where(Discharge.discharge_mode != EXCLUDED_MODE)
+        if flag:
+            stmt = stmt.where(getattr(Discharge, flag).is_(True))
+        if keys.get("department_id") not in (None, ""):
+            stmt = stmt.where(Discharge.department_id == int(keys["department_id"]))
+        return stmt.order_by(Discharge.discharge_date.desc(), Discharge.id.desc())
+
+    return rows
+
+
+def drill_columns():
+    from portal.io.export import Column as Shown
+
+    return (Shown("出院记录号", lambda d: d.record_id, 18), Shown("病案号", lambda d: d.masked_mrn, 12),
+            Shown("住院次数", lambda d: d.admission_no, 8), Shown("患者标识", lambda d: d.patient_pseudonym, 12),
+            Shown("出院科室", lambda d: d.department.name, 14), Shown("入院日期", lambda d: d.admission_date, 12),
+            Shown("出院日期", lambda d: d.discharge_date, 12), Shown("离院方式", lambda d: d.mode_label, 12),
+            Shown("日间手术", lambda d: "是" if d.day_surgery else "否", 8))
+
+
+def _count_column(key: str, header: str) -> Column:
+    flag = None if key == "discharges" else key
+    return Column(key, header, drill=Drill(rows=_rows(flag), columns=drill_columns(), title=f"{header}明细"))
+
+
+DEFINITION = RULES + "\n" + "\n".join(f"{i.title} = {i.definition}" for i in INDICATORS)
+
+INDICATOR_REPORT = register(Report(
+    code="quality_indicators", title="手术质量绩效考核指标（按科室）",
+    permission=VIEW, query=_query,
+    columns=(Column("department_id", "出院科室", fmt="text", labels=department_names, key_type=int, width=16),
+             *(_count_column(key, header) for key, header in COUNTS.items()),
+             *(Column(i.key, i.title, fmt="percent", total="ratio", ratio=(i.numerator, i.denominator), width=16)
+               for i in INDICATORS)),
+    definition=DEFINITION, date_column=Discharge.discharge_date, department_column=Discharge.department_id,
+    chart=Chart("bar", "department_id", ("surgery_rate", "mi_rate", "grade4_rate")),
+    rollup=Rollup(_summary), group="医疗质量", archive="monthly", empty="该期间没有出院记录。",
+    summary="出院患者手术占比、微创、四级、日间、非计划重返、并发症与Ⅰ类切口感染：分子、分母与比率"))

@@ -76,7 +76,8 @@ def test_a_messy_discharge_workbook_gets_row_errors_naming_the_value_and_writes_
     assert stored["C2"].admission_date == date(2026, 10, 31) and stored["C3"].discharge_date == date(2026, 11, 5)
     assert stored["C3"].discharge_mode == "home_bed" and stored["C2"].discharge_mode == "1"
     assert not hasattr(stored["C1"], "name") and stored["C1"].patient_pseudonym == ""
-    assert db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.entity_type == "import_log")) == 1
+    audits = select(func.count()).select_from(AuditLog).where(AuditLog.entity_type == "import_log")
+    assert db.session.scalar(audits) == 1  # one summary record for the whole file
     assert summary_rows() == {(date(2026, 11, 1), setup.surgery.id): (2, 0, 0)}  # C3 家庭病床撤床 not counted
     # A duplicate against the database is a correction, not a second record.
     again = xlsx_bytes([D_HEAD, ["C2", "ZY2", 1, "", "心内科", "2026-11-01", "2026-11-04", "死亡", "否"]])
@@ -102,8 +103,8 @@ def test_surgeries_need_known_staff_and_operation_codes_and_take_the_catalogue_d
     assert (6, "手术类别") in errors and (6, "切口类型") in errors
     assert count(Surgery) == 0
     qf.save(discharge_rows=[qf.discharge("D1", setup.surgery, date(2026, 11, 8))])
-    clean = xlsx_bytes([["手术记录号", "出院记录号", "病案号", "科室", "主刀", "手术编码", "手术类别", "开始时间", "切口",
-                         "愈合"],
+    clean = xlsx_bytes([["手术记录号", "出院记录号", "病案号", "科室", "主刀", "手术编码", "手术类别", "开始时间",
+                         "切口", "愈合"],
                         ["S1", "D1", "ZY1", "普外科", "w001", "T-LC", "择期", "2026-11-03 08:30", "Ⅰ类", "丙"],
                         ["S2", "D1", "ZY1", "普外科", "W001", "43.7x00", "急诊", "2026/11/04 09:00", "II", "甲级"]])
     imports.commit("quality_surgeries", "手术.xlsx", clean, "upsert", user_id=None)

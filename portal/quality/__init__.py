@@ -39,6 +39,8 @@ DOMAIN = Domain(
     audit_labels={"quality_discharge": "出院记录", "quality_surgery": "手术记录", "quality_event": "质量事件",
                   "quality_summaries": "医疗质量月汇总"},
     demo="portal.quality.demo:build",
+    bench="bench.generate_quality:generate_quality",
+    bench_load="bench.load_quality:load",
     summaries="portal.quality.summary:rebuild",
 )
 

@@ -68,6 +68,11 @@ def test_a_messy_discharge_workbook_gets_row_errors_naming_the_value_and_writes_
     with pytest.raises(ServiceError):
         imports.commit("quality_discharges", "首页.xlsx", content, "upsert", user_id=None)
     assert count(Discharge) == 0 and count(QualityMonth) == 0
+    # Wrong headers (no record id column, a typo for another): refused as a whole, with what is missing.
+    with pytest.raises(ServiceError, match="表头"):
+        imports.preview("quality_discharges", "错表头.xlsx", xlsx_bytes(
+            [["编号", "病案号", "出院科室", "入院日其", "出院日期", "离院方式"],
+             ["C1", "ZY1", "普外科", "2026-11-01", "2026-11-03", "医嘱离院"]]))
     good = xlsx_bytes([rows[1], *rows[2:5]])
     log = imports.commit("quality_discharges", "首页.xlsx", good, "upsert", user_id=None)
     db.session.commit()

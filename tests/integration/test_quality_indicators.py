@@ -99,15 +99,22 @@ def _report_totals(params: Params) -> dict:
     return {k: int(totals[k]) for k in COUNTS}
 
 
+def _by_department(stmt) -> dict:
+    return {r["department_id"]: {k: int(r[k]) for k in COUNTS} for r in db.session.execute(stmt).mappings()}
+
+
 def test_the_report_the_summary_and_the_records_agree(hospital):
     month = Params(date(2026, 11, 1), date(2026, 11, 30), NOV, None, {}, "")
     two = Params(date(2026, 10, 1), date(2026, 11, 30), None, None, {}, "")
-    assert engine.statement(INDICATOR_REPORT, two, None).get_final_froms()[0].name == "quality_months"
-    assert _report_totals(month) == hospital_totals(month.start, month.end)
-    assert _report_totals(two) == hospital_totals(two.start, two.end)
-    by_department = {r["department_id"]: {k: int(r[k]) for k in COUNTS}
-                     for r in engine.fetch(INDICATOR_REPORT, two, None)[0]}
-    assert by_department == raw_counts(two.start, two.end)
+    for params in (month, two):
+        assert engine.statement(INDICATOR_REPORT, params, None).get_final_froms()[0].name == "quality_months"
+        flags = engine.restrict(INDICATOR_REPORT, INDICATOR_REPORT.query(params), params, None)  # the flags
+        summary_stmt = INDICATOR_REPORT.rollup.query(params, None)  # the monthly summary
+        records = raw_counts(params.start, params.end)  # the surgeries and events themselves
+        assert _by_department(flags) == _by_department(summary_stmt) == records
+        assert _report_totals(params) == hospital_totals(params.start, params.end)
+    part = Params(date(2026, 11, 1), date(2026, 11, 10), None, None, {}, "")  # not whole months: the flags
+    assert _report_totals(part) == hospital_totals(part.start, part.end)
     _, totals = engine.fetch(INDICATOR_REPORT, month, None)
     assert float(totals["surgery_rate"]) == pytest.approx(4 / 6)
     assert float(totals["grade4_rate"]) == pytest.approx(2 / 4)

@@ -211,3 +211,32 @@ def test_lists_are_scoped_and_bad_filters_are_400(hospital, client):
     assert client.htmx_get("/quality/surgeries?month=2026-11").status_code == 200
     for url in ("/quality/discharges?month=2026-99", "/quality/surgeries?grade=9", "/quality/events?kind=x"):
         assert client.get(url).status_code == 400, url
+
+
+def test_quality_pages_need_a_login_and_the_permission(hospital, client):
+    urls = ("/quality/indicators", "/quality/discharges", "/quality/surgeries", "/quality/events",
+            "/reports/quality_indicators")
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code in (302, 303) and "/login" in response.headers["Location"], url
+    make_user("doc", ["clinician"], hospital.surgery, name="医生")
+    client.login("doc")
+    for url in urls:
+        assert client.get(url).status_code in (403, 404), url
+    assert client.submit("/quality/events/1/link", {"surgery_record_id": "S1"}).status_code in (403, 404)
+
+
+def test_the_dashboard_partial_and_the_periods_it_compares(hospital, client):
+    from portal.quality.indicators.queries import parse_period
+
+    assert parse_period("2026-01").before().key == "2025-12" and parse_period("2026-01").year_before().key == "2025-01"
+    assert parse_period("2026-Q1").before().key == "2025-Q4" and parse_period("2026-Q3").bounds == (
+        date(2026, 7, 1), date(2026, 9, 30))
+    assert parse_period("2026").before().key == "2025" and parse_period("", date(2026, 1, 15)).key == "2025-12"
+    make_user("qa_ma3", ["ma_staff"], hospital.hospital, name="医务科")
+    client.login("qa_ma3")
+    part = client.htmx_get(f"/quality/indicators?period=2026-11&department_id={hospital.cardiology.id}")
+    assert part.status_code == 200 and "<html" not in part.get_data(as_text=True)
+    assert "50.0%" in text_of(part)  # 心内科: D6 of D6, D7 had a 介入
+    previous = text_of(client.get("/quality/indicators?period=2026-Q4"))
+    assert "2026年第3季度" in previous

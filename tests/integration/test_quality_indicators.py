@@ -13,7 +13,7 @@ from portal.auth.models import Staff
 from portal.extensions import db
 from portal.quality import summary
 from portal.quality.indicators.definitions import COUNTS, raw_counts
-from portal.quality.indicators.reports import INDICATOR_REPORT
+from portal.quality.indicators.reports import INDICATOR_REPORT, INDICATOR_TREND
 from portal.quality.models import QualityMonth, Surgery
 from portal.reports import engine
 from portal.reports.params import Params
@@ -113,6 +113,12 @@ def test_the_report_the_summary_and_the_records_agree(hospital):
         records = raw_counts(params.start, params.end)  # the surgeries and events themselves
         assert _by_department(flags) == _by_department(summary_stmt) == records
         assert _report_totals(params) == hospital_totals(params.start, params.end)
+    trend = INDICATOR_TREND
+    by_month = {r["month"]: {k: int(r[k]) for k in COUNTS} for r in engine.fetch(trend, two, None)[0]}
+    flags = db.session.execute(engine.restrict(trend, trend.query(two), two, None)).mappings().all()
+    assert by_month == {r["month"]: {k: int(r[k]) for k in COUNTS} for r in flags}
+    assert by_month[202611] == hospital_totals(month.start, month.end)
+    assert by_month[202610] == hospital_totals(date(2026, 10, 1), date(2026, 10, 31))
     part = Params(date(2026, 11, 1), date(2026, 11, 10), None, None, {}, "")  # not whole months: the flags
     assert _report_totals(part) == hospital_totals(part.start, part.end)
     _, totals = engine.fetch(INDICATOR_REPORT, month, None)
@@ -187,6 +193,12 @@ def test_dashboard_states_numerator_and_denominator_with_links_and_scopes_the_de
     assert client.get("/quality/indicators?period=abc").status_code == 400
     export = client.get("/reports/quality_indicators/export?month=2026-11")
     assert export.status_code == 200
+    assert "column=is_surgical" in html and "quality_indicators_by_month" in html
+    trend = client.get("/reports/quality_indicators_by_month?date_from=2026-10-01&date_to=2026-11-30")
+    assert trend.status_code == 200 and "2026年11月" in text_of(trend)
+    rows = client.get("/reports/quality_indicators_by_month/rows?date_from=2026-10-01&date_to=2026-11-30"
+                      "&column=discharges&k_month=202610")
+    assert rows.status_code == 200 and "（0）" not in text_of(rows) and "D8" in text_of(rows)
     client.get("/logout")
     client.login("gs_head")
     mine = text_of(client.get("/quality/indicators?period=2026-11"))

@@ -129,3 +129,15 @@ def figures(period: Period, department_id: int | None, user) -> list[Figure]:
 
 def report_args(period: Period, department_id: int | None) -> dict:
     return period.params(department_id).args()
+
+
+def trend_args(period: Period, department_id: int | None) -> dict:
+    """The by-month report's filters: the twelve months up to a month, or the quarter or year itself."""
+    start, end = period.bounds
+    if period.kind == "month":
+        back = start.year * 12 + start.month - 1 - 11
+        start = date(back // 12, back % 12 + 1, 1)
+    args = {"date_from": start.isoformat(), "date_to": end.isoformat()}
+    if department_id:
+        args["department_id"] = str(department_id)
+    return args

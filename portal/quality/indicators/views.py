@@ -34,4 +34,5 @@ def indicator_dashboard():
                   figures=figures, department_id=department_id, rules=RULES,
                   departments=department_choices(principal, VIEW, blank="全院（我可查看的科室）"),
                   report_args=queries.report_args(period, department_id),
+                  trend_args=queries.trend_args(period, department_id),
                   kinds=queries.KINDS, before=period.before(), year_before=period.year_before())

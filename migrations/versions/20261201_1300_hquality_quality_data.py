@@ -145,6 +145,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('kind', 'event_no', name=op.f('uq_quality_events_kind_event_no'))
     )
     with op.batch_alter_table('quality_events', schema=None) as batch_op:
+        batch_op.create_index('ix_quality_events_date', ['event_date'], unique=False)
         batch_op.create_index('ix_quality_events_match', ['mrn', 'operation_date'], unique=False)
         batch_op.create_index('ix_quality_events_period', ['kind', 'event_date'], unique=False)
         batch_op.create_index('ix_quality_events_status', ['status', 'event_date'], unique=False)
@@ -160,6 +161,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_quality_events_status')
         batch_op.drop_index('ix_quality_events_period')
         batch_op.drop_index('ix_quality_events_match')
+        batch_op.drop_index('ix_quality_events_date')
 
     op.drop_table('quality_events')
     with op.batch_alter_table('quality_surgeries', schema=None) as batch_op:

@@ -23,6 +23,7 @@ class QualityEvent(Model):
     __table_args__ = (
         UniqueConstraint("kind", "event_no"),
         Index("ix_quality_events_period", "kind", "event_date"),
+        Index("ix_quality_events_date", "event_date"),
         Index("ix_quality_events_status", "status", "event_date"),
         Index("ix_quality_events_match", "mrn", "operation_date"),
     )

@@ -110,8 +110,9 @@ def build(demo) -> None:
                         "incision": "I" if class1 else ("II" if op.kind == "surgery" else ""),
                         "healing": ("C" if rng.random() < 0.02 else "A") if class1 else "",
                         "day_surgery": is_day and urgency == "elective",
-                        # A planned surgeon differs now and then (the later planned-vs-actual check reads it).
-                        "planned_surgeon_id": staff[rng.choice(SURGEONS[dept])]})
+                        # The planned surgeon differs now and then (the planned-vs-actual check reads it).
+                        "planned_surgeon_id": staff[surgeon if rng.random() < 0.97
+                                                    else rng.choice(SURGEONS[dept])]})
                     surgery_rows.append(row)
                     ended = row["ended_at"]
                     chance = rng.random()

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, select, update
 
 from portal.core.actor import current_actor
-from portal.core.audit import _plain
 from portal.core.timeutil import utcnow
 from portal.extensions import db
 
@@ -43,6 +44,15 @@ def existing_rows(model, key: str, values: Sequence[str], fields: Sequence[str],
         for row in db.session.execute(stmt):
             out[row[1]] = {"id": row[0], **dict(zip(fields, row[2:], strict=True))}
     return out
+
+
+def _plain(value: Any) -> Any:
+    """A value as the audit record's JSON keeps it."""
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
 
 
 def _same(a, b) -> bool:

@@ -12,13 +12,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from portal.core.actor import current_actor
 from portal.core.timeutil import utcnow
 from portal.extensions import db
 
-CHUNK = 500
+CHUNK = 2000
 
 
 @dataclass
@@ -84,7 +84,7 @@ def upsert(model, key: str, rows: list[dict], fields: Sequence[str], found: dict
         else:
             out.unchanged.append(ident)
     for start in range(0, len(fresh), CHUNK):
-        db.session.execute(insert(model), fresh[start:start + CHUNK])
+        db.session.execute(model.__table__.insert(), fresh[start:start + CHUNK])  # Core: no ORM bookkeeping
     if changed:
         db.session.execute(update(model), changed)
     return out

@@ -28,7 +28,7 @@ from .models import COUNTED_KINDS, EXCLUDED_MODE, FLAGS, Discharge, QualityEvent
 from .models.choices import REOP_31D, REOP_48H
 
 COUNTS = ("discharges", *FLAGS)
-CHUNK = 500
+CHUNK = 2000
 LOCK_KEY = 720_1201  # pg_advisory_xact_lock key of the quality writes
 ZERO = (False,) * len(FLAGS)
 

@@ -222,3 +222,27 @@ def test_the_upload_pages_work_for_medical_affairs_and_refuse_a_department_head(
     client.get("/logout")
     client.login("gs_head")
     assert client.get("/imports/quality_discharges").status_code in (403, 404)
+
+
+def test_hostile_files_get_a_clear_refusal_and_nothing_is_written(setup, client, monkeypatch):
+    from portal.quality.discharges.imports import DISCHARGE_IMPORT
+
+    make_user("qa_ma", ["ma_staff"], setup.hospital, name="医务科")
+    client.login("qa_ma")
+
+    def upload(content: bytes, name: str = "出院.xlsx"):
+        return client.submit("/imports/quality_discharges/preview", {"file": (io.BytesIO(content), name)},
+                             content_type="multipart/form-data")
+
+    renamed = upload(b"PK\x03\x04" + b"\x00" * 200)  # a broken zip renamed .xlsx
+    assert renamed.status_code == 422 and "xlsx" in text_of(renamed).lower()
+    assert upload(b"not a workbook at all").status_code == 422
+    row = ["F1", "ZYF1", 1, "", "普外科", "2026-11-01", "2026-11-03", "医嘱离院", "否"]
+    formulas = upload(xlsx_bytes([D_HEAD, [*row[:1], "=HYPERLINK(\"http://x.example/\",\"ZY1\")", *row[2:]],
+                                  ["F2", "='[外部.xlsx]Sheet1'!A1", 1, "", "普外科", "2026-11-01", "2026-11-03",
+                                   "医嘱离院", "否"]]))
+    assert formulas.status_code in (200, 422) and "确认导入" not in text_of(formulas)
+    monkeypatch.setattr(DISCHARGE_IMPORT, "max_rows", 3)
+    many = upload(xlsx_bytes([D_HEAD, *([f"M{i}", *row[1:]] for i in range(8))]))
+    assert many.status_code == 422 and "超过 3 行" in text_of(many)
+    assert count(Discharge) == 0

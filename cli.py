@@ -213,11 +213,11 @@ def archive_reports(today: str) -> None:
 @cli.command("rebuild-summaries")
 @click.option("--month", default="", help="只重算这个月（如 2026-11），不填则重算全部")
 def rebuild_summaries(month: str) -> None:
-    """由服务台账重新计算月汇总表（报表的长期间统计读它）；汇总与台账不一致时使用。"""
+    """由明细重新计算各业务域的月汇总表（报表的长期间统计读它）；汇总与明细不一致时使用。"""
     from datetime import date
 
-    from portal.casemgmt.ledger import summary
     from portal.core import audit
+    from portal.core.domains import installed, resolve
     from portal.extensions import db
 
     try:
@@ -226,11 +226,15 @@ def rebuild_summaries(month: str) -> None:
         raise click.BadParameter(f"“{month}”不是月份，应为 2026-11 这样的格式。", param_hint="--month") from None
     app = _app()
     with app.app_context():
-        written = summary.rebuild(first)
-        audit.record("rebuild", "ledger_months", None, label=f"服务台账月汇总 {month or '全部月份'}",
-                     changes={"month": month or "all", "rows": written})
-        db.session.commit()
-    click.echo(f"已重算服务台账月汇总（{month or '全部月份'}）：{written} 行。")
+        for domain in installed():
+            if not domain.summaries:
+                continue
+            written = resolve(domain.summaries)(first)
+            audit.record("rebuild", f"{domain.name}_summaries", None,
+                         label=f"{domain.label}月汇总 {month or '全部月份'}",
+                         changes={"month": month or "all", "rows": written})
+            db.session.commit()
+            click.echo(f"已重算{domain.label}月汇总（{month or '全部月份'}）：{written} 行。")
 
 
 @cli.command()

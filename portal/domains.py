@@ -13,6 +13,7 @@ INSTALLED = [
     "portal.supervision",
     "portal.catalogue",
     "portal.credentials",
+    "portal.quality",
     "portal.io",
     "portal.reports",
     "portal.casemgmt",

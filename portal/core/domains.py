@@ -99,6 +99,9 @@ class Domain:
     demo: str | None = None  # "module:function", called with a Demo
     bench: str | None = None  # "module:function" returning {what: rows}
     bench_load: str | None = None  # "module:function"(bench.load.LoadContext) -> bench.load.Load
+    # "module:function"(month: date | None) -> rows: recompute the summary tables the writes keep current
+    # (one month or all), for `cli.py rebuild-summaries`
+    summaries: str | None = None
 
     @property
     def modules(self) -> tuple[str, ...]:

@@ -62,6 +62,23 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         from portal.credentials.models import Qualification
 
         assert _count(Qualification) == QUALIFICATION_RECORDS["small"]
+        # Quality data: the counts it declares, and flags and monthly summary equal to a rebuild from the records.
+        from bench.generate_quality import SIZES
+        from portal.quality import summary as quality_summary
+        from portal.quality.models import Discharge as QualityDischarge
+        from portal.quality.models import QualityEvent, QualityMonth, Surgery
+
+        assert (_count(QualityDischarge), _count(Surgery), _count(QualityEvent)) == SIZES["small"]
+
+        def months():
+            return {(r.month, r.department_id): tuple(getattr(r, k) for k in quality_summary.COUNTS)
+                    for r in db.session.scalars(select(QualityMonth)) if r.discharges}
+
+        generated = months()
+        assert generated and sum(v[1] for v in generated.values()) > 0
+        quality_summary.rebuild()
+        assert months() == generated
+        db.session.rollback()
         states = set(db.session.scalars(select(ApprovalInstance.status).distinct()))
         assert states == {"pending", "approved", "rejected", "returned", "withdrawn"}
         assert db.session.scalar(select(func.count()).where(User.login_name.like("bcm%"))) == scale.case_managers
@@ -73,7 +90,8 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         assert _count(TechnologyRevision) == db.session.scalar(select(func.sum(Technology.revision)))
         assert ctx.counts["technology_revisions"] > 300
         for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff", "qualifications",
-                      "technologies", "technology_revisions", "technology_departments"):
+                      "technologies", "technology_revisions", "technology_departments", "quality_discharges",
+                      "quality_surgeries", "quality_events"):
             assert ctx.counts[table] == db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar()
         audit_rows = _count(AuditLog)
         assert audit_rows >= scale.audit_extra + _count(LedgerEntry)
@@ -146,7 +164,7 @@ def test_every_page_and_api_call_the_domains_declare_for_the_load_answers(bench_
     from portal.core.timeutil import local_today
 
     app, _ = bench_app
-    logins = ["bsup", "bsys", "bma", "baudit", "bplan", "bcm00", "bcm01"]
+    logins = ["bsup", "bsys", "bma", "baudit", "bplan", "bh000", "bcm00", "bcm01"]
     sessions = {}
     for login in logins:
         client = app.test_client()

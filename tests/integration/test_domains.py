@@ -50,12 +50,12 @@ PRIVILEGES = ["credentials.view_privileges", "credentials.manage_privileges", "c
 ADDED_GRANTS = {
     "sysadmin": ["admin.workdays"],
     "ma_admin": ["catalogue.view", "catalogue.manage", "catalogue.filings", "catalogue.newtech", "admin.workdays",
-                 "io.import", *PRIVILEGES, "credentials.configure_privilege_rules"],
+                 "io.import", *PRIVILEGES, "credentials.configure_privilege_rules", "quality.view", "quality.import"],
     "ma_staff": ["catalogue.view", "catalogue.manage", "catalogue.filings", "catalogue.newtech", "io.import",
-                 *PRIVILEGES],
+                 *PRIVILEGES, "quality.view", "quality.import"],
     "dept_head": ["catalogue.view", "catalogue.newtech", "credentials.view_privileges", "credentials.apply_privilege",
-                  "credentials.apply_department_privileges", "credentials.confirm_overrides"],
-    "dept_secretary": ["credentials.view_privileges", "credentials.apply_department_privileges"],
+                  "credentials.apply_department_privileges", "credentials.confirm_overrides", "quality.view"],
+    "dept_secretary": ["credentials.view_privileges", "credentials.apply_department_privileges", "quality.view"],
     "clinician": ["catalogue.newtech", "credentials.apply_privilege"],
 }
 

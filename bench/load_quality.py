@@ -1,0 +1,39 @@
+"""Medical quality: the indicator dashboard (a month, a year), the indicator report over five years, the
+discharge and surgery lists, a department head's own indicators, and HIS pushing discharges."""
+
+import json
+
+from .load import ApiCall, Load, LoadContext, Page
+from .openloop import Request
+
+
+def load(ctx: LoadContext) -> Load:
+    first = ctx.today.replace(day=1)
+    last_month = f"{first.year - (first.month == 1)}-{12 if first.month == 1 else first.month - 1:02d}"
+    end = first.fromordinal(first.toordinal() - 1)
+    five_years = f"date_from={first.year - 5}-{first.month:02d}-01&date_to={end.isoformat()}"
+    ma = ctx.cookie("bma")
+
+    def page(name: str, weight: int, path: str, cookie: str = ma) -> Page:
+        return Page(name, weight, [Request(name, path, cookie)])
+
+    pages = [
+        page("quality: indicators (month)", 4, f"/quality/indicators?period={last_month}"),
+        page("quality: indicators (year)", 2, f"/quality/indicators?period={first.year - 1}"),
+        page("quality: indicator report (5 years)", 1, f"/reports/quality_indicators?{five_years}"),
+        page("quality: discharges", 3, f"/quality/discharges?month={last_month}"),
+        page("quality: surgeries (grade 4)", 3, f"/quality/surgeries?month={last_month}&grade=4"),
+    ]
+    if "bh000" in ctx.sessions:
+        pages.append(page("dept head: indicators", 3, f"/quality/indicators?period={last_month}",
+                          ctx.cookie("bh000")))
+    token = ctx.token("基准 HIS 质量", "bma", ["quality.push"])
+    body = json.dumps({"items": [{"record_id": f"BDLOAD{n:04d}", "mrn": f"BZL{n:05d}", "department_id": "BK000",
+                                  "admission_date": end.replace(day=1).isoformat(), "discharge_date": end.isoformat(),
+                                  "discharge_mode": "1"} for n in range(20)]}).encode()
+    headers = (("Authorization", f"Bearer {token}"), ("Content-Type", "application/json"))
+    post = Request("quality API: POST 20 discharges", "/api/v1/quality/discharges", method="POST", body=body,
+                   headers=headers)
+    # The first push creates them; the measured ones are unchanged resubmissions (idempotent by record id).
+    return Load(pages=pages, api=[ApiCall("quality API (POST of 20 unchanged discharges)", [post], rate=100,
+                                          warmup=[post])])

@@ -1,0 +1,41 @@
+"""Quality query shapes at scale: each list and indicator filter has an index the planner uses (PostgreSQL plans
+with sequential scans priced out, as on five years of data)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.quality.discharges.queries import list_query as discharge_list
+from portal.quality.events.queries import list_query as event_list
+from portal.quality.indicators.reports import INDICATOR_REPORT
+from portal.quality.models import Surgery
+from portal.quality.surgeries.queries import list_query as surgery_list
+from portal.reports import engine
+from portal.reports.params import Params
+from tests.factories import make_user
+from tests.integration.test_scale_queries import plan_of
+
+START, END = date(2026, 11, 1), date(2026, 11, 30)
+
+
+@pytest.mark.postgres_only
+def test_lists_indicators_and_flag_derivation_read_by_index(session, tree):
+    if db.session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the planner's choice of index is PostgreSQL's")
+    ma = make_user("qa_ma", ["ma_staff"], tree.hospital).principal
+    head = make_user("gs_head", ["dept_head"], tree.surgery).principal
+    assert "ix_quality_discharges_period" in plan_of(discharge_list(ma, START, END, None))
+    assert "ix_quality_discharges_department" in plan_of(discharge_list(head, START, END, tree.surgery.id)) or \
+        "ix_quality_discharges_period" in plan_of(discharge_list(head, START, END, tree.surgery.id))
+    surgeries = plan_of(surgery_list(ma, START, END, None, grade="4"))
+    assert "ix_quality_surgeries_grade" in surgeries or "ix_quality_surgeries_period" in surgeries
+    assert "ix_quality_events" in plan_of(event_list(ma, START, END, None))
+    department = Params(START, END, START, tree.surgery.id, {}, "")
+    indicator = plan_of(engine.statement(INDICATOR_REPORT, department, None))
+    assert "ix_quality_discharges" in indicator and "Seq Scan on quality_discharges" not in indicator
+    derive = plan_of(select(Surgery.id).where(Surgery.discharge_record_id.in_(["D1", "D2"])))
+    assert "ix_quality_surgeries_discharge_record_id" in derive

@@ -18,12 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from flask import current_app, has_app_context
 from sqlalchemy import or_, select
 
 from portal.extensions import db
 
 _CACHE_SIZE = 2048
-_cache: OrderedDict[tuple[int, int], Principal] = OrderedDict()
 _lock = threading.Lock()
 _NOWHERE: frozenset[int] = frozenset()
 
@@ -52,8 +52,14 @@ class Principal:
         return ids is None or (department_id is not None and department_id in ids)
 
 
+def _app_cache() -> OrderedDict[tuple[int, int], Principal]:
+    """The cache of this app: user ids and access versions mean something only within one database."""
+    return current_app.extensions.setdefault("principal_cache", OrderedDict())
+
+
 def principal_for(user) -> Principal:
     key = (user.id, user.access_version)
+    _cache = _app_cache()
     with _lock:
         cached = _cache.get(key)
         if cached is not None:
@@ -68,8 +74,10 @@ def principal_for(user) -> Principal:
 
 
 def clear_cache() -> None:
-    with _lock:
-        _cache.clear()
+    """Forget this app's principals (each app keeps its own, so outside an app there is nothing to forget)."""
+    if has_app_context():
+        with _lock:
+            _app_cache().clear()
 
 
 def _union(a: frozenset[int] | None, b: frozenset[int] | None) -> frozenset[int] | None:

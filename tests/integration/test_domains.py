@@ -144,9 +144,10 @@ def test_processes_name_built_in_roles_and_committees():
                 assert step.target in COMMITTEES, step
 
 
-def test_the_default_processes_are_rectification_and_qualification():
+def test_the_default_processes_are_rectification_qualification_and_privileges():
     # The other sign-offs belong to domains not yet written; an existing database keeps its rows.
-    assert [p.code for p in domains.processes()] == ["rectification", "qualification"]
+    assert [p.code for p in domains.processes()] == ["rectification", "qualification", "privilege",
+                                                     "privilege_committee"]
 
 
 def test_audit_labels_are_registered(app):

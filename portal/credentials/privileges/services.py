@@ -592,14 +592,16 @@ def record_denial(decision: Decision, code: str, right: str, day: date) -> bool:
         return False
     insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     now = utcnow()
-    result = db.session.execute(insert(PrivilegeAlert).values(
+    table = PrivilegeAlert.__table__
+    inserted = db.session.execute(insert(table).values(
         staff_id=decision.staff_id, technology_id=decision.technology_id, day=day, right=right, code=code[:40],
         reason=decision.reason[:300], notified=False, created_at=now, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["staff_id", "technology_id", "day"]))
+        .on_conflict_do_nothing(index_elements=["staff_id", "technology_id", "day"])
+        .returning(table.c.id)).first() is not None
     if len(seen) > 100_000:
         seen.clear()
     seen.add(key)
-    return bool(result.rowcount)
+    return inserted
 
 
 def notify_alerts() -> int:

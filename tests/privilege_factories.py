@@ -43,8 +43,8 @@ def give_qualification(staff, code: str, *, level: str = "", start: date | None 
     kind = db.session.scalar(select(QualificationType).where(QualificationType.code == code))
     today = local_today()
     record = qualification_services.register_qualification(staff, {
-        "type_id": kind.id, "level": level, "number": "", "issuer": "", "issued_on": start or today - timedelta(days=900),
-        "valid_from": start or today - timedelta(days=900),
+        "type_id": kind.id, "level": level, "number": "", "issuer": "",
+        "issued_on": start or today - timedelta(days=900), "valid_from": start or today - timedelta(days=900),
         "valid_to": end if end is not None else (today + timedelta(days=400) if kind.expires else None),
         "scope": "", "note": ""})
     db.session.commit()

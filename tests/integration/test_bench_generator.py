@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bench.generate_credentials import RECORDS as QUALIFICATION_RECORDS
+from bench.generate_privileges import PRIVILEGES, TECHNOLOGIES
 from bench.kit import PASSWORD, SCALES, run
 from portal.approvals.models import ApprovalInstance
 from portal.auth.models import User
@@ -61,11 +62,25 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         from portal.credentials.models import Qualification
 
         assert _count(Qualification) == QUALIFICATION_RECORDS["small"]
+        from portal.catalogue.models import Technology
+        from portal.credentials.models import Privilege
+
+        assert _count(Privilege) == PRIVILEGES["small"]
+        assert _count(Technology) == TECHNOLOGIES["small"]  # the catalogue's generator is not installed here
+        states = dict(db.session.execute(select(Privilege.status, func.count()).group_by(Privilege.status)).all())
+        assert states["active"] and states["pending"] == 20  # (120 days of history: no renewals yet)
+        # Every chain link points at an older record of the same person.
+        older = select(func.count()).select_from(Privilege).join(
+            Privilege.__table__.alias("o"), text("o.id = privileges.supersedes_id")).where(
+            text("o.id < privileges.id AND o.staff_id = privileges.staff_id"))
+        assert db.session.scalar(older) == db.session.scalar(select(func.count()).where(
+            Privilege.supersedes_id.is_not(None)))
         states = set(db.session.scalars(select(ApprovalInstance.status).distinct()))
         assert states == {"pending", "approved", "rejected", "returned", "withdrawn"}
         assert db.session.scalar(select(func.count()).where(User.login_name.like("bcm%"))) == scale.case_managers
         # The printed counts are the rows in the database.
-        for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff", "qualifications"):
+        for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff", "qualifications",
+                      "privileges", "technologies"):
             assert ctx.counts[table] == db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar()
         audit_rows = _count(AuditLog)
         assert audit_rows >= scale.audit_extra + _count(LedgerEntry)

@@ -31,15 +31,18 @@ NOON = datetime.combine(TODAY, time(12), LOCAL_TZ).astimezone(UTC)
 EVERYONE = ["approvals.todo", "notify.unread"]
 KPI_PANELS = ["casemgmt.kpis", "casemgmt.execution"]
 # Role -> exactly the panels its seeded permissions allow, in desktop order.
+# Today's interception alerts, expiring qualifications, expiring privileges, privilege applications (by order).
+PRIVILEGE_PANELS = ["credentials.privilege_alerts", "credentials.expiring", "credentials.privileges_expiring",
+                    "credentials.privileges_pending"]
 EXPECTED = {
     "clinician": [*EVERYONE, "credentials.my_applications"],
     "sysadmin": EVERYONE,
     "auditor": EVERYONE,
     "committee": EVERYONE,
-    "dept_head": [*EVERYONE, "supervision.deadlines", "credentials.expiring", "credentials.my_applications"],
-    "dept_secretary": [*EVERYONE, "supervision.deadlines", "credentials.expiring"],
-    "ma_staff": [*EVERYONE, "supervision.deadlines", "credentials.expiring", "credentials.my_applications"],
-    "ma_admin": [*EVERYONE, "supervision.deadlines", "credentials.expiring", "credentials.my_applications",
+    "dept_head": [*EVERYONE, "supervision.deadlines", *PRIVILEGE_PANELS, "credentials.my_applications"],
+    "dept_secretary": [*EVERYONE, "supervision.deadlines", *PRIVILEGE_PANELS],
+    "ma_staff": [*EVERYONE, "supervision.deadlines", *PRIVILEGE_PANELS, "credentials.my_applications"],
+    "ma_admin": [*EVERYONE, "supervision.deadlines", *PRIVILEGE_PANELS, "credentials.my_applications",
                  *KPI_PANELS],
     "case_manager": ["casemgmt.my_day", *EVERYONE, "casemgmt.events"],
     "cm_supervisor": [*EVERYONE, "casemgmt.team_day", "casemgmt.events", *KPI_PANELS],
@@ -86,7 +89,8 @@ def test_the_home_page_runs_no_panel_and_uses_no_inline_script(client, tree, mon
     client.login("doc")
     html = client.get("/").get_data(as_text=True)
     assert calls == []  # the page only lays out skeletons; each panel is its own request
-    assert len(re.findall(r'class="panel-body" hx-get="[^"]+" hx-trigger="load', html)) == len(EXPECTED["clinician"]) + 1
+    skeletons = re.findall(r'class="panel-body" hx-get="[^"]+" hx-trigger="load', html)
+    assert len(skeletons) == len(EXPECTED["clinician"]) + 1
     assert "正在加载" in html
     assert not re.search(r"<script(?![^>]*\ssrc=)[^>]*>", html)  # no inline script (CSP script-src 'self')
     assert "hx-on" not in html and " onclick=" not in html

@@ -31,6 +31,10 @@ def his(session, tree, app):
     make_tech("API-3", 3, national="51.2301")
     make_tech("API-4", 4)
     record = grant(surgeon, grade=3)
+    from portal.core.redis_conn import get_redis
+    from portal.credentials.privileges import services
+
+    get_redis().delete(services._alert_key())
     app.extensions.pop("privilege_alerts_seen", None)
     return {"token": raw, "plans": plans_only, "no_perm": no_perm, "surgeon": surgeon, "record": record}
 
@@ -54,6 +58,9 @@ def test_a_denial_names_the_missing_item_and_raises_one_alert(client, his):
         assert answer.status_code == 200 and answer.get_json()["allowed"] is False
     assert answer.get_json()["missing"] == {"type": "privilege", "kind": "grade", "grade": 4, "category": "surgery",
                                             "right": "perform"}
+    from portal.credentials.privileges import services
+
+    assert services.drain_alerts() == 1
     assert db.session.scalar(select(func.count()).select_from(PrivilegeAlert)) == 1
 
 

@@ -146,7 +146,7 @@ def test_processes_name_built_in_roles_and_committees():
 
 def test_the_default_processes_are_rectification_qualification_and_privileges():
     # The other sign-offs belong to domains not yet written; an existing database keeps its rows.
-    assert [p.code for p in domains.processes()] == ["rectification", "qualification", "privilege",
+    assert [p.code for p in domains.processes()] == ["rectification", "qualification", "privilege_grant",
                                                      "privilege_committee"]
 
 

@@ -217,7 +217,7 @@ def test_a_grade_application_checks_categories_and_goes_to_the_ordinary_process(
                                                                   categories=["surgery"]))
     db.session.commit()
     assert record.status == "pending"
-    assert db.session.get(ApprovalInstance, record.approval_id).process.code == "privilege"
+    assert db.session.get(ApprovalInstance, record.approval_id).process.code == "privilege_grant"
     assert _refused(user, _values(kind="grade", technology="", grade=2, categories=["surgery"])) == [
         "已有相同范围的申请在审批中，请勿重复提交。"]
 
@@ -426,3 +426,37 @@ def test_the_admission_rule_page_saves_and_refuses_unknown_codes(session, client
                                                                 "combine": "and", "is_active": "y"})
     assert good.status_code == 303
     assert "副高级" in text_of(client.get("/credentials/privileges/rules"))
+
+
+def test_the_first_load_from_excel_checks_every_row_and_writes_a_clean_file(ward, tree):
+    from portal.io import imports
+    from tests.conftest import xlsx_bytes
+
+    _surgeon, _, _ = ward
+    other = factories.make_staff("导入医生", tree.surgery, employee_no="S9100")
+    header = ["工号", "姓名", "技术编码", "手术级别", "类别", "开单权", "执行权", "授权起", "授权至"]
+    bad = xlsx_bytes([header,
+                      ["S9100", "导入医生", "OP-G4", "三级", "手术", "是", "是", "2026-01-01", "2027-01-01"],
+                      ["S9100", "", "", "二级", "", "是", "是", "2026-01-01", "2027-01-01"],
+                      ["NOBODY", "", "OP-G2", "", "", "是", "是", "2026-01-01", "2027-01-01"],
+                      ["S9100", "", "OP-G2", "", "", "否", "否", "2026-01-01", "2025-01-01"],
+                      ["S9001", "", "", "三级", "手术", "是", "是", "2026-01-01", "2027-01-01"]])
+    result = imports.preview("privileges", "授权.xlsx", bad)
+    messages = {row.row_number: [m for _, _, m in row.errors] for row in result.invalid}
+    assert "技术编码与手术级别须填且只填一项（单项技术授权或分级授权）" in messages[2]
+    assert messages[3] == ["分级授权须填写类别"]
+    assert any("NOBODY" in m for m in messages[4])
+    assert {"开单权与执行权至少有一项为“是”", "授权至不能早于授权起"} <= set(messages[5])
+    assert messages[6] == ["该人员已有此范围的有效授权或进行中的申请，请勿重复导入"]  # S9001 holds grade 3
+    with pytest.raises(services.ServiceError):
+        imports.commit("privileges", "授权.xlsx", bad, "new_only", user_id=None)
+    db.session.rollback()
+    good = xlsx_bytes([header,
+                       ["S9100", "导入医生", "51.2201", "", "", "是", "否", "2026-01-01", "2027-12-31"],
+                       ["S9100", "", "", "2", "手术、内镜", "是", "是", "2026-01-01", "2027-12-31"]])
+    imports.commit("privileges", "授权.xlsx", good, "new_only", user_id=None)
+    db.session.commit()
+    rows = db.session.execute(select(Privilege.kind, Privilege.categories, Privilege.can_perform, Privilege.status)
+                              .where(Privilege.staff_id == other.id).order_by(Privilege.id)).all()
+    assert rows == [("technology", "", False, "active"), ("grade", "endoscopy,surgery", True, "active")]
+    assert decide("S9100", "OP-EN2").allowed  # the cache sees the bulk insert at once

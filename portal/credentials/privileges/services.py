@@ -47,7 +47,7 @@ from ..qualifications.services import valid_qualifications
 from . import queries
 from .check import Decision
 
-PROCESS = "privilege"
+PROCESS = "privilege_grant"
 COMMITTEE_PROCESS = "privilege_committee"
 FIELDS = ("staff_id", "kind", "grade", "categories", "technology_id", "can_order", "can_perform", "valid_from",
           "valid_to", "status", "action", "reason", "supersedes_id")

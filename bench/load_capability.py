@@ -1,8 +1,7 @@
 """Capability pages (能力展示) in the mix: a person's page and a department's page as medical affairs (``bma``) and
 as a department head (``bhNNN``, where the harness has signed one in), and the department report.
 
-Declared by the credentials domain together with its other load (``bench.load_credentials``); until the
-declaration combines them, ``load`` here is callable on its own."""
+Part of the credentials domain's load: ``bench.load_credentials`` adds these pages to its own."""
 
 from __future__ import annotations
 

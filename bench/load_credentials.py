@@ -48,4 +48,7 @@ def load(ctx: LoadContext) -> Load:
         Page("ma: renewals", 1, [Request("ma: renewals", "/credentials/privileges/renewals", ma)]),
         Page("ma: interception alerts", 1, [Request("ma: interception alerts", "/credentials/privileges/alerts", ma)]),
     ]
+    from .load_capability import load as capability_load
+
+    pages += capability_load(ctx).pages  # the capability pages (能力展示) of the same domain
     return Load(pages=pages, api=[ApiCall("privilege check", requests, rate=200, p99_target_ms=20)])

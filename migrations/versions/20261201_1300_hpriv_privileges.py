@@ -134,10 +134,13 @@ def upgrade() -> None:
 
 
 def _create_triggers() -> None:
+    # A new value that never repeats (a sequence is not rolled back; SQLite takes a random 64-bit number): a
+    # cache built from a transaction's own changes that were then rolled back can never match a later value.
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("CREATE SEQUENCE privilege_generation_seq")
         op.execute("CREATE FUNCTION bump_privilege_generation() RETURNS trigger AS $$ BEGIN "
-                   "UPDATE privilege_generation SET value = value + 1 WHERE id = 1; RETURN NULL; END $$ "
-                   "LANGUAGE plpgsql")
+                   "UPDATE privilege_generation SET value = nextval('privilege_generation_seq') WHERE id = 1; "
+                   "RETURN NULL; END $$ LANGUAGE plpgsql")
         for table in WATCHED:
             op.execute(f"CREATE TRIGGER trg_{table}_privgen AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
                        f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION bump_privilege_generation()")
@@ -145,7 +148,7 @@ def _create_triggers() -> None:
     for table in WATCHED:
         for event in ("INSERT", "UPDATE", "DELETE"):
             op.execute(f"CREATE TRIGGER trg_{table}_privgen_{event.lower()} AFTER {event} ON {table} "
-                       "BEGIN UPDATE privilege_generation SET value = value + 1 WHERE id = 1; END")
+                       "BEGIN UPDATE privilege_generation SET value = random() WHERE id = 1; END")
 
 
 def _drop_triggers() -> None:
@@ -153,6 +156,7 @@ def _drop_triggers() -> None:
         for table in WATCHED:
             op.execute(f"DROP TRIGGER IF EXISTS trg_{table}_privgen ON {table}")
         op.execute("DROP FUNCTION IF EXISTS bump_privilege_generation()")
+        op.execute("DROP SEQUENCE IF EXISTS privilege_generation_seq")
         return
     for table in WATCHED:
         for event in ("insert", "update", "delete"):

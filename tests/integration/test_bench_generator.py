@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bench.generate_credentials import RECORDS as QUALIFICATION_RECORDS
+from bench.generate_privileges import PRIVILEGES
 from bench.kit import PASSWORD, SCALES, run
 from portal.approvals.models import ApprovalInstance
 from portal.auth.models import User
@@ -79,6 +80,17 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         quality_summary.rebuild()
         assert months() == generated
         db.session.rollback()
+        from portal.credentials.models import Privilege
+
+        assert _count(Privilege) == PRIVILEGES["small"]
+        states = dict(db.session.execute(select(Privilege.status, func.count()).group_by(Privilege.status)).all())
+        assert states["active"] and states["pending"] == 20  # (120 days of history: no renewals yet)
+        # Every chain link points at an older record of the same person.
+        older = select(func.count()).select_from(Privilege).join(
+            Privilege.__table__.alias("o"), text("o.id = privileges.supersedes_id")).where(
+            text("o.id < privileges.id AND o.staff_id = privileges.staff_id"))
+        assert db.session.scalar(older) == db.session.scalar(select(func.count()).where(
+            Privilege.supersedes_id.is_not(None)))
         states = set(db.session.scalars(select(ApprovalInstance.status).distinct()))
         assert states == {"pending", "approved", "rejected", "returned", "withdrawn"}
         assert db.session.scalar(select(func.count()).where(User.login_name.like("bcm%"))) == scale.case_managers
@@ -89,7 +101,7 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         assert _count(Technology) == 300 + 42  # the dictionary, then the restricted and new technologies
         assert _count(TechnologyRevision) == db.session.scalar(select(func.sum(Technology.revision)))
         assert ctx.counts["technology_revisions"] > 300
-        for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff", "qualifications",
+        for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff", "qualifications", "privileges",
                       "technologies", "technology_revisions", "technology_departments", "quality_discharges",
                       "quality_surgeries", "quality_events"):
             assert ctx.counts[table] == db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar()

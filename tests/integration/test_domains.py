@@ -150,7 +150,7 @@ def test_processes_name_built_in_roles_and_committees():
 def test_the_default_processes_are_those_of_the_installed_domains():
     # An existing database keeps its rows; a new process is declared by its domain.
     assert [p.code for p in domains.processes()] == ["rectification", "newtech", "newtech_report", "qualification",
-                                                     "privilege", "privilege_committee"]
+                                                     "privilege_grant", "privilege_committee"]
 
 
 def test_audit_labels_are_registered(app):

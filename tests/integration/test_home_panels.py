@@ -30,6 +30,7 @@ NOON = datetime.combine(TODAY, time(12), LOCAL_TZ).astimezone(UTC)
 
 EVERYONE = ["approvals.todo", "notify.unread"]
 KPI_PANELS = ["casemgmt.kpis", "casemgmt.execution"]
+# Today's interception alerts, expiring qualifications, expiring privileges, privilege applications (by order).
 CREDENTIALS = ["credentials.privilege_alerts", "credentials.expiring", "credentials.privileges_expiring",
                "credentials.privileges_pending"]
 # Role -> exactly the panels its seeded permissions allow, in desktop order.

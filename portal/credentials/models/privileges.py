@@ -202,8 +202,8 @@ class PrivilegeOverride(Model):
 
 
 class PrivilegeGeneration(Base):
-    """One row: bumped by database triggers on every write to a table the check depends on, in the writing
-    transaction; each check compares it with the generation its cache was built from."""
+    """One row: set to a new, never repeated value by database triggers on every write to a table the check
+    depends on, in the writing transaction; each check compares it with the value its cache was built from."""
 
     __tablename__ = "privilege_generation"
 

@@ -3,9 +3,11 @@ this day? Answered from an in-process cache, never from a stale one.
 
 The cache (per app object, so per worker process) holds the staff by 工号, the catalogue by local and national
 code, the granted privileges and the qualifications that can count. Database triggers bump the one row of
-``privilege_generation`` in the same transaction as any write to a table the answer depends on (see the
-migration); every call reads that row (one primary-key lookup) and rebuilds the cache when it moved. So once
-a change is committed, the next call in every worker answers from the new data.
+``privilege_generation`` to a new value that never repeats (a sequence on PostgreSQL, a random 64-bit number
+on SQLite) in the same transaction as any write to a table the answer depends on (see the migration); every
+call reads that row (one primary-key lookup) and rebuilds the cache when it differs. So once a change is
+committed, the next call in every worker answers from the new data; a cache built from changes that were
+rolled back can never match a later value.
 
 Dates decide on their own: a privilege or qualification past its end is out the day after, whether or not
 the daily job has flipped its stored state yet.

@@ -80,11 +80,12 @@ def build(demo: Demo) -> None:
     grant("S0002", 12, grade=2, cats=("surgery",))
     grant("G0001", 700, grade=3, cats=("surgery",))
     suspended = grant("G0001", 500, tech="GK0003")
-    head = demo.users.get("zhenghai") or demo.users.get("yiwu")
-    if suspended is not None and head is not None:
-        new = services.adjust_privilege(suspended, head, "suspend",
-                                        {"reason": "术后并发症待质控评估，暂停至评估结束"})
-        services._activate(new)  # the demo shows the result; the approval itself is not the point here
+    if suspended is not None:  # decided on paper before the portal: the suspension record, already in force
+        scope = services.Scope(suspended.kind, suspended.grade, (), suspended.technology, True, True, today,
+                               suspended.valid_to)
+        new = services._new_record(suspended.staff, scope, action="suspend", source="manual", supersedes=suspended,
+                                   reason="术后并发症待质控评估，暂停至评估结束")
+        services._activate(new)
     clinician = demo.users.get("liuyang")
     if clinician is not None and clinician.staff is not None and "XN0005" in techs:
         services.apply_privilege(clinician, clinician.staff, {

@@ -56,7 +56,10 @@ def build_pending(user) -> PanelContent:
 
 def build_alerts(user) -> PanelContent:
     """Today's interception alerts and the emergency overrides still unconfirmed."""
+    from . import services
+
     today = local_today()
+    services.drain_alerts()  # denials noted in the last minute
     stmt = queries.alerts_query(user.principal, today)
     total = _count(stmt)
     open_overrides = _count(queries.overrides_query(user.principal, "open"))

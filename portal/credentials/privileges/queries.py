@@ -97,7 +97,7 @@ def chain(record: Privilege) -> list[Privilege]:
             break
         seen.add(parent.id)
         root = parent
-    found, frontier = [root], [root.id]
+    found, frontier, seen = [root], [root.id], {root.id}
     while frontier:
         children = list(db.session.scalars(select(Privilege).where(Privilege.supersedes_id.in_(frontier))
                                            .order_by(Privilege.id)))

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from portal.approvals import services as approvals
 from portal.approvals import subjects
@@ -46,7 +47,7 @@ from ..qualifications.services import valid_qualifications
 from . import queries
 from .check import Decision
 
-PROCESS = "privilege"
+PROCESS = "privilege_grant"
 COMMITTEE_PROCESS = "privilege_committee"
 FIELDS = ("staff_id", "kind", "grade", "categories", "technology_id", "can_order", "can_perform", "valid_from",
           "valid_to", "status", "action", "reason", "supersedes_id")
@@ -581,29 +582,88 @@ def remind_overdue_overrides() -> int:
 
 # --- interception alerts -----------------------------------------------------------------------------------
 
-def record_denial(decision: Decision, code: str, right: str, day: date) -> bool:
-    """One alert per staff member, technology and day: an insert that does nothing when the key exists (safe
-    under concurrency). Notifications go out from the minute job, so the check stays cheap. True if new."""
+def _alert_key() -> str:
     from flask import current_app
+
+    return f"{current_app.config['RQ_QUEUE']}:privilege_alerts"
+
+
+def insert_alerts(entries: list[dict]) -> int:
+    """Write alerts, one per staff member, technology and day: an insert that does nothing when the key exists
+    (safe under concurrency). Returns how many were new."""
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table, now, new = PrivilegeAlert.__table__, utcnow(), 0
+    for entry in entries:
+        try:
+            with db.session.begin_nested():  # an entry naming a row since deleted is skipped, not fatal
+                new += db.session.execute(insert(table).values(
+                    staff_id=entry["staff_id"], technology_id=entry["technology_id"],
+                    day=date.fromisoformat(entry["day"]), right=entry["right"], code=entry["code"][:40],
+                    reason=entry["reason"][:300], notified=False,
+                    created_at=datetime.fromisoformat(entry["at"]) if entry.get("at") else now, updated_at=now)
+                    .on_conflict_do_nothing(index_elements=["staff_id", "technology_id", "day"])
+                    .returning(table.c.id)).first() is not None
+        except (IntegrityError, KeyError, ValueError, TypeError):
+            continue
+    return new
+
+
+def record_denial(decision: Decision, code: str, right: str, day: date) -> bool:
+    """Note a denial for its alert without slowing the check: once per worker per key, one Redis RPUSH (the
+    minute job and the alert pages write it, deduplicated by the table's unique key); straight into the table
+    when Redis is down. True if this worker had not noted it yet."""
+    import json
+
+    import redis as redis_errors
+    from flask import current_app
+
+    from portal.core.redis_conn import get_redis
 
     seen = current_app.extensions.setdefault("privilege_alerts_seen", set())
     key = (decision.staff_id, decision.technology_id, day)
     if key in seen:
         return False
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    now = utcnow()
-    result = db.session.execute(insert(PrivilegeAlert).values(
-        staff_id=decision.staff_id, technology_id=decision.technology_id, day=day, right=right, code=code[:40],
-        reason=decision.reason[:300], notified=False, created_at=now, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["staff_id", "technology_id", "day"]))
+    entry = {"staff_id": decision.staff_id, "technology_id": decision.technology_id, "day": day.isoformat(),
+             "right": right, "code": code[:40], "reason": decision.reason[:300], "at": utcnow().isoformat()}
+    try:
+        get_redis().rpush(_alert_key(), json.dumps(entry, ensure_ascii=False))
+    except (redis_errors.RedisError, OSError):
+        insert_alerts([entry])
     if len(seen) > 100_000:
         seen.clear()
     seen.add(key)
-    return bool(result.rowcount)
+    return True
+
+
+def drain_alerts(batch: int = 5_000) -> int:
+    """Move the noted denials from Redis into the alert table (the minute job; the alert pages before reading).
+    Returns how many alerts were new."""
+    import json
+
+    import redis as redis_errors
+
+    from portal.core.redis_conn import get_redis
+
+    new = 0
+    while True:
+        try:
+            raw = get_redis().lpop(_alert_key(), batch) or []
+        except (redis_errors.RedisError, OSError):
+            return new
+        entries = []
+        for item in raw:
+            try:
+                entries.append(json.loads(item))
+            except ValueError:
+                continue
+        new += insert_alerts(entries)
+        if len(raw) < batch:
+            return new
 
 
 def notify_alerts() -> int:
     """Tell medical affairs and the department head of each new interception alert (in-app + WeCom), once."""
+    drain_alerts()
     claimed = list(db.session.scalars(select(PrivilegeAlert).where(PrivilegeAlert.notified.is_(False))
                                       .order_by(PrivilegeAlert.id).limit(500)))
     if not claimed:

@@ -205,6 +205,7 @@ def renew_privilege(record_id: int):
 def list_alerts():
     """Interception alerts of a day (today by default): who was stopped from what, and why."""
     day = arg_date("day") or local_today()
+    services.drain_alerts()  # denials noted in the last minute
     page = paginate(queries.alerts_query(current_user.principal, day), arg_int("page", 1),
                     current_app.config["PAGE_SIZE"])
     return render("credentials/privileges/alert_list.html", page=page, day=day, today=local_today(),

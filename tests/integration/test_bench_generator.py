@@ -101,9 +101,9 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         assert _count(Technology) == 300 + 42  # the dictionary, then the restricted and new technologies
         assert _count(TechnologyRevision) == db.session.scalar(select(func.sum(Technology.revision)))
         assert ctx.counts["technology_revisions"] > 300
-        for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff", "qualifications", "privileges",
-                      "technologies", "technology_revisions", "technology_departments", "quality_discharges",
-                      "quality_surgeries", "quality_events"):
+        for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff", "qualifications",
+                      "privileges", "technologies", "technology_revisions", "technology_departments",
+                      "quality_discharges", "quality_surgeries", "quality_events"):
             assert ctx.counts[table] == db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar()
         audit_rows = _count(AuditLog)
         assert audit_rows >= scale.audit_extra + _count(LedgerEntry)

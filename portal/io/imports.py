@@ -52,6 +52,7 @@ from .reader import (
     check_file,
     count_rows,
     read_sheet,
+    recorded_rows,
 )
 
 Progress = Callable[[str, int], None]  # (stage "check" or "write", data rows done so far)
@@ -294,20 +295,8 @@ class PreviewSummary:
 
 
 def _recorded_rows(content: bytes, sheet: str | None) -> int | None:
-    """The last row the sheet's dimension records (no cell is read), or None when it says nothing."""
-    from openpyxl import load_workbook
-
-    try:
-        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception:  # damaged files: read_sheet gives the message
-        return None
-    try:
-        worksheet = workbook[sheet] if sheet and sheet in workbook.sheetnames else workbook.worksheets[0]
-        return worksheet.max_row
-    except Exception:
-        return None
-    finally:
-        workbook.close()
+    """The last row the sheet's declared range records (no cell is read), or None when it says nothing."""
+    return recorded_rows(content, sheet)
 
 
 def _counted(content: bytes, import_type: ImportType, sheet: str | None, recorded: int | None) -> int | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from portal.core.actor import current_actor
 from portal.core.timeutil import utcnow
@@ -109,8 +109,11 @@ def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any
             moved.append(staff.id)
         changes.append({"id": staff.id, **wanted, "updated_at": now})
         keys.append((values["employee_no"],))
-    if changes:
-        db.session.execute(update(Staff), changes)  # bulk UPDATE by primary key
+    if changes:  # one UPDATE by primary key, executed for every changed row (Core: no per-row ORM work)
+        table = Staff.__table__
+        stmt = (update(table).where(table.c.id == bindparam("staff_id"))
+                .values({name: bindparam(name) for name in (*FIELDS, "updated_at")}))
+        db.session.execute(stmt, [{"staff_id": change.pop("id"), **change} for change in changes])
     if moved:  # a linked account's visible departments follow its staff record
         db.session.execute(update(User).where(User.staff_id.in_(moved))
                            .values(access_version=User.access_version + 1))

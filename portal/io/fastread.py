@@ -46,7 +46,6 @@ EXACT_FLOAT = 1e15  # below this a whole number read as a float is shown as an i
 _CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
 _ANY_CELL = re.compile(rb"<c[ >/]")
 _ERROR = re.compile(rb"""\st=["']e["']""")
-_FORMULA = re.compile(rb"<f[ >/]")
 # A formula element followed by the end of its cell, or by an empty cached value.
 _UNCACHED = re.compile(rb"(?:</f>|<f\b[^>]*/>)\s*(?:</c>|<v\s*/>|<v>\s*</v>)")
 _APOSTROPHE = re.compile(rb">'")  # a text (shared, inline or a formula's) whose first character is '
@@ -167,14 +166,15 @@ class Scan:
         return self.max_row * (self.max_column - self.min_column + 1) if self.max_column else 0
 
     def reason(self, quoted: bool, max_col: int, max_row: int | None) -> str | None:
-        """Why calamine may not read this sheet, or None."""
+        """Why calamine may not read this sheet, or None. ``quoted``: a style is quote-prefixed and some text
+        (of this sheet or the shared strings) starts with an apostrophe."""
         if self.errors:
             return "error cells"
         if self.uncached:
             return "formulas without a cached result"
         if self.unreferenced:
             return "cells without a reference"
-        if quoted and self.apostrophe:
+        if quoted:
             return "quote-prefixed styles and text starting with an apostrophe"
         if self.max_column > max_col or (max_row is not None and self.max_row > max_row):
             return "cells beyond the type's range"
@@ -212,7 +212,7 @@ def scan_sheet(content: bytes, path: str) -> Scan:
                 # Searched over the body and what is carried: a match seen twice changes no flag.
                 if not scan.errors and _ERROR.search(data):
                     scan.errors = True
-                if not scan.uncached and _FORMULA.search(data) and _UNCACHED.search(data):
+                if not scan.uncached and (b"<f" in data or b"</f>" in data) and _UNCACHED.search(data):
                     scan.uncached = True
                 if not scan.apostrophe and _APOSTROPHE.search(data):
                     scan.apostrophe = True

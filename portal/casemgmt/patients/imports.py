@@ -219,9 +219,10 @@ def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any
     created: dict[str, int] = {}  # hash of an ID or hospital number -> new patient, for waiting plan items
     if new:
         rows = [_new_patient(values, now, author) for values in new]
-        table = Patient.__table__
-        ids = db.session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars()
-        for values, row, patient_id in zip(new, rows, ids, strict=True):
+        db.session.execute(insert(Patient.__table__), rows)  # one executemany (RETURNING would go row by row)
+        ids = _new_ids(rows)
+        for values, row in zip(new, rows, strict=True):
+            patient_id = ids[(row["id_type"], row["id_number_hash"], row["name"])]
             data = _enrolment_data(_enrolment_values(values), managers)
             enrolments.append({"patient_id": patient_id, **data, "status": "active", "closed_on": None,
                                "close_reason": "", "pathway_version_id": pathway(data["icd10_code"], data["package"]),
@@ -268,6 +269,18 @@ def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any
 
         rematch_new_patients(created)
     return changed
+
+
+def _new_ids(rows: list[dict[str, Any]]) -> dict[tuple, int]:
+    """The ids of the patients just inserted, by their identity (unique: uq_patients_identity)."""
+    hashes = sorted({row["id_number_hash"] for row in rows})
+    found: dict[tuple, int] = {}
+    for start in range(0, len(hashes), 500):
+        stmt = (select(Patient.id, Patient.id_type, Patient.id_number_hash, Patient.name)
+                .where(Patient.id_number_hash.in_(hashes[start:start + 500])))
+        for patient_id, id_type, number_hash, name in db.session.execute(stmt):
+            found[(id_type, number_hash, name)] = patient_id
+    return found
 
 
 def _enrolments_of(patient_ids: list[int]) -> dict[int, list[Enrolment]]:

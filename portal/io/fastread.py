@@ -41,6 +41,10 @@ CHUNK = 1 << 20  # bytes of sheet XML scanned at a time
 # while it builds them: above this many the sheet is streamed by openpyxl instead, so that an import stays
 # well under 500 MB whatever the file's compression ratio.
 MAX_CELLS = 2_500_000
+# calamine copies a shared string into every cell that uses it (openpyxl shares one object): a small file may
+# name one long string a million times. Bounded by (cells using shared strings) x (longest shared string).
+MAX_STRING_BYTES = 150 * 1024 * 1024
+MAX_SHEET_BYTES = 100 * 1024 * 1024  # a sheet's XML; a larger one is streamed (inline text is held whole)
 EXACT_FLOAT = 1e15  # below this a whole number read as a float is shown as an integer, as openpyxl reads it
 
 _CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
@@ -51,6 +55,7 @@ _UNCACHED = re.compile(rb"(?:</f>|<f\b[^>]*/>)\s*(?:</c>|<v\s*/>|<v>\s*</v>)")
 _APOSTROPHE = re.compile(rb">'")  # a text (shared, inline or a formula's) whose first character is '
 _DIMENSION = re.compile(rb'<dimension\s+ref="([^"]+)"')
 _QUOTED = re.compile(rb"""quotePrefix=["'](?:1|true)["']""")
+_STRING_ITEM = re.compile(rb"<si>.*?</si>", re.S)
 
 
 class DamagedFile(ValueError):
@@ -74,6 +79,7 @@ class BookInfo:
     quoted: bool = False  # some cell style is quote-prefixed: an apostrophe may be part of a text
     strings_apostrophe: bool = False  # some shared string starts with an apostrophe
     strings_path: str | None = None
+    strings_longest: int = 0  # bytes of XML of the longest shared string (at least its text's length)
 
     @property
     def sheetnames(self) -> list[str]:
@@ -126,7 +132,9 @@ def book_info(content: bytes) -> BookInfo:
             if "xl/styles.xml" in names:
                 info.quoted = bool(_QUOTED.search(archive.read("xl/styles.xml")))
             if info.strings_path:
-                info.strings_apostrophe = bool(_APOSTROPHE.search(archive.read(info.strings_path)))
+                strings = archive.read(info.strings_path)
+                info.strings_apostrophe = bool(_APOSTROPHE.search(strings))
+                info.strings_longest = max(map(len, _STRING_ITEM.findall(strings)), default=0)
             for name in ("[Content_Types].xml", "_rels/.rels"):
                 if name in names:
                     archive.read(name)
@@ -160,12 +168,14 @@ class Scan:
     errors: bool = False
     uncached: bool = False
     apostrophe: bool = False
+    shared_cells: int = 0  # cells holding a shared string
+    size: int = 0  # bytes of XML
 
     def cells(self) -> int:
         """The dense block calamine builds: every row from the first, every column between the extremes."""
         return self.max_row * (self.max_column - self.min_column + 1) if self.max_column else 0
 
-    def reason(self, quoted: bool, max_col: int, max_row: int | None) -> str | None:
+    def reason(self, quoted: bool, max_col: int, max_row: int | None, strings_longest: int = 0) -> str | None:
         """Why calamine may not read this sheet, or None. ``quoted``: a style is quote-prefixed and some text
         (of this sheet or the shared strings) starts with an apostrophe."""
         if self.errors:
@@ -180,6 +190,10 @@ class Scan:
             return "cells beyond the type's range"
         if self.cells() > MAX_CELLS:
             return "more cells than the budget"
+        if self.shared_cells * strings_longest > MAX_STRING_BYTES:
+            return "shared strings repeated beyond the budget"
+        if self.size > MAX_SHEET_BYTES:
+            return "a sheet larger than the budget"
         return None
 
 
@@ -216,6 +230,8 @@ def scan_sheet(content: bytes, path: str) -> Scan:
                     scan.uncached = True
                 if not scan.apostrophe and _APOSTROPHE.search(data):
                     scan.apostrophe = True
+                scan.size += len(body)
+                scan.shared_cells += body.count(b' t="s"') + body.count(b" t='s'")
                 refs = _CELL.findall(body)
                 if len(refs) != len(_ANY_CELL.findall(body)):
                     scan.unreferenced = True

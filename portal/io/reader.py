@@ -328,7 +328,7 @@ class _Book:
                 raise ImportFileError(DAMAGED) from None
         scan = self._scans[sheet.path]
         quoted = self.info.quoted and (scan.apostrophe or self.info.strings_apostrophe)
-        reason = scan.reason(quoted, max_col, self.row_cap)
+        reason = scan.reason(quoted, max_col, self.row_cap, self.info.strings_longest)
         return "openpyxl" if reason else "calamine"
 
     def rows(self, sheet: fastread.SheetInfo, max_col: int) -> Iterator[_Row]:

@@ -211,3 +211,21 @@ def test_hidden_sheets_and_the_named_sheet_come_from_the_workbook_part():
     assert read_sheet(content, COLUMNS, max_rows=10, sheet="数据").rows[0].values["name"] == "张三"
     with pytest.raises(ImportFileError, match="没有名为"):
         read_sheet(content, COLUMNS, max_rows=10, sheet="计划")
+
+
+def test_one_long_shared_string_named_by_many_cells_is_streamed_by_openpyxl(monkeypatch):
+    # calamine would copy the string into every cell; openpyxl shares one object.
+    content = raw_xlsx({"Sheet1": [["姓名", "证件号码", "备注"]] + [["张三", f"A{n}", "长" * 2000] for n in range(50)]})
+    info = fastread.book_info(content)
+    scan = fastread.scan_sheet(content, "xl/worksheets/sheet1.xml")
+    assert scan.shared_cells == 153 and info.strings_longest > 6000
+    assert read_sheet(content, COLUMNS, max_rows=100).engine == "calamine"
+    monkeypatch.setattr(fastread, "MAX_STRING_BYTES", 100 * 6000)
+    sheet = read_sheet(content, COLUMNS, max_rows=100)
+    assert sheet.engine == "openpyxl" and sheet.rows[0].raw[2] == "长" * 2000
+
+
+def test_a_sheet_larger_than_the_budget_is_streamed_by_openpyxl(monkeypatch):
+    content = raw_xlsx({"Sheet1": [["姓名", "证件号码"]] + [["张三", f"A{n}"] for n in range(50)]})
+    monkeypatch.setattr(fastread, "MAX_SHEET_BYTES", 1000)
+    assert read_sheet(content, COLUMNS, max_rows=100).engine == "openpyxl"

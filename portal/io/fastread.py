@@ -124,10 +124,11 @@ def book_info(content: bytes) -> BookInfo:
             info = BookInfo(strings_path=strings_path if strings_path in names else None)
             for sheet in workbook.iter(f"{MAIN}sheet"):
                 path = targets.get(sheet.get(DOC_REL))
-                if path is None or path not in names:
-                    continue  # a chartsheet, or a sheet the file lacks (openpyxl leaves it out as well)
+                if path is None:
+                    continue  # a chartsheet
                 item = SheetInfo(sheet.get("name", ""), path, sheet.get("state") or "visible")
-                _declared_range(archive, item)
+                if path in names:  # a sheet the file lacks is a damaged file once it is read
+                    _declared_range(archive, item)
                 info.sheets.append(item)
             if "xl/styles.xml" in names:
                 info.quoted = bool(_QUOTED.search(archive.read("xl/styles.xml")))

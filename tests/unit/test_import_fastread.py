@@ -229,3 +229,16 @@ def test_a_sheet_larger_than_the_budget_is_streamed_by_openpyxl(monkeypatch):
     content = raw_xlsx({"Sheet1": [["姓名", "证件号码"]] + [["张三", f"A{n}"] for n in range(50)]})
     monkeypatch.setattr(fastread, "MAX_SHEET_BYTES", 1000)
     assert read_sheet(content, COLUMNS, max_rows=100).engine == "openpyxl"
+
+
+def test_a_sheet_the_workbook_names_but_the_file_lacks_is_a_damaged_file():
+    import zipfile
+
+    content = raw_xlsx({"Sheet1": [["姓名", "证件号码"], ["张三", "A1"]]})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(content)) as source, zipfile.ZipFile(buffer, "w") as target:
+        for item in source.infolist():
+            if item.filename != "xl/worksheets/sheet1.xml":
+                target.writestr(item.filename, source.read(item.filename))
+    with pytest.raises(ImportFileError, match="损坏"):
+        read_sheet(buffer.getvalue(), COLUMNS, max_rows=10)

@@ -363,13 +363,22 @@ def preview(code: str, filename: str, content: bytes, sheet: str | None = None,
     try:
         check_file(filename, content, import_type.max_bytes)
         check_row_count(content, import_type, sheet)
-        with prefetched(import_type):
-            parsed = read_sheet(content, import_type.columns, import_type.max_rows, sheet, read_progress)
     except ImportFileError as error:
         raise ServiceError(str(error), field="file") from None
+    with prefetched(import_type):  # the lookups serve the cells and the row checks alike: loaded once per file
+        try:
+            parsed = read_sheet(content, import_type.columns, import_type.max_rows, sheet, read_progress)
+        except ImportFileError as error:
+            raise ServiceError(str(error), field="file") from None
+        return _classify(import_type, parsed, hashlib.sha256(content).hexdigest(), progress, writing)
+
+
+def _classify(import_type: ImportType, parsed: ParsedSheet, sha256: str, progress: Progress | None,
+              writing: bool) -> Preview:
+    """Row checks, clashes within the file, and new or known: the preview's verdict on each row."""
     if progress:
         progress("check", len(parsed.rows))
-    result = Preview(import_type, parsed, hashlib.sha256(content).hexdigest())
+    result = Preview(import_type, parsed, sha256)
     checked: list[RowResult] = []
     for row in parsed.rows:
         if row.ok:

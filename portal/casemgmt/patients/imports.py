@@ -16,14 +16,14 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 
-from portal.auth.models import Role, Staff, User, user_roles
+from portal.auth.models import Department, Role, Staff, User, user_roles
 from portal.core import crypto, masking
 from portal.core.actor import current_actor
 from portal.core.service import ServiceError, clean
 from portal.core.timeutil import utcnow
 from portal.extensions import db
 from portal.io.columns import CellError, ImportColumn, parse_text, register_lookup
-from portal.io.imports import ImportType, normalise_identity, register, register_table_lookup
+from portal.io.imports import ImportType, lookup_table, normalise_identity, register, register_table_lookup
 from portal.io.reader import RowResult
 
 from ..models import GENDERS, ID_TYPES, Enrolment, Patient
@@ -66,7 +66,18 @@ def case_manager_by_employee_no(value: Any, table: dict[str, int]) -> int:
     return user_id
 
 
+def enrolment_wards() -> set[int]:
+    """Departments an enrolment may name as its ward (active wards and departments): one query."""
+    stmt = select(Department.id).where(Department.is_active, Department.kind.in_(("ward", "department")))
+    return set(db.session.scalars(stmt))
+
+
+def _no_cell(value: Any, table: Any) -> Any:
+    raise LookupError("cm_enrolment_wards is a table for row checks, not a column kind")
+
+
 register_lookup("cm_id_number", parse_id_number)
+register_table_lookup("cm_enrolment_wards", enrolment_wards, _no_cell)
 register_lookup("cm_package", parse_package)
 register_table_lookup("case_manager", case_managers, case_manager_by_employee_no)
 
@@ -116,10 +127,13 @@ def _validate(values: dict[str, Any]) -> list[tuple[str, str]]:
             errors.append((HEADERS[key], patients.OUT_OF_RANGE))
     if errors:
         return errors
-    # The case manager column only names active case managers (its lookup): not asked again per row.
+    # The case manager column only names active case managers (its lookup): not asked again per row; the ward
+    # is checked against the file's one list of wards, not by a query per row.
     checks = (lambda: patients.check_id_number(values["id_type"], values["id_number"]),
               lambda: patients.check_phone(values.get("phone")),
-              lambda: patients._check_enrolment({**_enrolment_values(values), "case_manager_id": None}))
+              lambda: _check_ward(values.get("ward_id"), lookup_table("cm_enrolment_wards")),
+              lambda: patients._check_enrolment({**_enrolment_values(values), "case_manager_id": None,
+                                                 "ward_id": None}))
     for check in checks:
         try:
             check()
@@ -178,19 +192,23 @@ class _Pathways:
 
 
 def _active_managers() -> set[int]:
-    from portal.io.imports import lookup_table
-
     return set(lookup_table("case_manager").values())
 
 
-def _enrolment_data(values: dict[str, Any], managers: set[int]) -> dict[str, Any]:
-    """The service's checks of an enrolment (as `patients.enrol` makes them), the case manager against the
-    active ones read once; the ward was checked by the preview (a department lookup and `_validate`)."""
-    manager = values.get("case_manager_id")
+def _check_ward(ward_id: int | None, wards: set[int]) -> None:
+    if ward_id is not None and ward_id not in wards:
+        raise ServiceError("请选择在用的病区。", field="ward_id")
+
+
+def _enrolment_data(values: dict[str, Any], managers: set[int], wards: set[int]) -> dict[str, Any]:
+    """The service's checks of an enrolment (as `patients.enrol` makes them), the case manager and the ward
+    against the active ones read once."""
+    manager, ward = values.get("case_manager_id"), values.get("ward_id")
     if manager is not None and manager not in managers:
         raise ServiceError("所选人员不是在岗的个案管理师。", field="case_manager_id")
-    data = patients._check_enrolment({**values, "case_manager_id": None})
-    data["case_manager_id"] = manager
+    _check_ward(ward, wards)
+    data = patients._check_enrolment({**values, "case_manager_id": None, "ward_id": None})
+    data["case_manager_id"], data["ward_id"] = manager, ward
     return data
 
 
@@ -213,7 +231,7 @@ def _new_patient(values: dict[str, Any], now, author) -> dict[str, Any]:
 def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any], Patient]]) -> list[tuple]:
     """Register and enrol the new patients, enrol or correct the known ones; the keys of the corrected rows."""
     now, author = utcnow(), current_actor().user_id
-    pathway, managers = _Pathways(), _active_managers()
+    pathway, managers, wards = _Pathways(), _active_managers(), lookup_table("cm_enrolment_wards")
     stamp = {"created_at": now, "updated_at": now, "created_by_id": author}
     enrolments: list[dict[str, Any]] = []
     created: dict[str, int] = {}  # hash of an ID or hospital number -> new patient, for waiting plan items
@@ -223,7 +241,7 @@ def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any
         ids = _new_ids(rows)
         for values, row in zip(new, rows, strict=True):
             patient_id = ids[(row["id_type"], row["id_number_hash"], row["name"])]
-            data = _enrolment_data(_enrolment_values(values), managers)
+            data = _enrolment_data(_enrolment_values(values), managers, wards)
             enrolments.append({"patient_id": patient_id, **data, "status": "active", "closed_on": None,
                                "close_reason": "", "pathway_version_id": pathway(data["icd10_code"], data["package"]),
                                **stamp})
@@ -240,7 +258,7 @@ def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any
             # A closed enrolment that started the same day is this row, imported before: do not re-open it.
             if any(e.start_date == enrolment["start_date"] for e in held):
                 continue
-            data = _enrolment_data(enrolment, managers)
+            data = _enrolment_data(enrolment, managers, wards)
             enrolments.append({"patient_id": patient.id, **data, "status": "active", "closed_on": None,
                                "close_reason": "", "pathway_version_id": pathway(data["icd10_code"], data["package"]),
                                **stamp})
@@ -249,7 +267,8 @@ def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any
         wanted = {k: values[k] for k in CORRECTABLE if values.get(k) not in (None, "")}
         if all(getattr(active, k) == v for k, v in wanted.items()):
             continue
-        data = _enrolment_data({**{k: getattr(active, k) for k in patients.ENROLMENT_FIELDS}, **wanted}, managers)
+        data = _enrolment_data({**{k: getattr(active, k) for k in patients.ENROLMENT_FIELDS}, **wanted}, managers,
+                               wards)
         changes.append({"enrolment_id": active.id, **data, "updated_at": now})
         changed.append(ENROLMENT_IMPORT.key_of(values))
     if enrolments:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from portal.core.actor import current_actor
 from portal.core.timeutil import utcnow
@@ -100,17 +100,25 @@ def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any
     if new:
         db.session.execute(insert(Staff.__table__), [{"employee_no": v["employee_no"], **_wanted(v), "created_at": now,
                                             "updated_at": now, "created_by_id": author} for v in new])
-    changes, moved, keys = [], [], []
+    changes: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # by the columns that changed
+    moved, keys = [], []
     for values, staff in corrections:
         wanted = _wanted(values)
-        if all(getattr(staff, k) == v for k, v in wanted.items()):
+        changed = tuple(k for k, v in wanted.items() if getattr(staff, k) != v)
+        if not changed:
             continue
-        if staff.department_id != wanted["department_id"]:
+        if "department_id" in changed:
             moved.append(staff.id)
-        changes.append({"id": staff.id, **wanted, "updated_at": now})
+        changes.setdefault(changed, []).append({"staff_id": staff.id, **{k: wanted[k] for k in changed},
+                                                "updated_at": now})
         keys.append((values["employee_no"],))
-    if changes:
-        db.session.execute(update(Staff), changes)  # bulk UPDATE by primary key
+    table = Staff.__table__
+    for columns, rows in changes.items():
+        # One UPDATE by primary key per set of changed columns, executed for each row (Core, no per-row ORM
+        # work); only those columns are set, so indexes of unchanged ones are left alone.
+        stmt = (update(table).where(table.c.id == bindparam("staff_id"))
+                .values({name: bindparam(name) for name in (*columns, "updated_at")}))
+        db.session.execute(stmt, rows)
     if moved:  # a linked account's visible departments follow its staff record
         db.session.execute(update(User).where(User.staff_id.in_(moved))
                            .values(access_version=User.access_version + 1))

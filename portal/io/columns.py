@@ -31,6 +31,7 @@ NUMERIC_KINDS = {"int", "decimal", "date", "datetime", "bool"}
 HEADER_HINT = re.compile(r"[(\[{【〔][^()\[\]{}【】〔〕]*[)\]}】〕]")
 TRUE_WORDS = {"是", "y", "yes", "true", "1", "√", "有"}
 FALSE_WORDS = {"否", "n", "no", "false", "0", "×", "无"}
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # control characters other than tab and line breaks
 
 
 class CellError(ValueError):
@@ -89,6 +90,8 @@ def refuse_long_number(value: Any) -> None:
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # the common case first: ASCII needs no folding
+        return (value if value.isascii() else unicodedata.normalize("NFKC", value)).strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -97,9 +100,10 @@ def _text(value: Any) -> str:
 
 
 def parse_text(value: Any, max_length: int = 200) -> str:
-    refuse_long_number(value)
+    if type(value) is not str:
+        refuse_long_number(value)
     text = _text(value)
-    if any(ord(ch) < 32 and ch not in "\t\r\n" for ch in text):
+    if CONTROL.search(text):
         raise CellError("包含不可见的控制字符")
     if len(text) > max_length:
         raise CellError(f"超过 {max_length} 个字符")
@@ -225,7 +229,9 @@ class ImportColumn:
             if self.required:
                 raise CellError("必填项为空")
             return None
-        if self.kind not in NUMERIC_KINDS:
+        if self.kind == "text":
+            return parse_text(value, self.max_length)
+        if self.kind not in NUMERIC_KINDS and type(value) is not str:
             refuse_long_number(value)  # lookups (ID numbers, employee numbers, codes) read text too
         if self.kind == "enum":
             text = _text(value)
@@ -236,8 +242,6 @@ class ImportColumn:
         parser = PARSERS.get(self.kind) or LOOKUPS.get(self.kind)
         if parser is None:
             raise LookupError(f"unknown column kind {self.kind}")
-        if self.kind == "text":
-            return parse_text(value, self.max_length)
         return parser(value)
 
 

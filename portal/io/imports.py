@@ -52,6 +52,7 @@ from .reader import (
     check_file,
     count_rows,
     read_sheet,
+    recorded_rows,
 )
 
 Progress = Callable[[str, int], None]  # (stage "check" or "write", data rows done so far)
@@ -75,6 +76,9 @@ class ImportType:
     validate_row: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None  # cross-field checks
     # Checks that need the whole file (one query for all rows, clashes between rows): adds errors to rows.
     check_rows: Callable[[list[RowResult]], None] | None = None
+    # The writer makes check_rows' checks again itself, under the write lock (the plan's submit_plan): a commit
+    # then skips check_rows, so that each row is checked once; a problem found while writing refuses the file.
+    write_checks: bool = False
     # Every unique key of the target table besides `key`: two rows of one file may not share any of them.
     unique_keys: tuple[tuple[str, ...], ...] = ()
     codes: tuple[str, ...] = ()  # identity columns stored without spaces and in upper case (employee numbers)
@@ -82,6 +86,9 @@ class ImportType:
     # Bulk writer: (new rows' values, [(values, existing record)] to correct) -> the keys it changed among the
     # corrections. Audited by the framework's one summary record; write_row is then not used.
     write_many: Callable[[list[dict[str, Any]], list[tuple[dict[str, Any], Any]]], list[tuple]] | None = None
+    # How the summary record names a written row (default: its key). Types whose key is personal data (an ID
+    # number) name rows masked here.
+    audit_key: Callable[[dict[str, Any]], str] | None = None
     permission: str = ""  # the permission code a user needs for this import type
     example: tuple = ()  # one example row for the downloadable template
     personal_data: bool = False  # the file carries patients' personal data: its original is purged (see originals)
@@ -303,20 +310,8 @@ class PreviewSummary:
 
 
 def _recorded_rows(content: bytes, sheet: str | None) -> int | None:
-    """The last row the sheet's dimension records (no cell is read), or None when it says nothing."""
-    from openpyxl import load_workbook
-
-    try:
-        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception:  # damaged files: read_sheet gives the message
-        return None
-    try:
-        worksheet = workbook[sheet] if sheet and sheet in workbook.sheetnames else workbook.worksheets[0]
-        return worksheet.max_row
-    except Exception:
-        return None
-    finally:
-        workbook.close()
+    """The last row the sheet's declared range records (no cell is read), or None when it says nothing."""
+    return recorded_rows(content, sheet)
 
 
 def _counted(content: bytes, import_type: ImportType, sheet: str | None, recorded: int | None) -> int | None:
@@ -369,20 +364,30 @@ def count_data_rows(filename: str, content: bytes, import_type: ImportType, abov
 
 
 def preview(code: str, filename: str, content: bytes, sheet: str | None = None,
-            progress: Progress | None = None) -> Preview:
-    """Read and classify every row; nothing is written."""
+            progress: Progress | None = None, *, writing: bool = False) -> Preview:
+    """Read and classify every row; nothing is written. ``writing``: the commit's own check, which leaves
+    check_rows to a writer that makes those checks under the write lock (`ImportType.write_checks`)."""
     import_type = TYPES[code]
     read_progress = (lambda done: progress("check", done)) if progress else None
     try:
         check_file(filename, content, import_type.max_bytes)
         check_row_count(content, import_type, sheet)
-        with prefetched(import_type):
-            parsed = read_sheet(content, import_type.columns, import_type.max_rows, sheet, read_progress)
     except ImportFileError as error:
         raise ServiceError(str(error), field="file") from None
+    with prefetched(import_type):  # the lookups serve the cells and the row checks alike: loaded once per file
+        try:
+            parsed = read_sheet(content, import_type.columns, import_type.max_rows, sheet, read_progress)
+        except ImportFileError as error:
+            raise ServiceError(str(error), field="file") from None
+        return _classify(import_type, parsed, hashlib.sha256(content).hexdigest(), progress, writing)
+
+
+def _classify(import_type: ImportType, parsed: ParsedSheet, sha256: str, progress: Progress | None,
+              writing: bool) -> Preview:
+    """Row checks, clashes within the file, and new or known: the preview's verdict on each row."""
     if progress:
         progress("check", len(parsed.rows))
-    result = Preview(import_type, parsed, hashlib.sha256(content).hexdigest())
+    result = Preview(import_type, parsed, sha256)
     checked: list[RowResult] = []
     for row in parsed.rows:
         if row.ok:
@@ -392,7 +397,7 @@ def preview(code: str, filename: str, content: bytes, sheet: str | None = None,
         if row.ok:
             checked.append(row)
     valid = _unique_rows(import_type, result, checked)
-    if import_type.check_rows and valid:
+    if import_type.check_rows and valid and not (writing and import_type.write_checks):
         import_type.check_rows(valid)  # the whole file at once: a few queries, and clashes between rows
         valid = [row for row in valid if row.ok]
     duplicate = {id(row) for row in result.duplicates}
@@ -447,10 +452,13 @@ def _unique_rows(import_type: ImportType, result: Preview, rows: list[RowResult]
 
 def _comparable(values: dict[str, Any], names: tuple[str, ...]) -> tuple | None:
     """A unique key as compared within a file (letters in any case are the same); None when a part is blank."""
-    key = tuple(values.get(name) for name in names)
-    if any(part is None or part == "" for part in key):
-        return None  # a blank column (a patient without 住院号) clashes with nothing
-    return tuple(part.casefold() if isinstance(part, str) else part for part in key)
+    key = []
+    for name in names:
+        part = values.get(name)
+        if part is None or part == "":
+            return None  # a blank column (a patient without 住院号) clashes with nothing
+        key.append(part.casefold() if isinstance(part, str) else part)
+    return tuple(key)
 
 
 def commit(code: str, filename: str, content: bytes, mode: str, *, user_id: int | None,
@@ -467,7 +475,7 @@ def commit(code: str, filename: str, content: bytes, mode: str, *, user_id: int 
     if mode not in MODES:
         raise ServiceError("导入方式无效。", field="mode")
     started = time.perf_counter()
-    result = preview(code, filename, content, sheet, progress)
+    result = preview(code, filename, content, sheet, progress, writing=True)
     import_type = result.import_type
     if result.invalid or result.duplicates:
         raise ServiceError(f"有 {len(result.invalid) + len(result.duplicates)} 行有错误，请下载错误报告修改后重新导入；"
@@ -594,18 +602,21 @@ def _write_bulk(import_type: ImportType, result: Preview, rows: list[RowResult],
     new_keys: list[str] = []
     changed_keys: list[str] = []
     unchanged = 0
+    name = import_type.audit_key or (lambda values: _key_text(import_type.key_of(values)))
     for start in range(0, len(rows), WRITE_CHUNK):
         chunk = rows[start:start + WRITE_CHUNK]
         fresh, corrections = [], []
+        names: dict[tuple, str] = {}
         for row in chunk:
             existing = result.existing.get(import_type.key_of(row.values))
             if existing is None:
                 fresh.append(row.values)
-                new_keys.append(_key_text(import_type.key_of(row.values)))
+                new_keys.append(name(row.values))
             elif mode == "new_only":
                 unchanged += 1
             else:
                 corrections.append((row.values, existing))
+                names[import_type.key_of(row.values)] = name(row.values)
         try:
             changed = import_type.write_many(fresh, corrections)
             db.session.flush()
@@ -614,7 +625,7 @@ def _write_bulk(import_type: ImportType, result: Preview, rows: list[RowResult],
         except (IntegrityError, DataError):
             raise ServiceError("无法写入：与已有数据冲突（可能有人同时导入或修改了相同的记录），或引用的记录不存在；"
                                "没有写入任何数据。请重新上传后再试。", field="file") from None
-        changed_keys.extend(_key_text(key) for key in changed)
+        changed_keys.extend(names.get(tuple(key)) or _key_text(key) for key in changed)
         unchanged += len(corrections) - len(changed)
         if progress:
             progress("write", start + len(chunk))

@@ -1,10 +1,12 @@
 """Reading an uploaded .xlsx for import: refuse what is not a plain workbook or would exhaust the server,
 find the header row on whichever sheet holds it, parse rows.
 
-The sheet is read with openpyxl's own streaming sheet parser, cell by cell as the XML holds them: rows and
-columns that are not in the file cost nothing (a styled cell at XFD1048576 is one cell, not a billion),
-error cells and formulas without a cached result are told apart from text and blanks, and a text cell's
-leading apostrophe (how exports used to neutralise formulas) is dropped unless the cell is quote-prefixed.
+A sheet is read by calamine (`fastread`) when a scan of its XML shows nothing calamine would lose and its
+cells fit the memory budget; otherwise by openpyxl's own streaming sheet parser, cell by cell as the XML
+holds them: rows and columns that are not in the file cost nothing (a styled cell at XFD1048576 is one cell,
+not a billion), error cells and formulas without a cached result are told apart from text and blanks, and a
+text cell's leading apostrophe (how exports used to neutralise formulas) is dropped unless the cell is
+quote-prefixed. Both readers give the same values (tests/unit/test_import_fastread.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.worksheet._reader import FORMULA_TAG, VALUE_TAG, WorkSheetParser
 
+from . import fastread
 from .columns import CellError, ImportColumn, normalise_header, similar_header
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -65,6 +68,7 @@ class ParsedSheet:
     rows: list[RowResult]
     unknown_headers: list[str]
     header_cells: list[Any] = field(default_factory=list)
+    engine: str = "openpyxl"  # which reader read the data rows: "calamine" or "openpyxl"
 
 
 def check_file(filename: str, content: bytes, max_bytes: int) -> None:
@@ -178,11 +182,8 @@ class _Row:
         return not self.flags and all(v is None or (isinstance(v, str) and not v.strip()) for v in self.values)
 
 
-def _rows(wb, ws, max_col: int, merged: list[str] | None = None) -> Iterator[_Row]:
-    """The rows the sheet's XML holds, in order, cells beyond ``max_col`` left out; missing rows are skipped.
-
-    ``merged`` (when given) receives the sheet's merged ranges ("B3:B5") once the rows are read: the sheet's
-    XML lists them after its data."""
+def _openpyxl_rows(wb, ws, max_col: int) -> Iterator[_Row]:
+    """The rows the sheet's XML holds, in order, cells beyond ``max_col`` left out; missing rows are skipped."""
     quoted = {index for index, style in enumerate(wb._cell_styles) if style.quotePrefix}
     try:
         source = ws._get_source()
@@ -196,8 +197,6 @@ def _rows(wb, ws, max_col: int, merged: list[str] | None = None) -> Iterator[_Ro
             try:
                 number, cells = next(parsed)
             except StopIteration:
-                if merged is not None and parser.merged_cells is not None:
-                    merged.extend(str(m.ref) for m in parser.merged_cells.mergeCell)
                 return
             except Exception:  # zipfile (a part longer than declared), the XML parser, openpyxl: a damaged file
                 raise ImportFileError(DAMAGED) from None
@@ -289,32 +288,117 @@ def _check_header(found, columns: list[ImportColumn]) -> None:
         raise ImportFileError(f"缺少必填列：{'、'.join(missing)}。请使用下载的导入模板。")
 
 
-def _open(content: bytes, max_inflated_mb: int | None = None):
-    check_archive(content, max_inflated_mb)
+class _Book:
+    """An uploaded workbook: its sheet list read from the XML parts, each sheet read by calamine or openpyxl.
+
+    ``max_rows`` (the type's cap) bounds the rows a sheet may span for calamine; a sheet beyond it is
+    streamed by openpyxl, which refuses it at the first row too far (`_data_rows`).
+    """
+
+    def __init__(self, content: bytes, max_inflated_mb: int | None = None, max_rows: int | None = None):
+        check_archive(content, max_inflated_mb)
+        self.content = content
+        self.row_cap = row_limit(max_rows) if max_rows is not None else None
+        try:
+            self.info = fastread.book_info(content)
+        except fastread.DamagedFile:
+            raise ImportFileError(DAMAGED) from None
+        self.sheetnames = self.info.sheetnames
+        self.worksheets = self.info.sheets
+        self.engines: dict[str, str] = {}
+        self._scans: dict[str, fastread.Scan] = {}
+        self._openpyxl = None
+        self._calamine: fastread.CalamineBook | None = None
+
+    def __getitem__(self, title: str) -> fastread.SheetInfo:
+        return self.info[title]
+
+    def close(self) -> None:
+        if self._openpyxl is not None:
+            self._openpyxl.close()
+        if self._calamine is not None:
+            self._calamine.close()
+
+    def reader_for(self, sheet: fastread.SheetInfo, max_col: int) -> str:
+        """"calamine" when the sheet's XML holds nothing calamine would lose and fits the budget, else "openpyxl"."""
+        if sheet.path not in self._scans:
+            try:
+                self._scans[sheet.path] = fastread.scan_sheet(self.content, sheet.path)
+            except fastread.DamagedFile:
+                raise ImportFileError(DAMAGED) from None
+        scan = self._scans[sheet.path]
+        quoted = self.info.quoted and (scan.apostrophe or self.info.strings_apostrophe)
+        reason = scan.reason(quoted, max_col, self.row_cap, self.info.strings_longest)
+        return "openpyxl" if reason else "calamine"
+
+    def rows(self, sheet: fastread.SheetInfo, max_col: int, merged: list[str] | None = None) -> Iterator[_Row]:
+        """The sheet's rows; ``merged`` (when given) receives its merged ranges ("B3:B5") from the scan."""
+        engine = self.reader_for(sheet, max_col)
+        if merged is not None:
+            merged.extend(self._scans[sheet.path].merged)
+        self.engines[sheet.title] = engine
+        if engine == "calamine":
+            if self._calamine is None:
+                try:
+                    self._calamine = fastread.CalamineBook(self.content)
+                except fastread.DamagedFile:
+                    raise ImportFileError(DAMAGED) from None
+            try:
+                for number, values in self._calamine.rows(sheet.title, max_col):
+                    yield _Row(number, values, {})
+            except fastread.DamagedFile:
+                raise ImportFileError(DAMAGED) from None
+            return
+        if self._openpyxl is None:
+            try:
+                self._openpyxl = load_workbook(io.BytesIO(self.content), read_only=True, data_only=True)
+            except Exception:  # openpyxl raises many kinds for damaged files
+                raise ImportFileError(DAMAGED) from None
+        if sheet.title not in self._openpyxl.sheetnames:
+            raise ImportFileError(DAMAGED)
+        yield from _openpyxl_rows(self._openpyxl, self._openpyxl[sheet.title], max_col)
+
+
+def _open(content: bytes, max_inflated_mb: int | None = None, max_rows: int | None = None) -> _Book:
+    return _Book(content, max_inflated_mb, max_rows)
+
+
+def recorded_rows(content: bytes, sheet: str | None = None) -> int | None:
+    """The last row the sheet's declared range records (no cell is read), or None when it says nothing.
+
+    The named sheet, else the first one. Refuses a workbook that would inflate beyond the cap; a damaged
+    one gives None (reading it says why).
+    """
+    check_archive(content)
     try:
-        return load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception:  # openpyxl raises many kinds for damaged files
-        raise ImportFileError(DAMAGED) from None
+        info = fastread.book_info(content)
+    except fastread.DamagedFile:
+        return None
+    if not info.sheets:
+        return None
+    chosen = info[sheet] if sheet and sheet in info.sheetnames else info.sheets[0]
+    return chosen.max_row
 
 
-def _head(wb, ws, max_col: int) -> list[_Row]:
+def _head(book: _Book, ws, max_col: int) -> list[_Row]:
     rows = []
-    for row in _rows(wb, ws, max_col):
+    for row in book.rows(ws, max_col):
         if row.number > HEADER_SCAN_ROWS:
             break
         rows.append(row)
     return rows
 
 
-def _locate(wb, sheet: str | None, columns: list[ImportColumn]):
+def _locate(book: _Book, sheet: str | None, columns: list[ImportColumn]):
     """The named sheet, or the first sheet whose header matches best; and its header. Refuses with the reason."""
-    if sheet is not None and sheet not in wb.sheetnames:
+    if sheet is not None and sheet not in book.sheetnames:
         raise ImportFileError(f"工作簿中没有名为“{sheet}”的工作表。")
-    candidates = [wb[sheet]] if sheet else [ws for ws in wb.worksheets if ws.sheet_state == "visible"] or wb.worksheets
+    candidates = ([book[sheet]] if sheet else [ws for ws in book.worksheets if ws.sheet_state == "visible"]
+                  or book.worksheets)
     max_col = column_limit(columns)
     best = None
     for ws in candidates:
-        found = _find_header(_head(wb, ws, max_col), columns)
+        found = _find_header(_head(book, ws, max_col), columns)
         if found is not None and (best is None or _score(found, columns) > _score(best[1], columns)):
             best = (ws, found)
     if best is None:
@@ -335,13 +419,13 @@ def _check_dimension(ws, columns: list[ImportColumn], max_rows: int | None) -> N
                               "落在很远的单元格。请删除多余的行和列（或把数据复制到新的工作表）后重新导入。")
 
 
-def _data_rows(wb, ws, columns: list[ImportColumn], header_number: int, max_rows: int | None,
-               merged: list[str] | None = None) -> Iterator[_Row]:
+def _data_rows(book: _Book, ws, columns: list[ImportColumn], header_number: int,
+               max_rows: int | None, merged: list[str] | None = None) -> Iterator[_Row]:
     """The non-blank rows below the header. Rows far below what the type allows are refused, except a few
     blank (formatted) ones, so that the rows parsed stay bounded even when the sheet declares no range."""
     limit = row_limit(max_rows) if max_rows is not None else None
     far = 0
-    for row in _rows(wb, ws, column_limit(columns), merged):
+    for row in book.rows(ws, column_limit(columns), merged):
         if row.number <= header_number:
             continue
         if limit is not None and row.number > limit:
@@ -362,18 +446,18 @@ def count_rows(content: bytes, columns: list[ImportColumn], sheet: str | None = 
 
     With ``max_rows`` the sheet's range is checked against it and counting stops at ``max_rows + 1``.
     """
-    wb = _open(content)
+    book = _open(content, max_rows=max_rows)
     try:
-        ws, (header_number, _, _, _) = _locate(wb, sheet, columns)
+        ws, (header_number, _, _, _) = _locate(book, sheet, columns)
         _check_dimension(ws, columns, max_rows)
         count = 0
-        for _ in _data_rows(wb, ws, columns, header_number, max_rows):
+        for _ in _data_rows(book, ws, columns, header_number, max_rows):
             count += 1
             if max_rows is not None and count > max_rows:
                 break
         return count
     finally:
-        wb.close()
+        book.close()
 
 
 def read_sheet(content: bytes, columns: list[ImportColumn], max_rows: int, sheet: str | None = None,
@@ -383,22 +467,23 @@ def read_sheet(content: bytes, columns: list[ImportColumn], max_rows: int, sheet
     ``progress`` (optional) is called with the number of data rows read so far, every few hundred rows.
     Reading stops at the first row beyond ``max_rows``: the file is refused without reading the rest.
     """
-    wb = _open(content, max_inflated_mb)
+    book = _open(content, max_inflated_mb, max_rows)
     try:
-        ws, (header_number, header_cells, mapping, unknown) = _locate(wb, sheet, columns)
+        ws, (header_number, header_cells, mapping, unknown) = _locate(book, sheet, columns)
         _check_dimension(ws, columns, max_rows)
         results: list[RowResult] = []
         merged: list[str] = []
-        for row in _data_rows(wb, ws, columns, header_number, max_rows, merged):
+        for row in _data_rows(book, ws, columns, header_number, max_rows, merged):
             if len(results) >= max_rows:
                 raise ImportFileError(f"数据超过 {max_rows} 行，请拆分后分批导入。")
             results.append(_parse_row(row, mapping))
             if progress is not None and len(results) % PROGRESS_EVERY == 0:
                 progress(len(results))
         _flag_merged(results, merged, mapping, header_number)
-        return ParsedSheet(ws.title, header_number, results, unknown, list(header_cells))
+        return ParsedSheet(ws.title, header_number, results, unknown, list(header_cells),
+                           engine=book.engines.get(ws.title, "openpyxl"))
     finally:
-        wb.close()
+        book.close()
 
 
 MERGED_MESSAGE = "第 {first}–{last} 行的单元格 {ref} 是合并单元格，只有第一行有值：请取消合并，在每一行填写后重新导入"

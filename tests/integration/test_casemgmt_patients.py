@@ -557,6 +557,126 @@ def test_import_needs_the_enrol_permission(client, s):
     assert client.get("/imports/cm_enrolment").status_code == 403
 
 
+def _writes_during(action) -> tuple[object, list[str]]:
+    """The INSERT and UPDATE statements (as the driver receives them: one per executemany) an action sends."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+    connection = db.session.connection()
+
+    def record(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
+            statements.append(statement)
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        return action(), statements
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
+
+
+def test_import_writes_in_bulk_with_one_summary_audit_record_naming_patients_masked(importer, s):
+    rows = enrolment_rows(s)
+    for n in range(40):
+        rows.append([f"患者{n}", "居民身份证", cm.resident_id(700 + n), "", f"H7{n:02d}", "", "C34.1", "肺恶性肿瘤", "",
+                     "", "", "2026-11-05", s.ward.name, "", "E9001", "", "", ""])
+    audits_before = count(AuditLog)
+    log, writes = _writes_during(lambda: imports.commit("cm_enrolment", "入组.xlsx", xlsx_bytes(rows), "upsert",
+                                                      user_id=None))
+    db.session.commit()
+    assert log.rows_new == 42 and count(Patient) == 42 and count(Enrolment) == 42
+    tables = sorted({w.split()[2].strip('"') for w in writes if w.lstrip().upper().startswith("INSERT")})
+    # One statement per table (executemany), not one per row; the log and its one audit record.
+    assert len(writes) <= 6 and tables == ["audit_logs", "enrolments", "import_logs", "patients"], writes
+    assert count(AuditLog) == audits_before + 1
+    summary = audits("create", "import_log")[-1]
+    keys = summary.changes["keys"]["after"]
+    assert len(keys["new"]) == 42 and keys["updated"] == []
+    assert keys["new"][0] == "赵* " + cm.resident_id(601)[:4] + "*" * 10 + cm.resident_id(601)[-4:].upper()
+    assert cm.resident_id(601)[4:14] not in str(summary.changes)  # never an ID number in full
+    patient = db.session.scalar(select(Patient).where(Patient.name == "患者7"))
+    assert patient.birth_date == date(1965, 3, 12) and patient.gender in ("M", "F")
+    assert patient.active_enrolment.case_manager_id == s.li.id and patient.active_enrolment.ward_id == s.ward.id
+    # Corrections too: one UPDATE for the changed enrolments, the summary naming them.
+    corrected = enrolment_rows(s, {(1, "床号"): "21", (2, "出院日期"): "2026-11-20"})
+    log, writes = _writes_during(lambda: imports.commit("cm_enrolment", "b.xlsx", xlsx_bytes(corrected), "upsert",
+                                                       user_id=None))
+    db.session.commit()
+    assert (log.rows_new, log.rows_updated) == (0, 2)
+    assert sum(1 for w in writes if w.lstrip().upper().startswith("UPDATE")) == 1
+    assert len(audits("create", "import_log")[-1].changes["keys"]["after"]["updated"]) == 2
+    zhao = db.session.scalar(select(Patient).where(Patient.name == "赵六"))
+    assert zhao.active_enrolment.bed == "21" and zhao.active_enrolment.end_date == date(2027, 5, 2)
+    assert audits("create", "patient") == [] and audits("update", "enrolment") == []
+
+
+def test_import_of_a_closed_patient_enrols_again_unless_the_same_start_was_imported(importer, s):
+    imports.commit("cm_enrolment", "a.xlsx", xlsx_bytes(enrolment_rows(s)), "upsert", user_id=None)
+    db.session.commit()
+    sun = db.session.scalar(select(Patient).where(Patient.name == "孙七"))
+    from portal.casemgmt.patients import services as patient_services
+
+    patient_services.close_enrolment(sun.active_enrolment, closed_on=date(2026, 11, 10), reason="出院随访结束")
+    db.session.commit()
+    again = imports.commit("cm_enrolment", "a.xlsx", xlsx_bytes(enrolment_rows(s)), "upsert", user_id=None)
+    db.session.commit()
+    assert (again.rows_new, again.rows_updated, again.rows_unchanged) == (0, 0, 2)  # not re-opened
+    later = enrolment_rows(s, {(2, "入组日期"): "2026-11-15"})
+    log = imports.commit("cm_enrolment", "c.xlsx", xlsx_bytes(later), "upsert", user_id=None)
+    db.session.commit()
+    assert log.rows_updated == 1
+    held = db.session.scalars(select(Enrolment).where(Enrolment.patient_id == sun.id)
+                              .order_by(Enrolment.id)).all()
+    assert [(e.status, e.start_date) for e in held] == [("closed", date(2026, 11, 3)),
+                                                       ("active", date(2026, 11, 15))]
+    assert held[1].created_at is not None and held[1].package == "basic"
+
+
+def test_import_refused_while_writing_writes_nothing(importer, s, monkeypatch):
+    """A row the database refuses (here: a patient registered meanwhile) undoes every row of the file."""
+    cm.make_patient("孙七", id_number=cm.resident_id(602), hospital_no=None)
+    before = (count(Patient), count(Enrolment), count(AuditLog))
+    from portal.casemgmt.patients import imports as enrolment_import
+
+    monkeypatch.setattr(imports.TYPES["cm_enrolment"], "find_existing", lambda keys: {})  # as if not yet there
+    with pytest.raises(Exception, match="没有写入任何数据"):
+        imports.commit("cm_enrolment", "a.xlsx", xlsx_bytes(enrolment_rows(s)), "upsert", user_id=None)
+    db.session.rollback()
+    assert (count(Patient), count(Enrolment), count(AuditLog)) == before
+    assert enrolment_import.ENROLMENT_IMPORT.write_many is not None
+
+
+def test_import_of_a_case_manager_no_longer_active_refuses_the_correction(importer, s):
+    imports.commit("cm_enrolment", "a.xlsx", xlsx_bytes(enrolment_rows(s)), "upsert", user_id=None)
+    db.session.commit()
+    db.session.get(User, s.li.id).is_active_flag = False
+    db.session.commit()
+    corrected = enrolment_rows(s, {(1, "床号"): "21", (1, "个案管理师"): ""})  # keeps a manager who left
+    with pytest.raises(Exception, match=r"不是在岗的个案管理师.*没有写入任何数据"):
+        imports.commit("cm_enrolment", "b.xlsx", xlsx_bytes(corrected), "upsert", user_id=None)
+    db.session.rollback()
+    zhao = db.session.scalar(select(Patient).where(Patient.name == "赵六"))
+    assert zhao.active_enrolment.bed == "5"
+
+
+def test_import_attaches_waiting_plan_items_to_the_patients_it_registers(importer, s):
+    from portal.casemgmt.plans import services as plans
+
+    tomorrow = date.today() + timedelta(days=1)
+    plans.submit_plan(tomorrow, [{"external_id": "U1", "patient": "H601", "patient_name": "赵六",
+                                  "task_type": "accompany_admission", "time_slot": "morning"},
+                                 {"external_id": "U2", "patient": cm.resident_id(602), "patient_name": "孙七",
+                                  "task_type": "accompany_admission", "time_slot": "morning"}], source="api")
+    db.session.commit()
+    imports.commit("cm_enrolment", "a.xlsx", xlsx_bytes(enrolment_rows(s)), "upsert", user_id=None)
+    db.session.commit()
+    from portal.casemgmt.models import PlanItem
+
+    found = {i.external_id: i.patient_id for i in db.session.scalars(select(PlanItem))}
+    zhao, sun = (db.session.scalar(select(Patient.id).where(Patient.name == n)) for n in ("赵六", "孙七"))
+    assert found == {"U1": zhao, "U2": sun}
+
+
 # --- bad input -------------------------------------------------------------------------------------------------------
 
 def test_bad_ids_query_strings_and_forms_are_refused_in_chinese_and_change_nothing(client, s):

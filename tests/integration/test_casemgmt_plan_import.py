@@ -235,3 +235,39 @@ def test_the_plan_import_writes_in_bulk_with_one_summary_audit_record(session, w
     found = items()
     assert found["H1"].bed == "15" and found["H1"].is_late and found["X3"].is_late and found["X3"].source == "excel"
     assert (plan().revision, plan().is_late) == (2, True)
+
+
+def test_a_commit_checks_each_row_once_under_the_write_lock(session, world, monkeypatch):
+    """The preview runs the plan's checks; a commit leaves them to submit_plan (under the write lock), so a
+    problem found there still refuses the whole file and writes nothing."""
+    from portal.casemgmt.plans import services as plan_services
+
+    plan_type = imports.TYPES["cm_plan"]
+    calls = {"check_rows": 0, "submit_plan": 0}
+    check_rows, submit_plan = plan_type.check_rows, plan_services.submit_plan
+
+    def counted_check_rows(rows):
+        calls["check_rows"] += 1
+        return check_rows(rows)
+
+    def counted_submit_plan(*args, **kwargs):
+        calls["submit_plan"] += 1
+        return submit_plan(*args, **kwargs)
+
+    monkeypatch.setattr(plan_type, "check_rows", counted_check_rows)
+    monkeypatch.setattr(plan_services, "submit_plan", counted_submit_plan)
+    imports.commit("cm_plan", "计划.xlsx", xlsx_bytes(rows()), "upsert", user_id=None)
+    db.session.commit()
+    assert calls == {"check_rows": 0, "submit_plan": 1} and len(items()) == 3
+    # The same patient and service under two ids, one naming them by ID number: only the plan's rule sees it.
+    zhang = db.session.scalar(select(Patient).where(Patient.hospital_no == "ZY001"))
+    number = patients.reveal(zhang, "id_number")
+    content = xlsx_bytes(rows(["2026-11-24", "H10", number, "张三丰", "营养筛查", "", "", "", "", "", "", ""],
+                              ["2026-11-24", "H11", "ZY001", "张三丰", "营养筛查", "", "", "", "全天", "", "", ""]))
+    assert imports.preview("cm_plan", "重复.xlsx", content).counts["invalid"] == 1
+    assert calls["check_rows"] == 1
+    with pytest.raises(ServiceError, match="没有写入任何数据"):
+        imports.commit("cm_plan", "重复.xlsx", content, "upsert", user_id=None)
+    db.session.rollback()
+    found = items()
+    assert calls["check_rows"] == 1 and len(found) == 3 and "H10" not in found and "H11" not in found

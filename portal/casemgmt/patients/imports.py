@@ -3,23 +3,30 @@
 A patient is known by the real-name triple (证件类型 + 证件号码 + 姓名). For a known patient under
 management the row corrects the active enrolment's key dates, ward, bed and case manager (blank cells
 leave a value as it is); the disease and package of a running enrolment are not changed by an import.
+
+Rows are written in bulk (`_write_many`): patients and enrolments inserted a chunk at a time, corrections in one
+UPDATE by primary key, and the import audited by the framework's one summary record (patients named by masked
+name and ID number there, never in full). The service's checks ran in the preview (`_validate`); what they
+would look up per row (pathways, the case managers' status) is read once per chunk.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 
-from portal.auth.models import Role, Staff, User, user_roles
-from portal.core import crypto
-from portal.core.service import ServiceError
+from portal.auth.models import Department, Role, Staff, User, user_roles
+from portal.core import crypto, masking
+from portal.core.actor import current_actor
+from portal.core.service import ServiceError, clean
+from portal.core.timeutil import utcnow
 from portal.extensions import db
 from portal.io.columns import CellError, ImportColumn, parse_text, register_lookup
-from portal.io.imports import ImportType, normalise_identity, register, register_table_lookup
+from portal.io.imports import ImportType, lookup_table, normalise_identity, register, register_table_lookup
 from portal.io.reader import RowResult
 
-from ..models import GENDERS, ID_TYPES, Patient
+from ..models import GENDERS, ID_TYPES, Enrolment, Patient
 from . import services as patients
 
 PACKAGE_WORDS = {"basic": ("basic", "基础", "基础服务包", "基础服务包（免费）", "基础服务包(免费)", "免费"),
@@ -59,7 +66,18 @@ def case_manager_by_employee_no(value: Any, table: dict[str, int]) -> int:
     return user_id
 
 
+def enrolment_wards() -> set[int]:
+    """Departments an enrolment may name as its ward (active wards and departments): one query."""
+    stmt = select(Department.id).where(Department.is_active, Department.kind.in_(("ward", "department")))
+    return set(db.session.scalars(stmt))
+
+
+def _no_cell(value: Any, table: Any) -> Any:
+    raise LookupError("cm_enrolment_wards is a table for row checks, not a column kind")
+
+
 register_lookup("cm_id_number", parse_id_number)
+register_table_lookup("cm_enrolment_wards", enrolment_wards, _no_cell)
 register_lookup("cm_package", parse_package)
 register_table_lookup("case_manager", case_managers, case_manager_by_employee_no)
 
@@ -109,10 +127,13 @@ def _validate(values: dict[str, Any]) -> list[tuple[str, str]]:
             errors.append((HEADERS[key], patients.OUT_OF_RANGE))
     if errors:
         return errors
-    # The case manager column only names active case managers (its lookup): not asked again per row.
+    # The case manager column only names active case managers (its lookup): not asked again per row; the ward
+    # is checked against the file's one list of wards, not by a query per row.
     checks = (lambda: patients.check_id_number(values["id_type"], values["id_number"]),
               lambda: patients.check_phone(values.get("phone")),
-              lambda: patients._check_enrolment({**_enrolment_values(values), "case_manager_id": None}))
+              lambda: _check_ward(values.get("ward_id"), lookup_table("cm_enrolment_wards")),
+              lambda: patients._check_enrolment({**_enrolment_values(values), "case_manager_id": None,
+                                                 "ward_id": None}))
     for check in checks:
         try:
             check()
@@ -152,31 +173,148 @@ def _find(keys: list[tuple]) -> dict[tuple, Patient]:
     return found
 
 
-def _write(values: dict[str, Any], existing: Patient | None) -> bool:
-    enrolment = _enrolment_values(values)
-    if existing is None:
-        patient = patients.create_patient(name=values["name"], id_type=values["id_type"],
-                                          id_number=values["id_number"], phone=values.get("phone"),
-                                          hospital_no=values.get("hospital_no"), gender=values.get("gender") or "U")
-        patients.enrol(patient, **enrolment)
-        return True
-    active = existing.active_enrolment
-    if active is None:
-        # A closed enrolment that started the same day is this row, imported before: do not re-open it.
-        if any(e.start_date == enrolment["start_date"] for e in existing.enrolments):
-            return False
-        patients.enrol(existing, **enrolment)
-        return True
-    wanted = {k: values[k] for k in CORRECTABLE if values.get(k) not in (None, "")}
-    if all(getattr(active, k) == v for k, v in wanted.items()):
-        return False
-    patients.update_enrolment(active, **wanted)
-    return True
+def _audit_key(values: dict[str, Any]) -> str:
+    """A row as the import's audit record names it: masked, as every screen shows a patient."""
+    return f"{masking.mask_name(values['name'])} {masking.mask_id_number(values['id_number'])}"
+
+
+class _Pathways:
+    """The current pathway version for each (ICD-10 code, package), asked once per pair."""
+
+    def __init__(self):
+        self.found: dict[tuple[str, str], int | None] = {}
+
+    def __call__(self, code: str, package: str) -> int | None:
+        if (code, package) not in self.found:
+            version = patients.pathway_for(code, package)
+            self.found[(code, package)] = version.id if version else None
+        return self.found[(code, package)]
+
+
+def _active_managers() -> set[int]:
+    return set(lookup_table("case_manager").values())
+
+
+def _check_ward(ward_id: int | None, wards: set[int]) -> None:
+    if ward_id is not None and ward_id not in wards:
+        raise ServiceError("请选择在用的病区。", field="ward_id")
+
+
+def _enrolment_data(values: dict[str, Any], managers: set[int], wards: set[int]) -> dict[str, Any]:
+    """The service's checks of an enrolment (as `patients.enrol` makes them), the case manager and the ward
+    against the active ones read once."""
+    manager, ward = values.get("case_manager_id"), values.get("ward_id")
+    if manager is not None and manager not in managers:
+        raise ServiceError("所选人员不是在岗的个案管理师。", field="case_manager_id")
+    _check_ward(ward, wards)
+    data = patients._check_enrolment({**values, "case_manager_id": None, "ward_id": None})
+    data["case_manager_id"], data["ward_id"] = manager, ward
+    return data
+
+
+def _new_patient(values: dict[str, Any], now, author) -> dict[str, Any]:
+    """The patients row `patients.create_patient` would write (checks made by the preview, repeated here)."""
+    number = patients.check_id_number(values["id_type"], values["id_number"])
+    phone = patients.check_phone(values.get("phone"))
+    gender, birth_date = values.get("gender") or "U", None
+    if values["id_type"] == "resident":
+        birth_date, sex = patients.resident_facts(number)
+        gender = sex if gender == "U" else gender
+    return {"name": clean(values["name"]), "id_type": values["id_type"], "id_number_enc": crypto.encrypt(number),
+            "id_number_hash": crypto.lookup_hash(number), "id_number_masked": masking.mask_id_number(number),
+            "phone_enc": crypto.encrypt(phone), "phone_hash": crypto.lookup_hash(phone),
+            "phone_masked": masking.mask_phone(phone), "hospital_no": clean(values.get("hospital_no")) or None,
+            "gender": gender, "birth_date": birth_date, "notes": "", "created_at": now, "updated_at": now,
+            "created_by_id": author}
+
+
+def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any], Patient]]) -> list[tuple]:
+    """Register and enrol the new patients, enrol or correct the known ones; the keys of the corrected rows."""
+    now, author = utcnow(), current_actor().user_id
+    pathway, managers, wards = _Pathways(), _active_managers(), lookup_table("cm_enrolment_wards")
+    stamp = {"created_at": now, "updated_at": now, "created_by_id": author}
+    enrolments: list[dict[str, Any]] = []
+    created: dict[str, int] = {}  # hash of an ID or hospital number -> new patient, for waiting plan items
+    if new:
+        rows = [_new_patient(values, now, author) for values in new]
+        db.session.execute(insert(Patient.__table__), rows)  # one executemany (RETURNING would go row by row)
+        ids = _new_ids(rows)
+        for values, row in zip(new, rows, strict=True):
+            patient_id = ids[(row["id_type"], row["id_number_hash"], row["name"])]
+            data = _enrolment_data(_enrolment_values(values), managers, wards)
+            enrolments.append({"patient_id": patient_id, **data, "status": "active", "closed_on": None,
+                               "close_reason": "", "pathway_version_id": pathway(data["icd10_code"], data["package"]),
+                               **stamp})
+            for number in (row["id_number_hash"], crypto.lookup_hash(row["hospital_no"])):
+                if number:
+                    created.setdefault(number, patient_id)
+    changes, changed = [], []
+    current = _enrolments_of([patient.id for _, patient in corrections])
+    for values, patient in corrections:
+        held = current.get(patient.id, [])
+        active = next((e for e in held if e.status == "active"), None)
+        enrolment = _enrolment_values(values)
+        if active is None:
+            # A closed enrolment that started the same day is this row, imported before: do not re-open it.
+            if any(e.start_date == enrolment["start_date"] for e in held):
+                continue
+            data = _enrolment_data(enrolment, managers, wards)
+            enrolments.append({"patient_id": patient.id, **data, "status": "active", "closed_on": None,
+                               "close_reason": "", "pathway_version_id": pathway(data["icd10_code"], data["package"]),
+                               **stamp})
+            changed.append(ENROLMENT_IMPORT.key_of(values))
+            continue
+        wanted = {k: values[k] for k in CORRECTABLE if values.get(k) not in (None, "")}
+        if all(getattr(active, k) == v for k, v in wanted.items()):
+            continue
+        data = _enrolment_data({**{k: getattr(active, k) for k in patients.ENROLMENT_FIELDS}, **wanted}, managers,
+                               wards)
+        changes.append({"enrolment_id": active.id, **data, "updated_at": now})
+        changed.append(ENROLMENT_IMPORT.key_of(values))
+    if enrolments:
+        db.session.execute(insert(Enrolment.__table__), enrolments)
+    if changes:
+        table = Enrolment.__table__
+        names = [name for name in changes[0] if name != "enrolment_id"]
+        db.session.execute(update(table).where(table.c.id == bindparam("enrolment_id"))
+                           .values({name: bindparam(name) for name in names}), changes)
+    for _, patient in corrections:
+        db.session.expire(patient)  # its enrolments were written around the ORM
+    for held in current.values():
+        for enrolment in held:
+            db.session.expire(enrolment)
+    if created:
+        from ..plans.matching import rematch_new_patients
+
+        rematch_new_patients(created)
+    return changed
+
+
+def _new_ids(rows: list[dict[str, Any]]) -> dict[tuple, int]:
+    """The ids of the patients just inserted, by their identity (unique: uq_patients_identity)."""
+    hashes = sorted({row["id_number_hash"] for row in rows})
+    found: dict[tuple, int] = {}
+    for start in range(0, len(hashes), 500):
+        stmt = (select(Patient.id, Patient.id_type, Patient.id_number_hash, Patient.name)
+                .where(Patient.id_number_hash.in_(hashes[start:start + 500])))
+        for patient_id, id_type, number_hash, name in db.session.execute(stmt):
+            found[(id_type, number_hash, name)] = patient_id
+    return found
+
+
+def _enrolments_of(patient_ids: list[int]) -> dict[int, list[Enrolment]]:
+    found: dict[int, list[Enrolment]] = {}
+    for start in range(0, len(patient_ids), 500):
+        chunk = patient_ids[start:start + 500]
+        for enrolment in db.session.scalars(select(Enrolment).where(Enrolment.patient_id.in_(chunk))):
+            found.setdefault(enrolment.patient_id, []).append(enrolment)
+    return found
 
 
 ENROLMENT_IMPORT = register(ImportType(
     code="cm_enrolment", label="患者入组", columns=COLUMNS, key=("id_type", "id_number", "name"),
-    find_existing=_find, write_row=_write, validate_row=_validate, check_rows=_check_rows,
+    find_existing=_find, write_many=_write_many, audit_key=_audit_key, validate_row=_validate,
+    check_rows=_check_rows,
     unique_keys=(("hospital_no",),), codes=("id_number",), compact=("hospital_no",), max_rows=20_000,
     permission="casemgmt.enrol", personal_data=True,
     example=("张三", "居民身份证", "330106197001010027", "13800000000", "Z0012345", "男", "C34.1", "肺恶性肿瘤",

@@ -130,7 +130,8 @@ def _cancel_period(start: date, end: date) -> int:
 PLAN_IMPORT = register(ImportType(
     code="cm_plan", label="次日服务计划", columns=COLUMNS, key=("plan_date", "external_id"), find_existing=_find,
     write_many=_write_many, delete_period=_cancel_period, period_column="plan_date", count_period=queries.count_period,
-    validate_row=_validate, check_rows=_check_rows, unique_keys=(("plan_date", "patient", "task_type", "time_slot"),),
+    validate_row=_validate, check_rows=_check_rows, write_checks=True,
+    unique_keys=(("plan_date", "patient", "task_type", "time_slot"),),
     compact=("external_id", "patient"),
     max_rows=validation.MAX_ITEMS, job_rows=1000, permission="casemgmt.plan", personal_data=True,
     example=("2026-11-24", "HIS-1001", "ZY20260001", "张三", "陪同入院", "办理入院并送至病房", "胸外病区", "12",

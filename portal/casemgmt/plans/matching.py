@@ -106,3 +106,24 @@ def rematch_patient(patient: Patient, *, now: datetime | None = None) -> int:
             continue
         matched += 1
     return matched
+
+
+def rematch_new_patients(created: dict[str, int], *, now: datetime | None = None) -> int:
+    """`rematch_patient` for many patients at once (an import): one query for the open unknown items naming any
+    of them. ``created`` maps the hash of each new patient's ID and hospital numbers to the patient."""
+    hashes = sorted(created)
+    items: list[PlanItem] = []
+    for start in range(0, len(hashes), 500):
+        items.extend(db.session.scalars(select(PlanItem).join(Plan, Plan.id == PlanItem.plan_id).where(
+            PlanItem.patient_id.is_(None), PlanItem.is_cancelled.is_(False),
+            PlanItem.patient_ref_hash.in_(hashes[start:start + 500]), Plan.plan_date >= local_day(now))))
+    matched = 0
+    for item in sorted(items, key=lambda i: i.id):
+        patient = db.session.get(Patient, created[item.patient_ref_hash])
+        try:
+            with db.session.begin_nested():
+                resolve_unknown(item, patient, now=now)
+        except ServiceError:
+            continue
+        matched += 1
+    return matched

@@ -210,6 +210,7 @@ def submit_plan(plan_date: date, items: list[dict], *, source: str, replace: boo
         plan = result.plan = existing.plan = _new_plan(plan_date, now)
         plan.is_late = late
         created_plan = True
+        existing.complete = True  # a new plan has no items: none is looked up
     fresh: list[dict] = []  # summary mode: new items written in one INSERT after the loop
     for values in checked:
         wanted = {k: values.get(k) for k in COMPARED}

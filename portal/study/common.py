@@ -41,7 +41,13 @@ def month_or_400(text: str) -> date:
 
 def uploaded_files() -> list[tuple[str, bytes]]:
     """The request's attachments, checked (type, size, content) before anything is changed."""
-    files = [(f.filename, f.read()) for f in request.files.getlist("attachments") if f and f.filename]
+    files = []
+    for upload in request.files.getlist("attachments"):
+        try:
+            if upload.filename:
+                files.append((upload.filename, upload.read()))
+        finally:
+            upload.close()  # a large upload is spooled to a temporary file: close it here
     if len(files) > MAX_FILES:
         raise ServiceError(f"一次最多上传 {MAX_FILES} 个附件。", field="attachments")
     for name, content in files:

@@ -87,4 +87,4 @@ def my_sessions(staff_id: int, year: int) -> list[tuple[StudyAttendance, StudyRe
         select(StudyAttendance, StudyRecord).join(StudyRecord, StudyRecord.id == StudyAttendance.record_id)
         .where(StudyAttendance.staff_id == staff_id, StudyAttendance.held_on >= date(year, 1, 1),
                StudyAttendance.held_on < date(year + 1, 1, 1))
-        .order_by(StudyAttendance.held_on.desc(), StudyAttendance.id.desc())).tuples())
+        .order_by(StudyAttendance.held_on.desc(), StudyAttendance.id.desc())).all())

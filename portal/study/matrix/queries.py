@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, false, func, select
 
 from portal.auth.models import Department
 from portal.core.months import current_month, next_month
@@ -94,7 +94,7 @@ def study_departments(principal, division_id: int | None = None, department_id: 
     stmt = select(Department).where(Department.kind == "department", Department.is_active)
     if division_id:
         division = db.session.get(Department, division_id)
-        stmt = stmt.where(Department.path.startswith(division.path) if division else False)
+        stmt = stmt.where(Department.path.startswith(f"{division.path}{division.id}/") if division else false())
     if department_id:
         stmt = stmt.where(Department.id == department_id)
     return scope_query(stmt, Department.id, principal, VIEW).order_by(Department.path, Department.sort_order)

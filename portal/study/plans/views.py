@@ -19,6 +19,11 @@ from . import services
 from .forms import SessionForm, SubmitPlanForm
 
 
+def _unfielded(error: ServiceError) -> str:
+    """A refusal not about one field (the plan is no longer editable): shown above the page."""
+    return "" if error.field else error.message
+
+
 def _page(dept, month, session_form=None, submit_form=None, status=200, error=""):
     from ..matrix.queries import cells
 
@@ -55,7 +60,7 @@ def add_session(department_id: int, month: str):
                                  attendees=form.attendees.data, minutes=form.minutes.data)
         except ServiceError as error:
             form.apply_error(error)
-            return _page(dept, month, session_form=form, status=error.status)
+            return _page(dept, month, session_form=form, status=error.status, error=_unfielded(error))
         flash("已加入学习计划。", "success")
         return redirect(url_for("study.department_month", department_id=dept.id, month=f"{month:%Y-%m}"), 303)
     return _page(dept, month, session_form=form, status=422)
@@ -92,7 +97,7 @@ def submit_plan(department_id: int, month: str):
             services.submit_plan(plan, current_user, form.note.data, files)
         except ServiceError as error:
             form.apply_error(error)
-            return _page(dept, month, submit_form=form, status=error.status)
+            return _page(dept, month, submit_form=form, status=error.status, error=_unfielded(error))
         flash("学习计划已提交，等待医务科审核。", "success")
         return redirect(url_for("study.department_month", department_id=dept.id, month=f"{month:%Y-%m}"), 303)
     return _page(dept, month, submit_form=form, status=422)

@@ -27,7 +27,8 @@ def department_staff(department_id: int) -> list[Staff]:
     dept = db.session.get(Department, department_id)
     return list(db.session.scalars(
         select(Staff).join(Department, Staff.department_id == Department.id)
-        .where(Staff.is_active, Department.path.startswith(dept.path)).order_by(Staff.name, Staff.id)))
+        .where(Staff.is_active, (Department.id == dept.id) | Department.path.startswith(f"{dept.path}{dept.id}/"))
+        .order_by(Staff.name, Staff.id)))
 
 
 @atomic()
@@ -63,6 +64,8 @@ def update_record(record: StudyRecord, *, speaker: str, minutes: int, summary: s
     if not 10 <= minutes <= 480:
         raise ServiceError("时长应在 10 至 480 分钟之间。", field="minutes")
     before = audit.snapshot(record, RECORD_FIELDS)
+    for person in record.attendance:  # each attendee's minutes follow the duration (a late one keeps the gap)
+        person.minutes = max(0, minutes - (record.minutes - person.minutes))
     record.speaker, record.minutes, record.summary = clean(speaker)[:50], minutes, clean(summary)[:5000]
     audit.record("update", "study_record", record.id, label=record.topic, before=before,
                  after=audit.snapshot(record, RECORD_FIELDS))

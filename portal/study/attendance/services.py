@@ -52,8 +52,8 @@ def sign_in(record: StudyRecord, user: User, now: datetime | None = None) -> tup
         raise ServiceError("该学习记录已提交审核，签到已结束。", status=409)
     opens, closes = window(record)
     if not opens <= now <= closes:
-        until = format_datetime(closes, "%H:%M")
-        raise ServiceError(f"不在签到时间内：签到时间为 {format_datetime(opens)} 至 {until}，现在不能签到。", status=409)
+        span = f"{format_datetime(opens)} 至 {format_datetime(closes, '%H:%M')}"
+        raise ServiceError(f"不在签到时间内：签到时间为 {span}，现在不能签到。", status=409)
     late = now > record.starts_at + LATE_AFTER
     missed = max(0, int((now - record.starts_at).total_seconds() // 60)) if late else 0
     attendance = StudyAttendance(record_id=record.id, staff_id=user.staff_id, held_on=record.held_on,

@@ -61,7 +61,15 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         assert states == {"pending", "approved", "rejected", "returned", "withdrawn"}
         assert db.session.scalar(select(func.count()).where(User.login_name.like("bcm%"))) == scale.case_managers
         # The printed counts are the rows in the database.
-        for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff"):
+        # Study records: a plan per department and month (some behind), records of held sessions, attendance.
+        months = SCALES["small"].days * 12 // 365
+        plans = ctx.counts["study_plans"]
+        assert scale.departments * months * 2 // 3 <= plans < scale.departments * months
+        assert ctx.counts["study_sessions"] == 2 * plans
+        assert 0 < ctx.counts["study_records"] < ctx.counts["study_sessions"]
+        assert ctx.counts["study_attendance"] >= 5 * ctx.counts["study_records"]
+        for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff", "study_plans",
+                      "study_sessions", "study_records", "study_attendance"):
             assert ctx.counts[table] == db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar()
         audit_rows = _count(AuditLog)
         assert audit_rows >= scale.audit_extra + _count(LedgerEntry)
@@ -75,7 +83,7 @@ def test_pages_load_on_the_generated_data(bench_app):
     pages = {"bsup": ["/", "/casemgmt/tasks/overview", "/casemgmt/kpis", "/casemgmt/patients", "/casemgmt/ledger",
                       "/casemgmt/ledger/report"],
              "bcm00": ["/", "/casemgmt/tasks", "/casemgmt/patients", "/casemgmt/ledger"],
-             "bma": ["/approvals/todo", "/supervision"], "baudit": ["/audit/"], "bsys": ["/admin/users"]}
+             "bma": ["/approvals/todo", "/supervision", "/study", "/study?year=2025"], "baudit": ["/audit/"], "bsys": ["/admin/users"]}
     for login, urls in pages.items():
         client = app.test_client()
         client.login(login, PASSWORD)

@@ -25,7 +25,7 @@ DOMAIN = Domain(
     subjects=["portal.study.reviews"],
     processes=[Process("study_plan", "学习计划审核", "科室月度业务学习计划的审核", True,
                        [Step("医务科审核", "role", "ma_staff", hours=72)]),
-               Process("study_record", "学习记录审核", "科室业务学习记录（出勤、纪要、照片）的审核", True,
+               Process("study_record_review", "学习记录审核", "科室业务学习记录（出勤、纪要、照片）的审核", True,
                        [Step("医务科审核", "role", "ma_staff", hours=72)])],
     panels=["portal.study.panels"],
     nav=[NavEntry("医务管理", "业务学习", "study.matrix", VIEW, 55),

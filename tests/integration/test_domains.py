@@ -138,7 +138,7 @@ def test_processes_name_built_in_roles_and_committees():
 
 def test_the_default_processes_are_the_declared_sign_offs():
     # The other sign-offs belong to domains not yet written; an existing database keeps its rows.
-    assert [p.code for p in domains.processes()] == ["rectification", "study_plan", "study_record"]
+    assert [p.code for p in domains.processes()] == ["rectification", "study_plan", "study_record_review"]
 
 
 def test_audit_labels_are_registered(app):

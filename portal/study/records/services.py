@@ -111,7 +111,7 @@ def submit_record(record: StudyRecord, user: User, files=()) -> StudyRecord:
     if reopen(record.approval_id):
         approvals.resubmit(record.approval_id, user, comment, files)
     else:
-        instance = approvals.submit("study_record", entity_type="study_record", entity_id=record.id,
+        instance = approvals.submit("study_record_review", entity_type="study_record", entity_id=record.id,
                                     title=f"{record.department.name}学习记录：{record.topic}", applicant=user,
                                     department_id=record.department_id, comment=comment, files=files)
         record.approval_id = instance.id

@@ -83,7 +83,8 @@ def test_pages_load_on_the_generated_data(bench_app):
     pages = {"bsup": ["/", "/casemgmt/tasks/overview", "/casemgmt/kpis", "/casemgmt/patients", "/casemgmt/ledger",
                       "/casemgmt/ledger/report"],
              "bcm00": ["/", "/casemgmt/tasks", "/casemgmt/patients", "/casemgmt/ledger"],
-             "bma": ["/approvals/todo", "/supervision", "/study", "/study?year=2025"], "baudit": ["/audit/"], "bsys": ["/admin/users"]}
+             "bma": ["/approvals/todo", "/supervision", "/study", "/study?year=2025"], "baudit": ["/audit/"],
+             "bsys": ["/admin/users"]}
     for login, urls in pages.items():
         client = app.test_client()
         client.login(login, PASSWORD)

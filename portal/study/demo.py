@@ -32,6 +32,18 @@ def _month_of(dept_code: str, month, this_month) -> str:
     return "complete"
 
 
+def _review(demo, plan, code: str, state: str) -> None:
+    from portal.approvals import services as approvals
+    from portal.approvals.models import ApprovalInstance
+
+    applicant = demo.users[{"PTWK": "zhouqiang", "GK": "zhenghai"}.get(code, "sunli")]
+    plans.submit_plan(plan, applicant, "请审核本月业务学习计划。")
+    if state == "returned":
+        reviewer = demo.users["yiwu2"]
+        task = approvals.open_task_for(db.session.get(ApprovalInstance, plan.approval_id), reviewer)
+        approvals.act(task.id, reviewer, "return", "第二次学习请写明主讲人职称与参加对象。")
+
+
 def build(demo) -> None:
     if "sunli" not in demo.users:
         return
@@ -47,7 +59,8 @@ def build(demo) -> None:
             state = _month_of(code, month, this_month)
             if state == "none":
                 continue
-            status = {"submitted": "submitted", "returned": "returned"}.get(state, "approved")
+            # Submitted and returned plans go through the engine: they wait in medical affairs' to-do list.
+            status = "draft" if state in ("submitted", "returned") else "approved"
             plan = StudyPlan(department_id=dept.id, month=month, status=status, note="")
             db.session.add(plan)
             for k in range(2):
@@ -70,6 +83,9 @@ def build(demo) -> None:
                     db.session.add(StudyAttendance(record_id=record.id, staff_id=person.id, held_on=day,
                                                    method="signin" if person.id % 2 else "ticked", late=False,
                                                    minutes=60, signed_at=record.starts_at))
+            if state in ("submitted", "returned"):
+                db.session.flush()
+                _review(demo, plan, code, state)
     db.session.flush()
     # Next month's plan of cardiology as a draft, for the secretary to finish and submit.
     plans.plan_for(demo.departments["XXGNK"].id, next_month(this_month))

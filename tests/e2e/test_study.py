@@ -128,5 +128,9 @@ def test_the_matrix_on_a_wide_screen_and_a_department_row_on_the_phone(wecom_liv
         expect(page.get_by_text("计划 1 次")).to_be_visible()
         assert no_horizontal_scroll(page)
         screenshot(page, "row-phone-375")
+        page.goto("/study")  # the whole matrix on the phone: one card per department, no sideways scrolling
+        expect(page.get_by_role("link", name="记录部分完成")).to_be_visible()
+        assert no_horizontal_scroll(page)
+        screenshot(page, "matrix-phone-375")
     finally:
         context.close()

@@ -105,6 +105,11 @@ def test_plan_goes_through_review_returned_with_a_comment_then_resubmitted_and_a
     review(client, plan.approval_id, "return", "第二次学习缺少主讲人职称")
     assert plan_of(tree, month).status == "returned"
     assert matrix_state(client, tree, month) == "returned"
+    # Only the one who submitted sends it back (the engine's rule), and the head is told so, nothing changed.
+    as_user(client, "head")
+    response = client.submit(f"{month_url(tree, month)}/submit", {"note": "主任代交"})
+    assert response.status_code == 403 and "原提交人（孙秘书）" in text_of(response)
+    assert plan_of(tree, month).status == "returned"
     as_user(client, "sec")
     page = text_of(client.get(month_url(tree, month)))
     assert "重新提交计划" in page

@@ -46,14 +46,20 @@ def plan_for(department_id: int, month: date) -> StudyPlan:
     return plan
 
 
-def reopen(approval_id: int | None) -> bool:
-    """Whether a submission continues the earlier review (it was returned) rather than starting a new one."""
+def reopen(approval_id: int | None, user: User | None = None) -> bool:
+    """Whether a submission continues the earlier review (it was returned) rather than starting a new one.
+
+    The engine lets only the applicant send a returned request back: anyone else is told who can."""
     if not approval_id:
         return False
     from portal.approvals.models import ApprovalInstance
 
     instance = db.session.get(ApprovalInstance, approval_id)
-    return instance is not None and instance.status == "returned"
+    if instance is None or instance.status != "returned":
+        return False
+    if user is not None and instance.applicant_id != user.id:
+        raise ServiceError(f"退回的材料请由原提交人（{instance.applicant.display_name}）修改后重新提交。", status=403)
+    return True
 
 
 def _check_editable(plan: StudyPlan) -> None:
@@ -109,7 +115,7 @@ def submit_plan(plan: StudyPlan, user: User, note: str = "", files=()) -> StudyP
     plan.note = clean(note)[:2000]
     plan.status = "submitted"
     title = f"{plan.department.name}{month_label(plan.month)}学习计划"
-    if reopen(plan.approval_id):
+    if reopen(plan.approval_id, user):
         approvals.resubmit(plan.approval_id, user, plan.note, files)
     else:
         instance = approvals.submit("study_plan", entity_type="study_plan", entity_id=plan.id, title=title,

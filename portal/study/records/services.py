@@ -108,7 +108,7 @@ def submit_record(record: StudyRecord, user: User, files=()) -> StudyRecord:
     before = audit.snapshot(record, RECORD_FIELDS)
     record.status = "submitted"
     comment = f"{format_date(record.held_on)} 出勤 {len(record.attendance)} 人"
-    if reopen(record.approval_id):
+    if reopen(record.approval_id, user):
         approvals.resubmit(record.approval_id, user, comment, files)
     else:
         instance = approvals.submit("study_record_review", entity_type="study_record", entity_id=record.id,

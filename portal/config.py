@@ -87,6 +87,8 @@ class Config:
 
     # Case management: the next-day plan is due by this local (Asia/Shanghai) time on the day before.
     PLAN_CUTOFF = os.environ.get("PORTAL_PLAN_CUTOFF", "17:00")
+    # Day of the month on which departments behind with their study plans and records are reminded.
+    STUDY_REMINDER_DAY = _int("PORTAL_STUDY_REMINDER_DAY", 25)
     CASELOAD_NORM = _int("PORTAL_CASELOAD_NORM", 500)  # patients per case manager (1:500)
     # "Not reached" keeps a task open and carried over until this many attempts, then flags it to the supervisor.
     CM_MAX_ATTEMPTS = _int("PORTAL_CM_MAX_ATTEMPTS", 3)

@@ -17,5 +17,6 @@ INSTALLED = [
     "portal.io",
     "portal.reports",
     "portal.casemgmt",
+    "portal.study",
     "portal.api",
 ]

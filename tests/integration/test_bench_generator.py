@@ -95,6 +95,13 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         assert states == {"pending", "approved", "rejected", "returned", "withdrawn"}
         assert db.session.scalar(select(func.count()).where(User.login_name.like("bcm%"))) == scale.case_managers
         # The printed counts are the rows in the database.
+        # Study records: a plan per department and month (some behind), records of held sessions, attendance.
+        months = SCALES["small"].days * 12 // 365
+        plans = ctx.counts["study_plans"]
+        assert scale.departments * months * 2 // 3 <= plans < scale.departments * months
+        assert ctx.counts["study_sessions"] == 2 * plans
+        assert 0 < ctx.counts["study_records"] < ctx.counts["study_sessions"]
+        assert ctx.counts["study_attendance"] >= 5 * ctx.counts["study_records"]
         # The catalogue: its entries, each entry's revisions numbered 1..revision, the last one its current state.
         from portal.catalogue.models import Technology, TechnologyRevision
 
@@ -103,7 +110,8 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         assert ctx.counts["technology_revisions"] > 300
         for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff", "qualifications",
                       "privileges", "technologies", "technology_revisions", "technology_departments",
-                      "quality_discharges", "quality_surgeries", "quality_events"):
+                      "quality_discharges", "quality_surgeries", "quality_events", "study_plans",
+                      "study_sessions", "study_records", "study_attendance"):
             assert ctx.counts[table] == db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar()
         audit_rows = _count(AuditLog)
         assert audit_rows >= scale.audit_extra + _count(LedgerEntry)
@@ -121,7 +129,8 @@ def test_pages_load_on_the_generated_data(bench_app):
                      "/catalogue/technologies?as_of=" + (date.today() - timedelta(days=60)).isoformat(),
                      "/catalogue/technologies/1", "/catalogue/departments", "/catalogue/filings",
                      "/catalogue/newtech?status=trial", "/catalogue/filings/1", "/catalogue/newtech/1",
-                     "/credentials/qualifications", "/credentials/qualifications?expiring=30"],
+                     "/credentials/qualifications", "/credentials/qualifications?expiring=30", "/study",
+                     "/study?year=2025"],
              "baudit": ["/audit/"], "bsys": ["/admin/users"]}
     for login, urls in pages.items():
         client = app.test_client()

@@ -50,13 +50,16 @@ PRIVILEGES = ["credentials.view_privileges", "credentials.manage_privileges", "c
 ADDED_GRANTS = {
     "sysadmin": ["admin.workdays"],
     "ma_admin": ["catalogue.view", "catalogue.manage", "catalogue.filings", "catalogue.newtech", "admin.workdays",
-                 "io.import", *PRIVILEGES, "credentials.configure_privilege_rules", "quality.view", "quality.import"],
+                 "io.import", *PRIVILEGES, "credentials.configure_privilege_rules", "quality.view", "quality.import",
+                 "study.view", "study.signin"],
     "ma_staff": ["catalogue.view", "catalogue.manage", "catalogue.filings", "catalogue.newtech", "io.import",
-                 *PRIVILEGES, "quality.view", "quality.import"],
+                 *PRIVILEGES, "quality.view", "quality.import", "study.view", "study.signin"],
     "dept_head": ["catalogue.view", "catalogue.newtech", "credentials.view_privileges", "credentials.apply_privilege",
-                  "credentials.apply_department_privileges", "credentials.confirm_overrides", "quality.view"],
-    "dept_secretary": ["credentials.view_privileges", "credentials.apply_department_privileges", "quality.view"],
-    "clinician": ["catalogue.newtech", "credentials.apply_privilege"],
+                  "credentials.apply_department_privileges", "credentials.confirm_overrides", "quality.view",
+                  "study.view", "study.submit", "study.signin"],
+    "dept_secretary": ["credentials.view_privileges", "credentials.apply_department_privileges", "quality.view",
+                       "study.view", "study.submit", "study.signin"],
+    "clinician": ["catalogue.newtech", "credentials.apply_privilege", "study.signin"],
 }
 
 
@@ -150,7 +153,8 @@ def test_processes_name_built_in_roles_and_committees():
 def test_the_default_processes_are_those_of_the_installed_domains():
     # An existing database keeps its rows; a new process is declared by its domain.
     assert [p.code for p in domains.processes()] == ["rectification", "newtech", "newtech_report", "qualification",
-                                                     "privilege_grant", "privilege_committee"]
+                                                     "privilege_grant", "privilege_committee", "study_plan",
+                                                     "study_record_review"]
 
 
 def test_audit_labels_are_registered(app):

@@ -1,0 +1,142 @@
+"""The departments x months matrix: each cell's state from one grouped query over the period's plans."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import case, false, func, select
+
+from portal.auth.models import Department
+from portal.core.months import current_month, next_month
+from portal.core.scoping import scope_query
+from portal.extensions import db
+
+from .. import VIEW
+from ..models import CELL_BADGE, CELL_STATES, StudyPlan, StudyRecord, StudySession
+
+
+@dataclass
+class Cell:
+    department_id: int
+    month: date
+    state: str = "none"
+    sessions: int = 0
+    records: int = 0
+    approved: int = 0
+
+    @property
+    def label(self) -> str:
+        return CELL_STATES[self.state]
+
+    @property
+    def badge(self) -> str:
+        return CELL_BADGE[self.state]
+
+
+@dataclass
+class MatrixRow:
+    department: Department
+    cells: list[Cell] = field(default_factory=list)
+
+    def complete(self, upto: date) -> int:
+        return sum(1 for c in self.cells if c.state == "complete" and c.month <= upto)
+
+
+@dataclass
+class Matrix:
+    months: list[date]
+    rows: list[MatrixRow]
+    upto: date  # months after this one are not yet due (not counted in the rates)
+
+    def due_months(self) -> list[date]:
+        return [m for m in self.months if m <= self.upto]
+
+    def column_complete(self, index: int) -> int:
+        return sum(1 for r in self.rows if r.cells[index].state == "complete")
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(CELL_STATES, 0)
+        for row in self.rows:
+            for cell in row.cells:
+                if cell.month <= self.upto:
+                    counts[cell.state] += 1
+        return counts
+
+    @property
+    def due_cells(self) -> int:
+        return len(self.rows) * len(self.due_months())
+
+    @property
+    def complete_cells(self) -> int:
+        return sum(r.complete(self.upto) for r in self.rows)
+
+    @property
+    def rate(self) -> float | None:
+        return self.complete_cells / self.due_cells if self.due_cells else None
+
+
+def cell_state(plan_status: str | None, sessions: int, records: int, approved: int, returned: int) -> str:
+    """The state of one department-month (see CELL_STATES)."""
+    if plan_status is None or plan_status == "draft":
+        return "none"
+    if plan_status == "returned" or returned:
+        return "returned"
+    if plan_status == "submitted":
+        return "submitted"
+    if records == 0:
+        return "approved"
+    return "complete" if approved >= sessions else "partial"
+
+
+def study_departments(principal, division_id: int | None = None, department_id: int | None = None):
+    """The active departments the principal may view study records of, optionally within a division."""
+    stmt = select(Department).where(Department.kind == "department", Department.is_active)
+    if division_id:
+        division = db.session.get(Department, division_id)
+        stmt = stmt.where(Department.path.startswith(f"{division.path}{division.id}/") if division else false())
+    if department_id:
+        stmt = stmt.where(Department.id == department_id)
+    return scope_query(stmt, Department.id, principal, VIEW).order_by(Department.path, Department.sort_order)
+
+
+def divisions() -> list[Department]:
+    return list(db.session.scalars(select(Department).where(Department.kind.in_(("hospital", "division")),
+                                                            Department.is_active).order_by(Department.path)))
+
+
+def months_of(first: date, last: date) -> list[date]:
+    months, month = [], first
+    while month <= last:
+        months.append(month)
+        month = next_month(month)
+    return months
+
+
+def cells(department_ids: list[int], first: date, last: date) -> dict[tuple[int, date], Cell]:
+    """Every plan of the departments within the months, as cells (one grouped query)."""
+    if not department_ids:
+        return {}
+    stmt = (select(StudyPlan.department_id, StudyPlan.month, StudyPlan.status,
+                   func.count(func.distinct(StudySession.id)), func.count(StudyRecord.id),
+                   func.coalesce(func.sum(case((StudyRecord.status == "approved", 1), else_=0)), 0),
+                   func.coalesce(func.sum(case((StudyRecord.status == "returned", 1), else_=0)), 0))
+            .select_from(StudyPlan)
+            .outerjoin(StudySession, StudySession.plan_id == StudyPlan.id)
+            .outerjoin(StudyRecord, StudyRecord.session_id == StudySession.id)
+            .where(StudyPlan.department_id.in_(department_ids), StudyPlan.month >= first, StudyPlan.month <= last)
+            .group_by(StudyPlan.id, StudyPlan.department_id, StudyPlan.month, StudyPlan.status))
+    result = {}
+    for dept, month, status, sessions, records, approved, returned in db.session.execute(stmt):
+        result[(dept, month)] = Cell(dept, month, cell_state(status, sessions, records, int(approved), int(returned)),
+                                     sessions, records, int(approved))
+    return result
+
+
+def build(principal, first: date, last: date, division_id: int | None = None,
+          department_id: int | None = None, today: date | None = None) -> Matrix:
+    departments = list(db.session.scalars(study_departments(principal, division_id, department_id)))
+    months = months_of(first, last)
+    found = cells([d.id for d in departments], first, last)
+    rows = [MatrixRow(d, [found.get((d.id, m)) or Cell(d.id, m) for m in months]) for d in departments]
+    return Matrix(months, rows, current_month(today))

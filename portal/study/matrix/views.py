@@ -1,0 +1,69 @@
+"""The matrix of departments x months (filters by division and year, totals, completion rates, Excel export)
+and the phone view of one department's row."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import abort
+from flask_login import current_user
+
+from portal.core.listing import arg_int
+from portal.core.months import month_label
+from portal.core.permissions import require
+from portal.core.rendering import render
+from portal.core.timeutil import local_today
+from portal.io.export import Column, export_rows
+
+from .. import VIEW, bp
+from ..common import department_or_404
+from ..models import CELL_STATES
+from . import queries
+
+
+def _filters() -> tuple[int, int | None, dict]:
+    year = arg_int("year", local_today().year)
+    if not 2000 <= year <= 2199:
+        abort(400, "年份应在 2000–2199 之间。")
+    division = arg_int("division")
+    return year, division, {"year": year, "division": division or ""}
+
+
+def _percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+@bp.route("")
+@require(VIEW)
+def matrix():
+    """Departments x months of a year, each cell's state linking to the department-month."""
+    year, division, args = _filters()
+    result = queries.build(current_user.principal, date(year, 1, 1), date(year, 12, 1), division)
+    return render("study/matrix.html", matrix=result, year=year, division=division, args=args,
+                  divisions=queries.divisions(), states=CELL_STATES, percent=_percent, this_year=local_today().year)
+
+
+@bp.route("/export")
+@require(VIEW)
+def export_matrix():
+    """The matrix exactly as filtered, one row per department, as .xlsx."""
+    year, division, args = _filters()
+    result = queries.build(current_user.principal, date(year, 1, 1), date(year, 12, 1), division)
+    columns = [Column("科室", lambda r: r.department.name, 18)]
+    for index, month in enumerate(result.months):
+        columns.append(Column(month_label(month), lambda r, i=index: r.cells[i].label, 12))
+    columns.append(Column("已完成月数", lambda r: r.complete(result.upto), 10))
+    due = len(result.due_months())
+    columns.append(Column("完成率", lambda r: _percent(r.complete(result.upto) / due if due else None), 10))
+    return export_rows(result.rows, columns, f"业务学习完成情况{year}", args, "study_plan")
+
+
+@bp.route("/departments/<int:department_id>")
+@require(VIEW)
+def department_row(department_id: int):
+    """One department's year as a column of month cards: the view for the phone."""
+    dept = department_or_404(department_id, VIEW)
+    year, _, _ = _filters()
+    result = queries.build(current_user.principal, date(year, 1, 1), date(year, 12, 1), department_id=dept.id)
+    row = result.rows[0] if result.rows else queries.MatrixRow(dept, [])
+    return render("study/department_row.html", dept=dept, row=row, year=year, matrix=result, percent=_percent)

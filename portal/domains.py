@@ -15,5 +15,6 @@ INSTALLED = [
     "portal.reports",
     "portal.casemgmt",
     "portal.catalogue",
+    "portal.budget",
     "portal.api",
 ]

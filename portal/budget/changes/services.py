@@ -16,6 +16,7 @@ from portal.extensions import db
 
 from ..execution import warnings
 from ..execution.queries import line_figures, version_amounts
+from ..expenditures.services import lock_project
 from ..models import CHANGE_KINDS, BudgetChange, BudgetLine, BudgetProject, BudgetVersion, BudgetVersionLine
 
 FIELDS = ("kind", "from_line_id", "to_line_id", "amount", "reason", "status", "version_number")
@@ -69,7 +70,7 @@ def request_change(project: BudgetProject, user: User, *, kind: str, to_line_id:
 
 def apply_change(change: BudgetChange) -> BudgetVersion:
     """Copy the current version with the change applied as the next version; the project moves to it."""
-    project = db.session.get(BudgetProject, change.project_id, with_for_update=True)
+    project = lock_project(change.project_id)
     amounts = version_amounts(project.id, project.current_version)
     amounts[change.to_line_id] = amounts.get(change.to_line_id, Decimal("0")) + change.amount
     if change.from_line_id:

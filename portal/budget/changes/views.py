@@ -12,6 +12,7 @@ from portal.core.service import ServiceError
 
 from .. import CHANGE, bp
 from ..expenditures.services import leaf_lines
+from ..models import CHANGE_KINDS
 from ..projects.queries import project_or_404
 from . import services
 from .forms import ChangeForm
@@ -24,6 +25,7 @@ def new_change(project_id: int):
     project = project_or_404(project_id, CHANGE)
     form = ChangeForm()
     choices = [("", "（请选择）")] + [(line.id, line.label) for line in leaf_lines(project.id)]
+    form.kind.choices = select_choices(CHANGE_KINDS)
     form.from_line_id.choices = select_choices(choices)
     form.to_line_id.choices = select_choices(choices)
     status = 200

@@ -35,10 +35,10 @@ def _claim(key: str, project_id: int, line_id: int | None, kind: str, threshold:
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = utcnow()
-    stmt = insert(BudgetWarning).values(key=key, project_id=project_id, line_id=line_id, kind=kind,
+    stmt = insert(BudgetWarning.__table__).values(key=key, project_id=project_id, line_id=line_id, kind=kind,
                                         threshold=threshold, message=message[:300], created_at=now,
                                         updated_at=now).on_conflict_do_nothing(index_elements=["key"])
-    return db.session.execute(stmt).rowcount == 1
+    return db.session.execute(stmt.returning(BudgetWarning.__table__.c.id)).scalar() is not None
 
 
 def _tell(project: BudgetProject, title: str, body: str) -> None:

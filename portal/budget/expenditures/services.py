@@ -27,8 +27,8 @@ FIELDS = ("line_id", "spent_on", "amount", "description", "voucher_no", "status"
 def lock_project(project_id: int) -> BudgetProject:
     """The project row, locked for this transaction (PostgreSQL): expenditures of one project are checked one
     after the other, so two of them cannot both fit the same remaining amount. SQLite writes are serialised."""
-    return db.session.scalar(select(BudgetProject).where(BudgetProject.id == project_id)
-                             .with_for_update().execution_options(populate_existing=True))
+    db.session.execute(select(BudgetProject.id).where(BudgetProject.id == project_id).with_for_update())
+    return db.session.get(BudgetProject, project_id, populate_existing=True)
 
 
 def leaf_lines(project_id: int) -> list[BudgetLine]:

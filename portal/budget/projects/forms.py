@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import NumberRange, ValidationError
+from wtforms.validators import NumberRange, StopValidation
 
 from portal.core.forms import PortalForm, length, optional, required
 
@@ -28,7 +28,7 @@ class MoneyField(StringField):
 
     def pre_validate(self, form):
         if getattr(self, "money_error", None):
-            raise ValidationError(self.money_error)
+            raise StopValidation(self.money_error)  # before DataRequired, which would say only "required"
 
 
 def int_or_none(value):

@@ -13,6 +13,7 @@ from portal.core.listing import arg_choice, arg_int, paginate
 from portal.core.permissions import require
 from portal.core.rendering import render
 from portal.core.service import ServiceError
+from portal.core.timeutil import utcnow
 from portal.io.export import Column, export_rows
 
 from .. import MANAGE, VIEW, bp
@@ -123,7 +124,7 @@ def update_settings(project_id: int):
 def _accounts(project, form=None, status=200, template="budget/accounts.html"):
     rows, total, version = services.final_accounts(project)
     return render(template, status=status, project=project, rows=rows, total=total, version=version,
-                  form=form or CloseForm(formdata=None))
+                  form=form or CloseForm(formdata=None), printed_at=utcnow())
 
 
 @bp.route("/projects/<int:project_id>/accounts")

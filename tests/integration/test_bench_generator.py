@@ -63,6 +63,13 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         # The printed counts are the rows in the database.
         for table in ("care_tasks", "ledger_entries", "login_events", "notifications", "staff"):
             assert ctx.counts[table] == db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+        from bench.generate_budget import LINES, sizes
+        from portal.budget.models import BudgetLine, BudgetProject, Expenditure
+
+        projects, expenditures = sizes("small")
+        assert (_count(BudgetProject), _count(BudgetLine), _count(Expenditure)) == (projects, projects * LINES,
+                                                                                    expenditures)
+        assert sizes("hospital") == (200, 100_000) and 200 * LINES == 2_000  # five years: the targets' data
         audit_rows = _count(AuditLog)
         assert audit_rows >= scale.audit_extra + _count(LedgerEntry)
         report = verify_chain()
@@ -75,7 +82,7 @@ def test_pages_load_on_the_generated_data(bench_app):
     pages = {"bsup": ["/", "/casemgmt/tasks/overview", "/casemgmt/kpis", "/casemgmt/patients", "/casemgmt/ledger",
                       "/casemgmt/ledger/report"],
              "bcm00": ["/", "/casemgmt/tasks", "/casemgmt/patients", "/casemgmt/ledger"],
-             "bma": ["/approvals/todo", "/supervision"], "baudit": ["/audit/"], "bsys": ["/admin/users"]}
+             "bma": ["/approvals/todo", "/supervision", "/budget"], "baudit": ["/audit/"], "bsys": ["/admin/users"]}
     for login, urls in pages.items():
         client = app.test_client()
         client.login(login, PASSWORD)

@@ -1,4 +1,4 @@
-"""Key-project spending as a report of the registry: expenditures in a period per project and line category,
+"""Key-project spending as a report of the registry: expenditures in a period per project (a line category as a filter),
 with the rows behind every number (filters, export, print and archive come from portal/reports)."""
 
 from __future__ import annotations
@@ -25,14 +25,12 @@ def _scope(stmt, user, permission):
 
 def _query(params):
     return (select(BudgetProject.code.label("project"), BudgetProject.name.label("project_name"),
-                   BudgetLine.category.label("category"),
                    func.count(Expenditure.id).label("count"),
                    func.coalesce(func.sum(case((Expenditure.status == "spent", Expenditure.amount), else_=0)), 0)
                    .label("spent"))
             .join(BudgetProject, BudgetProject.id == Expenditure.project_id)
-            .join(BudgetLine, BudgetLine.id == Expenditure.line_id)
-            .group_by(BudgetProject.code, BudgetProject.name, BudgetLine.category)
-            .order_by(BudgetProject.code, BudgetLine.category))
+            .group_by(BudgetProject.code, BudgetProject.name)
+            .order_by(BudgetProject.code))
 
 
 def _of_category(stmt, category: str):
@@ -44,8 +42,6 @@ def _rows(params, keys: dict):
     if "project" in keys:
         stmt = stmt.where(Expenditure.project_id.in_(select(BudgetProject.id)
                                                      .where(BudgetProject.code == keys["project"])))
-    if "category" in keys:
-        stmt = stmt.where(Expenditure.line_id.in_(select(BudgetLine.id).where(BudgetLine.category == keys["category"])))
     return stmt.order_by(Expenditure.spent_on.desc(), Expenditure.id.desc())
 
 
@@ -64,11 +60,10 @@ SPENDING = register(Report(
     code="budget_spending", title="重点项目支出统计", permission=VIEW, query=_query,
     columns=(Column("project", "项目编号", fmt="text", width=14),
              Column("project_name", "项目名称", fmt="text", width=30),
-             Column("category", "科目类别", fmt="text", labels=CATEGORIES, width=14),
              Column("count", "笔数", drill=DRILL, width=10),
              Column("spent", "支出金额", fmt="money", drill=DRILL, width=18)),
     definition=DEFINITION, date_column=Expenditure.spent_on, scope=_scope, department_filter=False,
     filters=(Choice("category_filter", "科目类别", CATEGORIES, apply=_of_category, blank="全部类别"),),
     sees_everything=lambda user: user.principal.departments_for(VIEW) is None,
     chart=Chart("bar", "project_name", ("spent",)), group="项目预算", period="range",
-    summary="各重点项目按科目类别的支出笔数与金额", empty="该期间没有项目支出。"))
+    summary="各重点项目在期间内的支出笔数与金额（可按科目类别筛选）", empty="该期间没有项目支出。"))

@@ -299,3 +299,59 @@ def test_the_dashboard_and_its_export_and_the_report(client, tree):
     assert report.status_code == 200 and "¥850.00" in text_of(report)
     assert client.get(f"/budget/projects/{pid}/expenditures?line={line(pid, 'A').id}&status=spent"
                       ).status_code == 200
+
+
+def test_attachments_pass_the_store_checks_and_open_within_scope(client, tree):
+    people(tree)
+    project = make_project(tree)
+    pid, b01 = project.id, line(project, "B01").id
+    db.session.commit()
+    client.login("yiwu")
+    form = {"line_id": b01, "spent_on": f"{YEAR}-03-01", "amount": "10", "description": "资料", "voucher_no": "AT-1"}
+    response = client.submit(f"/budget/projects/{pid}/expenditures/new",
+                             {**form, "attachment": (io.BytesIO(b"MZ..."), "virus.exe")},
+                             content_type="multipart/form-data")
+    assert response.status_code == 422 and "附件只接受" in text_of(response)
+    response = client.submit(f"/budget/projects/{pid}/expenditures/new",
+                             {**form, "attachment": (io.BytesIO(b"%PDF-1.4 fake"), "发票.pdf")},
+                             content_type="multipart/form-data")
+    assert response.status_code == 303
+    item = db.session.scalar(select(Expenditure))
+    assert client.get(f"/budget/expenditures/{item.id}/attachment").data == b"%PDF-1.4 fake"
+    client.submit("/logout")
+    client.login("ohead")
+    assert client.get(f"/budget/expenditures/{item.id}/attachment").status_code == 404
+
+
+def test_a_rejected_increase_leaves_the_budget_as_it_was(client, tree):
+    p = people(tree)
+    project = make_project(tree)
+    change = changes.request_change(project, db.session.get(User, p["head"].id), kind="increase",
+                                    to_line_id=line(project, "B01").id, from_line_id=None,
+                                    amount=Decimal("50.00"), reason="追加培训")
+    pid, approval = project.id, change.approval_id
+    db.session.commit()
+    task = db.session.scalar(select(ApprovalTask).where(ApprovalTask.instance_id == approval))
+    client.login(db.session.get(User, task.assignee_id).login_name)
+    assert client.submit(f"/approvals/{approval}/act", {"action": "reject", "comment": "不予追加"}).status_code == 303
+    project = db.session.get(BudgetProject, pid, populate_existing=True)
+    assert project.current_version == 1 and execution(project).total.budget == Decimal("1600.00")
+    assert changes.project_changes(pid)[0].status == "rejected"
+
+
+@pytest.mark.parametrize("lines, message", [
+    (f"A | 设备 | 设备购置 | {YEAR} | 0\nA1 | 子 | 设备购置 | {YEAR} | 1 | A\n"
+     f"A2 | 孙 | 设备购置 | {YEAR} | 1 | A1", "最多两级"),
+    (f"A | 设备 | 设备购置 | {YEAR} | -1", "不能为负数"),
+    (f"A | 设备 | 设备购置 | {YEAR} | 一百", "应为金额数字"),
+    (f"A | 设备 | 无此类别 | {YEAR} | 1", "类别应为"),
+    (f"A | 设备 | 设备购置 | {YEAR + 5} | 1", "年度应在项目周期内"),
+    ("A | 设备", "第 1 行应为")])
+def test_a_project_with_bad_lines_is_refused_and_nothing_is_made(client, tree, lines, message):
+    people(tree)
+    client.login("yiwu")
+    response = client.submit("/budget/projects/new", {
+        "code": "ZD-X", "name": "坏项目", "department_id": tree.cardiology.id, "start_date": f"{YEAR}-01-01",
+        "end_date": f"{YEAR}-12-31", "lines": lines, "thresholds": "80,100", "ahead_margin": "10"})
+    assert response.status_code == 422 and message in text_of(response)
+    assert db.session.scalar(select(func.count()).select_from(BudgetProject)) == 0

@@ -96,8 +96,10 @@ def check_ahead(project: BudgetProject, today: date | None = None) -> bool:
 def check_all_ahead(today: date | None = None) -> dict[str, int]:
     """The daily check over every active project (idempotent: a project is told once)."""
     today = today or local_today()
+    told = select(BudgetWarning.project_id).where(BudgetWarning.kind == "ahead")
     projects = db.session.scalars(select(BudgetProject).where(BudgetProject.status == "active",
-                                                              BudgetProject.start_date <= today))
+                                                              BudgetProject.start_date <= today,
+                                                              BudgetProject.id.not_in(told)))
     checked = warned = 0
     for project in projects:
         checked += 1

@@ -14,12 +14,14 @@ from decimal import Decimal
 
 from sqlalchemy import insert, select, tuple_
 
+from portal.auth.models import User
 from portal.core.actor import current_actor
 from portal.core.timeutil import format_date, utcnow
 from portal.extensions import db
 from portal.io.columns import CellError, ImportColumn, register_lookup
 from portal.io.imports import ImportType, register
 
+from .. import MANAGE
 from ..execution import warnings
 from ..execution.queries import line_spending, version_amounts
 from ..models import BudgetLine, BudgetProject, Expenditure
@@ -48,6 +50,13 @@ COLUMNS = [
 ]
 
 
+def _reach() -> frozenset[int] | None:
+    """The departments whose projects the importing user manages (None: all; the system imports anywhere)."""
+    user_id = current_actor().user_id
+    user = db.session.get(User, user_id) if user_id else None
+    return user.principal.departments_for(MANAGE) if user is not None else None
+
+
 def _check_rows(rows) -> None:
     """Project, line, period, voucher numbers in the database and the over-line rule: a few queries per file."""
     codes = {r.values["project_code"] for r in rows}
@@ -66,6 +75,7 @@ def _check_rows(rows) -> None:
     for start in range(0, len(pairs), 500):
         known |= set(db.session.execute(select(Expenditure.project_id, Expenditure.voucher_no).where(
             tuple_(Expenditure.project_id, Expenditure.voucher_no).in_(pairs[start:start + 500]))).all())
+    reach = _reach()
     remaining: dict[int, Decimal] = {}
     for project in projects.values():
         amounts = version_amounts(project.id, project.current_version)
@@ -78,6 +88,9 @@ def _check_rows(rows) -> None:
         project = projects.get(values["project_code"])
         if project is None:
             row.errors.append(("项目编号", values["project_code"], "找不到该项目"))
+            continue
+        if reach is not None and project.department_id not in reach:
+            row.errors.append(("项目编号", values["project_code"], "该项目不在您可以管理的科室范围内"))
             continue
         if project.status != "active":
             row.errors.append(("项目编号", values["project_code"], "项目已决算，不能再导入支出"))

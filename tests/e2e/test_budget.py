@@ -63,6 +63,8 @@ def test_a_department_head_checks_execution_on_a_wecom_phone(browser, base_url, 
         submit_login(page, budget["head"].login, budget["head"].password)
         panel = page.locator('[data-panel="budget.execution"]')
         expect(panel).to_contain_text("胸痛中心建设")
+        assert no_horizontal_scroll(page)
+        page.screenshot(path=str(SHOTS / "budget-home-phone-375.png"), full_page=True)
         with page.expect_navigation():
             panel.get_by_role("link", name="胸痛中心建设").click()
         expect(page.locator("h1")).to_contain_text("胸痛中心建设")

@@ -355,3 +355,29 @@ def test_a_project_with_bad_lines_is_refused_and_nothing_is_made(client, tree, l
         "end_date": f"{YEAR}-12-31", "lines": lines, "thresholds": "80,100", "ahead_margin": "10"})
     assert response.status_code == 422 and message in text_of(response)
     assert db.session.scalar(select(func.count()).select_from(BudgetProject)) == 0
+
+
+def test_the_daily_job_runs_through_the_queue_and_tells_once(app, tree):
+    from rq import SimpleWorker
+
+    import jobs
+    from jobs.budget import check_ahead_of_time
+    from portal.core.redis_conn import get_queue
+
+    p = people(tree)
+    today = local_today()
+    project = make_project(tree, start=today - timedelta(days=9), end=today + timedelta(days=90), thresholds="150")
+    spend(project, p["ma"], "A01", "800.00", "JQ1", day=today)
+    db.session.commit()
+    jobs.use_app(app)
+    queue = get_queue()
+    results = []
+    for _ in range(2):
+        job = queue.enqueue(check_ahead_of_time)
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        job.refresh()
+        assert job.is_finished, job.latest_result()
+        results.append(job.return_value())
+    assert [r["warned"] for r in results] == [1, 0]
+    assert db.session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.category == "budget", Notification.title.like("支出超进度预警%"))) == 4

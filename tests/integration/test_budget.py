@@ -297,6 +297,14 @@ def test_the_dashboard_and_its_export_and_the_report(client, tree):
     assert client.get("/budget/export").status_code == 200
     report = client.get(f"/reports/budget_spending?date_from={YEAR}-01-01&date_to={YEAR}-12-31")
     assert report.status_code == 200 and "¥850.00" in text_of(report)
+    import html
+    import re
+
+    found = re.findall(r'href="(/reports/budget_spending/rows[^"]*)"', report.get_data(as_text=True))
+    links = [html.unescape(u) for u in found]
+    assert links
+    rows = client.get(links[0])
+    assert rows.status_code == 200 and "D1" in text_of(rows) and "850.00" in text_of(rows)  # the rows behind it
     assert client.get(f"/budget/projects/{pid}/expenditures?line={line(pid, 'A').id}&status=spent"
                       ).status_code == 200
 

@@ -18,5 +18,6 @@ INSTALLED = [
     "portal.reports",
     "portal.casemgmt",
     "portal.study",
+    "portal.budget",
     "portal.api",
 ]

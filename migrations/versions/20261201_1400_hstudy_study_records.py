@@ -11,7 +11,7 @@ import portal.core.models
 
 
 revision = 'hstudy01'
-down_revision = "hquality01"
+down_revision = "hbudget01"
 branch_labels = None
 depends_on = None
 

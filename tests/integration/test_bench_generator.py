@@ -113,6 +113,13 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
                       "quality_discharges", "quality_surgeries", "quality_events", "study_plans",
                       "study_sessions", "study_records", "study_attendance"):
             assert ctx.counts[table] == db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+        from bench.generate_budget import LINES, sizes
+        from portal.budget.models import BudgetLine, BudgetProject, Expenditure
+
+        projects, expenditures = sizes("small")
+        assert (_count(BudgetProject), _count(BudgetLine), _count(Expenditure)) == (projects, projects * LINES,
+                                                                                    expenditures)
+        assert sizes("hospital") == (200, 100_000) and 200 * LINES == 2_000  # five years: the targets' data
         audit_rows = _count(AuditLog)
         assert audit_rows >= scale.audit_extra + _count(LedgerEntry)
         report = verify_chain()
@@ -130,7 +137,7 @@ def test_pages_load_on_the_generated_data(bench_app):
                      "/catalogue/technologies/1", "/catalogue/departments", "/catalogue/filings",
                      "/catalogue/newtech?status=trial", "/catalogue/filings/1", "/catalogue/newtech/1",
                      "/credentials/qualifications", "/credentials/qualifications?expiring=30", "/study",
-                     "/study?year=2025"],
+                     "/study?year=2025", "/budget"],
              "baudit": ["/audit/"], "bsys": ["/admin/users"]}
     for login, urls in pages.items():
         client = app.test_client()

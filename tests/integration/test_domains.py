@@ -51,14 +51,15 @@ ADDED_GRANTS = {
     "sysadmin": ["admin.workdays"],
     "ma_admin": ["catalogue.view", "catalogue.manage", "catalogue.filings", "catalogue.newtech", "admin.workdays",
                  "io.import", *PRIVILEGES, "credentials.configure_privilege_rules", "quality.view", "quality.import",
-                 "study.view", "study.signin"],
+                 "study.view", "study.signin", "budget.view", "budget.manage", "budget.change"],
     "ma_staff": ["catalogue.view", "catalogue.manage", "catalogue.filings", "catalogue.newtech", "io.import",
-                 *PRIVILEGES, "quality.view", "quality.import", "study.view", "study.signin"],
+                 *PRIVILEGES, "quality.view", "quality.import", "study.view", "study.signin", "budget.view",
+                 "budget.manage", "budget.change"],
     "dept_head": ["catalogue.view", "catalogue.newtech", "credentials.view_privileges", "credentials.apply_privilege",
                   "credentials.apply_department_privileges", "credentials.confirm_overrides", "quality.view",
-                  "study.view", "study.submit", "study.signin"],
+                  "study.view", "study.submit", "study.signin", "budget.view", "budget.change"],
     "dept_secretary": ["credentials.view_privileges", "credentials.apply_department_privileges", "quality.view",
-                       "study.view", "study.submit", "study.signin"],
+                       "study.view", "study.submit", "study.signin", "budget.view"],
     "clinician": ["catalogue.newtech", "credentials.apply_privilege", "study.signin"],
 }
 
@@ -154,7 +155,7 @@ def test_the_default_processes_are_those_of_the_installed_domains():
     # An existing database keeps its rows; a new process is declared by its domain.
     assert [p.code for p in domains.processes()] == ["rectification", "newtech", "newtech_report", "qualification",
                                                      "privilege_grant", "privilege_committee", "study_plan",
-                                                     "study_record_review"]
+                                                     "study_record_review", "budget_change", "budget_overspend"]
 
 
 def test_audit_labels_are_registered(app):

@@ -1,0 +1,62 @@
+"""Expenditures against budget lines, and the warnings sent once per crossing."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.core.models import Model
+
+from .projects import MONEY, BudgetLine, BudgetProject
+
+# committed: over its line and waiting for approval; spent: counts as spent; rejected: not counted.
+EXPENDITURE_STATES = {"spent": "已支出", "committed": "待审批（已占用）", "rejected": "未获批准"}
+WARNING_KINDS = {"threshold": "执行率预警", "ahead": "超进度预警"}
+
+
+class Expenditure(Model):
+    __tablename__ = "budget_expenditures"
+    __table_args__ = (UniqueConstraint("project_id", "voucher_no"),
+                      Index("ix_budget_expenditures_project_status_line", "project_id", "status", "line_id"))
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("budget_projects.id", ondelete="CASCADE"))
+    line_id: Mapped[int] = mapped_column(ForeignKey("budget_lines.id", ondelete="RESTRICT"), index=True)
+    spent_on: Mapped[date] = mapped_column(Date, index=True)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    description: Mapped[str] = mapped_column(String(500))
+    voucher_no: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16), default="spent")
+    over_reason: Mapped[str] = mapped_column(Text, default="")
+    approval_id: Mapped[int | None] = mapped_column(ForeignKey("approval_instances.id", ondelete="SET NULL"))
+    attachment_name: Mapped[str] = mapped_column(String(200), default="")
+    attachment_type: Mapped[str] = mapped_column(String(100), default="")
+    attachment: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+
+    project: Mapped[BudgetProject] = relationship()
+    line: Mapped[BudgetLine] = relationship(lazy="joined")
+
+    @property
+    def status_label(self) -> str:
+        return EXPENDITURE_STATES[self.status]
+
+
+class BudgetWarning(Model):
+    """One warning sent; `key` is unique so a crossing is told once, whatever runs at the same time."""
+
+    __tablename__ = "budget_warnings"
+
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("budget_projects.id", ondelete="CASCADE"), index=True)
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("budget_lines.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    threshold: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(String(300))
+
+    line: Mapped[BudgetLine | None] = relationship()
+
+    @property
+    def kind_label(self) -> str:
+        return WARNING_KINDS[self.kind]

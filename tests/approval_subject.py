@@ -39,17 +39,17 @@ class StaffReview:
 subjects.register(StaffReview())
 
 
-# The engine's tests run on the sign-offs the requirements name; their domains will declare them.
+# The engine's tests run on sign-offs shaped like the requirements' own; their codes (t_…) never meet a domain's.
 PROCESSES = [
-    Process("qualification", "资质审核", "医师资质材料审核", True,
+    Process("t_qualification", "资质审核", "医师资质材料审核", True,
             [Step("科主任审核", "dept_head", hours=48), Step("医务科审核", "role", "ma_staff", hours=72)]),
-    Process("privilege", "手术/技术授权", "医师手术分级与技术授权", True,
+    Process("t_privilege", "手术/技术授权", "医师手术分级与技术授权", True,
             [Step("科主任审核", "dept_head", hours=48), Step("医务科审核", "role", "ma_staff", hours=72),
              Step("委员会审议", "committee", "tech", "all", hours=168)]),
-    Process("study_record", "业务学习记录", "科室业务学习记录审核", True, [Step("科主任审核", "dept_head", hours=72)]),
-    Process("project_submission", "医务项目申报", "医务项目申报审批", True,
+    Process("t_study_record", "业务学习记录", "科室业务学习记录审核", True, [Step("科主任审核", "dept_head", hours=72)]),
+    Process("t_project_submission", "医务项目申报", "医务项目申报审批", True,
             [Step("科主任审核", "dept_head", hours=48), Step("医务科审批", "role", "ma_admin", hours=72)]),
-    Process("budget_change", "项目预算调整", "项目预算调整审批", False,
+    Process("t_budget_change", "项目预算调整", "项目预算调整审批", False,
             [Step("科主任审核", "dept_head", hours=48), Step("医务科审批", "role", "ma_admin", hours=72)]),
 ]
 

@@ -101,7 +101,7 @@ def pending(wecom_live: WeComLive) -> PendingApproval:
                             wecom_userid="head")
         subject = factories.make_staff("待审人员", tree.cardiology)
         instance = services.submit(
-            "study_record", entity_type="staff_review", entity_id=subject.id, title=TITLE, applicant=applicant,
+            "t_study_record", entity_type="staff_review", entity_id=subject.id, title=TITLE, applicant=applicant,
             department_id=tree.cardiology.id, comment="请审核本月业务学习记录。",
             files=[("学习照片.png", png_bytes()), ("学习记录.pdf", pdf_bytes()), ("签到表.xlsx", xlsx_bytes())])
         db.session.commit()  # after the commit the outbox enqueues the push to the head

@@ -28,7 +28,7 @@ def test_concurrent_approvals_of_one_task_have_one_winner(tmp_path, redis_server
                 applicant = make_user("doc", ["clinician"], tree.cardiology)
                 head = make_user("head", ["dept_head"], tree.cardiology)
                 subject = make_staff("待审人员", tree.cardiology)
-                instance = services.submit("study_record", entity_type="staff_review", entity_id=subject.id,
+                instance = services.submit("t_study_record", entity_type="staff_review", entity_id=subject.id,
                                            title="并发测试", applicant=db.session.get(User, applicant.id),
                                            department_id=tree.cardiology.id)
                 db.session.commit()

@@ -13,7 +13,7 @@ from portal.core.service import ServiceError
 from portal.extensions import db
 
 
-def _process(code: str = "study_record") -> ApprovalProcess:
+def _process(code: str = "t_study_record") -> ApprovalProcess:
     return db.session.scalar(select(ApprovalProcess).where(ApprovalProcess.code == code))
 
 

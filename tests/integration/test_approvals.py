@@ -37,7 +37,7 @@ def people(tree):
     return P
 
 
-def submit(people, process="qualification", comment="请审核"):
+def submit(people, process="t_qualification", comment="请审核"):
     instance = services.submit(process, entity_type="staff_review", entity_id=people.subject.id, title="刘医生资质审核",
                                applicant=db.session.get(User, people.applicant.id),
                                department_id=people.applicant.staff.department_id, comment=comment)
@@ -114,7 +114,7 @@ def test_reject_ends_the_request(session, people):
 
 
 def test_committee_all_must_sign(session, people):
-    iid = submit(people, "privilege")
+    iid = submit(people, "t_privilege")
     services.act(task_of(iid, people.head).id, user(people.head), "approve")
     services.act(task_of(iid, people.ma).id, user(people.ma), "approve")
     db.session.commit()
@@ -187,7 +187,7 @@ def test_transfer_outside_the_steps_rule_or_to_someone_involved_is_refused(sessi
 
 
 def submit_privilege_to_committee(people):
-    iid = submit(people, "privilege")
+    iid = submit(people, "t_privilege")
     services.act(task_of(iid, people.head).id, user(people.head), "approve")
     services.act(task_of(iid, people.ma).id, user(people.ma), "approve")
     db.session.commit()
@@ -197,7 +197,7 @@ def submit_privilege_to_committee(people):
 
 def test_a_department_heads_own_request_goes_to_the_office(session, people, tree):
     subject = make_staff("主任本人的资质", tree.surgery)
-    iid = services.submit("qualification", entity_type="staff_review", entity_id=subject.id, title="周主任资质审核",
+    iid = services.submit("t_qualification", entity_type="staff_review", entity_id=subject.id, title="周主任资质审核",
                           applicant=user(people.other_head), department_id=tree.surgery.id).id
     db.session.commit()
     assert task_of(iid, people.other_head) is None  # never their own approver
@@ -273,7 +273,7 @@ def test_withdraw_by_the_applicant_only(session, people):
 
 
 def test_process_without_withdrawal(session, people):
-    iid = submit(people, "budget_change")
+    iid = submit(people, "t_budget_change")
     with pytest.raises(ServiceError, match="不允许撤回"):
         services.withdraw(iid, user(people.applicant))
 
@@ -353,7 +353,7 @@ def test_attachments_open_inline_and_excel_as_a_table(client, people):
     wb.active.append(["刘医生", 95])
     buffer = io.BytesIO()
     wb.save(buffer)
-    iid = services.submit("qualification", entity_type="staff_review", entity_id=people.subject.id, title="附件测试",
+    iid = services.submit("t_qualification", entity_type="staff_review", entity_id=people.subject.id, title="附件测试",
                           applicant=user(people.applicant), department_id=people.applicant.staff.department_id,
                           files=[("成绩.xlsx", buffer.getvalue()), ("照片.png", b"\x89PNG\r\n\x1a\nrest")]).id
     db.session.commit()
@@ -374,7 +374,7 @@ def test_process_admin_adds_a_step(client, people, tree):
     client.login("boss")
     from portal.approvals.models import ApprovalProcess
 
-    process = db.session.scalar(select(ApprovalProcess).where(ApprovalProcess.code == "study_record"))
+    process = db.session.scalar(select(ApprovalProcess).where(ApprovalProcess.code == "t_study_record"))
     response = client.submit(f"/approvals/processes/{process.id}/steps", {
         "name": "医务科备案", "rule": "role", "role_code": "ma_staff", "committee_mode": "any",
         "time_limit_hours": "24"})

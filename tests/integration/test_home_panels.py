@@ -146,7 +146,7 @@ def test_todo_and_unread_counts_link_to_their_lists(client, tree):
     applicant = make_user("doc", ["clinician"], tree.cardiology_ward, name="刘医生")
     head = make_user("head", ["dept_head"], tree.cardiology, name="张主任")
     subject = make_staff("待审人员", tree.cardiology)
-    approvals.submit("qualification", entity_type="staff_review", entity_id=subject.id, title="刘医生资质审核",
+    approvals.submit("t_qualification", entity_type="staff_review", entity_id=subject.id, title="刘医生资质审核",
                      applicant=db.session.get(User, applicant.id), department_id=tree.cardiology_ward.id,
                      comment="请审核")
     notify([head.id], "warning", "督导问题待整改：测试", push=False)

@@ -38,7 +38,7 @@ def submit(applicant, subject):
     from portal.auth.models import User
 
     user = db.session.get(User, applicant.id)
-    services.submit("study_record", entity_type="staff_review", entity_id=subject.id, title="业务学习记录",
+    services.submit("t_study_record", entity_type="staff_review", entity_id=subject.id, title="业务学习记录",
                     applicant=user, department_id=user.staff.department_id)
     db.session.commit()
 

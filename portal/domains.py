@@ -15,5 +15,6 @@ INSTALLED = [
     "portal.reports",
     "portal.casemgmt",
     "portal.catalogue",
+    "portal.projects",
     "portal.api",
 ]

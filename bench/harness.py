@@ -583,7 +583,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def sign_in_all(port: int, app, quick: bool) -> dict:
-    logins = ["bsup", "bsys", "bma", "baudit", "bplan", *case_managers(app, 8 if quick else 40)]
+    logins = ["bsup", "bsys", "bma", "baudit", "bplan", "bh000", *case_managers(app, 8 if quick else 40)]
     sessions = {}
     for login in logins:
         cookie, csrf = sign_in(port, login)

@@ -128,7 +128,7 @@ def test_upload_versions_submit_return_resubmit_pass(client, tree):
     users = people(tree)
     project = publish(client, tree)
     task = task_of(project, tree.cardiology)
-    first, second = items(task)
+    first, _second = items(task)
     client.login("sec")
     assert client.get("/projects/tasks").status_code == 200
     assert "医疗质量安全自查" in text_of(client.get("/projects/tasks"))
@@ -160,7 +160,8 @@ def test_upload_versions_submit_return_resubmit_pass(client, tree):
     assert items(task)[0].status == "submitted"
     client.submit("/logout")
     client.login("yiwu")
-    assert client.submit(f"/approvals/{first.approval_id}/act", {"action": "approve", "comment": "通过"}).status_code == 303
+    response = client.submit(f"/approvals/{first.approval_id}/act", {"action": "approve", "comment": "通过"})
+    assert response.status_code == 303
     assert items(task)[0].status == "passed"
     assert users["sec"]
 

@@ -115,6 +115,10 @@ def test_bad_project_input_is_refused(client, tree):
     assert response.status_code == 422 and "不能重复" in text_of(response)
     response = client.submit("/projects/new", form([tree.cardiology], starts_on="not-a-date"))
     assert response.status_code == 422
+    response = client.submit("/projects/new", form([tree.north]))  # a division is not a target
+    assert response.status_code == 422 and "不能选医院或院区" in text_of(response)
+    response = client.submit("/projects/new", {**form([]), "department_ids": ["abc"]})
+    assert response.status_code == 422 and "不能选医院或院区" in text_of(response)
     assert db.session.scalar(select(func.count()).select_from(Project)) == 0
     # A draft without departments cannot be published.
     client.submit("/projects/new", form([]))

@@ -26,7 +26,8 @@ class ProjectForm(PortalForm):
     starts_on = DateField("开始日期", validators=[required("请填写开始日期（如 2026-12-01）")])
     ends_on = DateField("结束日期", validators=[required("请填写结束日期（如 2026-12-31）")])
     deadline = DateField("提交截止", validators=[required("请填写提交截止日期（如 2026-12-20）")])
-    department_ids = SelectMultipleField("目标科室", coerce=int)
+    # Checked by the service (a Chinese message for an unknown or non-target department).
+    department_ids = SelectMultipleField("目标科室", coerce=_int_or_none, validate_choice=False)
     materials = FieldList(FormField(MaterialEntry), min_entries=MATERIAL_ROWS, max_entries=20)
 
 

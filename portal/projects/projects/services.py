@@ -26,6 +26,7 @@ from ..models import ITEM_STATES, DocTemplate, ItemFile, Material, Project, Proj
 FIELDS = ("category", "title", "description", "starts_on", "ends_on", "deadline", "status")
 MAX_MATERIALS = 20
 OPEN_ITEM_STATES = ("pending", "uploaded", "returned")
+TARGET_KINDS = ("department", "ward")
 ARCHIVE_INLINE_FILES = 40  # more accepted files than this: the zip is built by a job
 
 
@@ -72,10 +73,12 @@ def _check(data: ProjectData) -> None:
         if template_ids - found:
             raise ServiceError("所选模板不存在。", field="materials")
     if data.department_ids:
+        if None in data.department_ids:
+            raise ServiceError("请选择在用的科室或病区（不能选医院或院区）。", field="department_ids")
         found = set(db.session.scalars(select(Department.id).where(
-            Department.id.in_(data.department_ids), Department.is_active)))
+            Department.id.in_(data.department_ids), Department.is_active, Department.kind.in_(TARGET_KINDS))))
         if set(data.department_ids) - found:
-            raise ServiceError("所选科室不存在或已停用。", field="department_ids")
+            raise ServiceError("请选择在用的科室或病区（不能选医院或院区）。", field="department_ids")
 
 
 def save_draft(project: Project | None, data: ProjectData) -> Project:

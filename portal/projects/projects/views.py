@@ -7,7 +7,7 @@ import tempfile
 
 from flask import abort, current_app, flash, redirect, request, send_file, url_for
 
-from portal.auth.queries import department_choices
+from portal.auth.org import department_tree
 from portal.core.forms import select_choices
 from portal.core.listing import arg_choice, arg_int, arg_str, paginate
 from portal.core.permissions import require
@@ -42,8 +42,14 @@ def _template_choices():
     return [("", "（不使用模板）")] + [(t.id, f"{t.category.name}：{t.name}") for t in rows]
 
 
+def target_choices() -> list[tuple[int, str]]:
+    """Clinical departments and wards in tree order, indented under their parents (the tree picker)."""
+    return [(d.id, "\u3000" * max(d.depth - 2, 0) + d.name) for d in department_tree(include_inactive=False)
+            if d.kind in services.TARGET_KINDS]
+
+
 def _prepare(form: ProjectForm) -> None:
-    form.department_ids.choices = select_choices(department_choices(blank=None, active_only=True))
+    form.department_ids.choices = select_choices(target_choices())
     templates = select_choices(_template_choices())
     for entry in form.materials:
         entry.template_id.choices = templates

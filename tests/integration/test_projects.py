@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 import jobs
 from jobs.projects import build_archive, remind_overdue
 from portal.core.audit import AuditLog
+from portal.core.redis_conn import get_queue
 from portal.core.timeutil import local_today
 from portal.extensions import db
 from portal.notify.models import Notification, OutboxMessage
@@ -255,6 +256,8 @@ def test_archive_zip_by_department_with_safe_names(app, client, tree):
         app.config.pop("PROJECT_ARCHIVE_INLINE_FILES")
     assert response.status_code == 303
     archive = db.session.scalar(select(ProjectArchive))
+    queued = [job for job in get_queue().jobs if job.func_name == "jobs.projects.build_archive"]
+    assert [job.args for job in queued] == [(archive.id,)]
     assert "正在后台生成" in text_of(client.get(f"/projects/archives/{archive.id}"))
     jobs.use_app(app)
     assert build_archive(archive.id)["files"] == 4

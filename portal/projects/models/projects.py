@@ -93,7 +93,8 @@ class ProjectItem(Model):
 
     task: Mapped[ProjectTask] = relationship(back_populates="items")
     material: Mapped[Material] = relationship(lazy="joined")
-    files: Mapped[list[ItemFile]] = relationship(lazy="selectin", order_by="ItemFile.version.desc()",
+    # Loaded when a task's page shows them (at most one query per material), not for lists and matrices.
+    files: Mapped[list[ItemFile]] = relationship(lazy="select", order_by="ItemFile.version.desc()",
                                                  back_populates="item")
 
     @property

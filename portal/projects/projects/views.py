@@ -42,14 +42,19 @@ def _template_choices():
     return [("", "（不使用模板）")] + [(t.id, f"{t.category.name}：{t.name}") for t in rows]
 
 
-def target_choices() -> list[tuple[int, str]]:
-    """Clinical departments and wards in tree order, indented under their parents (the tree picker)."""
-    return [(d.id, "\u3000" * max(d.depth - 2, 0) + d.name) for d in department_tree(include_inactive=False)
-            if d.kind in services.TARGET_KINDS]
+def target_tree() -> list[tuple[int, str, int]]:
+    """Clinical departments and wards in tree order with their depth under the divisions (the tree picker)."""
+    depth: dict[int, int] = {}
+    rows = []
+    for d in department_tree(include_inactive=False):
+        if d.kind in services.TARGET_KINDS:
+            depth[d.id] = depth[d.parent_id] + 1 if d.parent_id in depth else 0
+            rows.append((d.id, d.name, depth[d.id]))
+    return rows
 
 
 def _prepare(form: ProjectForm) -> None:
-    form.department_ids.choices = select_choices(target_choices())
+    form.department_ids.choices = select_choices([(d, name) for d, name, _depth in target_tree()])
     templates = select_choices(_template_choices())
     for entry in form.materials:
         entry.template_id.choices = templates
@@ -64,7 +69,7 @@ def _data(form: ProjectForm) -> services.ProjectData:
 
 
 def _form_page(form: ProjectForm, project: Project | None, status: int):
-    return render("projects/projects/form.html", status=status, form=form, project=project)
+    return render("projects/projects/form.html", status=status, form=form, project=project, tree=target_tree())
 
 
 @bp.route("/new", methods=["GET", "POST"])

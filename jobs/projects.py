@@ -26,3 +26,11 @@ def build_archive(archive_id: int) -> dict:
         with job_context():
             archive_failed(archive_id)
         raise
+
+
+def purge_archives() -> dict:
+    """Each night: archive zips older than a day are deleted from disk."""
+    from portal.projects.projects.services import purge_archives as purge
+
+    with job_context():
+        return {"purged": purge()}

@@ -54,6 +54,8 @@ def published(wecom_live: WeComLive) -> str:
 def test_secretary_submits_on_the_phone_and_medical_affairs_passes(wecom_live, wecom_phone, published, browser,
                                                                    tmp_path):
     page = wecom_phone.new_page()
+    violations: list[str] = []  # Chromium reports each refused script or style naming the policy
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto(published)
     expect(page.get_by_role("heading", level=1)).to_have_text(TITLE)
     expect(page.get_by_test_id("current-user")).to_have_text("孙秘书")
@@ -87,6 +89,7 @@ def test_secretary_submits_on_the_phone_and_medical_affairs_passes(wecom_live, w
     desktop = browser.new_context(base_url=wecom_live.base_url, locale="zh-CN", viewport={"width": 1440, "height": 900})
     try:
         ma = desktop.new_page()
+        ma.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
         ma.goto("/login")
         submit_login(ma, "yiwu", factories.PASSWORD)
         for approval_id in approvals:
@@ -100,5 +103,8 @@ def test_secretary_submits_on_the_phone_and_medical_affairs_passes(wecom_live, w
         expect(row.locator("th")).to_contain_text("心内科")
         expect(row.locator("td")).to_have_text(["已通过", "已通过", "100%"])
         expect(ma.locator("h2", has_text="进度")).to_contain_text("完成率 100%")
+        ma.goto("/projects/new")
+        expect(ma.locator(".dept-tree label.depth-1")).to_have_text("心内病区")  # the ward under its department
+        assert violations == []
     finally:
         desktop.close()

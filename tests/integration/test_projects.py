@@ -4,6 +4,7 @@ the approval engine, the progress matrix, overdue reminders, the archive zip, sc
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from datetime import timedelta
 
@@ -12,7 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 import jobs
-from jobs.projects import build_archive, remind_overdue
+from jobs.projects import build_archive, purge_archives, remind_overdue
 from portal.core.audit import AuditLog
 from portal.core.redis_conn import get_queue
 from portal.core.timeutil import local_today
@@ -265,6 +266,15 @@ def test_archive_zip_by_department_with_safe_names(app, client, tree):
     assert response.status_code == 200
     assert len(zipfile.ZipFile(io.BytesIO(response.get_data())).namelist()) == 4
     response.close()
+    # After a day the zip is deleted; the page says so and the download is gone.
+    path = db.session.get(ProjectArchive, archive.id, populate_existing=True).path
+    assert purge_archives() == {"purged": 0}
+    db.session.get(ProjectArchive, archive.id).finished_at -= timedelta(days=2)
+    db.session.commit()
+    assert purge_archives() == {"purged": 1}
+    assert not os.path.exists(path)
+    assert "超过保留期" in text_of(client.get(f"/projects/archives/{archive.id}"))
+    assert client.get(f"/projects/archives/{archive.id}/download").status_code == 404
 
 
 def test_entry_names_are_sanitised_and_unique():

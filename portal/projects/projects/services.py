@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import zipfile
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from flask import current_app
 from sqlalchemy import func, or_, select, update
@@ -341,6 +341,24 @@ def build_archive(archive_id: int) -> ProjectArchive:
     archive.size, archive.finished_at = os.path.getsize(path), utcnow()
     db.session.flush()
     return archive
+
+
+ARCHIVE_KEEP = timedelta(days=1)
+
+
+def purge_archives(now=None) -> int:
+    """Delete archive zips older than a day (their rows stay, marked expired); a new one is a click away."""
+    now = now or utcnow()
+    old = db.session.scalars(select(ProjectArchive).where(ProjectArchive.state == "done",
+                                                          ProjectArchive.finished_at < now - ARCHIVE_KEEP))
+    count = 0
+    for archive in old:
+        if archive.path and os.path.exists(archive.path):
+            os.remove(archive.path)
+        archive.state, archive.path, archive.message = "expired", "", "归档文件已超过保留期（1 天），请重新生成。"
+        count += 1
+    db.session.flush()
+    return count
 
 
 def archive_failed(archive_id: int) -> None:

@@ -101,8 +101,10 @@ def test_draft_publish_and_close(client, tree):
     assert client.submit(f"/projects/{pid}/close").status_code == 303
     project = db.session.get(Project, pid, populate_existing=True)
     assert project.status == "closed"
-    # Closed projects stay searchable.
+    # Closed projects stay searchable; the search swaps only the list (htmx partial).
     assert "改后的名称" in text_of(client.get("/projects?q=改后&status=closed"))
+    partial = client.htmx_get("/projects?q=改后&status=closed").get_data(as_text=True)
+    assert "改后的名称" in partial and "<html" not in partial
     assert "改后的名称" not in text_of(client.get("/projects?q=没有这个"))
 
 

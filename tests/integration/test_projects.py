@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 import jobs
 from jobs.projects import build_archive, purge_archives, remind_overdue
+from portal.approvals.models import ApprovalAttachment
 from portal.core.audit import AuditLog
 from portal.core.redis_conn import get_queue
 from portal.core.timeutil import local_today
@@ -150,6 +151,10 @@ def test_upload_versions_submit_return_resubmit_pass(client, tree):
     assert client.submit(f"/projects/tasks/{task.id}/submit", {"comment": "请审核"}).status_code == 303
     first = items(task)[0]
     assert first.status == "submitted" and first.approval_id
+    # The reviewer sees the submitted (latest) version on the approval page.
+    attached = db.session.scalars(select(ApprovalAttachment.filename).where(
+        ApprovalAttachment.instance_id == first.approval_id)).all()
+    assert attached == ["自查报告-修订.pdf"]
     # Submitted: no more uploads until the review says so.
     response = upload(client, task, first, "又一版.pdf")
     assert response.status_code == 409 and "已提交" in text_of(response)

@@ -26,6 +26,7 @@ from ..files import check_file
 from ..models import ItemFile, Project, ProjectItem, ProjectTask
 
 UPLOADABLE = ("pending", "uploaded", "returned")
+ATTACHABLE = set(approvals.ALLOWED_TYPES.values())
 
 
 def _writable(task: ProjectTask) -> None:
@@ -76,12 +77,16 @@ def submit(task: ProjectTask, user: User, comment: str = "") -> int:
     comment = clean(comment)[:2000]
     for item in ready:
         item.status, item.submitted_at, item.comment = "submitted", utcnow(), ""
+        # The reviewer sees the submitted version on the approval page (PDF and images inline, Excel as a table);
+        # Word files are opened from the task page.
+        latest = item.latest
+        files = [(latest.filename, latest.content)] if latest and latest.content_type in ATTACHABLE else []
         if item.approval_id:
-            approvals.resubmit(item.approval_id, user, comment)
+            approvals.resubmit(item.approval_id, user, comment, files)
         else:
             instance = approvals.submit("project_material", entity_type="project_item", entity_id=item.id,
                                         title=f"项目材料：{_label(item)}"[:200], applicant=user,
-                                        department_id=task.department_id, comment=comment)
+                                        department_id=task.department_id, comment=comment, files=files)
             item.approval_id = instance.id
         audit.record("update", "project_item", item.id, label=_label(item), changes={"status": "submitted"})
     return len(ready)

@@ -19,5 +19,6 @@ INSTALLED = [
     "portal.casemgmt",
     "portal.study",
     "portal.budget",
+    "portal.projects",
     "portal.api",
 ]

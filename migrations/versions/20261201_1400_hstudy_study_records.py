@@ -11,7 +11,7 @@ import portal.core.models
 
 
 revision = 'hstudy01'
-down_revision = "hbudget01"
+down_revision = "hproj01"
 branch_labels = None
 depends_on = None
 

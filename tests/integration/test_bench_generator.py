@@ -122,6 +122,17 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         assert sizes("hospital") == (200, 100_000) and 200 * LINES == 2_000  # five years: the targets' data
         audit_rows = _count(AuditLog)
         assert audit_rows >= scale.audit_extra + _count(LedgerEntry)
+        # Medical-affairs projects: one every six days (20 over the small scale's 120 days), the newest a draft,
+        # six departments (all of them) x four materials each, files for every uploaded item, approvals in step.
+        from portal.projects.models import ItemFile, Project, ProjectItem
+
+        assert _count(Project) == 20
+        assert _count(ProjectItem) == 19 * 6 * 4
+        assert set(db.session.scalars(select(ProjectItem.status).distinct())) == {
+            "pending", "uploaded", "submitted", "passed", "returned"}
+        assert _count(ItemFile) == ctx.counts["project_item_files"] > 0
+        assert db.session.scalar(select(func.count()).where(ProjectItem.status.in_(
+            ("submitted", "passed", "returned")), ProjectItem.approval_id.is_(None))) == 0
         report = verify_chain()
         assert report.ok, report.reason
         assert report.checked == audit_rows and report.legacy == 0

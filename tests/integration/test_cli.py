@@ -40,6 +40,11 @@ def test_operator_commands_from_install_to_restore(cli_env, tmp_path):
     seeded = run(env, "seed-demo").stdout
     assert "admin /" in seeded
     assert "已有数据" in run(env, "seed-demo").stdout  # safe to call again
+    with closing(sqlite3.connect(instance / "portal.db")) as conn:  # medical-affairs projects in every state
+        assert {r[0] for r in conn.execute("SELECT status FROM projects")} == {"draft", "published", "closed"}
+        assert {r[0] for r in conn.execute("SELECT status FROM project_items")} == {
+            "pending", "uploaded", "submitted", "passed", "returned"}
+        assert conn.execute("SELECT count(DISTINCT content_type) FROM project_template_versions").fetchone()[0] == 4
     admin = run(env, "create-admin", "--login", "ops").stdout
     assert "ops" in admin and "首次登录须修改" in admin
     assert "日志链完整" in run(env, "audit-verify").stdout

@@ -51,15 +51,18 @@ ADDED_GRANTS = {
     "sysadmin": ["admin.workdays"],
     "ma_admin": ["catalogue.view", "catalogue.manage", "catalogue.filings", "catalogue.newtech", "admin.workdays",
                  "io.import", *PRIVILEGES, "credentials.configure_privilege_rules", "quality.view", "quality.import",
-                 "study.view", "study.signin", "budget.view", "budget.manage", "budget.change"],
+                 "study.view", "study.signin", "budget.view", "budget.manage", "budget.change", "projects.view",
+                 "projects.manage", "projects.templates"],
     "ma_staff": ["catalogue.view", "catalogue.manage", "catalogue.filings", "catalogue.newtech", "io.import",
                  *PRIVILEGES, "quality.view", "quality.import", "study.view", "study.signin", "budget.view",
-                 "budget.manage", "budget.change"],
+                 "budget.manage", "budget.change", "projects.view", "projects.manage", "projects.templates"],
     "dept_head": ["catalogue.view", "catalogue.newtech", "credentials.view_privileges", "credentials.apply_privilege",
                   "credentials.apply_department_privileges", "credentials.confirm_overrides", "quality.view",
-                  "study.view", "study.submit", "study.signin", "budget.view", "budget.change"],
+                  "study.view", "study.submit", "study.signin", "budget.view", "budget.change", "projects.view",
+                  "projects.submit"],
     "dept_secretary": ["credentials.view_privileges", "credentials.apply_department_privileges", "quality.view",
-                       "study.view", "study.submit", "study.signin", "budget.view"],
+                       "study.view", "study.submit", "study.signin", "budget.view", "projects.view",
+                       "projects.submit"],
     "clinician": ["catalogue.newtech", "credentials.apply_privilege", "study.signin"],
 }
 
@@ -155,7 +158,8 @@ def test_the_default_processes_are_those_of_the_installed_domains():
     # An existing database keeps its rows; a new process is declared by its domain.
     assert [p.code for p in domains.processes()] == ["rectification", "newtech", "newtech_report", "qualification",
                                                      "privilege_grant", "privilege_committee", "study_plan",
-                                                     "study_record_review", "budget_change", "budget_overspend"]
+                                                     "study_record_review", "budget_change", "budget_overspend",
+                                                     "project_material"]
 
 
 def test_audit_labels_are_registered(app):

@@ -30,22 +30,26 @@ NOON = datetime.combine(TODAY, time(12), LOCAL_TZ).astimezone(UTC)
 
 EVERYONE = ["approvals.todo", "notify.unread"]
 KPI_PANELS = ["casemgmt.kpis", "casemgmt.execution"]
-# Today's interception alerts, expiring qualifications, expiring privileges, privilege applications (by order).
-CREDENTIALS = ["credentials.privilege_alerts", "credentials.expiring", "credentials.privileges_expiring",
-               "credentials.privileges_pending"]
+# Medical affairs' panels, in the order their declarations give.
+MEDICAL_AFFAIRS = ["credentials.privilege_alerts", "credentials.expiring", "credentials.privileges_expiring",
+                   "projects.reviews", "credentials.privileges_pending", "catalogue.filings",
+                   "credentials.my_applications", "study.status", "catalogue.changes", "catalogue.newtech_reports",
+                   "budget.execution"]
 # Role -> exactly the panels its seeded permissions allow, in desktop order.
 EXPECTED = {
     "clinician": [*EVERYONE, "credentials.my_applications", "catalogue.newtech_reports"],
     "sysadmin": EVERYONE,
     "auditor": EVERYONE,
     "committee": EVERYONE,
-    "dept_head": [*EVERYONE, "supervision.deadlines", *CREDENTIALS, "catalogue.filings", "credentials.my_applications",
-                  "study.status", "catalogue.newtech_reports", "budget.execution"],
-    "dept_secretary": [*EVERYONE, "supervision.deadlines", *CREDENTIALS, "study.status", "budget.execution"],
-    "ma_staff": [*EVERYONE, "supervision.deadlines", *CREDENTIALS, "catalogue.filings", "credentials.my_applications",
-                 "study.status", "catalogue.changes", "catalogue.newtech_reports", "budget.execution"],
-    "ma_admin": [*EVERYONE, "supervision.deadlines", *CREDENTIALS, "catalogue.filings", "credentials.my_applications",
-                 "study.status", "catalogue.changes", "catalogue.newtech_reports", "budget.execution", *KPI_PANELS],
+    "dept_head": [*EVERYONE, "supervision.deadlines", "credentials.privilege_alerts", "credentials.expiring",
+                  "projects.department_tasks", "credentials.privileges_expiring", "credentials.privileges_pending",
+                  "catalogue.filings", "credentials.my_applications", "study.status", "catalogue.newtech_reports",
+                  "budget.execution"],
+    "dept_secretary": [*EVERYONE, "supervision.deadlines", "credentials.privilege_alerts", "credentials.expiring",
+                       "projects.department_tasks", "credentials.privileges_expiring", "credentials.privileges_pending",
+                       "study.status", "budget.execution"],
+    "ma_staff": [*EVERYONE, "supervision.deadlines", *MEDICAL_AFFAIRS],
+    "ma_admin": [*EVERYONE, "supervision.deadlines", *MEDICAL_AFFAIRS, *KPI_PANELS],
     "case_manager": ["casemgmt.my_day", *EVERYONE, "casemgmt.events"],
     "cm_supervisor": [*EVERYONE, "casemgmt.team_day", "casemgmt.events", *KPI_PANELS],
     "plan_issuer": [*EVERYONE, *KPI_PANELS],

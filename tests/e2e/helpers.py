@@ -36,3 +36,10 @@ def submit_login(page: Page, login: str, password: str) -> None:
 def log_out(page: Page) -> None:
     with page.expect_navigation():
         page.get_by_role("button", name="退出", exact=True).click()
+
+
+def no_horizontal_scroll(page: Page) -> bool:
+    """Whether the page, once loaded (its htmx parts and fonts too), fits the viewport's width."""
+    page.wait_for_load_state("networkidle")
+    page.evaluate("document.fonts.ready.then(() => true)")
+    return page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")

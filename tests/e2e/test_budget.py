@@ -16,7 +16,7 @@ from portal.budget.models import BudgetLine
 from portal.budget.money import parse_money
 from portal.budget.projects import services as projects
 from portal.extensions import db
-from tests.e2e.helpers import submit_login, unique
+from tests.e2e.helpers import no_horizontal_scroll, submit_login, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -48,9 +48,6 @@ def budget(live_app, make_account, e2e_department_id):
                                                             BudgetLine.code == "B01"))
         return {"head": head, "ma": ma, "id": project_id, "b01": b01}
 
-
-def no_horizontal_scroll(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
 def test_a_department_head_checks_execution_on_a_wecom_phone(browser, base_url, budget):

@@ -15,7 +15,7 @@ from portal.catalogue.models.technologies import Technology, TechnologyDepartmen
 from portal.core.timeutil import local_today
 from portal.credentials.models.privileges import Privilege
 from portal.extensions import db
-from tests.e2e.helpers import Account, submit_login, unique
+from tests.e2e.helpers import Account, no_horizontal_scroll, submit_login, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -38,9 +38,6 @@ def sign_in(page: Page, account: Account, base_url: str) -> None:
     submit_login(page, account.login, account.password)
     expect(page).to_have_url(f"{base_url}/")
 
-
-def no_horizontal_scroll(page: Page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from portal.core import months
 from portal.core.timeutil import local_today, utcnow
 from portal.extensions import db
 from tests import cm_factories as cm
-from tests.e2e.helpers import Account, submit_login, unique
+from tests.e2e.helpers import Account, no_horizontal_scroll, submit_login, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -55,9 +55,6 @@ def mark_document(page: Page) -> None:
 def same_document(page: Page) -> bool:
     return page.evaluate("window.__sameDocument === true")
 
-
-def no_horizontal_scroll(page: Page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
 
 
 def query_of(url: str) -> dict[str, list[str]]:

@@ -18,7 +18,7 @@ from portal.catalogue.technologies import services as catalogue
 from portal.core.actor import SYSTEM, acting_as
 from portal.extensions import db
 from tests.conftest import xlsx_bytes
-from tests.e2e.helpers import submit_login, unique
+from tests.e2e.helpers import no_horizontal_scroll, submit_login, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -53,9 +53,6 @@ def _sign_in(page: Page, account, path: str) -> None:
     submit_login(page, account.login, account.password)
     page.goto(path)
 
-
-def no_horizontal_scroll(page: Page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
 
 
 def test_search_filter_and_bulk_disable_at_the_desk(page: Page, make_account, live_app, catalogue_entries):

@@ -18,7 +18,7 @@ from portal.core.timeutil import local_today, utcnow
 from portal.extensions import db
 from portal.notify.services import notify
 from tests import cm_factories as cm
-from tests.e2e.helpers import Account, submit_login, unique
+from tests.e2e.helpers import Account, no_horizontal_scroll, submit_login, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -40,9 +40,6 @@ def panels_loaded(page: Page) -> None:
     expect(page.locator(".home-panel").first).to_be_visible()
     expect(page.locator(".panel-skeleton")).to_have_count(0)
 
-
-def no_horizontal_scroll(page: Page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def screenshot(page: Page, name: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import submit_login, unique
+from tests.e2e.helpers import no_horizontal_scroll, submit_login, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -22,9 +22,6 @@ def sign_in(page: Page, account, base_url: str) -> None:
     submit_login(page, account.login, account.password)
     expect(page).to_have_url(f"{base_url}/")
 
-
-def no_horizontal_scroll(page: Page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def test_desktop_shows_the_sidebar_with_admin_links(open_context, sysadmin_state, base_url):

@@ -29,6 +29,7 @@ from tests import (
     approval_subject,
     factories,
 )
+from tests.e2e.helpers import no_horizontal_scroll
 from tests.e2e.wecom_live import PHONE, WeComLive, wecom_live, wecom_phone  # noqa: F401
 
 pytestmark = pytest.mark.e2e
@@ -124,9 +125,6 @@ class Thumb:
         self.taps += 1
         target.tap()
 
-
-def no_horizontal_scroll(page: Page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def open_card(page: Page, wecom_live: WeComLive, approval: PendingApproval) -> None:

@@ -14,7 +14,7 @@ from portal.core.timeutil import local_today
 from portal.credentials.models import Privilege
 from portal.credentials.privileges import check
 from portal.extensions import db
-from tests.e2e.helpers import submit_login, unique
+from tests.e2e.helpers import no_horizontal_scroll, submit_login, unique
 from tests.privilege_factories import make_tech
 
 pytestmark = pytest.mark.e2e
@@ -23,9 +23,6 @@ PHONE = {"width": 375, "height": 667}
 WECOM_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
             "Mobile/15E148 wxwork/4.1.22 MicroMessenger/7.0.1 Language/zh")
 
-
-def no_horizontal_scroll(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
 def approve_on_desktop(open_context, account, title_part: str) -> None:

@@ -16,16 +16,13 @@ from portal.projects import samples
 from portal.projects.models import ProjectItem, ProjectTask
 from portal.projects.projects import services as projects
 from tests import factories
-from tests.e2e.helpers import submit_login
+from tests.e2e.helpers import no_horizontal_scroll, submit_login
 from tests.e2e.wecom_live import PHONE, WeComLive, wecom_live, wecom_phone  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
 TITLE = "医疗质量安全自查"
 
-
-def no_horizontal_scroll(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from portal.auth.models import User
 from portal.core.timeutil import local_today
 from portal.credentials.models import Qualification
 from portal.extensions import db
-from tests.e2e.helpers import Account, submit_login, unique
+from tests.e2e.helpers import Account, no_horizontal_scroll, submit_login, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -51,9 +51,6 @@ def sign_in(page: Page, account: Account, base_url: str) -> None:
     submit_login(page, account.login, account.password)
     expect(page).to_have_url(f"{base_url}/")
 
-
-def no_horizontal_scroll(page: Page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def test_clinician_applies_on_the_phone_and_medical_affairs_approves_on_the_desktop(

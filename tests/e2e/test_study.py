@@ -19,7 +19,7 @@ from portal.core.timeutil import local_today
 from portal.extensions import db
 from portal.study.models import StudyAttendance, StudyPlan, StudyRecord, StudySession
 from tests import factories
-from tests.e2e.helpers import submit_login
+from tests.e2e.helpers import no_horizontal_scroll, submit_login
 from tests.e2e.wecom_live import PHONE, WeComLive, wecom_live, wecom_phone  # noqa: F401
 
 pytestmark = pytest.mark.e2e
@@ -34,9 +34,6 @@ def screenshot(page: Page, name: str) -> None:
         Path(folder).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(folder) / f"study-{name}.png"), full_page=True)
 
-
-def no_horizontal_scroll(page: Page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def session_under_way(wecom_live: WeComLive) -> tuple[int, str]:

@@ -16,7 +16,7 @@ from portal.casemgmt.tasks import services as tasks
 from portal.core.timeutil import local_today, utcnow
 from portal.extensions import db
 from tests import cm_factories as cm
-from tests.e2e.helpers import submit_login, unique
+from tests.e2e.helpers import no_horizontal_scroll, submit_login, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -96,9 +96,6 @@ def side_by_side(page: Page, first: int, second: int) -> bool:
     a, b = card(page, first).bounding_box(), card(page, second).bounding_box()
     return abs(a["y"] - b["y"]) < 2 and (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"])
 
-
-def no_horizontal_scroll(page: Page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 @pytest.mark.parametrize("viewport", [TABLET, TABLET_PORTRAIT], ids=["1024x768", "768x1024"])

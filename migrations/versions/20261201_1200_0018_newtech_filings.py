@@ -1,7 +1,7 @@
 """Working-day adjustments, restricted-technology filings, new technologies and their reports
 
-Revision ID: htech01
-Revises: 0014
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-01 12:00:00
 """
 
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import portal.core.models
 
 
-revision = 'htech01'
-down_revision = "hqual01"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """key-project budgets
 
-Revision ID: hbudget01
-Revises: 0014
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-01 12:42:58.773700
 """
 
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import portal.core.models
 
 
-revision = 'hbudget01'
-down_revision = "hquality01"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

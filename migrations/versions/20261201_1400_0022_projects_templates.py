@@ -1,7 +1,7 @@
 """projects templates
 
-Revision ID: hproj01
-Revises: 0014
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-01 12:36:55.554109
 """
 
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import portal.core.models
 
 
-revision = 'hproj01'
-down_revision = "hbudget01"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

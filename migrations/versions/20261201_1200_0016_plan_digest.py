@@ -1,8 +1,8 @@
 """plans.submission_digest: the last API submission applied to a plan, so an identical resubmission is answered
 with one query
 
-Revision ID: hperf01
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-01 12:00:00
 """
 
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = "hperf01"
-down_revision = "hapi01"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

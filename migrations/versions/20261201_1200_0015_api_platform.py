@@ -3,8 +3,8 @@
 Each existing token becomes the token of a client system of its own (code LEGACY-<id>, named after the
 token), with the scopes its account could use before: "plans" when the account held casemgmt.plan.
 
-Revision ID: hapi01
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-01 12:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 import portal.core.models
 
-revision = "hapi01"
+revision = "0015"
 down_revision = "0014"
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """qualification_types and qualifications: the credentials domain's qualification records
 
-Revision ID: hqual01
-Revises: 0013
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-01 12:00:00
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 import portal.core.models
 
 
-revision = "hqual01"
-down_revision = "hperf01"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

@@ -2,8 +2,8 @@
 overrides, and the generation counter of the check cache (one row, bumped by triggers on every table the
 privilege check depends on, in the writing transaction).
 
-Revision ID: hpriv01
-Revises: hapi01
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-01 13:00:00
 """
 
@@ -15,8 +15,8 @@ import portal.core.models
 WATCHED = ("privileges", "qualifications", "qualification_types", "technologies", "technology_departments", "staff",
            "departments")
 
-revision = 'hpriv01'
-down_revision = "htech01"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Medical quality data: discharges, surgeries, quality events and the indicators' monthly summary
 
-Revision ID: hquality01
-Revises: hapi01
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-01 12:15:57.626275
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 import portal.core.models
 
 
-revision = "hquality01"
-down_revision = "hpriv01"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

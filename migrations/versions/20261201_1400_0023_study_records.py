@@ -1,7 +1,7 @@
 """study records
 
-Revision ID: hstudy01
-Revises: 0014
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-01 12:37:26.116131
 """
 
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import portal.core.models
 
 
-revision = 'hstudy01'
-down_revision = "hproj01"
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 

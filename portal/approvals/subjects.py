@@ -7,7 +7,7 @@ link, attachments, and tells it the outcome. Nothing else about the domain leaks
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 
 @dataclass
@@ -33,6 +33,25 @@ class Subject(Protocol):
     def on_withdrawn(self, entity_id: int, instance) -> None: ...
 
     # Optional: `on_resubmitted(entity_id, instance)` when the applicant sends a returned request back.
+
+
+class StatusSubject:
+    """A subject whose other outcomes than approval only set its status: ``_set(entity_id, status)`` with the
+    status ``OUTCOMES`` names (a subclass overrides the mapping or a hook where an outcome does more)."""
+
+    OUTCOMES: ClassVar[dict[str, str]] = {"returned": "returned", "rejected": "rejected", "withdrawn": "withdrawn"}
+
+    def _set(self, entity_id: int, status: str) -> Any:
+        raise NotImplementedError
+
+    def on_returned(self, entity_id: int, instance) -> None:
+        self._set(entity_id, self.OUTCOMES["returned"])
+
+    def on_rejected(self, entity_id: int, instance) -> None:
+        self._set(entity_id, self.OUTCOMES["rejected"])
+
+    def on_withdrawn(self, entity_id: int, instance) -> None:
+        self._set(entity_id, self.OUTCOMES["withdrawn"])
 
 
 SUBJECTS: dict[str, Subject] = {}

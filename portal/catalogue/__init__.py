@@ -39,7 +39,7 @@ DOMAIN = Domain(
          NavEntry("医务管理", "本科室可开展技术", "catalogue.department_technologies", VIEW, 21),
          NavEntry("医务管理", "限制类技术备案", "catalogue.list_filings", VIEW, 62),
          NavEntry("医务管理", "新技术新项目", "catalogue.list_newtech", NEWTECH, 64)],
-    schedules=[Schedule("技术目录提醒", "jobs.catalogue.send_reminders", cron="10 8 * * *")],
+    schedules=[Schedule("catalogue_reminders", "jobs.catalogue.send_reminders", cron="10 8 * * *")],
     audit_labels={"technology": "技术目录条目", "catalogue_filing": "限制类技术备案"},
     notify_categories={"catalogue": "技术目录"},
     demo="portal.catalogue.demo:build",

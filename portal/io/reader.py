@@ -535,20 +535,20 @@ def _parse_row(row: _Row, mapping: dict[int, ImportColumn]) -> RowResult:
 def preview_rows(content: bytes, max_rows: int, max_cols: int) -> tuple[list[list[str]], bool]:
     """The first sheet as text rows for showing in a page (bounded rows and columns; archive checks apply),
     and whether rows were cut. Raises ImportFileError (a ValueError) for a damaged file."""
-    wb = _open(content)
+    book = _open(content)
     try:
-        ws = wb.worksheets[0] if wb.worksheets else None
-        if ws is None:
+        sheet = book.worksheets[0] if book.worksheets else None
+        if sheet is None:
             return [], False
         rows: list[list[str]] = []
         cut = False
-        for values in ws.iter_rows(max_col=max_cols, values_only=True):
+        for row in book.rows(sheet, max_cols):
             if len(rows) >= max_rows:
                 cut = True
                 break
-            rows.append(["" if v is None else str(v) for v in values])
+            rows.append(["" if v is None else str(v) for v in list(row.values)[:max_cols]])
         while rows and not any(rows[-1]):
             rows.pop()
         return rows, cut
     finally:
-        wb.close()
+        book.close()

@@ -99,7 +99,7 @@ def project_changes(project_id: int) -> list[BudgetChange]:
                                    .order_by(BudgetChange.id.desc())))
 
 
-class BudgetChangeSubject:
+class BudgetChangeSubject(subjects.StatusSubject):
     entity_type = "budget_change"
     label = "预算调整"
 
@@ -121,15 +121,6 @@ class BudgetChangeSubject:
 
     def on_approved(self, entity_id, instance):
         apply_change(db.session.get(BudgetChange, entity_id))
-
-    def on_returned(self, entity_id, instance):
-        self._set(entity_id, "returned")
-
-    def on_rejected(self, entity_id, instance):
-        self._set(entity_id, "rejected")
-
-    def on_withdrawn(self, entity_id, instance):
-        self._set(entity_id, "withdrawn")
 
 
 subjects.register(BudgetChangeSubject())

@@ -342,7 +342,7 @@ def remind_reports(today: date | None = None) -> dict[str, int]:
 
 # --- approval subjects -----------------------------------------------------------------------------------------
 
-class ProjectSubject:
+class ProjectSubject(subjects.StatusSubject):
     entity_type = "catalogue_newtech"
     label = "新技术新项目"
 
@@ -365,15 +365,6 @@ class ProjectSubject:
 
     def on_approved(self, entity_id, instance):
         start_trial(db.session.get(NewTechProject, entity_id))
-
-    def on_returned(self, entity_id, instance):
-        self._set(entity_id, "returned")
-
-    def on_rejected(self, entity_id, instance):
-        self._set(entity_id, "rejected")
-
-    def on_withdrawn(self, entity_id, instance):
-        self._set(entity_id, "withdrawn")
 
 
 class ReportSubject:

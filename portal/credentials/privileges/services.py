@@ -410,7 +410,7 @@ def _activate(record: Privilege) -> None:
            f"/credentials/privileges/{record.id}")
 
 
-class PrivilegeSubject:
+class PrivilegeSubject(subjects.StatusSubject):
     entity_type = "privilege"
     label = "授权"
 
@@ -439,15 +439,6 @@ class PrivilegeSubject:
 
     def on_approved(self, entity_id, instance):
         _activate(db.session.get(Privilege, entity_id))
-
-    def on_returned(self, entity_id, instance):
-        self._set(entity_id, "returned")
-
-    def on_rejected(self, entity_id, instance):
-        self._set(entity_id, "rejected")
-
-    def on_withdrawn(self, entity_id, instance):
-        self._set(entity_id, "withdrawn")
 
 
 subjects.register(PrivilegeSubject())

@@ -299,7 +299,7 @@ def _activate(record: Qualification) -> None:
                  after=audit.snapshot(record, FIELDS))
 
 
-class QualificationSubject:
+class QualificationSubject(subjects.StatusSubject):
     entity_type = "qualification"
     label = "资质"
 
@@ -326,15 +326,6 @@ class QualificationSubject:
 
     def on_approved(self, entity_id, instance):
         _activate(db.session.get(Qualification, entity_id))
-
-    def on_returned(self, entity_id, instance):
-        self._set(entity_id, "returned")
-
-    def on_rejected(self, entity_id, instance):
-        self._set(entity_id, "rejected")
-
-    def on_withdrawn(self, entity_id, instance):
-        self._set(entity_id, "withdrawn")
 
     def on_resubmitted(self, entity_id, instance):
         """Sent back from the approval page itself (with a comment or new files, the values unchanged)."""

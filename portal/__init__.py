@@ -116,6 +116,7 @@ def _register_request_hooks(app: Flask) -> None:
         if response.mimetype == "text/html":
             response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.vary.add("HX-Request")
-        if current_user.is_authenticated and request.endpoint != "static":
+        # An API answer is for the token's holder only; a page for the signed-in user (the API never loads one).
+        if request.path.startswith("/api/") or (request.endpoint != "static" and current_user.is_authenticated):
             response.headers.setdefault("Cache-Control", "no-store")
         return response

@@ -6,12 +6,16 @@ permissions are checked too and whom the audit log names.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
+import threading
 from collections.abc import Iterable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from flask import current_app, g
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import joinedload
 
 from portal.auth.models import User
@@ -94,17 +98,106 @@ def revoke_token(token: ApiToken) -> ApiToken:
     return token
 
 
-def authenticate(header: str | None) -> ApiToken:
-    """The active token of an `Authorization: Bearer <token>` header (one query with its client and user);
-    else ApiError AUTH_MISSING / AUTH_INVALID."""
+# The token's answer is cached per worker (per app object) for one value of ``api_auth_generation``: database
+# triggers set that row to a new value in the same transaction as any write that can change what a token may
+# do (the token, its client system, its account, roles, grants; see the migration), so a revocation, a
+# deactivation, a scope or role change is seen by the very next call in every worker. Each call reads the
+# generation in one statement together with the generations other caches registered (SHARED_READS: the
+# privilege check's), so a privilege check costs one database round trip in all.
+SHARED_READS: dict[str, str] = {}
+CACHE_SIZE = 4096
+
+
+def share_read(name: str, scalar_sql: str) -> None:
+    """Read `scalar_sql` (one value, e.g. another cache's generation) in the same statement as the token
+    generation on every API call; the view finds it with ``shared_value(name)``."""
+    SHARED_READS[name] = scalar_sql
+    _statement.cache_clear()
+
+
+def shared_value(name: str):
+    """The value read for `name` at this API call's authentication (once: a second use reads afresh), else None."""
+    shared = g.get("api_shared_reads")
+    return shared.pop(name, None) if shared else None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What an active token may do, as plain values (no ORM object outlives the request)."""
+
+    id: int
+    token_prefix: str
+    client_id: int
+    scope_set: frozenset[str]
+    user_id: int
+    user_name: str
+    permissions: frozenset[str]
+
+
+class TokenCache:
+    def __init__(self) -> None:
+        self.generation: int | None = None
+        self.grants: dict[str, Grant] = {}
+        self.touched: dict[tuple[int, str], datetime] = {}
+        self.lock = threading.Lock()
+        self.loads = 0
+
+
+def cache() -> TokenCache:
+    found = current_app.extensions.get("api_token_cache")
+    if found is None:
+        found = current_app.extensions.setdefault("api_token_cache", TokenCache())
+    return found
+
+
+@functools.lru_cache(maxsize=8)
+def _statement(names: tuple[str, ...]):
+    extra = "".join(f", ({SHARED_READS[name]}) AS shared_{i}" for i, name in enumerate(names))
+    return text(f"SELECT (SELECT value FROM api_auth_generation WHERE id = 1) AS generation{extra}")
+
+
+def _read_generations() -> int:
+    names = tuple(SHARED_READS)
+    row = db.session.execute(_statement(names)).one()
+    g.api_shared_reads = dict(zip(names, row[1:], strict=True))
+    return int(row[0] or 0)
+
+
+def authenticate(header: str | None) -> Grant:
+    """What the token of an `Authorization: Bearer <token>` header may do: from this worker's cache when the
+    generation read (one statement) still matches, else one query for the token with its client and user;
+    ApiError AUTH_MISSING / AUTH_INVALID when there is no usable token."""
     scheme, _, value = (header or "").strip().partition(" ")
     raw = value.strip()
     if scheme.lower() != "bearer" or not raw:
         raise ApiError("AUTH_MISSING", "缺少接口令牌：请在请求头中提供 Authorization: Bearer <令牌>。")
     if len(raw) > MAX_TOKEN_LENGTH:
         raise ApiError("AUTH_INVALID", "接口令牌无效。")
+    digest = hash_token(raw)
+    generation = _read_generations()  # before the token is loaded: a later write always moves it on
+    store = cache()
+    if store.generation != generation:
+        with store.lock:
+            if store.generation != generation:
+                store.grants, store.generation = {}, generation
+    grant = store.grants.get(digest)
+    if grant is not None:
+        return grant
+    grant = _load(digest)
+    with store.lock:
+        store.loads += 1
+        if store.generation == generation:  # another call may have seen a newer generation meanwhile
+            if len(store.grants) >= CACHE_SIZE:
+                store.grants.clear()
+            store.grants[digest] = grant
+    return grant
+
+
+def _load(digest: str) -> Grant:
+    from portal.auth.principal import principal_for
+
     token = db.session.scalar(select(ApiToken).options(joinedload(ApiToken.client), joinedload(ApiToken.user))
-                              .where(ApiToken.token_hash == hash_token(raw)))
+                              .where(ApiToken.token_hash == digest))
     if token is None:
         raise ApiError("AUTH_INVALID", "接口令牌无效。")
     if not token.is_active or token.revoked_at is not None:
@@ -115,13 +208,19 @@ def authenticate(header: str | None) -> ApiToken:
     # A password lockout stops password guesses from one address; it does not stop the token.
     if user is None or not user.is_active_flag:
         raise ApiError("AUTH_INVALID", "接口令牌所属的账户已停用，请联系系统管理员。")
-    return token
+    return Grant(token.id, token.token_prefix, token.client_id, token.scope_set, user.id, user.display_name,
+                 principal_for(user).permissions)
 
 
-def touch(token: ApiToken) -> None:
-    """Record the use, at most once a minute (a busy caller should not write on every request)."""
+def touch(grant: Grant) -> None:
+    """Record the use, at most once a minute per worker (a busy caller should not write on every request)."""
     now = utcnow()
-    if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:
-        db.session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
+    store = cache()
+    key = (grant.id, grant.token_prefix)
+    last = store.touched.get(key)
+    if last is None or now - last >= TOUCH_EVERY or now < last:
+        if len(store.touched) >= CACHE_SIZE:
+            store.touched.clear()
+        store.touched[key] = now
+        db.session.execute(update(ApiToken).where(ApiToken.id == grant.id).values(last_used_at=now)
                            .execution_options(synchronize_session=False))
-        token.last_used_at = now

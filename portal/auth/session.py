@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 
 from flask import Flask, current_app, flash, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
@@ -22,6 +23,24 @@ PASSWORD_CHANGE_ALLOWED = {"auth.change_password", "auth.logout", "static", "mai
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 # last_seen_at is refreshed at most this often, and only by requests that write anyway.
 TOUCH_EVERY = timedelta(minutes=5)
+
+
+API_PREFIX = "/api/"
+
+
+def is_api_request() -> bool:
+    """/api/ is for other systems with a token: no session cookie is read or set, no browser session rules run."""
+    return request.path.startswith(API_PREFIX)
+
+
+class PageSessionInterface(SecureCookieSessionInterface):
+    """The signed session cookie of pages; an /api/ request gets the null session (never loaded, never saved,
+    any write to it fails), so a browser's cookie can never authenticate an API call."""
+
+    def open_session(self, app, request):
+        if request.path.startswith(API_PREFIX):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def client_ip() -> str:
@@ -96,10 +115,11 @@ def init_session_handling(app: Flask) -> None:
     login_manager.login_message = "请先登录。"
     login_manager.login_message_category = "warning"
     login_manager.session_protection = "basic"
+    app.session_interface = PageSessionInterface()
 
     @app.before_request
     def _session_rules():
-        if request.endpoint == "static":
+        if request.endpoint == "static" or is_api_request():
             return None
         from .services import end_session, log_login_event
 
@@ -139,7 +159,9 @@ def init_session_handling(app: Flask) -> None:
 
     @app.before_request
     def _bind_actor():
-        if current_user.is_authenticated:
+        if is_api_request():  # the token's account once authenticated (portal.api.auth), never a session's
+            actor = Actor(None, "匿名", client_ip(), request.user_agent.string[:255])
+        elif current_user.is_authenticated:
             actor = Actor(current_user.id, current_user.display_name, client_ip(), request.user_agent.string[:255])
         else:
             actor = Actor(None, "匿名", client_ip(), request.user_agent.string[:255])

@@ -19,9 +19,10 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date
 
-from flask import current_app
+from flask import current_app, has_request_context
 from sqlalchemy import select, text
 
+from portal.api import tokens
 from portal.auth.models import Department, Staff
 from portal.catalogue.models.technologies import Technology, TechnologyDepartment
 from portal.extensions import db
@@ -123,8 +124,16 @@ def cache() -> CheckCache:
     return found
 
 
+GENERATION_SQL = "SELECT value FROM privilege_generation WHERE id = 1"
+# An API call reads it with the token generation, in the same statement (portal.api.tokens.share_read).
+tokens.share_read("privileges", GENERATION_SQL)
+
+
 def current_generation() -> int:
-    return int(db.session.execute(text("SELECT value FROM privilege_generation WHERE id = 1")).scalar() or 0)
+    shared = tokens.shared_value("privileges") if has_request_context() else None
+    if shared is not None:
+        return int(shared)
+    return int(db.session.execute(text(GENERATION_SQL)).scalar() or 0)
 
 
 def _load(generation: int) -> _Data:

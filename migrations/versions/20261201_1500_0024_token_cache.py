@@ -1,7 +1,7 @@
 """API token cache generation: one row, bumped by triggers on every write that can change what a token may do
 (the token, its client system, its account, the account's roles and their grants, the staff record that names it).
 
-Revision ID: htok01
+Revision ID: 0024
 Revises: 0023
 Create Date: 2026-12-01 15:00:00
 """
@@ -9,7 +9,7 @@ Create Date: 2026-12-01 15:00:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "htok01"
+revision = "0024"
 down_revision = "0023"
 branch_labels = None
 depends_on = None

@@ -81,3 +81,10 @@ def test_the_sidebar_is_built_once_per_set_of_permissions(client, tree, monkeypa
             assert page.status_code == 200
             assert 'href="/audit/"' in page.text  # the entry, with its URL resolved
     assert len(built) == 1  # two users with the same roles, six pages: one build
+
+
+def test_the_portals_connections_never_compile_statements_just_in_time(pg_engine):
+    """JIT compiling a five-year report query cost ~300 ms of a ~10 ms statement: the portal's sessions turn it off,
+    whatever the server's default."""
+    with pg_engine.connect() as conn:
+        assert conn.execute(text("SHOW jit")).scalar_one() == "off"

@@ -242,19 +242,20 @@ def _caseload():
             .correlate(User).scalar_subquery())
 
 
-def _served_by(params, measure):
-    from portal.auth.models import User
-
-    return (select(measure).where(LedgerEntry.case_manager_id == User.id,
-                                  LedgerEntry.service_date.between(params.start, params.end))
-            .correlate(User).scalar_subquery())
+def _ledger_per_manager(params):
+    """Per case manager with a service in the period: distinct patients and services, from the ledger in one
+    grouped pass (the same shape as the summaries' _summed_per_manager)."""
+    return (select(LedgerEntry.case_manager_id, func.count(distinct(LedgerEntry.patient_id)).label("patients"),
+                   func.count(LedgerEntry.id).label("services"))
+            .where(LedgerEntry.service_date.between(params.start, params.end))
+            .group_by(LedgerEntry.case_manager_id).subquery("workload_ledger"))
 
 
 def _workload_query(params, summed=None):
     """One row per case manager (an active one, one with patients in care, or one who served in the period).
 
-    summed: the period's patients and services per case manager from the summaries (_summed_per_manager), in
-    place of the ledger subqueries per user (the rollup); the rows and numbers are the same.
+    summed: the period's patients and services per case manager, from the summaries (_summed_per_manager, the
+    rollup) or, by default, from the ledger (_ledger_per_manager); the rows and numbers are the same.
     """
     from portal.auth.models import Role, User, user_roles
 
@@ -262,20 +263,15 @@ def _workload_query(params, summed=None):
                                   Role.code == "case_manager")
     has_load = exists().where(Enrolment.case_manager_id == User.id, Enrolment.status == "active")
     if summed is None:
-        patients = _served_by(params, func.count(distinct(LedgerEntry.patient_id)))
-        services = _served_by(params, func.count(LedgerEntry.id))
-        served = exists().where(LedgerEntry.case_manager_id == User.id,
-                                LedgerEntry.service_date.between(params.start, params.end))
-    else:
-        patients = func.coalesce(summed.c.patients, 0)
-        services = cast(func.coalesce(summed.c.services, 0), BigInteger)
-        served = summed.c.case_manager_id.is_not(None)
+        summed = _ledger_per_manager(params)
+    patients = func.coalesce(summed.c.patients, 0)
+    services = cast(func.coalesce(summed.c.services, 0), BigInteger)
+    served = summed.c.case_manager_id.is_not(None)
     caseload = _caseload()
     stmt = select(User.id.label("case_manager_id"), caseload.label("caseload"), patients.label("patients"),
                   services.label("services"),
                   case((caseload > norm(), literal("1")), else_=literal("0")).label("over_norm"))
-    if summed is not None:
-        stmt = stmt.select_from(User).outerjoin(summed, summed.c.case_manager_id == User.id)
+    stmt = stmt.select_from(User).outerjoin(summed, summed.c.case_manager_id == User.id)
     return stmt.where(or_(and_(case_manager, User.is_active_flag), has_load, served)).order_by(caseload.desc(), User.id)
 
 

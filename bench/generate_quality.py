@@ -8,7 +8,7 @@ Hospital scale: 750,000 discharges, 500,000 surgeries and 60,000 events over fiv
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -16,7 +16,7 @@ from sqlalchemy import select
 from portal.auth.models import Staff
 from portal.catalogue.models import Technology
 from portal.core.timeutil import LOCAL_TZ
-from portal.quality.models import FLAGS, Discharge, QualityEvent, QualityMonth, Surgery
+from portal.quality.models import FLAGS, Discharge, QualityEvent, QualityMonth, Surgery, SurgeryMonth
 
 from .kit import Context
 
@@ -144,4 +144,8 @@ def generate_quality(ctx: Context) -> dict:
                          *FLAGS), [tuple(r) for r in discharge_rows])
     ctx.bulk(QualityMonth, ("month", "department_id", "discharges", *FLAGS),
              [(month, dept, *counts) for (month, dept), counts in months.items()], ids=False)
+    operations: Counter = Counter((row[18].replace(day=1), row[3], row[4], row[11], row[13], bool(row[14]), row[17],
+                                   bool(row[21])) for row in surgery_rows)
+    ctx.bulk(SurgeryMonth, ("month", "department_id", "surgeon_id", "grade", "kind", "minimally_invasive", "urgency",
+                            "day_surgery", "surgeries"), [(*key, n) for key, n in operations.items()], ids=False)
     return {"discharges": len(discharge_rows), "surgeries": len(surgery_rows), "quality events": len(event_rows)}

@@ -222,3 +222,35 @@ def test_pages_drill_downs_exports_and_scope(hospital, client):
         assert "李介入" not in text_of(other) and "S6" not in text_of(other)
     # The monitoring figures are hospital-wide: a department head sees no row of them.
     assert "66.7%" not in text_of(client.get("/reports/quality_core_monitoring?month=2026-11"))
+
+
+def test_technical_capability_counts_distinct_technologies_against_the_catalogue(hospital, client):
+    from portal.catalogue.models.technologies import TechnologyDepartment
+
+    gs, cd = hospital.surgery.id, hospital.cardiology.id
+    ids = dict(db.session.execute(select(Technology.code, Technology.id)).all())
+    for code in ("T-LC", "T-HER", "T-GAS", "T-UNUSED"):
+        db.session.add(TechnologyDepartment(technology_id=ids[code], department_id=gs))
+    db.session.add(TechnologyDepartment(technology_id=ids["T-PCI"], department_id=cd))
+    db.session.commit()
+    rows, totals = _rows(reports.DEPARTMENT_CAPABILITY, NOV, "department_id")
+    assert {k: int(rows[gs][k]) for k in (*reports.CAPABILITY, "allowed", "listed_performed")} == {
+        "technologies": 4, "tech_grade1": 1, "tech_grade2": 1, "tech_grade3": 1, "tech_grade4": 1,
+        "tech_surgery": 3, "tech_interventional": 0, "allowed": 4, "listed_performed": 3}
+    assert float(rows[gs]["listed_rate"]) == pytest.approx(3 / 4)
+    assert (int(rows[cd]["technologies"]), int(rows[cd]["allowed"]), int(rows[cd]["listed_performed"])) == (1, 1, 1)
+    assert int(totals["technologies"]) == 5 and int(totals["allowed"]) == 5
+    by_surgeon, totals = _rows(reports.SURGEON_CAPABILITY, NOV, "surgeon_id")
+    s = hospital.surgeons
+    assert {k: int(v["technologies"]) for k, v in by_surgeon.items()} == {s["wang"].id: 3, s["zhao"].id: 1,
+                                                                          s["li"].id: 1}
+    assert int(totals["technologies"]) == 5
+    make_user("cap_ma", ["ma_staff"], hospital.hospital, name="医务科")
+    client.login("cap_ma")
+    for code in ("quality_capability_by_department", "quality_capability_by_surgeon"):
+        assert client.get(f"/reports/{code}?month=2026-11").status_code == 200
+        assert client.get(f"/reports/{code}/export?month=2026-11").status_code == 200
+    listed = text_of(client.get("/reports/quality_capability_by_department/rows?month=2026-11&column=technologies"
+                                f"&k_department_id={gs}"))
+    assert all(name in listed for name in ("腹腔镜下胆囊切除术", "腹股沟疝修补术", "胃癌根治术", "胃镜检查"))
+    assert "经皮冠状动脉支架置入术" not in listed and "（4）" in listed

@@ -14,6 +14,7 @@ from datetime import date
 from sqlalchemy import BigInteger, and_, case, cast, distinct, false, func, select
 
 from portal.auth.models import Staff
+from portal.catalogue.models.technologies import Technology, TechnologyDepartment
 from portal.catalogue.technologies.queries import as_of_query
 from portal.core.scoping import scope_query
 from portal.extensions import db
@@ -315,3 +316,90 @@ __all__ = [
     "SURGEON_EVENTS",
     "SURGEON_OPERATIONS",
 ]
+
+
+# --- technical capability (技术能力) -----------------------------------------------------------------------------
+
+def _listed_for_department():
+    """The catalogue entries (active) that name the surgery's department as allowed to perform them."""
+    return (select(TechnologyDepartment.technology_id)
+            .join(Technology, Technology.id == TechnologyDepartment.technology_id)
+            .where(TechnologyDepartment.department_id == Surgery.department_id, Technology.status == "active"))
+
+
+CAPABILITY = {"technologies": ("开展技术数", None),
+              **{f"tech_grade{g}": (f"{GRADE_NAMES[str(g)]}技术数", Surgery.grade == g) for g in (1, 2, 3, 4)},
+              "tech_surgery": ("手术类技术数", Surgery.kind == "surgery"),
+              "tech_interventional": ("介入类技术数", Surgery.kind == "interventional")}
+
+
+def _distinct(condition):
+    value = Surgery.technology_id if condition is None else case((condition, Surgery.technology_id))
+    return func.count(distinct(value))
+
+
+def _capability_query(dimension, with_catalogue):
+    def query(params):
+        dim = getattr(Surgery, dimension)
+        measures = [_distinct(cond).label(key) for key, (_, cond) in CAPABILITY.items()]
+        if with_catalogue:
+            listed = Surgery.technology_id.in_(_listed_for_department().where(
+                TechnologyDepartment.technology_id == Surgery.technology_id))
+            allowed = (select(func.count()).select_from(TechnologyDepartment)
+                       .join(Technology, Technology.id == TechnologyDepartment.technology_id)
+                       .where(TechnologyDepartment.department_id == dim, Technology.status == "active")
+                       .scalar_subquery())
+            measures += [_distinct(listed).label("listed_performed"), func.max(allowed).label("allowed")]
+        return select(dim.label(dimension), *measures).group_by(dim).order_by(dim)
+    return query
+
+
+def _technology_rows(condition):
+    def rows(params, keys):
+        stmt = select(Technology).join(Surgery, Surgery.technology_id == Technology.id)
+        if condition is not None:
+            stmt = stmt.where(condition)
+        for key in ("department_id", "surgeon_id"):
+            if keys.get(key) not in (None, ""):
+                stmt = stmt.where(getattr(Surgery, key) == int(keys[key]))
+        return stmt.group_by(Technology.id).order_by(Technology.code)  # one row an entry (json: no DISTINCT)
+    return rows
+
+
+def technology_columns():
+    from portal.io.export import Column as Shown
+
+    return (Shown("院内编码", lambda t: t.code, 14), Shown("国家临床版编码", lambda t: t.national_code, 14),
+            Shown("技术名称", lambda t: t.name, 28), Shown("类别", lambda t: t.category_label, 8),
+            Shown("级别", lambda t: t.grade_label, 6))
+
+
+CAPABILITY_DEFINITION = (
+    "开展技术数 = 所选期间内有手术记录的不重复技术目录项目数（同一项目做多台只计一项；级别与类别取手术记录）。"
+    "合计行按全部记录重新去重，不是各行相加。\n"
+    "科室报表另列：技术目录中允许本科室开展的在用项目数（目录当前状态），及其中期间内实际开展的项目数和开展率。")
+
+
+def _capability_report(code, title, dimension, with_catalogue, summary):
+    columns = [DIMENSIONS[dimension]]
+    for key, (header, cond) in CAPABILITY.items():
+        columns.append(Column(key, header, total="query", drill=Drill(
+            rows=_technology_rows(cond), columns=technology_columns(), title=f"{header}明细")))
+    if with_catalogue:
+        columns += [Column("allowed", "目录允许项目数"), Column("listed_performed", "其中已开展"),
+                    Column("listed_rate", "目录项目开展率", fmt="percent", total="ratio",
+                           ratio=("listed_performed", "allowed"))]
+    return register(Report(
+        code=code, title=title, permission=VIEW, query=_capability_query(dimension, with_catalogue),
+        columns=tuple(columns), definition=CAPABILITY_DEFINITION, date_column=Surgery.operation_date,
+        department_column=Surgery.department_id, filters=FILTERS,
+        chart=Chart("bar", dimension, ("tech_grade3", "tech_grade4")), group=GROUP, archive="monthly",
+        empty="该期间没有手术记录。", summary=summary))
+
+
+DEPARTMENT_CAPABILITY = _capability_report(
+    "quality_capability_by_department", "科室技术能力报表", "department_id", True,
+    "各科室开展的不重复技术数（按级别、类别），对照技术目录允许本科室开展的项目")
+SURGEON_CAPABILITY = _capability_report(
+    "quality_capability_by_surgeon", "个人技术能力报表", "surgeon_id", False,
+    "各术者开展的不重复技术数（按级别、类别）")

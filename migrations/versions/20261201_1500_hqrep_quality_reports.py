@@ -1,4 +1,4 @@
-"""quality surgery reports: monthly surgery summary
+"""quality surgery reports: monthly surgery summaries per department and per surgeon
 
 Revision ID: hqrep01
 Revises: 0023
@@ -18,21 +18,45 @@ def upgrade() -> None:
         "quality_surgery_months",
         sa.Column("month", sa.Date(), nullable=False),
         sa.Column("department_id", sa.Integer(), nullable=False),
-        sa.Column("surgeon_id", sa.Integer(), nullable=False),
-        sa.Column("grade", sa.SmallInteger(), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("minimally_invasive", sa.Boolean(), nullable=False),
-        sa.Column("urgency", sa.String(length=16), nullable=False),
-        sa.Column("day_surgery", sa.Boolean(), nullable=False),
         sa.Column("surgeries", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("month", "department_id", "surgeon_id", "grade", "kind", "minimally_invasive",
-                                "urgency", "day_surgery", name=op.f("pk_quality_surgery_months")),
+        sa.Column("grade1", sa.Integer(), nullable=False),
+        sa.Column("grade2", sa.Integer(), nullable=False),
+        sa.Column("grade3", sa.Integer(), nullable=False),
+        sa.Column("grade4", sa.Integer(), nullable=False),
+        sa.Column("surgery", sa.Integer(), nullable=False),
+        sa.Column("interventional", sa.Integer(), nullable=False),
+        sa.Column("mi", sa.Integer(), nullable=False),
+        sa.Column("emergency", sa.Integer(), nullable=False),
+        sa.Column("elective", sa.Integer(), nullable=False),
+        sa.Column("limited", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("month", "department_id", name=op.f("pk_quality_surgery_months")),
     )
-    with op.batch_alter_table("quality_surgery_months", schema=None) as batch_op:
-        batch_op.create_index("ix_quality_surgery_months_surgeon", ["surgeon_id", "month"], unique=False)
+    op.create_table(
+        "quality_surgeon_months",
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("department_id", sa.Integer(), nullable=False),
+        sa.Column("surgeon_id", sa.Integer(), nullable=False),
+        sa.Column("surgeries", sa.Integer(), nullable=False),
+        sa.Column("grade1", sa.Integer(), nullable=False),
+        sa.Column("grade2", sa.Integer(), nullable=False),
+        sa.Column("grade3", sa.Integer(), nullable=False),
+        sa.Column("grade4", sa.Integer(), nullable=False),
+        sa.Column("surgery", sa.Integer(), nullable=False),
+        sa.Column("interventional", sa.Integer(), nullable=False),
+        sa.Column("mi", sa.Integer(), nullable=False),
+        sa.Column("emergency", sa.Integer(), nullable=False),
+        sa.Column("elective", sa.Integer(), nullable=False),
+        sa.Column("limited", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("month", "department_id", "surgeon_id", name=op.f("pk_quality_surgeon_months")),
+    )
+    with op.batch_alter_table("quality_surgeon_months", schema=None) as batch_op:
+        batch_op.create_index("ix_quality_surgeon_months_surgeon", ["surgeon_id", "month"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("quality_surgery_months", schema=None) as batch_op:
-        batch_op.drop_index("ix_quality_surgery_months_surgeon")
+    with op.batch_alter_table("quality_surgeon_months", schema=None) as batch_op:
+        batch_op.drop_index("ix_quality_surgeon_months_surgeon")
+    op.drop_table("quality_surgeon_months")
     op.drop_table("quality_surgery_months")

@@ -22,22 +22,17 @@ from portal.reports.registry import Chart, Choice, Column, Drill, Report, Rollup
 
 from .. import VIEW
 from ..indicators.reports import _month_key, department_names, month_labels
-from ..models import KINDS, URGENCIES, QualityEvent, Surgery, SurgeryMonth
+from ..models import KINDS, URGENCIES, QualityEvent, SurgeonMonth, Surgery, SurgeryMonth
+from .summary import CONDITIONS
 
 GROUP = "医疗质量"
 GRADE_NAMES = {"1": "一级", "2": "二级", "3": "三级", "4": "四级"}
 
-# The operation measures: key -> (header, condition on a surgery-like table `t`)
-MEASURES = {
-    "surgeries": ("手术例次", lambda t: None),
-    "grade1": ("一级", lambda t: t.grade == 1), "grade2": ("二级", lambda t: t.grade == 2),
-    "grade3": ("三级", lambda t: t.grade == 3), "grade4": ("四级", lambda t: t.grade == 4),
-    "surgery": ("手术", lambda t: t.kind == "surgery"),
-    "interventional": ("介入", lambda t: t.kind == "interventional"),
-    "mi": ("微创", lambda t: t.minimally_invasive.is_(True)),
-    "emergency": ("急诊", lambda t: t.urgency == "emergency"), "elective": ("择期", lambda t: t.urgency == "elective"),
-    "limited": ("限期", lambda t: t.urgency == "limited"), "day": ("日间", lambda t: t.day_surgery.is_(True)),
-}
+HEADERS = {"surgeries": "手术例次", "grade1": "一级", "grade2": "二级", "grade3": "三级", "grade4": "四级",
+           "surgery": "手术", "interventional": "介入", "mi": "微创", "emergency": "急诊", "elective": "择期",
+           "limited": "限期", "day": "日间"}
+# The operation measures: key -> (header, condition on Surgery's columns; None: every operation)
+MEASURES = {key: (HEADERS[key], cond) for key, cond in CONDITIONS.items()}
 
 
 def _filter(name, to_value=str):
@@ -56,34 +51,13 @@ FILTERS = (
     Choice("urgency", "急诊/择期", URGENCIES, apply=_filter("urgency")),
     Choice("kind", "类别", KINDS, apply=_filter("kind")),
 )
-FILTER_COLUMNS = {"grade": "grade", "mi": "minimally_invasive", "urgency": "urgency", "kind": "kind"}
-
-
-def _apply_filters(stmt, params, table):
-    for choice in FILTERS:
-        value = params.options.get(choice.name)
-        if value:
-            stmt = _filter(FILTER_COLUMNS[choice.name], int if choice.name == "grade" else
-                           _bool if choice.name == "mi" else str)(stmt, value, table)
-    return stmt
-
-
 def staff_names(ids: list) -> dict:
     return dict(db.session.execute(select(Staff.id, Staff.name).where(Staff.id.in_(ids))).all())
 
 
 def _raw_measures():
-    return [(func.count(Surgery.id) if cond(Surgery) is None else
-             func.sum(case((cond(Surgery), 1), else_=0))).label(key) for key, (_, cond) in MEASURES.items()]
-
-
-def _summary_measures():
-    out = []
-    for key, (_, cond) in MEASURES.items():
-        condition = cond(SurgeryMonth)
-        value = SurgeryMonth.surgeries if condition is None else case((condition, SurgeryMonth.surgeries), else_=0)
-        out.append(cast(func.sum(value), BigInteger).label(key))
-    return out
+    return [(func.count(Surgery.id) if cond is None else func.sum(case((cond(Surgery), 1), else_=0))).label(key)
+            for key, (_, cond) in MEASURES.items()]
 
 
 def _raw(dimension):
@@ -93,13 +67,21 @@ def _raw(dimension):
     return query
 
 
-def _summary(dimension):
+def _summary(code, dimension, model):
+    """The summary's answer for whole months; a filter on grade, 微创, urgency or kind reads the records (the
+    summaries hold each measure's count, not every combination of them)."""
     def query(params, user):
-        dim = dimension(SurgeryMonth)
-        stmt = (select(dim.label(_name(dimension)), *_summary_measures())
-                .where(SurgeryMonth.month.between(params.start, params.end)).group_by(dim).order_by(dim))
-        stmt = _apply_filters(stmt, params, SurgeryMonth)
-        return stmt if user is None else scope_query(stmt, SurgeryMonth.department_id, user.principal, VIEW)
+        if any(params.options.get(choice.name) for choice in FILTERS):
+            from portal.reports import registry
+            from portal.reports.engine import restrict
+
+            report = registry.get(code)
+            return restrict(report, report.query(params), params, user)
+        dim = dimension(model)
+        stmt = (select(dim.label(_name(dimension)),
+                       *(cast(func.sum(getattr(model, key)), BigInteger).label(key) for key in MEASURES))
+                .where(model.month.between(params.start, params.end)).group_by(dim).order_by(dim))
+        return stmt if user is None else scope_query(stmt, model.department_id, user.principal, VIEW)
     return query
 
 
@@ -150,7 +132,7 @@ def drill_columns():
 
 
 def _measure_columns():
-    return tuple(Column(key, header, drill=Drill(rows=_rows(cond(Surgery)), columns=drill_columns(),
+    return tuple(Column(key, header, drill=Drill(rows=_rows(cond and cond(Surgery)), columns=drill_columns(),
                                                 title=f"{header}手术明细"))
                  for key, (header, cond) in MEASURES.items())
 
@@ -167,25 +149,26 @@ DIMENSIONS = {
 }
 
 
-def _operations(code, title, dimension, summary, chart="bar", period="month", archive="monthly"):
+def _operations(code, title, dimension, summary, model, chart="bar", period="month", archive="monthly"):
     return register(Report(
         code=code, title=title, permission=VIEW, query=_raw(dimension),
         columns=(DIMENSIONS[_name(dimension)], *_measure_columns()), definition=OPERATIONS_DEFINITION,
         date_column=Surgery.operation_date, department_column=Surgery.department_id, filters=FILTERS,
         chart=Chart(chart, _name(dimension), ("grade3", "grade4") if chart == "bar" else ("surgeries", "grade4")),
-        rollup=Rollup(_summary(dimension), min_months=1), group=GROUP, archive=archive, period=period,
+        rollup=Rollup(_summary(code, dimension, model), min_months=1), group=GROUP, archive=archive, period=period,
         empty="该期间没有手术记录。", summary=summary))
 
 
 DEPARTMENT_OPERATIONS = _operations(
     "quality_surgery_by_department", "科室手术报表", department_id,
-    "各科室手术例次：一至四级、手术/介入、微创、急诊/择期/限期、日间")
+    "各科室手术例次：一至四级、手术/介入、微创、急诊/择期/限期、日间", SurgeryMonth)
 SURGEON_OPERATIONS = _operations(
     "quality_surgery_by_surgeon", "医生手术报表", surgeon_id,
-    "各术者手术例次（同科室筛选；选一年并选「同比」即个人年度手术报表）")
+    "各术者手术例次（同科室筛选；选一年并选「同比」即个人年度手术报表）", SurgeonMonth)
 MONTHLY_OPERATIONS = _operations(
     "quality_surgery_by_month", "科室年度手术报表（按月）", month,
-    "全院或所选科室各月手术例次，选年度区间看逐月走势，可与上年同比", chart="line", period="range", archive=None)
+    "全院或所选科室各月手术例次，选年度区间看逐月走势，可与上年同比", SurgeryMonth, chart="line", period="range",
+    archive=None)
 
 
 # --- event rates ----------------------------------------------------------------------------------------------

@@ -98,8 +98,7 @@ def delete_period(start: date, end: date) -> int:
     gone = select(Surgery.id).where(_in_period(start, end)).scalar_subquery()
     db.session.execute(update(QualityEvent).where(QualityEvent.surgery_id.in_(gone))
                        .values(surgery_id=None, status="unmatched", interval_hours=None))
-    removed = db.session.execute(surgery_months.grouped([_in_period(start, end)])).all()
-    surgery_months.add_counts({(date.fromisoformat(str(r[0])[:10]), *r[1:-1]): -r[-1] for r in removed})
+    surgery_months.remove([_in_period(start, end)])
     deleted = db.session.execute(delete(Surgery).where(_in_period(start, end))).rowcount
     summary.refresh(discharges, before)
     return deleted

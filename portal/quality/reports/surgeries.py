@@ -239,22 +239,21 @@ SURGEON_EVENTS = _events_report("quality_events_by_surgeon", "医生手术质量
 def _monitoring_query(params):
     """Per grade (3, 4) of the catalogue as it stood at the end of the period: entries on it (active), entries
     actually performed in the period, operations and operations with a complication."""
-    entries = as_of_query(params.end).subquery("entries")
-    listed = (select(entries.c.technology_id.label("technology_id"),
-                     entries.c.data["grade"].as_integer().label("grade"))
-              .where(entries.c.data["status"].as_string() == "active").subquery("listed"))
-    where = [Surgery.operation_date.between(params.start, params.end)]
-    ops = (select(Surgery.technology_id, func.count(Surgery.id).label("operations"),
-                  func.count(distinct(case((Surgery.id.in_(select(QualityEvent.surgery_id).where(
-                      QualityEvent.status == "matched", QualityEvent.kind == "complication")), Surgery.id))))
-                  .label("complicated"))
-           .where(*where).group_by(Surgery.technology_id).subquery("ops"))
-    return (select(listed.c.grade.label("grade"), func.count(listed.c.technology_id).label("listed"),
-                   func.count(ops.c.technology_id).label("performed"),
-                   cast(func.coalesce(func.sum(ops.c.operations), 0), BigInteger).label("operations"),
-                   cast(func.coalesce(func.sum(ops.c.complicated), 0), BigInteger).label("complicated"))
-            .outerjoin(ops, ops.c.technology_id == listed.c.technology_id)
-            .where(listed.c.grade.in_((3, 4))).group_by(listed.c.grade).order_by(listed.c.grade))
+    # Materialised: the entries' JSON fields defeat the planner's estimates, so the as-of join is done once.
+    entries = as_of_query(params.end).cte("entries").prefix_with("MATERIALIZED", dialect="postgresql")
+    grade = entries.c.data["grade"].as_integer()
+    complicated = (select(QualityEvent.id).where(QualityEvent.surgery_id == Surgery.id,
+                                                 QualityEvent.status == "matched",
+                                                 QualityEvent.kind == "complication").exists())
+    return (select(grade.label("grade"), func.count(distinct(entries.c.technology_id)).label("listed"),
+                   func.count(distinct(Surgery.technology_id)).label("performed"),
+                   func.count(Surgery.id).label("operations"),
+                   func.count(case((complicated, Surgery.id))).label("complicated"))
+            .select_from(entries)
+            .outerjoin(Surgery, and_(Surgery.technology_id == entries.c.technology_id,
+                                     Surgery.operation_date.between(params.start, params.end)))
+            .where(entries.c.data["status"].as_string() == "active", grade.in_((3, 4)))
+            .group_by(grade).order_by(grade))
 
 
 def _hospital_only(stmt, user, permission):
@@ -303,11 +302,11 @@ __all__ = [
 
 # --- technical capability (技术能力) -----------------------------------------------------------------------------
 
-def _listed_for_department():
-    """The catalogue entries (active) that name the surgery's department as allowed to perform them."""
-    return (select(TechnologyDepartment.technology_id)
+def _allowed_pairs():
+    """(entry, department) of the active catalogue entries and the departments allowed to perform them."""
+    return (select(TechnologyDepartment.technology_id, TechnologyDepartment.department_id)
             .join(Technology, Technology.id == TechnologyDepartment.technology_id)
-            .where(TechnologyDepartment.department_id == Surgery.department_id, Technology.status == "active"))
+            .where(Technology.status == "active"))
 
 
 CAPABILITY = {"technologies": ("开展技术数", None),
@@ -325,15 +324,18 @@ def _capability_query(dimension, with_catalogue):
     def query(params):
         dim = getattr(Surgery, dimension)
         measures = [_distinct(cond).label(key) for key, (_, cond) in CAPABILITY.items()]
+        stmt = select(Surgery)
         if with_catalogue:
-            listed = Surgery.technology_id.in_(_listed_for_department().where(
-                TechnologyDepartment.technology_id == Surgery.technology_id))
-            allowed = (select(func.count()).select_from(TechnologyDepartment)
-                       .join(Technology, Technology.id == TechnologyDepartment.technology_id)
-                       .where(TechnologyDepartment.department_id == dim, Technology.status == "active")
-                       .scalar_subquery())
-            measures += [_distinct(listed).label("listed_performed"), func.max(allowed).label("allowed")]
-        return select(dim.label(dimension), *measures).group_by(dim).order_by(dim)
+            pairs = _allowed_pairs().subquery("pairs")
+            allowed = (select(pairs.c.department_id, func.count().label("allowed"))
+                       .group_by(pairs.c.department_id).subquery("allowed"))
+            stmt = (stmt.outerjoin(pairs, and_(pairs.c.technology_id == Surgery.technology_id,
+                                               pairs.c.department_id == Surgery.department_id))
+                    .outerjoin(allowed, allowed.c.department_id == Surgery.department_id))
+            measures += [_distinct(pairs.c.technology_id.is_not(None)).label("listed_performed"),
+                         func.coalesce(func.max(allowed.c.allowed), 0).label("allowed")]
+        return stmt.with_only_columns(dim.label(dimension), *measures, maintain_column_froms=True).group_by(
+            dim).order_by(dim)
     return query
 
 

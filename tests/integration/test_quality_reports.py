@@ -209,6 +209,10 @@ def test_pages_drill_downs_exports_and_scope(hospital, client):
     assert rows.status_code == 200 and "S1b" in text and "S3" in text and "S4" not in text and "ZYD1" not in text
     rows = text_of(client.get("/reports/quality_events_by_department/rows?month=2026-11&column=complication"))
     assert "S1a" in rows and "S1b" in rows and "S6" in rows and "S2" not in rows
+    counted, _ = _rows(reports.DEPARTMENT_OPERATIONS, NOV, "department_id")
+    for key in reports.MEASURES:  # every drill-down lists as many surgeries as the cell counts
+        url = f"/reports/quality_surgery_by_department/rows?month=2026-11&column={key}&k_department_id={gs}"
+        assert f"（{int(counted[gs][key])}）" in text_of(client.get(url)), key
     # The export holds the page's numbers.
     book = load_workbook(io.BytesIO(client.get("/reports/quality_surgery_by_department/export?month=2026-11").data))
     cells = [[c for c in row] for row in book.active.iter_rows(values_only=True)]
@@ -223,9 +227,11 @@ def test_pages_drill_downs_exports_and_scope(hospital, client):
     rows = text_of(client.get("/reports/quality_events_by_department/rows?month=2026-11&column=complication"))
     assert "S1a" in rows and "S6" not in rows
     other = client.get(f"/reports/quality_surgery_by_department?month=2026-11&department_id={hospital.cardiology.id}")
-    assert other.status_code in (200, 404)
-    if other.status_code == 200:
-        assert "李介入" not in text_of(other) and "S6" not in text_of(other)
+    # The registry shows nothing of a department outside the scope (its own rule: an empty table, not a 404).
+    assert other.status_code == 200 and "李介入" not in text_of(other) and "该期间没有手术记录" in text_of(other)
+    drill = client.get(f"/reports/quality_surgery_by_department/rows?month=2026-11&column=surgeries"
+                       f"&k_department_id={hospital.cardiology.id}")
+    assert drill.status_code in (200, 404) and "S6" not in text_of(drill)
     # The monitoring figures are hospital-wide: a department head sees no row of them.
     assert "66.7%" not in text_of(client.get("/reports/quality_core_monitoring?month=2026-11"))
 

@@ -266,3 +266,20 @@ def test_technical_capability_counts_distinct_technologies_against_the_catalogue
                                 f"&k_department_id={gs}"))
     assert all(name in listed for name in ("腹腔镜下胆囊切除术", "腹股沟疝修补术", "胃癌根治术", "胃镜检查"))
     assert "经皮冠状动脉支架置入术" not in listed and "（4）" in listed
+
+
+def test_the_monthly_schedule_archives_last_month_of_each_report(hospital, app):
+    from portal.reports.models import ReportRun
+    from portal.reports.services import generate_scheduled
+
+    with app.test_request_context():
+        generate_scheduled(date(2026, 12, 6))
+        db.session.commit()
+    runs = {r.report_code: r for r in db.session.scalars(select(ReportRun).where(ReportRun.period == "2026-11"))}
+    for report in (reports.DEPARTMENT_OPERATIONS, reports.SURGEON_OPERATIONS, reports.DEPARTMENT_EVENTS,
+                   reports.SURGEON_EVENTS, reports.DEPARTMENT_CAPABILITY, reports.SURGEON_CAPABILITY,
+                   reports.MONITORING):
+        assert report.code in runs and runs[report.code].content, report.code
+    assert runs[reports.DEPARTMENT_OPERATIONS.code].rows == 2
+    assert runs[reports.MONITORING.code].rows == 2  # hospital-wide: the system's run holds grades 3 and 4
+    assert reports.MONTHLY_OPERATIONS.code not in runs  # a range report: not archived by month

@@ -16,7 +16,17 @@ from sqlalchemy import select
 from portal.auth.models import Staff
 from portal.catalogue.models import Technology
 from portal.core.timeutil import LOCAL_TZ
-from portal.quality.models import FLAGS, Discharge, QualityEvent, QualityMonth, Surgery
+from portal.quality.models import (
+    FLAGS,
+    SURGERY_MEASURES,
+    Discharge,
+    QualityEvent,
+    QualityMonth,
+    SurgeonMonth,
+    Surgery,
+    SurgeryMonth,
+)
+from portal.quality.reports import summary as surgery_summary
 
 from .kit import Context
 
@@ -144,4 +154,16 @@ def generate_quality(ctx: Context) -> dict:
                          *FLAGS), [tuple(r) for r in discharge_rows])
     ctx.bulk(QualityMonth, ("month", "department_id", "discharges", *FLAGS),
              [(month, dept, *counts) for (month, dept), counts in months.items()], ids=False)
+    by_department: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(SURGERY_MEASURES))
+    by_surgeon: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(SURGERY_MEASURES))
+    for row in surgery_rows:
+        values = surgery_summary.vector({"grade": row[11], "kind": row[13], "minimally_invasive": row[14],
+                                         "urgency": row[17], "day_surgery": row[21]})
+        for target, key in ((by_department, (row[18].replace(day=1), row[3])),
+                            (by_surgeon, (row[18].replace(day=1), row[3], row[4]))):
+            target[key] = [a + b for a, b in zip(target[key], values, strict=True)]
+    ctx.bulk(SurgeryMonth, ("month", "department_id", *SURGERY_MEASURES),
+             [(*key, *values) for key, values in by_department.items()], ids=False)
+    ctx.bulk(SurgeonMonth, ("month", "department_id", "surgeon_id", *SURGERY_MEASURES),
+             [(*key, *values) for key, values in by_surgeon.items()], ids=False)
     return {"discharges": len(discharge_rows), "surgeries": len(surgery_rows), "quality events": len(event_rows)}

@@ -1,5 +1,6 @@
 """Medical quality: the indicator dashboard (a month, a year), the indicator report over five years, the
-discharge and surgery lists, a department head's own indicators, and HIS pushing discharges."""
+discharge and surgery lists, the surgery reports (a month, five years), a department head's own indicators and
+surgeons, and HIS pushing discharges."""
 
 import json
 
@@ -23,10 +24,19 @@ def load(ctx: LoadContext) -> Load:
         page("quality: indicator report (5 years)", 1, f"/reports/quality_indicators?{five_years}"),
         page("quality: discharges", 3, f"/quality/discharges?month={last_month}"),
         page("quality: surgeries (grade 4)", 3, f"/quality/surgeries?month={last_month}&grade=4"),
+        page("quality: surgery report by department (month)", 2,
+             f"/reports/quality_surgery_by_department?month={last_month}"),
+        page("quality: surgery report by surgeon (5 years)", 1, f"/reports/quality_surgery_by_surgeon?{five_years}"),
+        page("quality: surgery report by month (5 years)", 1, f"/reports/quality_surgery_by_month?{five_years}"),
+        page("quality: event rates by department (month)", 1,
+             f"/reports/quality_events_by_department?month={last_month}"),
+        page("quality: core monitoring (month)", 1, f"/reports/quality_core_monitoring?month={last_month}"),
     ]
     if "bh000" in ctx.sessions:
         pages.append(page("dept head: indicators", 3, f"/quality/indicators?period={last_month}",
                           ctx.cookie("bh000")))
+        pages.append(page("dept head: surgery report by surgeon (month)", 1,
+                          f"/reports/quality_surgery_by_surgeon?month={last_month}", ctx.cookie("bh000")))
     token = ctx.token("基准 HIS 质量", "bma", ["quality.push"])
     body = json.dumps({"items": [{"record_id": f"BDLOAD{n:04d}", "mrn": f"BZL{n:05d}", "department_id": "BK000",
                                   "admission_date": end.replace(day=1).isoformat(), "discharge_date": end.isoformat(),

@@ -30,7 +30,7 @@ DOMAIN = Domain(
             "dept_secretary": [VIEW]},
     imports=["portal.quality.discharges.imports", "portal.quality.surgeries.imports",
              "portal.quality.events.imports"],
-    reports=["portal.quality.indicators.reports"],
+    reports=["portal.quality.indicators.reports", "portal.quality.reports.surgeries"],
     api=["portal.quality.api"],
     nav=[NavEntry("医务管理", "绩效考核指标", "quality.indicator_dashboard", VIEW, 40),
          NavEntry("医务管理", "出院记录", "quality.list_discharges", VIEW, 41),
@@ -41,7 +41,7 @@ DOMAIN = Domain(
     demo="portal.quality.demo:build",
     bench="bench.generate_quality:generate_quality",
     bench_load="bench.load_quality:load",
-    summaries="portal.quality.summary:rebuild",
+    summaries="portal.quality.reports.summary:rebuild_all",
 )
 
 from . import lookups  # noqa: E402,F401

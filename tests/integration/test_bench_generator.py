@@ -79,6 +79,13 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         assert generated and sum(v[1] for v in generated.values()) > 0
         quality_summary.rebuild()
         assert months() == generated
+        from portal.quality.models import SurgeonMonth, SurgeryMonth
+        from portal.quality.reports import summary as surgery_summary
+
+        for model in (SurgeryMonth, SurgeonMonth):  # the surgery reports' summaries equal the records
+            keys = [c.name for c in model.__table__.primary_key.columns]
+            assert {tuple(getattr(r, k) for k in keys): tuple(getattr(r, m) for m in surgery_summary.SURGERY_MEASURES)
+                    for r in db.session.scalars(select(model))} == surgery_summary.counts(model)
         db.session.rollback()
         from portal.credentials.models import Privilege
 

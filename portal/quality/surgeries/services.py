@@ -14,6 +14,7 @@ from portal.extensions import db
 from .. import records, summary
 from ..events import matching
 from ..models import QualityEvent, Surgery
+from ..reports import summary as surgery_months
 
 FIELDS = ("discharge_record_id", "mrn", "department_id", "surgeon_id", "assistant1_id", "assistant2_id",
           "anaesthetist_id", "anaesthesia_method", "technology_id", "operation_code", "national_code",
@@ -71,6 +72,8 @@ def save_surgeries(rows: list[dict], source: str) -> records.Written:
     discharges = {r["discharge_record_id"] for r in rows} | {f["discharge_record_id"] for f in found.values()}
     before = summary.snapshot(discharges)
     written = records.upsert(Surgery, "record_id", rows, FIELDS, found, {"source": source})
+    changed = set(written.created) | set(written.updated)
+    surgery_months.add(gone=[found[r] for r in written.updated], came=[r for r in rows if r["record_id"] in changed])
     db.session.flush()
     touched = set(written.created) | set(written.updated)
     matching.match_waiting([r for r in rows if r["record_id"] in touched])
@@ -95,6 +98,7 @@ def delete_period(start: date, end: date) -> int:
     gone = select(Surgery.id).where(_in_period(start, end)).scalar_subquery()
     db.session.execute(update(QualityEvent).where(QualityEvent.surgery_id.in_(gone))
                        .values(surgery_id=None, status="unmatched", interval_hours=None))
+    surgery_months.remove([_in_period(start, end)])
     deleted = db.session.execute(delete(Surgery).where(_in_period(start, end))).rowcount
     summary.refresh(discharges, before)
     return deleted

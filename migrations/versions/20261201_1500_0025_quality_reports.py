@@ -1,14 +1,14 @@
 """quality surgery reports: monthly surgery summaries per department and per surgeon
 
-Revision ID: hqrep01
-Revises: 0023
+Revision ID: 0025
+Revises: 0024
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "hqrep01"
-down_revision = "0023"
+revision = "0025"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 

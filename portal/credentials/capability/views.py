@@ -35,8 +35,7 @@ def _person_or_404(staff_id: int | None):
         abort(404)
     own = current_user.staff_id is not None and staff.id == current_user.staff_id
     if not own and not (has_permission(current_user, VIEW_PRIVILEGES)
-                        and current_user.principal.can_act_on(VIEW_PRIVILEGES, staff.department_id),
-                  outcomes=surgeon_outcomes(staff.id, today.replace(year=today.year - 3, day=1), today)):
+                        and current_user.principal.can_act_on(VIEW_PRIVILEGES, staff.department_id)):
         abort(404)
     return staff
 
@@ -54,7 +53,8 @@ def _person_page(staff):
     return render(PERSON, person=queries.person(staff, today), today=today, **_technologies_context(staff),
                   own=staff.id == current_user.staff_id,
                   may_view_department=has_permission(current_user, VIEW_PRIVILEGES)
-                  and current_user.principal.can_act_on(VIEW_PRIVILEGES, staff.department_id))
+                  and current_user.principal.can_act_on(VIEW_PRIVILEGES, staff.department_id),
+                  outcomes=surgeon_outcomes(staff.id, today.replace(year=today.year - 3, day=1), today))
 
 
 @bp.route("/capability/people/<int:staff_id>")

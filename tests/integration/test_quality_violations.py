@@ -106,7 +106,7 @@ def test_detection_on_import_is_idempotent_and_a_correction_re_evaluates(world):
 
 
 def test_handling_paths_are_audited_and_scoped(world, client):
-    tree, p, users = world
+    tree, p, _users = world
     qf.save(surgery_rows=rows(tree, p))
     ids = {(rid, v.kind): v.id for v, rid in db.session.execute(
         select(QualityViolation, Surgery.record_id).join(Surgery, Surgery.id == QualityViolation.surgery_id))}
@@ -171,8 +171,8 @@ def test_outcomes_numbers_and_the_flag_rule(world, app):
     events.append({"surgery_record_id": "OE0", "event_date": DAY, "name": "出血"})
     # Another department's surgeon (hospital rate only).
     other = qf.make_surgeon(tree.orthopaedics, "骨科医生", "VO1")
-    surgeries += [qf.surgery(f"OO{n}", f"OG{n}", tree.orthopaedics, other, "V-3", at(8, day=DAY - timedelta(days=n + 1)))
-                  for n in range(5)]
+    surgeries += [qf.surgery(f"OO{n}", f"OG{n}", tree.orthopaedics, other, "V-3",
+                             at(8, day=DAY - timedelta(days=n + 1))) for n in range(5)]
     ssi = [{"surgery_record_id": "OA0", "event_date": DAY, "name": "切口感染", "ssi_depth": "superficial"}]
     qf.save(surgery_rows=surgeries, event_rows={"complication": events, "ssi": ssi})
     out = surgeon_outcomes(p["A"].id, DAY - timedelta(days=30), DAY)

@@ -53,7 +53,7 @@ def workers(tmp_root, redis_server):
 
 
 def test_concurrent_evaluations_notify_once_per_surgeon_and_day(workers):
-    first, second, day = workers
+    first, second, _day = workers
     barrier = threading.Barrier(4)
     errors = []
 
@@ -65,7 +65,7 @@ def test_concurrent_evaluations_notify_once_per_surgeon_and_day(workers):
                 ids = db.session.scalars(select(Surgery.id)).all()
                 detect.evaluate_ids(ids)
                 db.session.commit()
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             errors.append(repr(error))
 
     threads = [threading.Thread(target=run, args=((first, second)[n % 2],)) for n in range(4)]

@@ -20,7 +20,6 @@ from portal.core.service import ServiceError
 from portal.core.timeutil import local_today
 from portal.extensions import db
 from portal.io.export import Column, export_query
-
 from portal.quality.outcomes.queries import surgeon_outcomes
 
 from .. import (

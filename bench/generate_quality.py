@@ -144,4 +144,7 @@ def generate_quality(ctx: Context) -> dict:
                          *FLAGS), [tuple(r) for r in discharge_rows])
     ctx.bulk(QualityMonth, ("month", "department_id", "discharges", *FLAGS),
              [(month, dept, *counts) for (month, dept), counts in months.items()], ids=False)
-    return {"discharges": len(discharge_rows), "surgeries": len(surgery_rows), "quality events": len(event_rows)}
+    from .generate_violations import generate_violations
+
+    return {"discharges": len(discharge_rows), "surgeries": len(surgery_rows), "quality events": len(event_rows),
+            **generate_violations(ctx)}

@@ -61,6 +61,10 @@ class Outcomes:
         return (f"本人某项发生率高于本科室同一技术（或级别）发生率的 {self.factor:g} 倍，且本人该项至少 "
                 f"{self.min_events} 例时标红，请医务科在再授权前复核。")
 
+    def technologies_shown(self, top: int = 10) -> list[Row]:
+        """The `top` technologies by cases, and every flagged one."""
+        return [r for i, r in enumerate(self.by_technology) if i < top or r.flags]
+
     @property
     def flagged(self) -> bool:
         return any(r.flags for r in (*self.by_technology, *self.by_grade))

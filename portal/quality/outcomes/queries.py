@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from flask import current_app
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 
 from portal.auth.models import Staff
 from portal.catalogue.models import GRADES
@@ -85,7 +85,7 @@ def _events():
 def _grouped(key, staff_id: int, department_id: int, start: date, end: date):
     e = _events()
     mine = Surgery.surgeon_id == staff_id
-    in_dept = Surgery.department_id == department_id
+    in_dept = or_(Surgery.department_id == department_id, mine)  # the department's cases include the surgeon's
     keys = select(key).where(mine, Surgery.operation_date.between(start, end)).distinct()
     cols = [func.count().label("all_cases"),
             func.sum(case((mine, 1), else_=0)).label("my_cases"),

@@ -33,9 +33,9 @@ T = aliased(Technology, name="t")
 
 def for_ids(ids: list[int]):
     """These surgeries, and the other surgeries of their surgeons on their days (an overlap has two sides)."""
-    x = aliased(Surgery, name="x")
-    return or_(S.id.in_(ids), exists().where(x.id.in_(ids), x.surgeon_id == S.surgeon_id,
-                                             x.operation_date == S.operation_date))
+    x, o = aliased(Surgery, name="x"), aliased(Surgery, name="o")
+    return S.id.in_(select(o.id).join(x, and_(x.surgeon_id == o.surgeon_id, x.operation_date == o.operation_date))
+                    .where(x.id.in_(ids)))
 
 
 def for_period(start: date, end: date):

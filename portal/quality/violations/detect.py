@@ -91,7 +91,8 @@ COLUMNS = ("surgery_id", "kind", "reason", "staff_id", "department_id", "operati
 def evaluate(scope, notify: bool = True) -> int:
     """Re-derive the violations of the surgeries in `scope`; returns how many open violations it wrote.
 
-    `notify=False` (loading history, the benchmark): the alerts are recorded as sent without notifying."""
+    `notify=False` (loading history, the benchmark): the alerts are recorded as sent without notifying, and no
+    first-case filing is opened."""
     table = QualityViolation.__table__
     in_scope = select(S.id).where(scope)
     db.session.execute(delete(QualityViolation).where(QualityViolation.status == "open",
@@ -103,7 +104,8 @@ def evaluate(scope, notify: bool = True) -> int:
         written += db.session.execute(insert(table).from_select(COLUMNS, stmt)
                                       .on_conflict_do_nothing(index_elements=["surgery_id", "kind"])).rowcount or 0
     _alerts(scope, now, notify)
-    _first_cases(scope)
+    if notify:
+        _first_cases(scope)
     return written
 
 

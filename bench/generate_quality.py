@@ -166,4 +166,7 @@ def generate_quality(ctx: Context) -> dict:
              [(*key, *values) for key, values in by_department.items()], ids=False)
     ctx.bulk(SurgeonMonth, ("month", "department_id", "surgeon_id", *SURGERY_MEASURES),
              [(*key, *values) for key, values in by_surgeon.items()], ids=False)
-    return {"discharges": len(discharge_rows), "surgeries": len(surgery_rows), "quality events": len(event_rows)}
+    from .generate_violations import generate_violations
+
+    return {"discharges": len(discharge_rows), "surgeries": len(surgery_rows), "quality events": len(event_rows),
+            **generate_violations(ctx)}

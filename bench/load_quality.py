@@ -45,5 +45,8 @@ def load(ctx: LoadContext) -> Load:
     post = Request("quality API: POST 20 discharges", "/api/v1/quality/discharges", method="POST", body=body,
                    headers=headers)
     # The first push creates them; the measured ones are unchanged resubmissions (idempotent by record id).
+    from .load_violations import load as violations_load
+
+    pages += violations_load(ctx).pages  # the violation pages of the same domain
     return Load(pages=pages, api=[ApiCall("quality API (POST of 20 unchanged discharges)", [post], rate=100,
                                           warmup=[post])])

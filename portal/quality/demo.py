@@ -63,6 +63,40 @@ def _operations_by_department() -> dict[str, list]:
     return out
 
 
+def _coverage() -> dict[tuple[str, str], list[tuple[date, date]]]:
+    """(工号, 院内编码) -> the periods of the demo surgeons' privileges covering it (the rule the after-the-fact
+    check applies: `covering_condition`)."""
+    from portal.credentials.models import Privilege
+    from portal.credentials.privileges.check import covering_condition
+
+    numbers = [n for numbers in SURGEONS.values() for n in numbers]
+    out: dict = {}
+    for number, code, start, end in db.session.execute(
+            select(Staff.employee_no, Technology.code, Privilege.valid_from, Privilege.valid_to)
+            .join(Privilege, Privilege.staff_id == Staff.id).join(Technology, covering_condition("perform"))
+            .where(Staff.employee_no.in_(numbers), Privilege.status.in_(("active", "expired")))):
+        out.setdefault((number, code), []).append((start, end))
+    return out
+
+
+def _pick(rng, dept: str, operations: list, on: date, stray: bool, coverage: dict):
+    """An operation and a surgeon holding a privilege for it that day: one of the department's, else any demo
+    surgeon's; `stray`: any of them, a violation the after-the-fact check finds."""
+
+    def allowed(number: str, op) -> bool:
+        return any(start <= on <= end for start, end in coverage.get((number, op.code), ()))
+
+    if stray:
+        return rng.choice(operations), rng.choice(SURGEONS[dept])
+    everyone = [n for numbers in SURGEONS.values() for n in numbers]
+    for pool in (SURGEONS[dept], everyone):
+        for op in rng.sample(operations, len(operations)):
+            able = [number for number in pool if allowed(number, op)]
+            if able:
+                return op, rng.choice(able)
+    return rng.choice(operations), rng.choice(SURGEONS[dept])
+
+
 def build(demo) -> None:
     departments = demo.departments
     if not all(code in departments for code in SURGEONS):
@@ -78,6 +112,8 @@ def build(demo) -> None:
     discharge_rows, surgery_rows, complications, reoperations, infections, ssis = [], [], [], [], [], []
     n = 0
     day = first
+    theatre: dict = {}
+    coverage = _coverage()
     while day < today:
         for dept, per_day in PER_DAY.items():
             for _ in range(rng.randint(per_day - 2, per_day + 2)):
@@ -94,13 +130,17 @@ def build(demo) -> None:
                 if rng.random() > (0.75 if dept != "ZLK" else 0.35):
                     continue
                 for k in range(1 if rng.random() < 0.85 else 2):
-                    op = rng.choice(operations[dept])
-                    start = datetime.combine(admitted + timedelta(days=min(1, stay - 1)),
-                                             datetime.min.time()) + timedelta(hours=8 + 3 * k + rng.randint(0, 5))
+                    on = admitted + timedelta(days=min(1, stay - 1))
+                    op, surgeon = _pick(rng, dept, operations[dept], on, rng.random() < 0.01, coverage)
+                    start = datetime.combine(on, datetime.min.time()) + timedelta(hours=8 + 3 * k + rng.randint(0, 5))
                     minutes = rng.randint(40, 240)
+                    # A surgeon's operations of a day follow each other; now and then one overlaps the last.
+                    busy = theatre.get((surgeon, on))
+                    if busy and start < busy + timedelta(minutes=20):
+                        start = (busy - timedelta(minutes=30)) if rng.random() < 0.02 else busy + timedelta(minutes=20)
+                    theatre[(surgeon, on)] = max(busy or start, start + timedelta(minutes=minutes))
                     class1 = op.kind == "surgery" and rng.random() < 0.5
                     urgency = "elective" if rng.random() < 0.8 else rng.choice(("emergency", "limited"))
-                    surgeon = rng.choice(SURGEONS[dept])
                     row = surgeries.clean({
                         "record_id": f"SS{n:06d}{k}", "discharge_record_id": record, "mrn": mrn,
                         "department_id": departments[dept].id, "surgeon_id": staff[surgeon],

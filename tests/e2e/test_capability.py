@@ -118,7 +118,7 @@ def test_department_page_on_the_desktop_and_own_page_on_a_wecom_phone(open_conte
     sign_in(phone, doctor, base_url)
     phone.goto("/credentials/capability/me")
     expect(phone.locator("h1")).to_contain_text(f"{doctor.name}的能力")
-    expect(phone.get_by_test_id("operations-pending")).to_contain_text("尚未接入")
+    expect(phone.get_by_test_id("operations-pending")).to_contain_text("质量结局")
     expect(phone.get_by_test_id("technology-rows")).to_contain_text(f"{prefix}-2")
     assert no_horizontal_scroll(phone)
     screenshot(phone, "person-375")

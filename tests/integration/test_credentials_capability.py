@@ -144,7 +144,7 @@ def test_person_page_shows_qualifications_privileges_expiring_and_what_may_be_pe
     body = client.get(f"/credentials/capability/people/{world['c'].id}").get_data(as_text=True)
     assert "病区赵医生的能力" in body and "90 天内到期（1）" in body
     assert "可开展技术 <span class=\"count\">（1）" in body
-    assert "尚未接入，不显示任何数字" in body
+    assert "手术开展情况与质量结局" in body and "没有本人主刀的手术记录" in body
     body = client.get(f"/credentials/capability/people/{world['a'].id}").get_data(as_text=True)
     assert "分级授权（1）" in body and "单项技术授权（1）" in body and "（3）" in body
     rows = client.htmx_get(f"/credentials/capability/technologies?staff_id={world['a'].id}&q=cap-r")

@@ -384,7 +384,7 @@ def test_pages_answer_for_medical_affairs_and_are_scoped_for_a_head(ward, clinic
                 f"/credentials/privileges/{grade.id}/renewal", "/credentials/privileges/my"):
         assert client.get(url).status_code == 200, url
     renewal = text_of(client.get(f"/credentials/privileges/{grade.id}/renewal"))
-    assert "手术数据尚未接入" in renewal
+    assert "开展例数与质量结局" in renewal and "标红" in renewal
     export = client.get("/credentials/privileges/export")
     assert export.status_code == 200 and export.mimetype.endswith("spreadsheetml.sheet")
     assert "外科医生" in text_of(client.htmx_get("/credentials/privileges?q=S9001"))

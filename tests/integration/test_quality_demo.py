@@ -38,3 +38,17 @@ def test_demo_data_gives_every_indicator_real_numbers(session, client):
     page = client.get(f"/quality/indicators?period={months[-2]:%Y-%m}")
     assert page.status_code == 200 and "出院患者四级手术比例" in text_of(page)
     assert date(2000, 1, 1) < months[0]
+
+
+def test_demo_surgeries_include_a_few_violations_and_overlaps(session):
+    from portal.quality.models import QualityRiskAlert, QualityViolation, Surgery
+
+    build_demo()
+    db.session.commit()
+    by_kind = dict(db.session.execute(select(QualityViolation.kind, func.count())
+                                      .group_by(QualityViolation.kind)).all())
+    surgeries = db.session.scalar(select(func.count()).select_from(Surgery))
+    print("demo violations", by_kind, "surgeries", surgeries,
+          "alerts", db.session.scalar(select(func.count()).select_from(QualityRiskAlert)))
+    assert by_kind.get("overlap", 0) >= 2 and by_kind.get("planned", 0) >= 2 and by_kind.get("privilege", 0) >= 2
+    assert sum(by_kind.values()) < surgeries * 0.1  # a few, not the whole demo

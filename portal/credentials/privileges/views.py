@@ -20,6 +20,7 @@ from portal.core.service import ServiceError
 from portal.core.timeutil import local_today
 from portal.extensions import db
 from portal.io.export import Column, export_query
+from portal.quality.outcomes.queries import surgeon_outcomes
 
 from .. import (
     APPLY_DEPARTMENT,
@@ -197,7 +198,8 @@ def renew_privilege(record_id: int):
     return render("credentials/privileges/renewal.html", status=status, record=record, form=form, today=today,
                   may_apply=may_apply, messages=messages, timeline=queries.chain(record),
                   qualifications=qualification_queries.person_records(record.staff_id),
-                  pending=queries.open_adjustment(record))
+                  pending=queries.open_adjustment(record),
+                  outcomes=surgeon_outcomes(record.staff_id, record.valid_from, min(record.valid_to, today)))
 
 
 @bp.route("/privileges/alerts")

@@ -15,6 +15,7 @@ from .. import records, summary
 from ..events import matching
 from ..models import QualityEvent, Surgery
 from ..reports import summary as surgery_months
+from ..violations import detect
 
 FIELDS = ("discharge_record_id", "mrn", "department_id", "surgeon_id", "assistant1_id", "assistant2_id",
           "anaesthetist_id", "anaesthesia_method", "technology_id", "operation_code", "national_code",
@@ -79,6 +80,7 @@ def save_surgeries(rows: list[dict], source: str) -> records.Written:
     matching.match_waiting([r for r in rows if r["record_id"] in touched])
     matching.recompute_intervals(written.updated)
     summary.refresh(discharges, before)
+    detect.after_write(touched)
     return written
 
 

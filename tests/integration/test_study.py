@@ -174,6 +174,10 @@ def test_record_review_attendance_and_matrix_partial_then_complete(client, tree)
     assert attendance.study_hours(staff["doc"], month.year - 1) == 0
     as_user(client, "doc")
     assert "2.5" in text_of(client.get("/study/my-hours"))
+    # The year's hours also stand on the person's capability page (能力展示).
+    page = client.get("/credentials/capability/me")
+    assert page.status_code == 200
+    assert f'data-testid="study-hours-{month.year}">2.5 学时' in page.get_data(as_text=True)
 
 
 def test_each_cell_state():

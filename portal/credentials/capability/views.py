@@ -17,6 +17,7 @@ from portal.extensions import db
 from portal.quality.outcomes.queries import surgeon_outcomes
 from portal.reports import engine
 from portal.reports.params import Params
+from portal.study.attendance.services import study_hours
 
 from .. import APPLY_PRIVILEGE, VIEW_PRIVILEGES, bp
 from ..models.privileges import GRADES
@@ -54,7 +55,8 @@ def _person_page(staff):
                   own=staff.id == current_user.staff_id,
                   may_view_department=has_permission(current_user, VIEW_PRIVILEGES)
                   and current_user.principal.can_act_on(VIEW_PRIVILEGES, staff.department_id),
-                  outcomes=surgeon_outcomes(staff.id, today.replace(year=today.year - 3, day=1), today))
+                  outcomes=surgeon_outcomes(staff.id, today.replace(year=today.year - 3, day=1), today),
+                  study_hours={year: study_hours(staff.id, year) for year in (today.year, today.year - 1)})
 
 
 @bp.route("/capability/people/<int:staff_id>")

@@ -1,6 +1,6 @@
 """The tables of medical-affairs projects and the template library."""
 
-from .library import DocTemplate, TemplateCategory, TemplateVersion  # noqa: F401
+from .doc_templates import DocTemplate, TemplateCategory, TemplateVersion  # noqa: F401
 from .projects import (  # noqa: F401
                        ITEM_BADGE,
                        ITEM_STATES,

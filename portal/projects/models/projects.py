@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 from portal.auth.models import Department
 from portal.core.models import Model, UTCDateTime
 
-from .library import DocTemplate
+from .doc_templates import DocTemplate
 
 PROJECT_STATES = {"draft": "草稿", "published": "进行中", "closed": "已关闭"}
 PROJECT_BADGE = {"draft": "", "published": "wait", "closed": "ok"}

@@ -1,8 +1,11 @@
-"""Query parameters of API endpoints, refused with the table's codes (BAD_DATE, BAD_PARAM), never a 500.
+"""Query parameters and JSON bodies of API endpoints, refused with the table's codes (BAD_DATE, BAD_PARAM,
+BAD_REQUEST, TOO_LARGE), never a 500.
 
     day = query_date("date", required=True)      # ?date=2026-12-01
     page = query_int("page", default=1, maximum=10_000)
     staff = query_text("staff", required=True, max_length=32)
+    body = json_object(64 * 1024, allowed={"staff", "code"})
+    items = batch_items(8 * 1024 * 1024, max_items=5000)   # {"items": [...]}
 """
 
 from __future__ import annotations
@@ -77,3 +80,35 @@ def query_datetime(name: str, *, required: bool = False) -> datetime | None:
 
         moment = moment.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
     return moment
+
+
+def _size_text(max_bytes: int) -> str:
+    return f"{max_bytes // 1024 // 1024} MB" if max_bytes >= 1024 * 1024 else f"{max_bytes // 1024} KB"
+
+
+def json_object(max_bytes: int, *, allowed: set[str] | None = None) -> dict:
+    """The request's JSON object: too large (413), not JSON, not an object or unknown fields (400)."""
+    if (request.content_length or 0) > max_bytes:
+        raise ApiError("TOO_LARGE", f"请求体超过 {_size_text(max_bytes)}，请分批提交。")
+    if not request.is_json:
+        raise ApiError("BAD_REQUEST", "请求体应为 JSON（Content-Type: application/json）。")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError("BAD_REQUEST", "请求体不是有效的 JSON。")
+    if not isinstance(body, dict):
+        raise ApiError("BAD_REQUEST", "请求体应为 JSON 对象。")
+    unknown = sorted(set(body) - allowed) if allowed is not None else []
+    if unknown:
+        raise ApiError("BAD_REQUEST", f"不认识的字段：{'、'.join(str(k)[:30] for k in unknown[:5])}"
+                                      f"（只接受 {'、'.join(sorted(allowed))}）。")
+    return body
+
+
+def batch_items(max_bytes: int, *, max_items: int) -> list:
+    """The list of a batch body {"items": [...]}, at most max_items long."""
+    items = json_object(max_bytes, allowed={"items"}).get("items")
+    if not isinstance(items, list):
+        raise ApiError("BAD_REQUEST", "请求体应为 JSON 对象 {\"items\": [...]}。")
+    if len(items) > max_items:
+        raise ApiError("TOO_LARGE", f"一批最多 {max_items} 项，请分批提交。")
+    return items

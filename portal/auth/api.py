@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import jsonify
 
 from portal.api.errors import ApiError
+from portal.api.params import batch_items
 from portal.api.registry import arr, boolean, endpoint, integer, obj, scope, text
 
 from . import sync
@@ -25,20 +26,9 @@ PERSON = obj(("employee_no", "name", "department"), employee_no=text("工号（�
              active=boolean("false：离职，停用人员及其平台账户（不删除）"))
 
 
-def _items() -> list:
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise ApiError("TOO_LARGE", f"请求体超过 {MAX_BODY_BYTES // 1024 // 1024} MB，请分批提交。")
-    body = request.get_json(silent=True) if request.is_json else None
-    if not isinstance(body, dict) or set(body) != {"items"} or not isinstance(body["items"], list):
-        raise ApiError("BAD_REQUEST", "请求体应为 JSON 对象 {\"items\": [...]}（Content-Type: application/json）。")
-    if len(body["items"]) > sync.MAX_ITEMS:
-        raise ApiError("TOO_LARGE", f"一批最多 {sync.MAX_ITEMS} 项，请分批提交。")
-    return body["items"]
-
-
 def _run(upsert):
     try:
-        outcome = upsert(_items())
+        outcome = upsert(batch_items(MAX_BODY_BYTES, max_items=sync.MAX_ITEMS))
     except sync.BatchRejected as rejected:
         raise ApiError("VALIDATION", rejected.message, details=[p.as_dict() for p in rejected.problems]) from None
     return jsonify(outcome.as_dict())

@@ -6,9 +6,10 @@ import re
 from datetime import date
 from typing import Any
 
-from flask import jsonify, request
+from flask import jsonify
 
 from portal.api.errors import ApiError
+from portal.api.params import json_object
 from portal.api.registry import Param, arr, boolean, endpoint, integer, obj, scope, text
 from portal.core import masking
 from portal.core.service import ServiceError
@@ -58,19 +59,7 @@ def _day(raw: str) -> date:
 
 
 def _body() -> dict:
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise ApiError("TOO_LARGE", f"请求体超过 {MAX_BODY_BYTES // 1024 // 1024} MB，请分批提交。")
-    if not request.is_json:
-        _bad("请求体应为 JSON（Content-Type: application/json）。")
-    body = request.get_json(silent=True)
-    if body is None:
-        _bad("请求体不是有效的 JSON。")
-    if not isinstance(body, dict):
-        _bad("请求体应为 JSON 对象，如 {\"items\": [...]}。")
-    unknown = sorted(set(body) - {"items", "replace"})
-    if unknown:
-        _bad(f"不认识的字段：{'、'.join(str(k)[:30] for k in unknown[:5])}（只接受 items、replace）。")
-    return body
+    return json_object(MAX_BODY_BYTES, allowed={"items", "replace"})
 
 
 def _item(index: int, raw: Any) -> dict:

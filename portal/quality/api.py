@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import jsonify
 
 from portal.api.errors import ApiError
+from portal.api.params import batch_items
 from portal.api.registry import arr, boolean, endpoint, integer, obj, scope, text
 from portal.auth.sync import BatchRejected
 
@@ -38,20 +39,9 @@ SURGERY = obj(("record_id", "mrn", "department_id", "surgeon_id", "operation", "
               planned_surgeon_id=text("计划主刀工号"))
 
 
-def _items() -> list:
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise ApiError("TOO_LARGE", f"请求体超过 {MAX_BODY_BYTES // 1024 // 1024} MB，请分批提交。")
-    body = request.get_json(silent=True) if request.is_json else None
-    if not isinstance(body, dict) or set(body) != {"items"} or not isinstance(body["items"], list):
-        raise ApiError("BAD_REQUEST", "请求体应为 JSON 对象 {\"items\": [...]}（Content-Type: application/json）。")
-    if len(body["items"]) > push.MAX_ITEMS:
-        raise ApiError("TOO_LARGE", f"一批最多 {push.MAX_ITEMS} 项，请分批提交。")
-    return body["items"]
-
-
 def _run(target):
     try:
-        return jsonify(push.push(target, _items()))
+        return jsonify(push.push(target, batch_items(MAX_BODY_BYTES, max_items=push.MAX_ITEMS)))
     except BatchRejected as rejected:
         raise ApiError("VALIDATION", rejected.message, details=[p.as_dict() for p in rejected.problems]) from None
 

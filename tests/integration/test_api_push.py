@@ -129,6 +129,20 @@ def test_push_needs_its_scope_and_its_permission(client, tree):
     assert answer.status_code == 403 and answer.get_json()["error"]["code"] == "PERMISSION_DENIED"
 
 
+def test_bad_bodies_are_400_with_a_chinese_message_and_change_nothing(client, hr):
+    before = db.session.scalar(select(func.count()).select_from(Staff))
+    cases = [({"json": None}, "Content-Type"), ({"json": []}, "JSON 对象"), ({"json": {"items": {}}}, "items"),
+             ({"json": {"items": [], "extra": 1}}, "不认识的字段：extra"),
+             ({"data": "{not json", "content_type": "application/json"}, "不是有效的 JSON"),
+             ({"data": "items=1"}, "Content-Type")]
+    for kwargs, message in cases:
+        response = client.post("/api/v1/staff", headers=hr, **kwargs)
+        error = response.get_json()["error"]
+        assert response.status_code == 400 and error["code"] == "BAD_REQUEST", kwargs
+        assert message in error["message"], (kwargs, error["message"])
+    assert db.session.scalar(select(func.count()).select_from(Staff)) == before
+
+
 def test_too_many_items_is_413(client, hr):
     response = client.post("/api/v1/staff", json={"items": [{}] * 5001}, headers=hr)
     assert response.status_code == 413 and response.get_json()["error"]["code"] == "TOO_LARGE"

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from flask import g, jsonify, request
 
 from portal.api.errors import ApiError
+from portal.api.params import json_object
 from portal.api.registry import Param, arr, boolean, endpoint, integer, obj, scope, text
 from portal.core.service import ServiceError
 from portal.core.timeutil import local_today
@@ -157,14 +158,7 @@ def pull_privileges():
 
 
 def _body() -> dict:
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise ApiError("TOO_LARGE", "请求体过大。")
-    body = request.get_json(silent=True) if request.is_json else None
-    if not isinstance(body, dict):
-        raise ApiError("BAD_REQUEST", "请求体应为 JSON 对象（Content-Type: application/json）。")
-    unknown = sorted(set(body) - {"staff", "code", "performed_at", "patient", "reason", "id"})
-    if unknown:
-        raise ApiError("BAD_REQUEST", f"不认识的字段：{'、'.join(str(k)[:30] for k in unknown[:5])}。")
+    body = json_object(MAX_BODY_BYTES, allowed={"staff", "code", "performed_at", "patient", "reason", "id"})
     for key, value in body.items():
         if not isinstance(value, str) or len(value) > 1000:
             raise ApiError("BAD_REQUEST", f"字段 {key} 应为 1000 字以内的文字。")

@@ -86,6 +86,18 @@ def test_tablet_collapses_navigation_into_a_touch_friendly_menu(open_context, sy
     expect(page.get_by_role("heading", level=1)).to_contain_text("用户管理")
 
 
+def test_tablet_tick_boxes_stay_square_and_their_labels_are_the_touch_target(open_context, sysadmin_state):
+    page = open_context(viewport=TABLET, has_touch=True, storage_state=sysadmin_state).new_page()
+    page.goto("/admin/roles/new")
+    tick = page.locator('input[type=checkbox][name="permissions"]').first
+    expect(tick).to_be_visible()
+    box = tick.bounding_box()
+    assert box["height"] < 30 and abs(box["height"] - box["width"]) < 4, box  # not stretched to a 44px bar
+    label = page.locator("label.check").first.bounding_box()
+    assert label["height"] >= 44, label
+    assert no_horizontal_scroll(page)
+
+
 def test_tablet_menu_toggle_is_a_44px_touch_target(open_context, sysadmin_state):
     page = open_context(viewport=TABLET, has_touch=True, storage_state=sysadmin_state).new_page()
     page.goto("/")

@@ -320,7 +320,7 @@ def test_archive_job_runs_through_the_queue_and_downloads_are_checked(app, clien
     ("date_from=2026-02-30&date_to=2026-03-01", "开始日期"),
     ("date_from=2026-10-01", "同时填写"),
     ("date_from=2026-10-09&date_to=2026-10-01", "开始日期不能晚于结束日期"),
-    ("date_from=2020-01-01&date_to=2026-01-01", "最长五年"),  # a report with a summary table: five years
+    ("date_from=2020-01-01&date_to=2026-01-01", "最长五年"),
     ("compare=mom", "对比方式"),
     ("source=fax", "来源"),
     ("department_id=3", "不按科室筛选"),
@@ -332,6 +332,16 @@ def test_bad_filter_values_answer_400_in_chinese(client, world, query, message):
         response = client.get(f"{path}?{query}")
         assert response.status_code == 400 and message in text_of(response), (path, query, text_of(response)[:300])
     assert db.session.scalar(select(func.count()).select_from(ReportRun)) == 0
+
+
+def test_every_report_accepts_five_years_and_no_more(client, tree, staff_report):
+    """Reports without a summary table too: five years of history is what the hospital compares over."""
+    make_user("office", ["ma_staff"], tree.surgery)
+    client.login("office")
+    five = client.get("/reports/test_staff_by_department?date_from=2021-12-01&date_to=2026-11-30")
+    assert five.status_code == 200
+    longer = client.get("/reports/test_staff_by_department?date_from=2020-11-01&date_to=2026-11-30")
+    assert longer.status_code == 400 and "最长五年" in text_of(longer)
 
 
 def test_bad_department_and_unknown_reports(client, tree, staff_report):

@@ -15,6 +15,7 @@ from portal.budget.expenditures import services as spending
 from portal.budget.models import BudgetLine
 from portal.budget.money import parse_money
 from portal.budget.projects import services as projects
+from portal.core.timeutil import local_today
 from portal.extensions import db
 from tests.e2e.helpers import no_horizontal_scroll, submit_login, unique
 
@@ -31,7 +32,7 @@ SHOTS = Path(os.environ.get("PORTAL_SCREENSHOTS", "/tmp/portal-screenshots"))
 def budget(live_app, make_account, e2e_department_id):
     head = make_account("bhead", roles=("dept_head",), name=unique("主任")[:12])
     ma = make_account("bma", roles=("ma_admin", "ma_staff"), name=unique("医务")[:12])
-    year = date.today().year
+    year = local_today().year
     with live_app.app_context():
         project = projects.create_project(
             code=unique("ZD"), name="胸痛中心建设", department_id=e2e_department_id, start_date=date(year, 1, 1),
@@ -89,7 +90,7 @@ def test_medical_affairs_enters_an_expenditure_on_the_desktop(browser, base_url,
         with page.expect_navigation():
             page.get_by_role("link", name="登记支出").click()
         page.get_by_label("预算科目").select_option(str(budget["b01"]))
-        page.get_by_label("支出日期").fill(f"{date.today().year}-03-15")
+        page.get_by_label("支出日期").fill(f"{local_today().year}-03-15")
         page.get_by_label("金额（元）").fill("-12")
         page.get_by_label("摘要").fill("全院胸痛培训")
         page.get_by_label("凭证号").fill(unique("JZ"))

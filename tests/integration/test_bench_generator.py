@@ -4,7 +4,7 @@ chain it writes in bulk verifies, and that the same seed makes the same data."""
 from __future__ import annotations
 
 import hashlib
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
@@ -17,6 +17,7 @@ from portal.auth.models import User
 from portal.casemgmt.models import CareTask, LedgerEntry, Patient, PlanItem
 from portal.core import migrate
 from portal.core.audit import AuditLog, verify_chain
+from portal.core.timeutil import local_today
 from portal.extensions import db
 from tests.backends import fresh_database
 from tests.conftest import PortalClient, build_app
@@ -151,7 +152,7 @@ def test_pages_load_on_the_generated_data(bench_app):
                       "/casemgmt/ledger/report"],
              "bcm00": ["/", "/casemgmt/tasks", "/casemgmt/patients", "/casemgmt/ledger"],
              "bma": ["/approvals/todo", "/supervision", "/", "/catalogue/technologies",
-                     "/catalogue/technologies?as_of=" + (date.today() - timedelta(days=60)).isoformat(),
+                     "/catalogue/technologies?as_of=" + (local_today() - timedelta(days=60)).isoformat(),
                      "/catalogue/technologies/1", "/catalogue/departments", "/catalogue/filings",
                      "/catalogue/newtech?status=trial", "/catalogue/filings/1", "/catalogue/newtech/1",
                      "/credentials/qualifications", "/credentials/qualifications?expiring=30", "/study",
@@ -207,7 +208,6 @@ def test_every_page_and_api_call_the_domains_declare_for_the_load_answers(bench_
 
     from bench.harness import mix
     from bench.load import LoadContext, bench_token, collect
-    from portal.core.timeutil import local_today
 
     app, _ = bench_app
     logins = ["bsup", "bsys", "bma", "baudit", "bplan", "bh000", "bcm00", "bcm01"]

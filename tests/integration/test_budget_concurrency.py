@@ -13,6 +13,7 @@ from portal.budget.expenditures import services as spending
 from portal.budget.models import BudgetLine, BudgetProject, BudgetWarning, Expenditure
 from portal.budget.projects import services as projects
 from portal.core import migrate
+from portal.core.timeutil import local_today
 from portal.extensions import db, sqlite_begin
 from portal.notify.models import Notification
 from tests.backends import fresh_database
@@ -25,7 +26,7 @@ def test_concurrent_expenditures_crossing_a_threshold_notify_once(tmp_path, redi
         migrate.upgrade(url)
         app = build_app(url, redis_server, tmp_path / "instance")
         try:
-            year = date.today().year
+            year = local_today().year
             with app.app_context():
                 tree = make_tree()
                 ma = make_user("yiwu", ["ma_admin"], tree.hospital)

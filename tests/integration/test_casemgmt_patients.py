@@ -17,6 +17,7 @@ from portal.casemgmt.models import CareTask, Enrolment, HandoverNote, LedgerEntr
 from portal.casemgmt.tasks import services as tasks
 from portal.core import crypto
 from portal.core.audit import AuditLog
+from portal.core.timeutil import local_today
 from portal.extensions import db
 from portal.io import imports
 from portal.notify.models import Notification
@@ -662,7 +663,7 @@ def test_import_of_a_case_manager_no_longer_active_refuses_the_correction(import
 def test_import_attaches_waiting_plan_items_to_the_patients_it_registers(importer, s):
     from portal.casemgmt.plans import services as plans
 
-    tomorrow = date.today() + timedelta(days=1)
+    tomorrow = local_today() + timedelta(days=1)
     plans.submit_plan(tomorrow, [{"external_id": "U1", "patient": "H601", "patient_name": "赵六",
                                   "task_type": "accompany_admission", "time_slot": "morning"},
                                  {"external_id": "U2", "patient": cm.resident_id(602), "patient_name": "孙七",
@@ -717,7 +718,7 @@ def test_bad_ids_query_strings_and_forms_are_refused_in_chinese_and_change_nothi
     assert [count(t) for t in tables] == before
     assert db.session.scalar(select(func.count()).select_from(User)) > 0
     assert client.get(f"/casemgmt/patients/{patient.id}?services_page=abc").status_code == 400
-    timeout = (date.today() + timedelta(days=1)).isoformat()
+    timeout = (local_today() + timedelta(days=1)).isoformat()
     assert client.submit(f"/casemgmt/enrolments/{patient.active_enrolment.id}/close",
                          {"closed_on": timeout, "close_reason": "x" * 300}).status_code == 422
 

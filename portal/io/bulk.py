@@ -44,14 +44,17 @@ def insert_rows(table: Table, rows: Sequence[dict[str, Any]]) -> None:
     statement = (f"COPY {preparer.format_table(table)} ({', '.join(preparer.quote(c.name) for c in columns)}) "
                  "FROM STDIN")
     raw = connection.connection.driver_connection
-    if raw.autocommit and raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-        raw.execute("BEGIN")  # a page read's connection begins lazily (extensions.lazy_begin): COPY writes
     try:
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                values = [row[key] for key in keys] + tail
-                copy.write_row([value if process is None else process(value)
-                                for process, value in zip(processors, values, strict=True)])
+        with raw.cursor() as cursor:
+            # The connection's statement listeners see the COPY like any other statement (a page read's
+            # connection sends BEGIN there, see extensions.lazy_begin; statement counters count it).
+            for listener in connection.dispatch.before_cursor_execute:
+                listener(connection, cursor, statement, (), None, True)
+            with cursor.copy(statement) as copy:
+                for row in rows:
+                    values = [row[key] for key in keys] + tail
+                    copy.write_row([value if process is None else process(value)
+                                    for process, value in zip(processors, values, strict=True)])
     except psycopg.Error as error:  # as if it came through SQLAlchemy: IntegrityError, DataError, ...
         raise DBAPIError.instance(statement, None, error, psycopg.Error, dialect=dialect) from error
 

@@ -160,11 +160,15 @@ def normalise_identity(value: Any, code: bool = False, compact: bool = False) ->
     return _CJK_GAP.sub("", " ".join(text.split()))
 
 
-def _normalise_identities(import_type: ImportType, values: dict[str, Any]) -> None:
-    for name in import_type.identity_columns:
+def _identity_rules(import_type: ImportType) -> list[tuple[str, bool, bool]]:
+    """(column, code, compact) for each identity column: worked out once per file, applied to every row."""
+    return [(name, name in import_type.codes, name in import_type.compact) for name in import_type.identity_columns]
+
+
+def _normalise_identities(rules: list[tuple[str, bool, bool]], values: dict[str, Any]) -> None:
+    for name, code, compact in rules:
         if name in values:
-            values[name] = normalise_identity(values[name], code=name in import_type.codes,
-                                              compact=name in import_type.compact)
+            values[name] = normalise_identity(values[name], code=code, compact=compact)
 
 
 # --- lookups loaded once per file ---
@@ -389,9 +393,10 @@ def _classify(import_type: ImportType, parsed: ParsedSheet, sha256: str, progres
         progress("check", len(parsed.rows))
     result = Preview(import_type, parsed, sha256)
     checked: list[RowResult] = []
+    rules = _identity_rules(import_type)
     for row in parsed.rows:
         if row.ok:
-            _normalise_identities(import_type, row.values)
+            _normalise_identities(rules, row.values)
         if row.ok and import_type.validate_row:
             row.errors.extend((header, None, message) for header, message in import_type.validate_row(row.values))
         if row.ok:

@@ -1,4 +1,4 @@
-"""Rows written in bulk: COPY and one UPDATE over arrays on PostgreSQL, one executemany elsewhere.
+"""Rows written in bulk: COPY and one UPDATE over arrays on PostgreSQL, the driver's executemany on SQLite.
 
 psycopg runs an executemany as one statement per row (pipelined): at tens of thousands of rows the server's
 per-statement work is what an import waits for (about 1,000 rows/s on a busy server). COPY sends new rows as
@@ -25,10 +25,10 @@ def insert_rows(table: Table, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
+    dialect = connection.dialect
+    if dialect.name not in ("postgresql", "sqlite"):
         connection.execute(insert(table), list(rows))
         return
-    dialect = connection.dialect
     given = [table.c[key] for key in rows[0]]
     defaults = {}
     for column in table.columns:
@@ -40,9 +40,18 @@ def insert_rows(table: Table, rows: Sequence[dict[str, Any]]) -> None:
     processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
     tail = [defaults[column] for column in defaults]
     keys = [column.key for column in given]
+
+    def values(row: dict[str, Any]) -> list[Any]:
+        return [value if process is None else process(value)
+                for process, value in zip(processors, [row[key] for key in keys] + tail, strict=True)]
+
     preparer = dialect.identifier_preparer
-    statement = (f"COPY {preparer.format_table(table)} ({', '.join(preparer.quote(c.name) for c in columns)}) "
-                 "FROM STDIN")
+    target = f"{preparer.format_table(table)} ({', '.join(preparer.quote(c.name) for c in columns)})"
+    if dialect.name == "sqlite":  # the driver's own executemany: no per-row work in SQLAlchemy
+        connection.exec_driver_sql(f"INSERT INTO {target} VALUES ({', '.join('?' * len(columns))})",
+                                   [tuple(values(row)) for row in rows])
+        return
+    statement = f"COPY {target} FROM STDIN"
     raw = connection.connection.driver_connection
     try:
         with raw.cursor() as cursor:
@@ -52,9 +61,7 @@ def insert_rows(table: Table, rows: Sequence[dict[str, Any]]) -> None:
                 listener(connection, cursor, statement, (), None, True)
             with cursor.copy(statement) as copy:
                 for row in rows:
-                    values = [row[key] for key in keys] + tail
-                    copy.write_row([value if process is None else process(value)
-                                    for process, value in zip(processors, values, strict=True)])
+                    copy.write_row(values(row))
     except psycopg.Error as error:  # as if it came through SQLAlchemy: IntegrityError, DataError, ...
         raise DBAPIError.instance(statement, None, error, psycopg.Error, dialect=dialect) from error
 

@@ -12,9 +12,8 @@ and checked, "write" while they are written.
 Speed and locking: the row cap is checked before any cell is parsed; the lookups a type's columns use
 are loaded once per file (one or a few queries each, `register_table_lookup`); a type may write its rows in
 bulk (`write_many`, with `bulk.insert_rows` / `bulk.update_rows`: COPY and one UPDATE on PostgreSQL) and is
-then audited by ONE summary record listing the changed keys. A preview
-writes nothing; a commit validates first and takes the write lock (SQLite: BEGIN IMMEDIATE) only for
-the writing itself (`write_lock`).
+then audited by ONE summary record listing the changed keys. A preview writes nothing; a commit validates
+first and takes the write lock (SQLite: BEGIN IMMEDIATE) only for the writing itself (`write_lock`).
 """
 
 from __future__ import annotations

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, select, update
 
 from portal.core.actor import current_actor
 from portal.core.timeutil import utcnow
 from portal.extensions import db
+from portal.io.bulk import insert_rows, update_rows
 from portal.io.columns import CellError, ImportColumn, parse_text
 from portal.io.imports import ImportType, register, register_table_lookup
 
@@ -98,8 +99,8 @@ def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any
     """Insert the new staff and correct the changed ones, each in one statement; the changed keys."""
     now, author = utcnow(), current_actor().user_id
     if new:
-        db.session.execute(insert(Staff.__table__), [{"employee_no": v["employee_no"], **_wanted(v), "created_at": now,
-                                            "updated_at": now, "created_by_id": author} for v in new])
+        insert_rows(Staff.__table__, [{"employee_no": v["employee_no"], **_wanted(v), "created_at": now,
+                                       "updated_at": now, "created_by_id": author} for v in new])
     changes: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # by the columns that changed
     moved, keys = [], []
     for values, staff in corrections:
@@ -109,16 +110,13 @@ def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any
             continue
         if "department_id" in changed:
             moved.append(staff.id)
-        changes.setdefault(changed, []).append({"staff_id": staff.id, **{k: wanted[k] for k in changed},
+        changes.setdefault(changed, []).append({"id": staff.id, **{k: wanted[k] for k in changed},
                                                 "updated_at": now})
         keys.append((values["employee_no"],))
-    table = Staff.__table__
-    for columns, rows in changes.items():
-        # One UPDATE by primary key per set of changed columns, executed for each row (Core, no per-row ORM
-        # work); only those columns are set, so indexes of unchanged ones are left alone.
-        stmt = (update(table).where(table.c.id == bindparam("staff_id"))
-                .values({name: bindparam(name) for name in (*columns, "updated_at")}))
-        db.session.execute(stmt, rows)
+    for rows in changes.values():
+        # One statement per set of changed columns: only those columns are set, so indexes of unchanged ones
+        # are left alone.
+        update_rows(Staff.__table__, rows)
     if moved:  # a linked account's visible departments follow its staff record
         db.session.execute(update(User).where(User.staff_id.in_(moved))
                            .values(access_version=User.access_version + 1))

@@ -11,9 +11,9 @@ and checked, "write" while they are written.
 
 Speed and locking: the row cap is checked before any cell is parsed; the lookups a type's columns use
 are loaded once per file (one or a few queries each, `register_table_lookup`); a type may write its rows in
-bulk (`write_many`) and is then audited by ONE summary record listing the changed keys. A preview
-writes nothing; a commit validates first and takes the write lock (SQLite: BEGIN IMMEDIATE) only for
-the writing itself (`write_lock`).
+bulk (`write_many`, with `bulk.insert_rows` / `bulk.update_rows`: COPY and one UPDATE on PostgreSQL) and is
+then audited by ONE summary record listing the changed keys. A preview writes nothing; a commit validates
+first and takes the write lock (SQLite: BEGIN IMMEDIATE) only for the writing itself (`write_lock`).
 """
 
 from __future__ import annotations
@@ -160,11 +160,15 @@ def normalise_identity(value: Any, code: bool = False, compact: bool = False) ->
     return _CJK_GAP.sub("", " ".join(text.split()))
 
 
-def _normalise_identities(import_type: ImportType, values: dict[str, Any]) -> None:
-    for name in import_type.identity_columns:
+def _identity_rules(import_type: ImportType) -> list[tuple[str, bool, bool]]:
+    """(column, code, compact) for each identity column: worked out once per file, applied to every row."""
+    return [(name, name in import_type.codes, name in import_type.compact) for name in import_type.identity_columns]
+
+
+def _normalise_identities(rules: list[tuple[str, bool, bool]], values: dict[str, Any]) -> None:
+    for name, code, compact in rules:
         if name in values:
-            values[name] = normalise_identity(values[name], code=name in import_type.codes,
-                                              compact=name in import_type.compact)
+            values[name] = normalise_identity(values[name], code=code, compact=compact)
 
 
 # --- lookups loaded once per file ---
@@ -389,9 +393,10 @@ def _classify(import_type: ImportType, parsed: ParsedSheet, sha256: str, progres
         progress("check", len(parsed.rows))
     result = Preview(import_type, parsed, sha256)
     checked: list[RowResult] = []
+    rules = _identity_rules(import_type)
     for row in parsed.rows:
         if row.ok:
-            _normalise_identities(import_type, row.values)
+            _normalise_identities(rules, row.values)
         if row.ok and import_type.validate_row:
             row.errors.extend((header, None, message) for header, message in import_type.validate_row(row.values))
         if row.ok:

@@ -559,14 +559,14 @@ def test_import_needs_the_enrol_permission(client, s):
 
 
 def _writes_during(action) -> tuple[object, list[str]]:
-    """The INSERT and UPDATE statements (as the driver receives them: one per executemany) an action sends."""
+    """The INSERT, COPY and UPDATE statements (as the driver receives them: one per executemany) an action sends."""
     from sqlalchemy import event
 
     statements: list[str] = []
     connection = db.session.connection()
 
     def record(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
+        if statement.lstrip().upper().startswith(("INSERT", "COPY", "UPDATE")):
             statements.append(statement)
 
     event.listen(connection, "before_cursor_execute", record)
@@ -586,8 +586,9 @@ def test_import_writes_in_bulk_with_one_summary_audit_record_naming_patients_mas
                                                       user_id=None))
     db.session.commit()
     assert log.rows_new == 42 and count(Patient) == 42 and count(Enrolment) == 42
-    tables = sorted({w.split()[2].strip('"') for w in writes if w.lstrip().upper().startswith("INSERT")})
-    # One statement per table (executemany), not one per row; the log and its one audit record.
+    tables = sorted({w.split()[2 if w.lstrip().upper().startswith("INSERT") else 1].strip('"') for w in writes
+                     if w.lstrip().upper().startswith(("INSERT", "COPY"))})
+    # One statement per table (executemany, or COPY on PostgreSQL), not one per row; the log and its one audit record.
     assert len(writes) <= 6 and tables == ["audit_logs", "enrolments", "import_logs", "patients"], writes
     assert count(AuditLog) == audits_before + 1
     summary = audits("create", "import_log")[-1]

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import select, tuple_
 
 from portal.auth.models import User
 from portal.core.actor import current_actor
 from portal.core.timeutil import format_date, utcnow
 from portal.extensions import db
+from portal.io.bulk import insert_rows
 from portal.io.columns import CellError, ImportColumn, register_lookup
 from portal.io.imports import ImportType, register
 
@@ -128,7 +129,7 @@ def _find(keys):
 def _write_many(new, corrections):
     now, author = utcnow(), current_actor().user_id
     if new:
-        db.session.execute(insert(Expenditure.__table__), [
+        insert_rows(Expenditure.__table__, [
             {"project_id": v["_project_id"], "line_id": v["_line_id"], "spent_on": v["spent_on"],
              "amount": v["amount"], "description": v["description"], "voucher_no": v["voucher_no"],
              "status": "spent", "over_reason": v.get("over_reason") or "", "attachment_name": "",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 
 from portal.auth.models import Department, Role, Staff, User, user_roles
 from portal.core import crypto, masking
@@ -22,6 +22,7 @@ from portal.core.actor import current_actor
 from portal.core.service import ServiceError, clean
 from portal.core.timeutil import utcnow
 from portal.extensions import db
+from portal.io.bulk import insert_rows
 from portal.io.columns import CellError, ImportColumn, parse_text, register_lookup
 from portal.io.imports import ImportType, lookup_table, normalise_identity, register, register_table_lookup
 from portal.io.reader import RowResult
@@ -237,7 +238,7 @@ def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any
     created: dict[str, int] = {}  # hash of an ID or hospital number -> new patient, for waiting plan items
     if new:
         rows = [_new_patient(values, now, author) for values in new]
-        db.session.execute(insert(Patient.__table__), rows)  # one executemany (RETURNING would go row by row)
+        insert_rows(Patient.__table__, rows)  # COPY on PostgreSQL (RETURNING would go row by row)
         ids = _new_ids(rows)
         for values, row in zip(new, rows, strict=True):
             patient_id = ids[(row["id_type"], row["id_number_hash"], row["name"])]
@@ -272,7 +273,7 @@ def _write_many(new: list[dict[str, Any]], corrections: list[tuple[dict[str, Any
         changes.append({"enrolment_id": active.id, **data, "updated_at": now})
         changed.append(ENROLMENT_IMPORT.key_of(values))
     if enrolments:
-        db.session.execute(insert(Enrolment.__table__), enrolments)
+        insert_rows(Enrolment.__table__, enrolments)
     if changes:
         table = Enrolment.__table__
         names = [name for name in changes[0] if name != "enrolment_id"]

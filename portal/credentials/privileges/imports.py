@@ -12,12 +12,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from portal.catalogue.models.technologies import CATEGORIES, Technology
 from portal.core.actor import current_actor
 from portal.core.timeutil import local_today, utcnow
 from portal.extensions import db
+from portal.io.bulk import insert_rows
 from portal.io.columns import CellError, ImportColumn, parse_text
 from portal.io.imports import ImportType, lookup_table, register, register_table_lookup
 
@@ -109,7 +110,7 @@ def _check_held(rows) -> None:
 def _write_many(new: list[dict[str, Any]], corrections: list) -> list[tuple]:
     now, today, author = utcnow(), local_today(), current_actor().user_id
     if new:
-        db.session.execute(insert(Privilege.__table__), [{
+        insert_rows(Privilege.__table__, [{
             "staff_id": v["staff_id"], "kind": "technology" if v.get("technology_id") else "grade",
             "grade": int(v["grade"]) if v.get("grade") else None,
             "categories": ",".join(_categories(v.get("categories"))[0]) if v.get("grade") else "",

@@ -10,12 +10,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from portal.auth.models import Staff
 from portal.core.actor import current_actor
 from portal.core.timeutil import local_today, utcnow
 from portal.extensions import db
+from portal.io.bulk import insert_rows
 from portal.io.columns import CellError, ImportColumn, parse_text
 from portal.io.imports import ImportType, lookup_table, register, register_table_lookup
 
@@ -104,7 +105,7 @@ def _check_numbers(rows) -> None:
 def _write_many(new: list[dict[str, Any]], corrections: list) -> list[tuple]:
     now, today, author = utcnow(), local_today(), current_actor().user_id
     if new:
-        db.session.execute(insert(Qualification.__table__), [{
+        insert_rows(Qualification.__table__, [{
             "staff_id": v["staff_id"], "type_id": v["type_id"], "level": v.get("level") or "",
             "number": v.get("number") or "", "issuer": v.get("issuer") or "", "issued_on": v.get("issued_on"),
             "valid_from": v.get("valid_from"), "valid_to": v.get("valid_to"), "scope": v.get("scope") or "",

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
-from portal.auth.models import Department, Staff, User
+from portal.auth.models import Department, Role, Staff, User, user_roles
 from portal.core import reveal
 from portal.extensions import db
 
@@ -97,6 +97,40 @@ def wards(include_ids: tuple[int, ...] = ()) -> list[Department]:
 
     return [d for d in department_tree(include_inactive=True)
             if d.kind in ("ward", "department") and (d.is_active or d.id in include_ids)]
+
+
+def manager_choices() -> list[tuple[int, str]]:
+    """The list filter's active case managers, (id, "工号 姓名") by employee number: case_managers() as plain rows."""
+    holders = (select(user_roles.c.user_id).join(Role, Role.id == user_roles.c.role_id)
+               .where(Role.code == "case_manager"))
+    rows = db.session.execute(select(User.id, User.login_name, Staff.id, Staff.employee_no, Staff.name)
+                              .outerjoin(Staff, User.staff_id == Staff.id)
+                              .where(User.id.in_(holders), User.is_active_flag)
+                              .order_by(Staff.employee_no, User.login_name))
+    return [(user_id, f"{employee_no} {name}" if staff_id is not None else login_name)
+            for user_id, login_name, staff_id, employee_no, name in rows]
+
+
+def ward_choices() -> list[tuple[int, str]]:
+    """The list filter's active wards and departments, (id, name) in tree order: wards() as plain rows."""
+    rows = db.session.execute(select(Department.id, Department.name, Department.parent_id, Department.sort_order,
+                                     Department.kind, Department.is_active)).all()
+    children: dict[int | None, list] = {}
+    for row in rows:
+        children.setdefault(row.parent_id, []).append(row)
+    ordered: list[tuple[int, str]] = []
+
+    def walk(parent_id):  # as portal.auth.org.department_tree: parents first, siblings by sort order and name
+        for row in sorted(children.get(parent_id, []), key=lambda r: (r.sort_order, r.name)):
+            if row.kind in ("ward", "department") and row.is_active:
+                ordered.append((row.id, row.name))
+            walk(row.id)
+
+    known = {row.id for row in rows}
+    walk(None)
+    for orphan_parent in [pid for pid in children if pid is not None and pid not in known]:
+        walk(orphan_parent)
+    return ordered
 
 
 @dataclass

@@ -86,11 +86,12 @@ def list_patients():
     # A case manager's list is filtered by visibility (a costly subquery): evaluated once, for page and total.
     page = paginate(stmt, arg_int("page", 1), current_app.config["PAGE_SIZE"],
                     total_in_page=not sees_all(current_user))
+    # The filter's choices are only on the full page, not in the rows an htmx filter swaps.
+    choices = {} if wants_partial() else {"managers": patient_queries.manager_choices(),
+                                          "wards": patient_queries.ward_choices()}
     return render("casemgmt/patients/patient_list.html",
                   "casemgmt/patients/_patient_rows.html", page=page, filters=filters,
-                  sort=sort, args=args, states=patient_queries.PATIENT_STATES, revealed_search=revealed,
-                  managers=[(u.id, _manager_label(u)) for u in patient_queries.case_managers()],
-                  wards=[(w.id, w.name) for w in patient_queries.wards()])
+                  sort=sort, args=args, states=patient_queries.PATIENT_STATES, revealed_search=revealed, **choices)
 
 
 def _enrolment_of(patient, attr: str):

@@ -70,14 +70,19 @@ def _list_context(filters: task_queries.TaskFilters, args: dict) -> dict:
     else:
         viewed = current_user if filters.manager_id == current_user.id else get_or_404(User, filters.manager_id)
     items = task_queries.day_tasks(filters, current_user)
+    truncated = len(items) >= task_queries.MAX_TASKS
+    # Unfiltered and complete, the list itself gives the counts: no second query over the day.
+    if filters.narrowed or truncated:
+        counts = task_queries.day_counts(filters.day, filters.manager_id, current_user)
+    else:
+        counts = task_queries.counts_of(items, filters.day)
     context = _card_context(filters.day) | {"team_view": filters.manager_id is None}
     if sees_all(current_user) and not context["managers"]:
         context["managers"] = task_queries.case_managers()
     return context | {
         "filters": filters, "args": args, "viewed": viewed, "items": items,
         "groups": task_queries.group_tasks(items, filters.day, filters.group),
-        "truncated": len(items) >= task_queries.MAX_TASKS,
-        "counts": task_queries.day_counts(filters.day, filters.manager_id, current_user),
+        "truncated": truncated, "counts": counts,
         "groups_choice": task_queries.GROUPS, "statuses": task_queries.STATUSES, "task_types": TASK_TYPES,
         "prev_day": filters.day - timedelta(days=1), "next_day": filters.day + timedelta(days=1),
         "sees_all": sees_all(current_user)}

@@ -563,3 +563,44 @@ def test_the_list_costs_a_fixed_number_of_queries(client, team, day_list, app):
     assert len(unfiltered) <= len(small), (small, unfiltered)
     assert len([s for s in unfiltered if "FROM care_tasks" in s]) == 1, unfiltered
     assert len([s for s in statements if "FROM care_tasks" in s]) == 2, statements
+
+
+def test_counts_taken_from_the_list_equal_the_count_query(client, team, day_list, app):
+    """The unfiltered list gives its own counts (open, done, overdue, wards): the same as the count query, for a
+    manager and the team, on a day with carried-over, completed, declined and not-reached tasks."""
+    from portal.casemgmt.tasks import queries as task_queries
+
+    client.login("cm_li")
+    complete(client, day_list["zhang"], outcome="reached")
+    complete(client, day_list["qian"], outcome="declined")
+    complete(client, day_list["wu"], outcome="not_reached")
+    seen = []
+    with app.test_request_context("/"):
+        for manager_id, viewer_id in ((team.li.id, team.li.id), (team.wang.id, team.wang.id), (None, team.boss.id)):
+            viewer = db.session.get(User, viewer_id)
+            for day in (YESTERDAY, TODAY, TOMORROW):
+                rows = task_queries.day_tasks(task_queries.TaskFilters(day=day, manager_id=manager_id), viewer)
+                counts = task_queries.counts_of(rows, day)
+                assert counts == task_queries.day_counts(day, manager_id, viewer)
+                seen.append((manager_id, day, counts))
+    li_today = next(c for m, d, c in seen if m == team.li.id and d == TODAY)
+    assert li_today.open and li_today.done == 2 and li_today.overdue and len(li_today.wards) == 2
+
+
+def test_an_attempt_that_leaves_the_task_open_reads_no_enrolment(client, team, day_list):
+    """"Not reached" keeps the task open: no ledger row, so its enrolment (the ledger's disease) is not read."""
+    from sqlalchemy import event
+
+    client.login("cm_li")
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        response = complete(client, day_list["zhang"], outcome="not_reached")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert response.status_code == 200 and task(day_list["zhang"]).attempts == 1
+    assert not [s for s in statements if "FROM enrolments" in s], statements

@@ -604,3 +604,32 @@ def test_an_attempt_that_leaves_the_task_open_reads_no_enrolment(client, team, d
         event.remove(db.engine, "before_cursor_execute", record)
     assert response.status_code == 200 and task(day_list["zhang"]).attempts == 1
     assert not [s for s in statements if "FROM enrolments" in s], statements
+
+
+def test_an_overview_with_nothing_unassigned_or_flagged_reads_no_cards(client, team, day_list):
+    """The overview's counts already say whether any task is unassigned or flagged: with none, no card query runs;
+    once one is unassigned, its card is read and shown."""
+    from sqlalchemy import event
+
+    client.login("cm_boss")
+    client.submit(f"/casemgmt/tasks/{day_list['nobody']}/reassign", {"case_manager_id": str(team.wang.id),
+                                                                     "day": TODAY.isoformat()})
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        empty = client.get("/casemgmt/tasks/overview")
+        quiet = [s for s in statements if "FROM care_tasks" in s]
+        db.session.get(CareTask, day_list["nobody"]).case_manager_id = None
+        db.session.commit()
+        statements.clear()
+        one = client.get("/casemgmt/tasks/overview")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert "未分派任务 （0）" in text_of(empty) and "冯*" not in text_of(empty)
+    assert len(quiet) == 2, quiet  # the per-manager counts and the flagged total
+    assert len([s for s in statements if "FROM care_tasks" in s]) == 3
+    assert "未分派任务 （1）" in text_of(one) and "冯*" in text_of(one)

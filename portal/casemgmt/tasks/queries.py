@@ -300,14 +300,19 @@ def case_managers() -> list[tuple[int, str]]:
     return sorted(((user_id, name) for user_id, name in rows), key=lambda pair: (pair[1], pair[0]))
 
 
-def overview(day: date, managers: list[tuple[int, str]]) -> tuple[list[ManagerDay], ManagerDay]:
-    """Per case manager (from case_managers()): open, done and overdue on the day's list; and for unassigned."""
+def day_numbers(day: date) -> dict[int | None, tuple[int, int, int]]:
+    """Per case manager id (None: unassigned): open, done and overdue on the day's list."""
     stmt = (select(CareTask.case_manager_id,
                    func.sum(case((CareTask.status == "open", 1), else_=0)),
                    func.sum(case((CareTask.status.in_(CLOSED_STATES), 1), else_=0)),
                    func.sum(case((overdue_on(day), 1), else_=0)))
             .where(on_list(day)).group_by(CareTask.case_manager_id))
-    numbers = {uid: (int(o or 0), int(d or 0), int(late or 0)) for uid, o, d, late in db.session.execute(stmt)}
+    return {uid: (int(o or 0), int(d or 0), int(late or 0)) for uid, o, d, late in db.session.execute(stmt)}
+
+
+def overview(day: date, managers: list[tuple[int, str]]) -> tuple[list[ManagerDay], ManagerDay]:
+    """Per case manager (from case_managers()): open, done and overdue on the day's list; and for unassigned."""
+    numbers = day_numbers(day)
     rows = [ManagerDay(uid, name, *numbers.pop(uid, (0, 0, 0))) for uid, name in managers]
     unassigned = ManagerDay(None, "未分派", *numbers.pop(None, (0, 0, 0)))
     if numbers:  # tasks of someone who is no longer an active case manager still count

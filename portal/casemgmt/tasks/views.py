@@ -254,8 +254,10 @@ def _overview_context(day: date, result: tasks.BuildResult | None = None, error:
                       build_day: date | None = None, flagged_after: tuple[datetime, int] | None = None) -> dict:
     context = _card_context(day, "overview")
     rows, unassigned = task_queries.overview(day, context["managers"])
+    # The overview already counted the open unassigned tasks (the same condition): none, no query for them.
     return context | _flagged_context(flagged_after) | {
-        "rows": rows, "unassigned": unassigned, "unassigned_tasks": task_queries.unassigned_tasks(day),
+        "rows": rows, "unassigned": unassigned,
+        "unassigned_tasks": task_queries.unassigned_tasks(day) if unassigned.open else [],
         "build_message": _build_summary(result) if result else None, "error": error,
         "build_day": build_day or local_today() + timedelta(days=1)}
 
@@ -264,7 +266,7 @@ def _flagged_context(after: tuple[datetime, int] | None = None) -> dict:
     """One batch of flagged cards (the first, or the one after a card), the total, how many are shown up to the
     batch's end, and where the next batch starts (None: no more)."""
     total = tasks.flagged_count()
-    batch = tasks.flagged_tasks(after)
+    batch = tasks.flagged_tasks(after) if total else []
     last = (batch[-1].flagged_at, batch[-1].id) if batch else None
     remaining = tasks.flagged_count(last) if last and len(batch) == tasks.FLAGGED_PAGE else 0
     shown = max(total - remaining, len(batch))

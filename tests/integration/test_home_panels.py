@@ -338,7 +338,6 @@ def test_each_panel_costs_a_few_queries(client, app, tree, cm_day, monkeypatch):
 
 def test_the_teams_day_panel_counts_without_reading_the_managers(client, cm_day):
     """The panel shows totals only: one count query over the day's lists, no user rows for the names."""
-
     client.login("boss")
     client.htmx_get("/panels/casemgmt.team_day")
     statements: list[str] = []

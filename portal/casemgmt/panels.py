@@ -43,17 +43,19 @@ def build_my_day(user) -> PanelContent:
 
 def build_team_day(user) -> PanelContent:
     """Today's lists of all case managers at a glance: open, overdue, and tasks nobody has been given."""
-    rows, unassigned = task_queries.overview(local_today(), [])
-    everyone = [*rows, unassigned]
+    # Totals only: the numbers per case manager id, without reading who the managers are.
+    numbers = task_queries.day_numbers(local_today())
+    open_tasks = sum(n[0] for n in numbers.values())
+    overdue = sum(n[2] for n in numbers.values())
+    unassigned = numbers.get(None, (0, 0, 0))[0]
     overview_url = url_for("casemgmt.task_overview")
     content = PanelContent(
-        figures=[Figure("待完成", sum(r.open for r in everyone), overview_url, ""),
-                 Figure("逾期未完成", sum(r.overdue for r in everyone), overview_url,
-                        "bad" if any(r.overdue for r in everyone) else ""),
-                 Figure("未分派", unassigned.open, overview_url, "warn" if unassigned.open else "",
+        figures=[Figure("待完成", open_tasks, overview_url, ""),
+                 Figure("逾期未完成", overdue, overview_url, "bad" if overdue else ""),
+                 Figure("未分派", unassigned, overview_url, "warn" if unassigned else "",
                         hint="没有个案管理师覆盖其病区")],
         more_url=overview_url, more_label="打开任务分派")
-    if not any(r.total for r in everyone):
+    if not any(n[0] + n[1] for n in numbers.values()):
         content.empty = "今天还没有任务。可在“任务分派”中按次日服务计划生成任务清单。"
     return content
 

@@ -418,3 +418,46 @@ def test_list_paginates_with_the_filters_kept(client, world):
     assert "task_type=education&amp;page=2" in first.get_data(as_text=True)
     second = text_of(client.htmx_get("/casemgmt/ledger?task_type=education&page=2"))
     assert "第 21–23 条" in second
+
+
+def test_a_ledger_page_costs_the_same_statements_for_two_rows_or_twenty_and_shows_every_column(client, world, app):
+    """The page picks its entries first and joins names and the survey check onto them in one query: the number
+    of statements does not grow with the rows, and each column says what the entry holds."""
+    from sqlalchemy import event
+
+    from portal.casemgmt.models import SatisfactionSurvey
+
+    a, b, _ = world.li_patients
+    rated = serve(a, world.li, MONTH + timedelta(days=2), title="出院随访")
+    serve(b, world.li, MONTH + timedelta(days=3), outcome="declined")
+    db.session.add(SatisfactionSurvey(patient_id=a.id, task_id=rated.id, survey_month=MONTH, timeliness=5,
+                                      effectiveness=5, attitude=5))
+    db.session.commit()
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    client.login("cm_boss")
+    client.get("/casemgmt/ledger")
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        few = client.get("/casemgmt/ledger")
+        small = len(statements)
+        for i in range(25):
+            ledger.record_adhoc_service(world.wang_patients[i % 2], world.wang, service_date=MONTH + timedelta(days=4),
+                                        task_type="education", title=f"宣教{i:02d}", outcome="reached",
+                                        today=MONTH + timedelta(days=4))
+        db.session.commit()
+        statements.clear()
+        many = client.get("/casemgmt/ledger?page=2")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert len(statements) == small, statements
+    assert "第 21–27 条，共 27 条" in text_of(many)
+    html = few.get_data(as_text=True)
+    row = next(r for r in html.split("<tr>") if "出院随访" in r)
+    assert "张*丰" in row and "ZY100" in row and "C34.1 肺恶性肿瘤" in row and "胸外病区" in row
+    assert "李个管" in row and "已评价" in row and f"task_id={rated.id}" not in row
+    declined = next(r for r in html.split("<tr>") if "欧**月" in r)
+    assert "患者拒绝" in declined and "记录评价" in declined

@@ -757,3 +757,45 @@ def test_import_names_are_normalised_so_a_space_makes_no_second_patient(importer
     third = enrolment_rows(s, {(1, "姓名"): "上官婉儿", (1, "证件号码"): cm.resident_id(650), (1, "住院号"): ""})[:2]
     result = imports.preview("cm_enrolment", "c.xlsx", xlsx_bytes(third))
     assert (result.counts["new"], result.counts["updated"]) == (0, 1)
+
+
+def test_the_list_reads_one_row_per_patient_with_its_active_enrolment(client, s):
+    """One query gives each patient's masked fields, active enrolment, ward, bed and case manager, and whether
+    they were ever enrolled: the statements do not grow with the patients, and each column says what it holds."""
+    from sqlalchemy import event
+
+    from portal.casemgmt.patients import services as patient_services
+
+    managed_patient(s)
+    closed = cm.make_patient("欧阳明月", hospital_no="Z1002", phone=None)
+    enrolment = cm.enrol(closed, case_manager=s.wang, ward=s.other)
+    patient_services.close_enrolment(enrolment, closed_on=date(2026, 11, 20), reason="治疗结束")
+    cm.make_patient("钱多多", hospital_no="Z1003")
+    db.session.commit()
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    client.login("cm_boss")
+    client.get("/casemgmt/patients")
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        page = client.get("/casemgmt/patients")
+        few = len(statements)
+        for n in range(8):
+            cm.enrol(cm.make_patient(f"孙{n}号", phone=None), case_manager=s.li, ward=s.ward, bed=str(n))
+        statements.clear()
+        more = client.get("/casemgmt/patients")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert len(statements) == few, statements
+    assert "（11）" in text_of(more)
+    rows = page.get_data(as_text=True).split("<tr>")
+    managed = next(r for r in rows if "Z1001" in r)
+    for shown in ("张*丰", ID_MASKED, PHONE_MASKED, "肺恶性肿瘤", "C34.1",
+                  "胸外病区", "李个管", "2026-11-01", "管理中"):
+        assert shown in managed, (shown, managed)
+    ended = next(r for r in rows if "Z1002" in r)
+    assert "已结案" in ended and "王个管" not in ended and "骨科病区" not in ended
+    assert "未入组" in next(r for r in rows if "Z1003" in r)

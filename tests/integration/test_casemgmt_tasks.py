@@ -528,7 +528,8 @@ def test_a_case_manager_may_not_reassign(client, team, day_list):
 
 
 def test_the_list_costs_a_fixed_number_of_queries(client, team, day_list, app):
-    """One query for the tasks (patients, wards, who finished them joined) and one for the counts: no N+1."""
+    """One query for the tasks (patients, wards, who finished them joined), which also gives the counts when the
+    list is unfiltered; a filtered list counts the whole day with a second query. No N+1."""
     from sqlalchemy import event
 
     client.login("cm_li")
@@ -551,10 +552,84 @@ def test_the_list_costs_a_fixed_number_of_queries(client, team, day_list, app):
         db.session.commit()
         statements.clear()
         second = client.get("/casemgmt/tasks")
+        unfiltered = list(statements)
+        statements.clear()
+        filtered = client.get(f"/casemgmt/tasks?ward_id={team.other_ward.id}")
     finally:
         event.remove(connection, "before_cursor_execute", record)
-    assert first.status_code == second.status_code == 200
-    assert shown(second, "count-open") == "9"
-    assert len(statements) <= len(small), (small, statements)
-    task_queries = [s for s in statements if "FROM care_tasks" in s]
-    assert len(task_queries) == 2, task_queries
+    assert first.status_code == second.status_code == filtered.status_code == 200
+    assert shown(second, "count-open") == shown(filtered, "count-open") == "9"
+    assert shown(second, "count-done") == shown(filtered, "count-done")
+    assert len(unfiltered) <= len(small), (small, unfiltered)
+    assert len([s for s in unfiltered if "FROM care_tasks" in s]) == 1, unfiltered
+    assert len([s for s in statements if "FROM care_tasks" in s]) == 2, statements
+
+
+def test_counts_taken_from_the_list_equal_the_count_query(client, team, day_list, app):
+    """The unfiltered list gives its own counts (open, done, overdue, wards): the same as the count query, for a
+    manager and the team, on a day with carried-over, completed, declined and not-reached tasks."""
+    from portal.casemgmt.tasks import queries as task_queries
+
+    client.login("cm_li")
+    complete(client, day_list["zhang"], outcome="reached")
+    complete(client, day_list["qian"], outcome="declined")
+    complete(client, day_list["wu"], outcome="not_reached")
+    seen = []
+    with app.test_request_context("/"):
+        for manager_id, viewer_id in ((team.li.id, team.li.id), (team.wang.id, team.wang.id), (None, team.boss.id)):
+            viewer = db.session.get(User, viewer_id)
+            for day in (YESTERDAY, TODAY, TOMORROW):
+                rows = task_queries.day_tasks(task_queries.TaskFilters(day=day, manager_id=manager_id), viewer)
+                counts = task_queries.counts_of(rows, day)
+                assert counts == task_queries.day_counts(day, manager_id, viewer)
+                seen.append((manager_id, day, counts))
+    li_today = next(c for m, d, c in seen if m == team.li.id and d == TODAY)
+    assert li_today.open and li_today.done == 2 and li_today.overdue and len(li_today.wards) == 2
+
+
+def test_an_attempt_that_leaves_the_task_open_reads_no_enrolment(client, team, day_list):
+    """"Not reached" keeps the task open: no ledger row, so its enrolment (the ledger's disease) is not read."""
+    from sqlalchemy import event
+
+    client.login("cm_li")
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        response = complete(client, day_list["zhang"], outcome="not_reached")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert response.status_code == 200 and task(day_list["zhang"]).attempts == 1
+    assert not [s for s in statements if "FROM enrolments" in s], statements
+
+
+def test_an_overview_with_nothing_unassigned_or_flagged_reads_no_cards(client, team, day_list):
+    """The overview's counts already say whether any task is unassigned or flagged: with none, no card query runs;
+    once one is unassigned, its card is read and shown."""
+    from sqlalchemy import event
+
+    client.login("cm_boss")
+    client.submit(f"/casemgmt/tasks/{day_list['nobody']}/reassign", {"case_manager_id": str(team.wang.id),
+                                                                     "day": TODAY.isoformat()})
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        empty = client.get("/casemgmt/tasks/overview")
+        quiet = [s for s in statements if "FROM care_tasks" in s]
+        db.session.get(CareTask, day_list["nobody"]).case_manager_id = None
+        db.session.commit()
+        statements.clear()
+        one = client.get("/casemgmt/tasks/overview")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert "未分派任务 （0）" in text_of(empty) and "冯*" not in text_of(empty)
+    assert len(quiet) == 2, quiet  # the per-manager counts and the flagged total
+    assert len([s for s in statements if "FROM care_tasks" in s]) == 3
+    assert "未分派任务 （1）" in text_of(one) and "冯*" in text_of(one)

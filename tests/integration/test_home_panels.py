@@ -334,3 +334,22 @@ def test_each_panel_costs_a_few_queries(client, app, tree, cm_day, monkeypatch):
             assert len(statements) - baseline <= 3, (code, statements[baseline:])
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+def test_the_teams_day_panel_counts_without_reading_the_managers(client, cm_day):
+    """The panel shows totals only: one count query over the day's lists, no user rows for the names."""
+    client.login("boss")
+    client.htmx_get("/panels/casemgmt.team_day")
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        team = figures(client.htmx_get("/panels/casemgmt.team_day"))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert team["待完成"][0] == "4" and team["未分派"][0] == "0"
+    assert len([s for s in statements if "FROM care_tasks" in s]) == 1
+    assert not [s for s in statements if "FROM users" in s and "user_sessions" not in s], statements

@@ -179,13 +179,17 @@ def _execution(month: date, today: date) -> Kpi:
     start, end = execution_period(month, today)
     counts = dict.fromkeys(EXECUTION_STATES, 0)
     if end >= start:
-        total, ontime, late, unreached = db.session.execute(select(
+        # Late = carried out (with a completion time) but not in time: the per-day window CASE is written once.
+        done = and_(CareTask.status.in_(EXECUTED_STATES), CareTask.outcome.in_(DONE_OUTCOMES),
+                    CareTask.completed_at.is_not(None))
+        total, ontime, carried_out, unreached = db.session.execute(select(
             func.count(),
             func.sum(case((_state_condition("ontime", start, end), 1), else_=0)),
-            func.sum(case((_state_condition("late", start, end), 1), else_=0)),
+            func.sum(case((done, 1), else_=0)),
             func.sum(case((_state_condition("unreached", start, end), 1), else_=0)),
         ).where(*_execution_where(start, end))).one()
-        counts.update(ontime=int(ontime or 0), late=int(late or 0), unreached=int(unreached or 0))
+        counts.update(ontime=int(ontime or 0), late=int(carried_out or 0) - int(ontime or 0),
+                      unreached=int(unreached or 0))
         counts["open"] = total - counts["ontime"] - counts["late"] - counts["unreached"]
     due = sum(counts.values())
     definition = ("管理路径生成的任务中，窗口截止日在本月内、且未取消（入组结案而取消的不计）的为应完成步骤；"
@@ -248,9 +252,11 @@ def survey_query(month: date, satisfied: str = "", viewer=None) -> Select:
     return stmt
 
 
-def _served_count(month: date) -> int:
-    return db.session.scalar(select(func.count(distinct(LedgerEntry.patient_id)))
-                             .where(_in_month(LedgerEntry.service_date, month)))
+def _ledger_counts(month: date) -> tuple[int, int]:
+    """The month's patients served (distinct) and services (ledger rows), in one pass over the ledger's index."""
+    served, services = db.session.execute(select(func.count(distinct(LedgerEntry.patient_id)), func.count())
+                                          .where(_in_month(LedgerEntry.service_date, month))).one()
+    return served, services
 
 
 def _served(month: date, served: int) -> Kpi:
@@ -331,10 +337,11 @@ def _workload(month: date, managers: int, active: int, over: int, services: int)
 # --- late plans -------------------------------------------------------------------------------------------------
 
 def _late_plans(month: date) -> Kpi:
-    plans, late = db.session.execute(select(func.count(), func.sum(case((Plan.is_late.is_(True), 1), else_=0)))
-                                     .where(_in_month(Plan.plan_date, month))).one()
-    late_items = db.session.scalar(select(func.count()).select_from(PlanItem).join(Plan, Plan.id == PlanItem.plan_id)
-                                   .where(_in_month(Plan.plan_date, month), PlanItem.is_late.is_(True)))
+    late_items = (select(func.count()).select_from(PlanItem).join(Plan, Plan.id == PlanItem.plan_id)
+                  .where(_in_month(Plan.plan_date, month), PlanItem.is_late.is_(True)).scalar_subquery())
+    plans, late, late_items = db.session.execute(
+        select(func.count(), func.sum(case((Plan.is_late.is_(True), 1), else_=0)), late_items)
+        .where(_in_month(Plan.plan_date, month))).one()
     definition = ("计划日期在本月的次日服务计划中，有内容在前一日 17:00 之后提交（逾期）的天数；"
                   "分母为本月有计划的天数，另计逾期提交的计划条目数。此为医院下达计划的及时性，不计入考核建议分。")
     return Kpi("late_plans", "次日计划逾期下达", definition, "count", int(late or 0), plans, "逾期下达的计划",
@@ -373,23 +380,22 @@ def sorted_query(code: str, stmt: Select, sort) -> Select:
 # --- the month ----------------------------------------------------------------------------------------------------
 
 def _month(month: date, today: date, managers: int, active: int, over: int) -> MonthKpis:
-    served = _served_count(month)
-    services = db.session.scalar(select(func.count()).select_from(LedgerEntry)
-                                 .where(_in_month(LedgerEntry.service_date, month)))
+    served, services = _ledger_counts(month)
     return MonthKpis(month, today, _execution(month, today), _satisfaction(month), _events(month, served),
                      _served(month, served), _workload(month, managers, active, over, services), _late_plans(month))
 
 
 def month_kpis(month: date, *, today: date | None = None, with_previous: bool = True) -> MonthKpis:
     """The month's KPIs (the first day of `month` is used), each with the previous month's for comparison."""
-    from ..patients.services import caseloads
-
     month = month.replace(day=1)
     today = today or local_today()
     norm = current_app.config["CASELOAD_NORM"]
     managers = len(case_manager_ids())
-    active = db.session.scalar(select(func.count()).select_from(Enrolment).where(Enrolment.status == "active"))
-    over = sum(1 for load in caseloads().values() if load > norm)
+    # Active enrolments per case manager (caseloads()) and in all, those without a manager included: one query.
+    loads = dict(db.session.execute(select(Enrolment.case_manager_id, func.count())
+                                    .where(Enrolment.status == "active").group_by(Enrolment.case_manager_id)).all())
+    active = sum(loads.values())
+    over = sum(1 for uid, load in loads.items() if uid is not None and load > norm)
     result = _month(month, today, managers, active, over)
     if with_previous:
         before = _month(previous_month(month), today, managers, active, over)
@@ -408,9 +414,9 @@ def kpi_for(code: str, month: date, today: date | None = None) -> Kpi:
     if code == "satisfaction":
         return _satisfaction(month)
     if code == "served":
-        return _served(month, _served_count(month))
+        return _served(month, _ledger_counts(month)[0])
     if code == "events":
-        return _events(month, _served_count(month))
+        return _events(month, _ledger_counts(month)[0])
     if code == "late_plans":
         return _late_plans(month)
     return month_kpis(month, today=today, with_previous=False).workload

@@ -7,6 +7,7 @@ list) is written here. Case managers see their own rows; holders of casemgmt.vie
 from __future__ import annotations
 
 import io
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -16,10 +17,12 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from sqlalchemy import Select, case, false, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased
 
-from portal.auth.models import Department, Role, User, user_roles
+from portal.auth.models import Department, Role, Staff, User, user_roles
 from portal.core import audit, reveal
+from portal.core.listing import Page, count_rows
+from portal.core.masking import mask_name
 from portal.core.months import month_bounds
 from portal.core.service import ServiceError, clean
 from portal.core.timeutil import local_today
@@ -105,14 +108,56 @@ def patient_search(q: str):
     return or_(*conditions) if conditions else false()
 
 
-def ledger_query(user: User, filters: LedgerFilters) -> Select:
-    """The ledger rows the user may see, filtered, newest first."""
-    return (_filtered(user, filters).options(selectinload(LedgerEntry.case_manager).selectinload(User.staff))
-            .order_by(LedgerEntry.service_date.desc(), LedgerEntry.id.desc()))
+class LedgerRow:
+    """One line of the ledger page, read-only: the entry with the patient's masked name and the names joined in."""
+
+    __slots__ = ("case_manager_name", "disease_name", "hospital_no", "icd10_code", "note", "outcome",
+                 "outcome_label", "patient_name", "service_date", "surveyed", "task_id", "task_type_label", "title",
+                 "ward_name")
+
+    def __init__(self, row):
+        for name in ("case_manager_name", "disease_name", "hospital_no", "icd10_code", "note", "outcome",
+                     "service_date", "surveyed", "task_id", "title", "ward_name"):
+            setattr(self, name, row[name])
+        self.patient_name = mask_name(row["patient_name"])
+        self.task_type_label = TASK_TYPES.get(row["task_type"], row["task_type"])
+        self.outcome_label = OUTCOMES.get(row["outcome"], row["outcome"])
+
+
+_WARD, _MANAGER, _MANAGER_STAFF = aliased(Department), aliased(User), aliased(Staff)
+
+
+def ledger_page(user: User, filters: LedgerFilters, page: int, per_page: int) -> Page:
+    """One page of the ledger rows the user may see, filtered, newest first, as plain rows (LedgerRow); a page
+    past the end shows the last one.
+
+    The total is counted on the entries alone; the page's 20 entries are picked first (a subquery) and only
+    they are joined to the patient, ward and case manager and checked for a satisfaction survey.
+    """
+    from ..models import SatisfactionSurvey
+
+    filtered = _filtered(user, filters)
+    total = count_rows(filtered)
+    page = min(max(page, 1), max(1, math.ceil(total / per_page)))
+    entries = (filtered.order_by(LedgerEntry.service_date.desc(), LedgerEntry.id.desc())
+               .limit(per_page).offset((page - 1) * per_page).subquery())
+    e = entries.c
+    surveyed = select(SatisfactionSurvey.id).where(SatisfactionSurvey.task_id == e.task_id).exists()
+    stmt = (select(e.service_date, e.task_id, e.task_type, e.title, e.note, e.outcome, e.icd10_code,
+                   e.disease_name, Patient.name.label("patient_name"), Patient.hospital_no,
+                   _WARD.name.label("ward_name"),
+                   func.coalesce(_MANAGER_STAFF.name, _MANAGER.login_name).label("case_manager_name"),
+                   surveyed.label("surveyed"))
+            .select_from(entries).join(Patient, Patient.id == e.patient_id)
+            .outerjoin(_WARD, _WARD.id == e.ward_id)
+            .outerjoin(_MANAGER, _MANAGER.id == e.case_manager_id)
+            .outerjoin(_MANAGER_STAFF, _MANAGER_STAFF.id == _MANAGER.staff_id)
+            .order_by(e.service_date.desc(), e.id.desc()))
+    return Page([LedgerRow(row) for row in db.session.execute(stmt).mappings()], page, per_page, total)
 
 
 def ledger_rows_query(user: User, filters: LedgerFilters) -> Select:
-    """The same rows as `ledger_query` for an export: plain columns (no ORM entities), names joined in SQL."""
+    """The same rows as `ledger_page` for an export: plain columns (no ORM entities), names joined in SQL."""
     from sqlalchemy.orm import aliased
 
     from portal.auth.models import Staff
@@ -161,23 +206,16 @@ def _filtered(user: User, filters: LedgerFilters) -> Select:
     return stmt
 
 
-def surveyed_task_ids(task_ids: list[int]) -> set[int]:
-    """Which of these tasks already have a satisfaction survey (one query for a page of rows)."""
-    from ..models import SatisfactionSurvey
-
-    ids = [i for i in task_ids if i]
-    if not ids:
-        return set()
-    return set(db.session.scalars(select(SatisfactionSurvey.task_id).where(SatisfactionSurvey.task_id.in_(ids))))
-
-
 def case_manager_choices(blank: str | None = "全部个案管理师") -> list[tuple]:
     """(id, name) of every holder of the case-manager role, former ones included (old months name them)."""
-    users = db.session.scalars(select(User).join(user_roles, user_roles.c.user_id == User.id)
-                               .join(Role, Role.id == user_roles.c.role_id).where(Role.code == "case_manager")
-                               .options(selectinload(User.staff)).order_by(User.id)).unique().all()
+    rows = db.session.execute(select(User.id, User.login_name, User.is_active_flag, Staff.id, Staff.name)
+                              .outerjoin(Staff, Staff.id == User.staff_id)
+                              .join(user_roles, user_roles.c.user_id == User.id)
+                              .join(Role, Role.id == user_roles.c.role_id).where(Role.code == "case_manager")
+                              .order_by(User.id))
     choices = [("", blank)] if blank is not None else []
-    return choices + [(u.id, u.display_name + ("" if u.is_active_flag else "（已停用）")) for u in users]
+    return choices + [(user_id, (name if staff_id is not None else login_name) + ("" if active else "（已停用）"))
+                      for user_id, login_name, active, staff_id, name in rows]
 
 
 def ward_choices(blank: str | None = "全部病区") -> list[tuple]:

@@ -6,10 +6,10 @@ from datetime import date
 
 from flask import current_app, flash, request, url_for
 
-from portal.core.listing import arg_choice, arg_date, arg_int, arg_month, arg_str, bad_request, paginate
+from portal.core.listing import arg_choice, arg_date, arg_int, arg_month, arg_str, bad_request
 from portal.core.masking import mask_name
 from portal.core.permissions import require
-from portal.core.rendering import htmx_redirect, render
+from portal.core.rendering import htmx_redirect, render, wants_partial
 from portal.core.service import ServiceError
 from portal.core.timeutil import local_today
 from portal.io.export import Column, ExportSpec, export_registered, register_export, send_xlsx
@@ -52,15 +52,15 @@ def list_ledger():
     """Completed tasks and ad-hoc services: one's own, or all with casemgmt.view_all."""
     filters, args = _filters()
     user = me()
-    page = paginate(ledger.ledger_query(user, filters), arg_int("page", 1), current_app.config["PAGE_SIZE"])
-    surveyed = ledger.surveyed_task_ids([e.task_id for e in page.items])
+    page = ledger.ledger_page(user, filters, arg_int("page", 1), current_app.config["PAGE_SIZE"])
     all_rows = sees_all(user)
+    # The filter's choices are only on the full page, not in the rows an htmx filter swaps.
+    choices = {} if wants_partial() else {"managers": ledger.case_manager_choices() if all_rows else [],
+                                          "wards": ledger.ward_choices()}
     return render("casemgmt/ledger/ledger_list.html",
-                  "casemgmt/ledger/_ledger_rows.html", page=page, args=args, filters=filters,
-                  surveyed=surveyed, sees_all=all_rows, task_types=TASK_TYPES, outcomes=ledger.ADHOC_OUTCOMES,
-                  sources=ledger.LEDGER_SOURCES, outcome_badges=OUTCOME_BADGES,
-                  managers=ledger.case_manager_choices() if all_rows else [],
-                  wards=ledger.ward_choices())
+                  "casemgmt/ledger/_ledger_rows.html", page=page, args=args, filters=filters, sees_all=all_rows,
+                  task_types=TASK_TYPES, outcomes=ledger.ADHOC_OUTCOMES,
+                  sources=ledger.LEDGER_SOURCES, outcome_badges=OUTCOME_BADGES, **choices)
 
 
 def _disease(entry) -> str:

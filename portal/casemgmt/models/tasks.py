@@ -29,7 +29,39 @@ class TaskListBuild(Model):
     last_result: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
-class CareTask(Model):
+class TaskLabels:
+    """What a task's card shows beside its columns (status, task_type, outcome, time_slot, special_needs,
+    due_date): shared by the ORM task and the task list's plain rows."""
+
+    @property
+    def task_type_label(self) -> str:
+        return TASK_TYPES.get(self.task_type, self.task_type)
+
+    @property
+    def status_label(self) -> str:
+        return TASK_STATES.get(self.status, self.status)
+
+    @property
+    def outcome_label(self) -> str:
+        return OUTCOMES.get(self.outcome or "", "")
+
+    @property
+    def time_slot_label(self) -> str:
+        return TIME_SLOTS.get(self.time_slot, self.time_slot)
+
+    @property
+    def special_need_labels(self) -> list[str]:
+        return [SPECIAL_NEEDS.get(code, code) for code in self.special_needs or []]
+
+    def is_overdue(self, day: date) -> bool:
+        return self.status == "open" and self.due_date < day
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in CLOSED_STATES
+
+
+class CareTask(Model, TaskLabels):
     """One item on a case manager's daily task list."""
 
     __tablename__ = "care_tasks"
@@ -88,30 +120,3 @@ class CareTask(Model):
     case_manager: Mapped[User | None] = relationship(foreign_keys=[case_manager_id])
     completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])
     plan_item: Mapped[PlanItem | None] = relationship()
-
-    @property
-    def task_type_label(self) -> str:
-        return TASK_TYPES.get(self.task_type, self.task_type)
-
-    @property
-    def status_label(self) -> str:
-        return TASK_STATES.get(self.status, self.status)
-
-    @property
-    def outcome_label(self) -> str:
-        return OUTCOMES.get(self.outcome or "", "")
-
-    @property
-    def time_slot_label(self) -> str:
-        return TIME_SLOTS.get(self.time_slot, self.time_slot)
-
-    @property
-    def special_need_labels(self) -> list[str]:
-        return [SPECIAL_NEEDS.get(code, code) for code in self.special_needs or []]
-
-    def is_overdue(self, day: date) -> bool:
-        return self.status == "open" and self.due_date < day
-
-    @property
-    def is_closed(self) -> bool:
-        return self.status in CLOSED_STATES

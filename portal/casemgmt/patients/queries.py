@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
-from portal.auth.models import Department, Staff, User
-from portal.core import reveal
+from portal.auth.models import Department, Role, Staff, User, user_roles
+from portal.core import masking, reveal
 from portal.extensions import db
 
 from .. import scoping
-from ..models import CareTask, Enrolment, HandoverNote, LedgerEntry, PathwayStep, Patient, WardCoverage
+from ..models import GENDERS, CareTask, Enrolment, HandoverNote, LedgerEntry, PathwayStep, Patient, WardCoverage
 from .services import caseloads
 
 _active = aliased(Enrolment, name="active_enrolment")
@@ -37,6 +37,11 @@ def patients_query(filters: PatientFilters, user, sort_key: str = "created", des
     """Patients the user may see, filtered; the active enrolment is joined (at most one per patient)."""
     stmt = (select(Patient).outerjoin(_active, and_(_active.patient_id == Patient.id, _active.status == "active"))
             .options(selectinload(Patient.enrolments).selectinload(Enrolment.case_manager)))
+    return _filtered(stmt, filters, user, sort_key, descending)
+
+
+def _filtered(stmt: Select, filters: PatientFilters, user, sort_key: str, descending: bool) -> Select:
+    """Visibility, the filters and the order, on a select from Patient joined to its active enrolment (_active)."""
     stmt = scoping.scope_patients(stmt, Patient.id, user)
     if filters.q:
         stmt = stmt.where(search_condition(search_term(filters.q, user)))
@@ -53,6 +58,63 @@ def patients_query(filters: PatientFilters, user, sort_key: str = "created", des
     terms = SORT_TERMS.get(sort_key, (PATIENT_SORTS[sort_key],))
     return stmt.order_by(*(t.desc() if descending else t.asc() for t in terms),
                          Patient.id.desc() if descending else Patient.id.asc())
+
+
+class ActiveEnrolmentRow:
+    """The active enrolment as the patient list shows it."""
+
+    __slots__ = ("bed", "case_manager_name", "disease_name", "icd10_code", "start_date", "ward_name")
+
+    def __init__(self, row):
+        for name in self.__slots__:
+            setattr(self, name, row[name])
+
+
+class PatientRow:
+    """One line of the patient list, read-only (masked fields only), with its active enrolment if any."""
+
+    __slots__ = (
+        "active_enrolment",
+        "ever_enrolled",
+        "gender_label",
+        "hospital_no",
+        "id",
+        "id_number_masked",
+        "masked_name",
+        "phone_masked",
+    )
+
+    def __init__(self, row):
+        self.id, self.hospital_no = row["id"], row["hospital_no"]
+        self.id_number_masked, self.phone_masked = row["id_number_masked"], row["phone_masked"]
+        self.masked_name = masking.mask_name(row["name"])
+        self.gender_label = GENDERS.get(row["gender"], "")
+        self.active_enrolment = ActiveEnrolmentRow(row) if row["enrolment_id"] is not None else None
+        self.ever_enrolled = row["ever_enrolled"]
+
+
+def _patient_row_select() -> Select:
+    """The list's columns: the patient's masked fields, the active enrolment with its ward and manager's name,
+    and whether the patient was ever enrolled. Built once (aliases are costly to build per request)."""
+    ward, manager, manager_staff = aliased(Department), aliased(User), aliased(Staff)
+    ever = select(Enrolment.id).where(Enrolment.patient_id == Patient.id).exists()
+    return (select(Patient.id, Patient.name, Patient.gender, Patient.hospital_no, Patient.id_number_masked,
+                   Patient.phone_masked, _active.id.label("enrolment_id"), _active.disease_name, _active.icd10_code,
+                   _active.bed, _active.start_date, ward.name.label("ward_name"),
+                   case((manager_staff.id.is_not(None), manager_staff.name), else_=manager.login_name)
+                   .label("case_manager_name"), ever.label("ever_enrolled"))
+            .outerjoin(_active, and_(_active.patient_id == Patient.id, _active.status == "active"))
+            .outerjoin(ward, ward.id == _active.ward_id)
+            .outerjoin(manager, manager.id == _active.case_manager_id)
+            .outerjoin(manager_staff, manager_staff.id == manager.staff_id))
+
+
+_PATIENT_ROW_SELECT = _patient_row_select()
+
+
+def patient_rows_query(filters: PatientFilters, user, sort_key: str = "created", descending: bool = True) -> Select:
+    """patients_query() as plain rows for the list page (PatientRow); the export keeps the ORM query."""
+    return _filtered(_PATIENT_ROW_SELECT, filters, user, sort_key, descending)
 
 
 def search_term(q: str, user) -> reveal.SearchTerm:
@@ -97,6 +159,40 @@ def wards(include_ids: tuple[int, ...] = ()) -> list[Department]:
 
     return [d for d in department_tree(include_inactive=True)
             if d.kind in ("ward", "department") and (d.is_active or d.id in include_ids)]
+
+
+def manager_choices() -> list[tuple[int, str]]:
+    """The list filter's active case managers, (id, "工号 姓名") by employee number: case_managers() as plain rows."""
+    holders = (select(user_roles.c.user_id).join(Role, Role.id == user_roles.c.role_id)
+               .where(Role.code == "case_manager"))
+    rows = db.session.execute(select(User.id, User.login_name, Staff.id, Staff.employee_no, Staff.name)
+                              .outerjoin(Staff, User.staff_id == Staff.id)
+                              .where(User.id.in_(holders), User.is_active_flag)
+                              .order_by(Staff.employee_no, User.login_name))
+    return [(user_id, f"{employee_no} {name}" if staff_id is not None else login_name)
+            for user_id, login_name, staff_id, employee_no, name in rows]
+
+
+def ward_choices() -> list[tuple[int, str]]:
+    """The list filter's active wards and departments, (id, name) in tree order: wards() as plain rows."""
+    rows = db.session.execute(select(Department.id, Department.name, Department.parent_id, Department.sort_order,
+                                     Department.kind, Department.is_active)).all()
+    children: dict[int | None, list] = {}
+    for row in rows:
+        children.setdefault(row.parent_id, []).append(row)
+    ordered: list[tuple[int, str]] = []
+
+    def walk(parent_id):  # as portal.auth.org.department_tree: parents first, siblings by sort order and name
+        for row in sorted(children.get(parent_id, []), key=lambda r: (r.sort_order, r.name)):
+            if row.kind in ("ward", "department") and row.is_active:
+                ordered.append((row.id, row.name))
+            walk(row.id)
+
+    known = {row.id for row in rows}
+    walk(None)
+    for orphan_parent in [pid for pid in children if pid is not None and pid not in known]:
+        walk(orphan_parent)
+    return ordered
 
 
 @dataclass

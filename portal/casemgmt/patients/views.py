@@ -82,15 +82,17 @@ def list_patients():
     """Patients in the user's care (all of them for the supervisor), with search and filters."""
     filters, sort, args = _filters()
     revealed = _searched(filters)
-    stmt = patient_queries.patients_query(filters, current_user, sort.key, sort.descending)
+    stmt = patient_queries.patient_rows_query(filters, current_user, sort.key, sort.descending)
     # A case manager's list is filtered by visibility (a costly subquery): evaluated once, for page and total.
-    page = paginate(stmt, arg_int("page", 1), current_app.config["PAGE_SIZE"],
+    page = paginate(stmt, arg_int("page", 1), current_app.config["PAGE_SIZE"], scalars=False,
                     total_in_page=not sees_all(current_user))
+    page.items = [patient_queries.PatientRow(row) for row in page.items]
+    # The filter's choices are only on the full page, not in the rows an htmx filter swaps.
+    choices = {} if wants_partial() else {"managers": patient_queries.manager_choices(),
+                                          "wards": patient_queries.ward_choices()}
     return render("casemgmt/patients/patient_list.html",
                   "casemgmt/patients/_patient_rows.html", page=page, filters=filters,
-                  sort=sort, args=args, states=patient_queries.PATIENT_STATES, revealed_search=revealed,
-                  managers=[(u.id, _manager_label(u)) for u in patient_queries.case_managers()],
-                  wards=[(w.id, w.name) for w in patient_queries.wards()])
+                  sort=sort, args=args, states=patient_queries.PATIENT_STATES, revealed_search=revealed, **choices)
 
 
 def _enrolment_of(patient, attr: str):

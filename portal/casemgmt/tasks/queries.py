@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import Select, and_, case, func, or_, select
-from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy.orm import aliased, contains_eager, joinedload
 
-from portal.auth.models import Department, Role, User, user_roles
-from portal.core import reveal
+from portal.auth.models import Department, Role, Staff, User, user_roles
+from portal.core import masking, reveal
 from portal.core.timeutil import local_day_bounds
 from portal.extensions import db
 
-from ..models import CLOSED_STATES, TIME_SLOTS, CareTask, Patient
+from ..models import CLOSED_STATES, TIME_SLOTS, CareTask, Patient, TaskLabels
 from ..scoping import scope_to_manager
 
 # A case manager has some tens of tasks a day; past this the list asks for a filter instead of paging.
@@ -63,7 +63,7 @@ class DayCounts:
 class TaskGroup:
     key: str
     label: str
-    tasks: list[CareTask] = field(default_factory=list)
+    tasks: list[TaskRow] = field(default_factory=list)
 
     @property
     def open(self) -> int:
@@ -119,35 +119,128 @@ def _search(q: str):
     return or_(*terms)
 
 
-def day_tasks(filters: TaskFilters, user) -> list[CareTask]:
-    """One manager's list for a day, filtered; patients, wards and who finished each task in the same query."""
-    return list(db.session.scalars(day_tasks_query(filters, user).limit(MAX_TASKS)).unique())
+class PatientRef:
+    """The patient as a task card shows it: the masked name only."""
+
+    __slots__ = ("masked_name",)
+
+    def __init__(self, name: str):
+        self.masked_name = masking.mask_name(name)
+
+
+class NameRef:
+    """A ward (name) or a person (display_name) as a task card shows it."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    @property
+    def display_name(self) -> str:
+        return self.name
+
+
+# The columns a task card reads; the list is rendered from plain rows (no ORM objects for read-only cards).
+CARD_COLUMNS = ("id", "due_date", "status", "attempts", "flagged_at", "case_manager_id", "patient_id", "ward_id",
+                "bed", "time_slot", "task_type", "title", "special_needs", "special_note", "outcome_fields",
+                "outcome", "outcome_values", "note", "completed_at", "last_attempt_at")
+
+
+class TaskRow(TaskLabels):
+    """One task of a day's list, read-only, with the same names as CareTask for the card template."""
+
+    __slots__ = (*CARD_COLUMNS, "patient", "ward", "completed_by", "case_manager")
+
+    def __init__(self, row):
+        for name in CARD_COLUMNS:
+            setattr(self, name, row[name])
+        self.patient = PatientRef(row["patient_name"])
+        self.ward = NameRef(row["ward_name"]) if row["ward_id"] is not None else None
+        self.completed_by = NameRef(row["completed_by_name"]) if row["completed_by_name"] is not None else None
+        self.case_manager = NameRef(row["case_manager_name"]) if row["case_manager_name"] is not None else None
+
+
+def _display_name(user, staff):
+    """User.display_name in SQL: the staff record's name, else the login name."""
+    return case((staff.id.is_not(None), staff.name), else_=user.login_name)
+
+
+def _card_select() -> Select:
+    """The columns and joins of the list's rows; built once (aliases are costly to build per request)."""
+    done_by, done_staff = aliased(User), aliased(Staff)
+    manager, manager_staff = aliased(User), aliased(Staff)
+    return (select(*(getattr(CareTask, name) for name in CARD_COLUMNS), Patient.name.label("patient_name"),
+                   Department.name.label("ward_name"),
+                   _display_name(done_by, done_staff).label("completed_by_name"),
+                   _display_name(manager, manager_staff).label("case_manager_name"))
+            .join(Patient, Patient.id == CareTask.patient_id)
+            .outerjoin(Department, Department.id == CareTask.ward_id)
+            .outerjoin(done_by, done_by.id == CareTask.completed_by_id)
+            .outerjoin(done_staff, done_staff.id == done_by.staff_id)
+            .outerjoin(manager, manager.id == CareTask.case_manager_id)
+            .outerjoin(manager_staff, manager_staff.id == manager.staff_id))
+
+
+_CARD_SELECT = _card_select()
+
+
+def day_tasks(filters: TaskFilters, user) -> list[TaskRow]:
+    """One manager's list for a day, filtered, as plain rows: patient, ward and both people's names joined in."""
+    stmt = _CARD_SELECT.where(*_list_conditions(filters)).order_by(*_list_order(filters.day)).limit(MAX_TASKS)
+    stmt = scope_to_manager(stmt, CareTask.case_manager_id, user)
+    return [TaskRow(row) for row in db.session.execute(stmt).mappings()]
 
 
 def day_tasks_query(filters: TaskFilters, user) -> Select:
-    """The select behind a day's list (overdue and open first), for the page and its export."""
-    day = filters.day
+    """The select behind a day's list as ORM tasks, for the export (same rows and order as day_tasks)."""
     stmt = (select(CareTask).join(CareTask.patient).outerjoin(CareTask.ward)
             .options(contains_eager(CareTask.patient), contains_eager(CareTask.ward),
-                     joinedload(CareTask.completed_by), joinedload(CareTask.case_manager)))
+                     joinedload(CareTask.completed_by), joinedload(CareTask.case_manager))
+            .where(*_list_conditions(filters)).order_by(*_list_order(filters.day)))
+    return scope_to_manager(stmt, CareTask.case_manager_id, user)
+
+
+def _list_conditions(filters: TaskFilters) -> list:
+    day = filters.day
+    conditions = []
     if filters.manager_id is not None:
-        stmt = stmt.where(CareTask.case_manager_id == filters.manager_id)
-    stmt = scope_to_manager(stmt, CareTask.case_manager_id, user)
+        conditions.append(CareTask.case_manager_id == filters.manager_id)
     if filters.status == "open":
-        stmt = stmt.where(CareTask.status == "open", CareTask.due_date <= day)
+        conditions += [CareTask.status == "open", CareTask.due_date <= day]
     elif filters.status == "done":
-        stmt = stmt.where(done_on(day))
+        conditions.append(done_on(day))
     else:
-        stmt = stmt.where(on_list(day))
+        conditions.append(on_list(day))
     if filters.ward_id:
-        stmt = stmt.where(CareTask.ward_id == filters.ward_id)
+        conditions.append(CareTask.ward_id == filters.ward_id)
     if filters.task_type:
-        stmt = stmt.where(CareTask.task_type == filters.task_type)
+        conditions.append(CareTask.task_type == filters.task_type)
     if filters.q:
-        stmt = stmt.where(_search(filters.q))
+        conditions.append(_search(filters.q))
+    return conditions
+
+
+def _list_order(day: date) -> tuple:
     # Overdue and open first, so that the cap never hides what is still to do.
-    return stmt.order_by(case((overdue_on(day), 0), else_=1), case((CareTask.status == "open", 0), else_=1),
-                         CareTask.due_date, CareTask.id)
+    return (case((overdue_on(day), 0), else_=1), case((CareTask.status == "open", 0), else_=1),
+            CareTask.due_date, CareTask.id)
+
+
+def counts_of(tasks: list[TaskRow], day: date) -> DayCounts:
+    """day_counts() worked out from the day's whole list when the page has it all (unfiltered, not capped)."""
+    counts = DayCounts()
+    wards: dict[int, str] = {}
+    for task in tasks:
+        if task.status == "open":
+            counts.open += 1
+            counts.overdue += task.due_date < day
+        else:
+            counts.done += 1
+        if task.ward is not None:
+            wards[task.ward_id] = task.ward.name
+    counts.wards = sorted(wards.items(), key=lambda pair: pair[1])
+    return counts
 
 
 def day_counts(day: date, manager_id: int | None, user) -> DayCounts:
@@ -179,9 +272,9 @@ def _bed_key(bed: str) -> tuple:
     return (0, int(match.group()), bed) if match else (1, 0, bed or "")
 
 
-def group_tasks(items: list[CareTask], day: date, by: str) -> list[TaskGroup]:
+def group_tasks(items: list[TaskRow], day: date, by: str) -> list[TaskGroup]:
     """Overdue first, then by time slot (上午 … 全天) or by ward; open before done within a group."""
-    def group_of(task: CareTask) -> tuple[tuple, str, str]:
+    def group_of(task: TaskRow) -> tuple[tuple, str, str]:
         if task.is_overdue(day):
             return (0,), "overdue", "逾期未完成（结转）"
         if by == "ward":
@@ -200,20 +293,26 @@ def group_tasks(items: list[CareTask], day: date, by: str) -> list[TaskGroup]:
 
 def case_managers() -> list[tuple[int, str]]:
     """Active case managers, (id, name), for the manager picker and the reassign control."""
-    rows = db.session.scalars(select(User).join(user_roles, user_roles.c.user_id == User.id)
+    rows = db.session.execute(select(User.id, _display_name(User, Staff)).outerjoin(Staff, Staff.id == User.staff_id)
+                              .join(user_roles, user_roles.c.user_id == User.id)
                               .join(Role, Role.id == user_roles.c.role_id)
-                              .where(Role.code == "case_manager", User.is_active_flag)).unique()
-    return sorted(((u.id, u.display_name) for u in rows), key=lambda pair: (pair[1], pair[0]))
+                              .where(Role.code == "case_manager", User.is_active_flag))
+    return sorted(((user_id, name) for user_id, name in rows), key=lambda pair: (pair[1], pair[0]))
 
 
-def overview(day: date, managers: list[tuple[int, str]]) -> tuple[list[ManagerDay], ManagerDay]:
-    """Per case manager (from case_managers()): open, done and overdue on the day's list; and for unassigned."""
+def day_numbers(day: date) -> dict[int | None, tuple[int, int, int]]:
+    """Per case manager id (None: unassigned): open, done and overdue on the day's list."""
     stmt = (select(CareTask.case_manager_id,
                    func.sum(case((CareTask.status == "open", 1), else_=0)),
                    func.sum(case((CareTask.status.in_(CLOSED_STATES), 1), else_=0)),
                    func.sum(case((overdue_on(day), 1), else_=0)))
             .where(on_list(day)).group_by(CareTask.case_manager_id))
-    numbers = {uid: (int(o or 0), int(d or 0), int(late or 0)) for uid, o, d, late in db.session.execute(stmt)}
+    return {uid: (int(o or 0), int(d or 0), int(late or 0)) for uid, o, d, late in db.session.execute(stmt)}
+
+
+def overview(day: date, managers: list[tuple[int, str]]) -> tuple[list[ManagerDay], ManagerDay]:
+    """Per case manager (from case_managers()): open, done and overdue on the day's list; and for unassigned."""
+    numbers = day_numbers(day)
     rows = [ManagerDay(uid, name, *numbers.pop(uid, (0, 0, 0))) for uid, name in managers]
     unassigned = ManagerDay(None, "未分派", *numbers.pop(None, (0, 0, 0)))
     if numbers:  # tasks of someone who is no longer an active case manager still count

@@ -356,8 +356,8 @@ def complete_task(task: CareTask, user: User, *, outcome: str, may_assign: bool 
     else:
         _claim(task, {"status": CLOSING_STATES[outcome], "outcome": outcome, "outcome_values": clean_values,
                       "note": note, "completed_at": now, "completed_by_id": user.id, "updated_at": now})
-    enrolment = task.enrolment
     if task.is_closed:  # one ledger row per task (unique): its closing outcome; open attempts are on the task
+        enrolment = task.enrolment
         entry = LedgerEntry(service_date=today, patient_id=task.patient_id, enrolment_id=task.enrolment_id,
                             case_manager_id=task.case_manager_id or user.id, task_id=task.id,
                             task_type=task.task_type, title=task.title, outcome=outcome,

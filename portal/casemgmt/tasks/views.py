@@ -70,14 +70,19 @@ def _list_context(filters: task_queries.TaskFilters, args: dict) -> dict:
     else:
         viewed = current_user if filters.manager_id == current_user.id else get_or_404(User, filters.manager_id)
     items = task_queries.day_tasks(filters, current_user)
+    truncated = len(items) >= task_queries.MAX_TASKS
+    # Unfiltered and complete, the list itself gives the counts: no second query over the day.
+    if filters.narrowed or truncated:
+        counts = task_queries.day_counts(filters.day, filters.manager_id, current_user)
+    else:
+        counts = task_queries.counts_of(items, filters.day)
     context = _card_context(filters.day) | {"team_view": filters.manager_id is None}
     if sees_all(current_user) and not context["managers"]:
         context["managers"] = task_queries.case_managers()
     return context | {
         "filters": filters, "args": args, "viewed": viewed, "items": items,
         "groups": task_queries.group_tasks(items, filters.day, filters.group),
-        "truncated": len(items) >= task_queries.MAX_TASKS,
-        "counts": task_queries.day_counts(filters.day, filters.manager_id, current_user),
+        "truncated": truncated, "counts": counts,
         "groups_choice": task_queries.GROUPS, "statuses": task_queries.STATUSES, "task_types": TASK_TYPES,
         "prev_day": filters.day - timedelta(days=1), "next_day": filters.day + timedelta(days=1),
         "sees_all": sees_all(current_user)}
@@ -249,8 +254,10 @@ def _overview_context(day: date, result: tasks.BuildResult | None = None, error:
                       build_day: date | None = None, flagged_after: tuple[datetime, int] | None = None) -> dict:
     context = _card_context(day, "overview")
     rows, unassigned = task_queries.overview(day, context["managers"])
+    # The overview already counted the open unassigned tasks (the same condition): none, no query for them.
     return context | _flagged_context(flagged_after) | {
-        "rows": rows, "unassigned": unassigned, "unassigned_tasks": task_queries.unassigned_tasks(day),
+        "rows": rows, "unassigned": unassigned,
+        "unassigned_tasks": task_queries.unassigned_tasks(day) if unassigned.open else [],
         "build_message": _build_summary(result) if result else None, "error": error,
         "build_day": build_day or local_today() + timedelta(days=1)}
 
@@ -259,7 +266,7 @@ def _flagged_context(after: tuple[datetime, int] | None = None) -> dict:
     """One batch of flagged cards (the first, or the one after a card), the total, how many are shown up to the
     batch's end, and where the next batch starts (None: no more)."""
     total = tasks.flagged_count()
-    batch = tasks.flagged_tasks(after)
+    batch = tasks.flagged_tasks(after) if total else []
     last = (batch[-1].flagged_at, batch[-1].id) if batch else None
     remaining = tasks.flagged_count(last) if last and len(batch) == tasks.FLAGGED_PAGE else 0
     shown = max(total - remaining, len(batch))

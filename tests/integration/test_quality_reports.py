@@ -283,3 +283,31 @@ def test_the_monthly_schedule_archives_last_month_of_each_report(hospital, app):
     assert runs[reports.DEPARTMENT_OPERATIONS.code].rows == 2
     assert runs[reports.MONITORING.code].rows == 2  # hospital-wide: the system's run holds grades 3 and 4
     assert reports.MONTHLY_OPERATIONS.code not in runs  # a range report: not archived by month
+
+
+def test_a_row_per_surgeon_is_shown_a_page_at_a_time_with_totals_of_every_row(hospital, client, monkeypatch):
+    import dataclasses
+
+    from portal.reports import registry
+
+    assert reports.SURGEON_OPERATIONS.page_size == reports.SURGEON_PAGE
+    one = dataclasses.replace(reports.SURGEON_OPERATIONS, page_size=1)  # three surgeons: three pages
+    monkeypatch.setitem(registry.REPORTS, one.code, one)
+    s = hospital.surgeons
+    result = engine.run(one, NOV, None, links=False, page=2)
+    assert (result.page.page, result.page.pages, len(result.rows)) == (2, 3, 3)
+    assert len(result.grid) == 1 and result.shown[0]["surgeon_id"] == sorted(x.id for x in s.values())[1]
+    assert int(result.totals["surgeries"]) == 6  # every row's total, not the page's
+    assert len(result.chart_data()["categories"]) == 1
+    assert len(engine.run(one, NOV, None, links=False).grid) == 3  # no page (export, archive): every row
+    assert engine.run(one, NOV, None, links=False, page=99).page.page == 3  # past the end: the last page
+    make_user("page_ma", ["ma_staff"], hospital.hospital, name="医务科")
+    client.login("page_ma")
+    first = text_of(client.get("/reports/quality_surgery_by_surgeon?month=2026-11"))
+    assert "第 1–1 行，共 3 行" in first and "王刀" in first and "赵二刀" not in first
+    second = client.get("/reports/quality_surgery_by_surgeon?month=2026-11&page=2", headers={"HX-Request": "true"})
+    assert "赵二刀" in text_of(second) and "王刀" not in text_of(second) and "<html" not in second.get_data(True)
+    assert "page=3" in second.get_data(True)
+    book = load_workbook(io.BytesIO(client.get("/reports/quality_surgery_by_surgeon/export?month=2026-11").data))
+    names = {row[0] for row in book.active.iter_rows(values_only=True)}
+    assert {"王刀", "赵二刀", "李介入"} <= names

@@ -149,6 +149,14 @@ DIMENSIONS = {
 }
 
 
+# A report with a row per surgeon (thousands at a hospital) shows this many rows a page.
+SURGEON_PAGE = 100
+
+
+def _page_size(dimension: str) -> int | None:
+    return SURGEON_PAGE if dimension == "surgeon_id" else None
+
+
 def _operations(code, title, dimension, summary, model, chart="bar", period="month", archive="monthly"):
     return register(Report(
         code=code, title=title, permission=VIEW, query=_raw(dimension),
@@ -156,7 +164,7 @@ def _operations(code, title, dimension, summary, model, chart="bar", period="mon
         date_column=Surgery.operation_date, department_column=Surgery.department_id, filters=FILTERS,
         chart=Chart(chart, _name(dimension), ("grade3", "grade4") if chart == "bar" else ("surgeries", "grade4")),
         rollup=Rollup(_summary(code, dimension, model), min_months=1), group=GROUP, archive=archive, period=period,
-        empty="该期间没有手术记录。", summary=summary))
+        empty="该期间没有手术记录。", summary=summary, page_size=_page_size(_name(dimension))))
 
 
 DEPARTMENT_OPERATIONS = _operations(
@@ -226,7 +234,7 @@ def _events_report(code, title, dimension):
         code=code, title=title, permission=VIEW, query=_events_query(dimension), columns=tuple(columns),
         definition=EVENTS_DEFINITION, date_column=Surgery.operation_date, department_column=Surgery.department_id,
         filters=FILTERS, chart=Chart("bar", dimension, ("complication_rate", "reop31_rate", "ssi_rate")),
-        group=GROUP, archive="monthly", empty="该期间没有手术记录。",
+        group=GROUP, archive="monthly", empty="该期间没有手术记录。", page_size=_page_size(dimension),
         summary="并发症、非计划重返（48小时/31天）、术后感染与手术部位感染：每百台手术的发生率"))
 
 
@@ -379,7 +387,7 @@ def _capability_report(code, title, dimension, with_catalogue, summary):
         columns=tuple(columns), definition=CAPABILITY_DEFINITION, date_column=Surgery.operation_date,
         department_column=Surgery.department_id, filters=FILTERS,
         chart=Chart("bar", dimension, ("tech_grade3", "tech_grade4")), group=GROUP, archive="monthly",
-        empty="该期间没有手术记录。", summary=summary))
+        empty="该期间没有手术记录。", summary=summary, page_size=_page_size(dimension)))
 
 
 DEPARTMENT_CAPABILITY = _capability_report(

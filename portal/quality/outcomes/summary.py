@@ -1,0 +1,112 @@
+"""``quality_outcome_months``: operations and operations with an event per month, department, technology, grade
+and kind, kept current by every surgery and event write.
+
+An operation's contribution depends on the operation and on the events matched to it, so each write takes the
+contribution of the operations it may change before (``Change(where)``), writes, and adds the difference
+(``Change.apply``), in its transaction under ``quality.summary.lock()``. Invariant: each summary row holds the
+counts of ``grouped()`` over the operations of its key. ``rebuild`` recomputes it (``cli.py rebuild-summaries``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date
+
+from sqlalchemy import and_, case, delete, func, select
+
+from portal.extensions import db
+
+from ..models import OUTCOME_MEASURES, OutcomeMonth, QualityEvent, Surgery
+from ..models.choices import REOP_31D, REOP_48H
+from ..reports.summary import _month_key
+from ..summary import _chunks, _insert
+
+KEYS = ("month", "department_id", "technology_id", "grade", "kind")
+# event measure -> the condition on a matched event for the operation to count in it
+EVENT_FLAGS = {
+    "complication": QualityEvent.kind == "complication",
+    "reoperation": QualityEvent.kind == "reoperation",
+    "reop48": and_(QualityEvent.kind == "reoperation", QualityEvent.interval_hours <= REOP_48H),
+    "reop31": and_(QualityEvent.kind == "reoperation", QualityEvent.interval_hours <= REOP_31D),
+    "infection": QualityEvent.kind == "infection",
+    "ssi": QualityEvent.kind == "ssi",
+}
+assert ("cases", *EVENT_FLAGS) == OUTCOME_MEASURES
+
+
+def event_flags(surgery_ids):
+    """Per operation among `surgery_ids` (a select of ids), 1 for each measure one of its matched events meets."""
+    return (select(QualityEvent.surgery_id.label("surgery_id"),
+                   *(func.max(case((cond, 1), else_=0)).label(key) for key, cond in EVENT_FLAGS.items()))
+            .where(QualityEvent.surgery_id.in_(surgery_ids), QualityEvent.status == "matched")
+            .group_by(QualityEvent.surgery_id).subquery("event_flags"))
+
+
+def grouped(where: Sequence = (), keys: Sequence | None = None):
+    """The operations matching `where` counted by `keys` (default: the summary's key): what the summary holds."""
+    flags = event_flags(select(Surgery.id).where(*where))
+    keys = [_month_key().label("month"), Surgery.department_id, Surgery.technology_id, Surgery.grade,
+            Surgery.kind] if keys is None else list(keys)
+    return (select(*keys, func.count(Surgery.id).label("cases"),
+                   *(func.coalesce(func.sum(flags.c[key]), 0).label(key) for key in EVENT_FLAGS))
+            .select_from(Surgery).outerjoin(flags, flags.c.surgery_id == Surgery.id)
+            .where(*where).group_by(*keys))
+
+
+def counts(where: Sequence = ()) -> dict[tuple, list[int]]:
+    n = len(OUTCOME_MEASURES)
+    return {(date.fromisoformat(str(r[0])[:10]), *r[1:-n]): [int(v) for v in r[-n:]]
+            for r in db.session.execute(grouped(where))}
+
+
+def add_counts(deltas: dict[tuple, list[int]]) -> None:
+    rows = [{**dict(zip(KEYS, key, strict=True)), **dict(zip(OUTCOME_MEASURES, values, strict=True))}
+            for key, values in deltas.items() if any(values)]
+    table = OutcomeMonth.__table__
+    for chunk in _chunks(rows):
+        stmt = _insert(OutcomeMonth).values(chunk)
+        db.session.execute(stmt.on_conflict_do_update(
+            index_elements=list(KEYS), set_={name: table.c[name] + stmt.excluded[name] for name in OUTCOME_MEASURES}))
+
+
+class Change:
+    """The operations a write may change, by condition chunks: their contribution before, the difference after."""
+
+    def __init__(self, conditions: Iterable[Sequence]):
+        self.conditions = [tuple(c) for c in conditions]
+        self.before = [counts(c) for c in self.conditions]
+
+    def apply(self) -> None:
+        db.session.flush()
+        deltas: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(OUTCOME_MEASURES))
+        for condition, before in zip(self.conditions, self.before, strict=True):
+            for sign, found in ((-1, before), (1, counts(condition))):
+                for key, values in found.items():
+                    deltas[key] = [a + sign * b for a, b in zip(deltas[key], values, strict=True)]
+        add_counts(deltas)
+
+
+def by_record_ids(record_ids: Iterable[str]) -> Change:
+    ids = sorted({r for r in record_ids if r})
+    return Change([(Surgery.record_id.in_(chunk),) for chunk in _chunks(ids)])
+
+
+def by_ids(surgery_ids: Iterable[int | None]) -> Change:
+    ids = sorted({i for i in surgery_ids if i})
+    return Change([(Surgery.id.in_(chunk),) for chunk in _chunks(ids)])
+
+
+def rebuild(month: date | None = None) -> int:
+    """Recompute the summary from the records (one month, or all). Returns the summary rows written."""
+    where = []
+    if month is not None:
+        first = month.replace(day=1)
+        after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        where = [Surgery.operation_date >= first, Surgery.operation_date < after]
+        db.session.execute(delete(OutcomeMonth).where(OutcomeMonth.month == first))
+    else:
+        db.session.execute(delete(OutcomeMonth))
+    found = counts(where)
+    add_counts(found)
+    return len(found)

@@ -311,3 +311,40 @@ def test_a_row_per_surgeon_is_shown_a_page_at_a_time_with_totals_of_every_row(ho
     book = load_workbook(io.BytesIO(client.get("/reports/quality_surgery_by_surgeon/export?month=2026-11").data))
     names = {row[0] for row in book.active.iter_rows(values_only=True)}
     assert {"王刀", "赵二刀", "李介入"} <= names
+
+
+@pytest.mark.parametrize("report", [reports.DEPARTMENT_EVENTS, reports.DEPARTMENT_CAPABILITY, reports.MONITORING])
+def test_rollups_of_the_outcomes_summary_equal_the_records(hospital, report, client):
+    import dataclasses
+
+    from portal.catalogue.models.technologies import TechnologyDepartment
+
+    ids = dict(db.session.execute(select(Technology.code, Technology.id)).all())
+    for code in ("T-LC", "T-HER", "T-UNUSED"):
+        db.session.add(TechnologyDepartment(technology_id=ids[code], department_id=hospital.surgery.id))
+    db.session.commit()
+    head = make_user("roll_head", ["dept_head"], hospital.surgery, name="普外主任")
+    options = [{}] if not report.filters else [{}, {"grade": "3"}, {"kind": "surgery", "mi": "1"}]
+    for chosen in options:
+        for period in (NOV, TWO, DEC):
+            params = Params(period.start, period.end, period.month, None, chosen, "")
+            for user in (None, head):
+                rolled_stmt = report.rollup.query(params, user)
+                if not chosen:
+                    assert "quality_outcome_months" in str(rolled_stmt)
+                raw = db.session.execute(engine.restrict(report, report.query(params), params, user)).mappings().all()
+                rolled = db.session.execute(rolled_stmt).mappings().all()
+                assert [{k: int(v or 0) for k, v in r.items()} for r in raw] == \
+                    [{k: int(v or 0) for k, v in r.items()} for r in rolled], (chosen, period, user)
+            # The totals too ("query" totals are re-aggregated on the summary's rows).
+            assert engine.fetch(report, params, None) == engine.fetch(dataclasses.replace(report, rollup=None),
+                                                                      params, None)
+    # A deleted surgery leaves a summary row of zero operations: no row of zero operations is shown.
+    from portal.quality.surgeries import services as surgeries
+
+    surgeries.delete_period(date(2026, 11, 11), date(2026, 11, 11))  # S6, the only cardiology operation
+    db.session.commit()
+    raw = db.session.execute(engine.restrict(report, report.query(NOV), NOV, None)).mappings().all()
+    rolled = db.session.execute(report.rollup.query(NOV, None)).mappings().all()
+    assert [{k: int(v or 0) for k, v in r.items()} for r in raw] == [{k: int(v or 0) for k, v in r.items()}
+                                                                       for r in rolled]

@@ -1,4 +1,5 @@
-"""quality outcome months: operations and operations with an event per month, department, technology, grade, kind
+"""quality outcome months: operations and operations with an event per month and department, by technology, grade
+and kind, and by surgeon
 
 Revision ID: 0028
 Revises: 0026
@@ -16,8 +17,8 @@ MEASURES = ("cases", "complication", "reoperation", "reop48", "reop31", "infecti
 
 # Filled from the records as quality.outcomes.summary.grouped() counts them (a matched event per operation once).
 BACKFILL = """
-INSERT INTO quality_outcome_months (month, department_id, technology_id, grade, kind, {measures})
-SELECT {month}, s.department_id, s.technology_id, s.grade, s.kind, count(*),
+INSERT INTO {table} (month, department_id, {keys}, {measures})
+SELECT {month}, s.department_id, {s_keys}, count(*),
        coalesce(sum(f.complication), 0), coalesce(sum(f.reoperation), 0), coalesce(sum(f.reop48), 0),
        coalesce(sum(f.reop31), 0), coalesce(sum(f.infection), 0), coalesce(sum(f.ssi), 0)
 FROM quality_surgeries s
@@ -31,8 +32,9 @@ LEFT JOIN (
            max(CASE WHEN kind = 'ssi' THEN 1 ELSE 0 END) AS ssi
     FROM quality_events WHERE surgery_id IS NOT NULL AND status = 'matched' GROUP BY surgery_id
 ) f ON f.surgery_id = s.id
-GROUP BY 1, s.department_id, s.technology_id, s.grade, s.kind
+GROUP BY 1, s.department_id, {s_keys}
 """
+KEYS = {"quality_outcome_months": ("technology_id", "grade", "kind"), "quality_surgeon_outcome_months": ("surgeon_id",)}
 
 
 def upgrade() -> None:
@@ -50,12 +52,23 @@ def upgrade() -> None:
     with op.batch_alter_table("quality_outcome_months", schema=None) as batch_op:
         batch_op.create_index("ix_quality_outcome_months_technology", ["technology_id", "month"], unique=False)
         batch_op.create_index("ix_quality_outcome_months_department", ["department_id", "month"], unique=False)
+    op.create_table(
+        "quality_surgeon_outcome_months",
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("department_id", sa.Integer(), nullable=False),
+        sa.Column("surgeon_id", sa.Integer(), nullable=False),
+        *(sa.Column(name, sa.Integer(), nullable=False) for name in MEASURES),
+        sa.PrimaryKeyConstraint("month", "department_id", "surgeon_id", name=op.f("pk_quality_surgeon_outcome_months")),
+    )
     postgres = op.get_bind().dialect.name == "postgresql"
     month = "date_trunc('month', s.operation_date)::date" if postgres else "date(s.operation_date, 'start of month')"
-    op.execute(BACKFILL.format(measures=", ".join(MEASURES), month=month))
+    for table, keys in KEYS.items():
+        op.execute(BACKFILL.format(table=table, keys=", ".join(keys), s_keys=", ".join(f"s.{k}" for k in keys),
+                                   measures=", ".join(MEASURES), month=month))
 
 
 def downgrade() -> None:
+    op.drop_table("quality_surgeon_outcome_months")
     with op.batch_alter_table("quality_outcome_months", schema=None) as batch_op:
         batch_op.drop_index("ix_quality_outcome_months_department")
         batch_op.drop_index("ix_quality_outcome_months_technology")

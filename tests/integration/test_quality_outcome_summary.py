@@ -27,15 +27,18 @@ def at(month: int, day: int, hour: int = 8) -> datetime:
 
 
 def stored() -> dict:
-    """The summary's rows; none is left without operations (the capability report reads the key alone)."""
-    keys = summary.KEYS
-    rows = list(db.session.scalars(select(OutcomeMonth)))
-    assert all(r.cases > 0 for r in rows)
-    return {tuple(getattr(r, k) for k in keys): [getattr(r, m) for m in OUTCOME_MEASURES] for r in rows}
+    """Both summaries' rows; none is left without operations (the capability report reads the key alone)."""
+    out = {}
+    for model, keys in summary.TABLES.items():
+        rows = list(db.session.scalars(select(model)))
+        assert all(r.cases > 0 for r in rows)
+        out[model.__tablename__] = {tuple(getattr(r, k) for k in keys): [getattr(r, m) for m in OUTCOME_MEASURES]
+                                    for r in rows}
+    return out
 
 
 def raw() -> dict:
-    return {k: v for k, v in summary.counts().items() if any(v)}
+    return {model.__tablename__: summary.counts((), keys) for model, keys in summary.TABLES.items()}
 
 
 def _raw_grouped(key, staff_id, department_id, start, end):

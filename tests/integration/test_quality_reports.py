@@ -313,7 +313,8 @@ def test_a_row_per_surgeon_is_shown_a_page_at_a_time_with_totals_of_every_row(ho
     assert {"王刀", "赵二刀", "李介入"} <= names
 
 
-@pytest.mark.parametrize("report", [reports.DEPARTMENT_EVENTS, reports.DEPARTMENT_CAPABILITY, reports.MONITORING])
+@pytest.mark.parametrize("report", [reports.DEPARTMENT_EVENTS, reports.SURGEON_EVENTS, reports.DEPARTMENT_CAPABILITY,
+                                    reports.MONITORING])
 def test_rollups_of_the_outcomes_summary_equal_the_records(hospital, report, client):
     import dataclasses
 
@@ -331,7 +332,7 @@ def test_rollups_of_the_outcomes_summary_equal_the_records(hospital, report, cli
             for user in (None, head):
                 rolled_stmt = report.rollup.query(params, user)
                 if not chosen:
-                    assert "quality_outcome_months" in str(rolled_stmt)
+                    assert "outcome_months" in str(rolled_stmt)
                 raw = db.session.execute(engine.restrict(report, report.query(params), params, user)).mappings().all()
                 rolled = db.session.execute(rolled_stmt).mappings().all()
                 assert [{k: int(v or 0) for k, v in r.items()} for r in raw] == \

@@ -80,3 +80,20 @@ class OutcomeMonth(Base):
     reop31: Mapped[int] = mapped_column(Integer, default=0)
     infection: Mapped[int] = mapped_column(Integer, default=0)
     ssi: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SurgeonOutcomeMonth(Base):
+    """The same counts per month, operating department and surgeon (the event-rate report by surgeon)."""
+
+    __tablename__ = "quality_surgeon_outcome_months"
+
+    month: Mapped[date] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    surgeon_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cases: Mapped[int] = mapped_column(Integer, default=0)
+    complication: Mapped[int] = mapped_column(Integer, default=0)
+    reoperation: Mapped[int] = mapped_column(Integer, default=0)
+    reop48: Mapped[int] = mapped_column(Integer, default=0)
+    reop31: Mapped[int] = mapped_column(Integer, default=0)
+    infection: Mapped[int] = mapped_column(Integer, default=0)
+    ssi: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,5 +1,6 @@
-"""``quality_outcome_months``: operations and operations with an event per month, department, technology, grade
-and kind, kept current by every surgery and event write.
+"""``quality_outcome_months`` (operations and operations with an event per month, department, technology, grade
+and kind) and ``quality_surgeon_outcome_months`` (the same per month, department and surgeon), kept current by
+every surgery and event write.
 
 An operation's contribution depends on the operation and on the events matched to it, so each write takes the
 contribution of the operations it may change before (``Change(where)``), writes, and adds the difference
@@ -18,12 +19,16 @@ from sqlalchemy import and_, case, delete, func, insert, select
 
 from portal.extensions import db
 
-from ..models import OUTCOME_MEASURES, OutcomeMonth, QualityEvent, Surgery
+from ..models import OUTCOME_MEASURES, OutcomeMonth, QualityEvent, SurgeonOutcomeMonth, Surgery
 from ..models.choices import REOP_31D, REOP_48H
 from ..reports.summary import _month_key
 from ..summary import _chunks, _insert
 
-KEYS = ("month", "department_id", "technology_id", "grade", "kind")
+# The two summaries and their keys (a prefix of FULL, which is what a write's change is counted by).
+TABLES = {OutcomeMonth: ("month", "department_id", "technology_id", "grade", "kind"),
+          SurgeonOutcomeMonth: ("month", "department_id", "surgeon_id")}
+KEYS = TABLES[OutcomeMonth]
+FULL = ("month", "department_id", "surgeon_id", "technology_id", "grade", "kind")
 # event measure -> the condition on a matched event for the operation to count in it
 EVENT_FLAGS = {
     "complication": QualityEvent.kind == "complication",
@@ -44,36 +49,51 @@ def event_flags(surgery_ids):
             .group_by(QualityEvent.surgery_id).subquery("event_flags"))
 
 
+def _key_columns(names: Sequence[str]) -> list:
+    return [_month_key().label("month") if name == "month" else getattr(Surgery, name) for name in names]
+
+
 def grouped(where: Sequence = (), keys: Sequence | None = None):
-    """The operations matching `where` counted by `keys` (default: the summary's key): what the summary holds."""
+    """The operations matching `where` counted by `keys` (columns; default: ``quality_outcome_months``' key)."""
     flags = event_flags(select(Surgery.id).where(*where))
-    keys = [_month_key().label("month"), Surgery.department_id, Surgery.technology_id, Surgery.grade,
-            Surgery.kind] if keys is None else list(keys)
+    keys = _key_columns(KEYS) if keys is None else list(keys)
     return (select(*keys, func.count(Surgery.id).label("cases"),
                    *(func.coalesce(func.sum(flags.c[key]), 0).label(key) for key in EVENT_FLAGS))
             .select_from(Surgery).outerjoin(flags, flags.c.surgery_id == Surgery.id)
             .where(*where).group_by(*keys))
 
 
-def counts(where: Sequence = ()) -> dict[tuple, list[int]]:
+def counts(where: Sequence = (), names: Sequence[str] = KEYS) -> dict[tuple, list[int]]:
+    """{key: counts} of the operations matching `where`, by the key `names` (what a summary must hold)."""
     n = len(OUTCOME_MEASURES)
     return {(date.fromisoformat(str(r[0])[:10]), *r[1:-n]): [int(v) for v in r[-n:]]
-            for r in db.session.execute(grouped(where))}
+            for r in db.session.execute(grouped(where, _key_columns(names)))}
+
+
+def _add(model, names: Sequence[str], deltas: dict[tuple, list[int]]) -> None:
+    """Add the changes to one summary; a row left without operations goes (so the capability report's distinct
+    counts read the primary key alone)."""
+    rows = [{**dict(zip(names, key, strict=True)), **dict(zip(OUTCOME_MEASURES, values, strict=True))}
+            for key, values in deltas.items() if any(values)]
+    table = model.__table__
+    for chunk in _chunks(rows):
+        stmt = _insert(model).values(chunk)
+        db.session.execute(stmt.on_conflict_do_update(
+            index_elements=list(names), set_={name: table.c[name] + stmt.excluded[name] for name in OUTCOME_MEASURES}))
+    emptied = sorted({key[0] for key, values in deltas.items() if values[0] < 0})
+    for chunk in _chunks(emptied):
+        db.session.execute(delete(model).where(model.month.in_(chunk), model.cases <= 0))
 
 
 def add_counts(deltas: dict[tuple, list[int]]) -> None:
-    """Add the changes; a row left without operations goes (so a row is an operation's technology, grade and kind
-    of a month and department: the distinct counts read the primary key alone)."""
-    rows = [{**dict(zip(KEYS, key, strict=True)), **dict(zip(OUTCOME_MEASURES, values, strict=True))}
-            for key, values in deltas.items() if any(values)]
-    table = OutcomeMonth.__table__
-    for chunk in _chunks(rows):
-        stmt = _insert(OutcomeMonth).values(chunk)
-        db.session.execute(stmt.on_conflict_do_update(
-            index_elements=list(KEYS), set_={name: table.c[name] + stmt.excluded[name] for name in OUTCOME_MEASURES}))
-    emptied = sorted({key[0] for key, values in deltas.items() if values[0] < 0})
-    for chunk in _chunks(emptied):
-        db.session.execute(delete(OutcomeMonth).where(OutcomeMonth.month.in_(chunk), OutcomeMonth.cases <= 0))
+    """Add changes counted by FULL to both summaries."""
+    for model, names in TABLES.items():
+        positions = [FULL.index(name) for name in names]
+        projected: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(OUTCOME_MEASURES))
+        for key, values in deltas.items():
+            part = tuple(key[i] for i in positions)
+            projected[part] = [a + b for a, b in zip(projected[part], values, strict=True)]
+        _add(model, names, projected)
 
 
 class Change:
@@ -81,13 +101,13 @@ class Change:
 
     def __init__(self, conditions: Iterable[Sequence]):
         self.conditions = [tuple(c) for c in conditions]
-        self.before = [counts(c) for c in self.conditions]
+        self.before = [counts(c, FULL) for c in self.conditions]
 
     def apply(self) -> None:
         db.session.flush()
         deltas: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(OUTCOME_MEASURES))
         for condition, before in zip(self.conditions, self.before, strict=True):
-            for sign, found in ((-1, before), (1, counts(condition))):
+            for sign, found in ((-1, before), (1, counts(condition, FULL))):
                 for key, values in found.items():
                     deltas[key] = [a + sign * b for a, b in zip(deltas[key], values, strict=True)]
         add_counts(deltas)
@@ -104,15 +124,16 @@ def by_ids(surgery_ids: Iterable[int | None]) -> Change:
 
 
 def rebuild(month: date | None = None) -> int:
-    """Recompute the summary from the records (one month, or all). Returns the summary rows written."""
+    """Recompute both summaries from the records (one month, or all). Returns the summary rows written."""
     where = []
     if month is not None:
         first = month.replace(day=1)
         after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
         where = [Surgery.operation_date >= first, Surgery.operation_date < after]
-        db.session.execute(delete(OutcomeMonth).where(OutcomeMonth.month == first))
-    else:
-        db.session.execute(delete(OutcomeMonth))
-    # Set-based (the bench generator fills five years with it too).
-    stmt = insert(OutcomeMonth).from_select([*KEYS, *OUTCOME_MEASURES], grouped(where))
-    return db.session.execute(stmt).rowcount
+    written = 0
+    for model, names in TABLES.items():
+        db.session.execute(delete(model).where(model.month == first) if month is not None else delete(model))
+        # Set-based (the bench generator fills five years with it too).
+        stmt = insert(model).from_select([*names, *OUTCOME_MEASURES], grouped(where, _key_columns(names)))
+        written += db.session.execute(stmt).rowcount
+    return written

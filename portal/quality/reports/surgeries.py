@@ -22,7 +22,16 @@ from portal.reports.registry import Chart, Choice, Column, Drill, Report, Rollup
 
 from .. import VIEW
 from ..indicators.reports import _month_key, department_names, month_labels
-from ..models import KINDS, URGENCIES, OutcomeMonth, QualityEvent, SurgeonMonth, Surgery, SurgeryMonth
+from ..models import (
+    KINDS,
+    URGENCIES,
+    OutcomeMonth,
+    QualityEvent,
+    SurgeonMonth,
+    SurgeonOutcomeMonth,
+    Surgery,
+    SurgeryMonth,
+)
 from .summary import CONDITIONS
 
 GROUP = "医疗质量"
@@ -227,17 +236,18 @@ EVENTS_DEFINITION = (
     "发生率 = 发生该事件的手术例次 ÷ 手术例次 × 100%（每百台手术）。48小时/31天按首次手术结束到再次手术的间隔。")
 
 
-def _events_summary(code):
-    """Per department from ``quality_outcome_months`` (operations, and operations with each event, per month)."""
+def _events_summary(code, dimension, model):
+    """From the outcomes summary (operations, and operations with each event, a month): ``quality_outcome_months``
+    per department, ``quality_surgeon_outcome_months`` per surgeon."""
     def query(params, user):
         if any(params.options.get(choice.name) for choice in FILTERS):
             return _on_records(code, params, user)
-        dim = OutcomeMonth.department_id
-        stmt = (select(dim.label("department_id"), cast(func.sum(OutcomeMonth.cases), BigInteger).label("surgeries"),
-                       *(cast(func.sum(getattr(OutcomeMonth, key)), BigInteger).label(key) for key in EVENTS))
-                .where(OutcomeMonth.month.between(params.start, params.end)).group_by(dim)
-                .having(func.sum(OutcomeMonth.cases) > 0).order_by(dim))
-        return stmt if user is None else scope_query(stmt, dim, user.principal, VIEW)
+        dim = getattr(model, dimension)
+        stmt = (select(dim.label(dimension), cast(func.sum(model.cases), BigInteger).label("surgeries"),
+                       *(cast(func.sum(getattr(model, key)), BigInteger).label(key) for key in EVENTS))
+                .where(model.month.between(params.start, params.end)).group_by(dim)
+                .having(func.sum(model.cases) > 0).order_by(dim))
+        return stmt if user is None else scope_query(stmt, model.department_id, user.principal, VIEW)
     return Rollup(query, min_months=1)
 
 
@@ -253,7 +263,8 @@ def _events_report(code, title, dimension):
         code=code, title=title, permission=VIEW, query=_events_query(dimension), columns=tuple(columns),
         definition=EVENTS_DEFINITION, date_column=Surgery.operation_date, department_column=Surgery.department_id,
         filters=FILTERS, chart=Chart("bar", dimension, ("complication_rate", "reop31_rate", "ssi_rate")),
-        rollup=_events_summary(code) if dimension == "department_id" else None, group=GROUP, archive="monthly",
+        rollup=_events_summary(code, dimension, OutcomeMonth if dimension == "department_id" else SurgeonOutcomeMonth),
+        group=GROUP, archive="monthly",
         empty="该期间没有手术记录。", page_size=_page_size(dimension),
         summary="并发症、非计划重返（48小时/31天）、术后感染与手术部位感染：每百台手术的发生率"))
 

@@ -61,6 +61,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("month", "department_id", "surgeon_id", name=op.f("pk_quality_surgeon_outcome_months")),
     )
     postgres = op.get_bind().dialect.name == "postgresql"
+    if postgres:  # covering: the capability report by surgeon reads the index alone
+        op.drop_index("ix_quality_surgeries_surgeon", table_name="quality_surgeries")
+        op.create_index("ix_quality_surgeries_surgeon", "quality_surgeries", ["surgeon_id", "operation_date"],
+                        postgresql_include=["technology_id", "grade", "kind"])
     month = "date_trunc('month', s.operation_date)::date" if postgres else "date(s.operation_date, 'start of month')"
     for table, keys in KEYS.items():
         op.execute(BACKFILL.format(table=table, keys=", ".join(keys), s_keys=", ".join(f"s.{k}" for k in keys),
@@ -68,6 +72,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_quality_surgeries_surgeon", table_name="quality_surgeries")
+        op.create_index("ix_quality_surgeries_surgeon", "quality_surgeries", ["surgeon_id", "operation_date"])
     op.drop_table("quality_surgeon_outcome_months")
     with op.batch_alter_table("quality_outcome_months", schema=None) as batch_op:
         batch_op.drop_index("ix_quality_outcome_months_department")

@@ -1,5 +1,5 @@
 """quality outcome months: operations and operations with an event per month and department, by technology, grade
-and kind, and by surgeon
+and kind, by surgeon and by grade
 
 Revision ID: 0028
 Revises: 0026
@@ -34,7 +34,8 @@ LEFT JOIN (
 ) f ON f.surgery_id = s.id
 GROUP BY 1, s.department_id, {s_keys}
 """
-KEYS = {"quality_outcome_months": ("technology_id", "grade", "kind"), "quality_surgeon_outcome_months": ("surgeon_id",)}
+KEYS = {"quality_outcome_months": ("technology_id", "grade", "kind"), "quality_surgeon_outcome_months": ("surgeon_id",),
+        "quality_grade_outcome_months": ("grade",)}
 
 
 def upgrade() -> None:
@@ -60,6 +61,14 @@ def upgrade() -> None:
         *(sa.Column(name, sa.Integer(), nullable=False) for name in MEASURES),
         sa.PrimaryKeyConstraint("month", "department_id", "surgeon_id", name=op.f("pk_quality_surgeon_outcome_months")),
     )
+    op.create_table(
+        "quality_grade_outcome_months",
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("department_id", sa.Integer(), nullable=False),
+        sa.Column("grade", sa.SmallInteger(), nullable=False),
+        *(sa.Column(name, sa.Integer(), nullable=False) for name in MEASURES),
+        sa.PrimaryKeyConstraint("month", "department_id", "grade", name=op.f("pk_quality_grade_outcome_months")),
+    )
     postgres = op.get_bind().dialect.name == "postgresql"
     if postgres:  # covering: the capability report by surgeon reads the index alone
         op.drop_index("ix_quality_surgeries_surgeon", table_name="quality_surgeries")
@@ -72,6 +81,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("quality_grade_outcome_months")
     if op.get_bind().dialect.name == "postgresql":
         op.drop_index("ix_quality_surgeries_surgeon", table_name="quality_surgeries")
         op.create_index("ix_quality_surgeries_surgeon", "quality_surgeries", ["surgeon_id", "operation_date"])

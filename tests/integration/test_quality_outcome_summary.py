@@ -1,11 +1,12 @@
-"""The outcomes summary (``quality_outcome_months``) equals the records after every write path: imports of
-surgeries and events, the HIS push, corrections (re-import, a surgery moved to another month, department,
-technology or grade; an unmatched event linked by hand), replace-the-period deletes of surgeries and events, and
-rebuilds. A surgeon's outcomes read from it are those of the raw computation, for whole and partial months."""
+"""The outcomes summaries (``quality_outcome_months``, per surgeon and per grade) equal the records after every
+write path: imports of surgeries and events, the HIS push, corrections (re-import, a surgery moved to another
+month, department, technology or grade; an unmatched event linked by hand), replace-the-period deletes of surgeries
+and events, and rebuilds. A surgeon's outcomes read from them are those of the raw computation, for whole and
+partial months."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import case, func, or_, select, update
@@ -81,9 +82,25 @@ def assert_outcomes_equal_raw(staff, start, end):
     return found
 
 
+# Whole months; partial first / last months read either way (summary less the days outside, or the days inside).
 PERIODS = [(date(2026, 9, 1), date(2026, 11, 30)), (date(2026, 9, 15), date(2026, 11, 10)),
            (date(2026, 10, 3), date(2026, 10, 3)), (date(2026, 10, 1), date(2026, 12, 20)),
-           (date(2026, 11, 5), date(2026, 12, 31))]
+           (date(2026, 11, 5), date(2026, 12, 31)), (date(2026, 9, 25), date(2026, 11, 29)),
+           (date(2026, 11, 2), date(2026, 11, 29)), (date(2026, 10, 20), date(2026, 11, 3))]
+
+
+def test_a_period_is_split_into_summary_months_and_the_fewer_raw_days():
+    assert queries._split(date(2026, 9, 1), date(2026, 11, 30)) == ((date(2026, 9, 1), date(2026, 11, 1)), [])
+    assert queries._split(date(2026, 10, 3), date(2026, 10, 3)) == (None, [(date(2026, 10, 3), date(2026, 10, 3), 1)])
+    assert queries._split(date(2026, 11, 2), date(2026, 11, 29)) == (
+        (date(2026, 11, 1), date(2026, 11, 1)),
+        [(date(2026, 11, 1), date(2026, 11, 1), -1), (date(2026, 11, 30), date(2026, 11, 30), -1)])
+    assert queries._split(date(2026, 9, 25), date(2026, 12, 3)) == (
+        (date(2026, 10, 1), date(2026, 11, 1)),
+        [(date(2026, 9, 25), date(2026, 9, 30), 1), (date(2026, 12, 1), date(2026, 12, 3), 1)])
+    assert queries._split(date(2026, 9, 5), date(2026, 12, 28)) == (
+        (date(2026, 9, 1), date(2026, 12, 1)),
+        [(date(2026, 9, 1), date(2026, 9, 4), -1), (date(2026, 12, 29), date(2026, 12, 31), -1)])
 
 
 @pytest.fixture
@@ -195,8 +212,20 @@ def test_outcomes_read_the_summary_not_the_hospital_s_operations(world):
         event.remove(engine, "before_cursor_execute", record)
     on_records = [s for s in statements if "quality_surgeries" in s]
     assert len(on_records) == 1 and "surgeon_id" in on_records[0]  # only the surgeon's own operations
-    assert sum("quality_outcome_months" in s for s in statements) == 2  # by technology and by grade
+    assert sum("quality_outcome_months" in s for s in statements) == 1  # by technology
+    assert sum("quality_grade_outcome_months" in s for s in statements) == 1  # by grade
     assert len(statements) == 5  # the surgeon's department, own operations, two comparisons, technology names
+
+
+def test_outcomes_over_random_periods_equal_the_raw_computation(world):
+    import random
+
+    rng = random.Random(20261201)
+    for _ in range(12):
+        start = date(2026, 8, 1) + timedelta(days=rng.randrange(0, 120))
+        end = start + timedelta(days=rng.randrange(0, 150))
+        for person in world.people.values():
+            assert_outcomes_equal_raw(person, start, end)
 
 
 def test_the_flag_rule_is_unchanged(world, app):

@@ -17,6 +17,7 @@ from .records import FLAGS, Discharge, QualityMonth, Surgery, mask_record_no  # 
 from .reports import (  # noqa: F401
     OUTCOME_MEASURES,
     SURGERY_MEASURES,
+    GradeOutcomeMonth,
     OutcomeMonth,
     SurgeonMonth,
     SurgeonOutcomeMonth,

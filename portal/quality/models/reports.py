@@ -97,3 +97,20 @@ class SurgeonOutcomeMonth(Base):
     reop31: Mapped[int] = mapped_column(Integer, default=0)
     infection: Mapped[int] = mapped_column(Integer, default=0)
     ssi: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class GradeOutcomeMonth(Base):
+    """The same counts per month, operating department and grade (the surgeon outcomes' rates by grade)."""
+
+    __tablename__ = "quality_grade_outcome_months"
+
+    month: Mapped[date] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grade: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    cases: Mapped[int] = mapped_column(Integer, default=0)
+    complication: Mapped[int] = mapped_column(Integer, default=0)
+    reoperation: Mapped[int] = mapped_column(Integer, default=0)
+    reop48: Mapped[int] = mapped_column(Integer, default=0)
+    reop31: Mapped[int] = mapped_column(Integer, default=0)
+    infection: Mapped[int] = mapped_column(Integer, default=0)
+    ssi: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,7 +1,8 @@
 """A surgeon's outcomes over a period, per technology and per grade, with the department's and the hospital's
 rates for the same technology or grade. The surgeon's operations are read from the records; the department's and
-the hospital's from the monthly summary ``quality_outcome_months`` (less the raw operations of its first and last
-month that fall outside the period), so the cost does not grow with the hospital's operations.
+the hospital's from the monthly summaries ``quality_outcome_months`` (by technology) and
+``quality_grade_outcome_months`` (by grade), less the raw operations of their first and last month that fall
+outside the period, so the cost does not grow with the hospital's operations.
 
 A rate is surgeries with at least one event of the kind / cases. A rate is flagged when it is above FACTOR times
 the department's rate and the surgeon has at least MIN_EVENTS such surgeries (``QUALITY_OUTCOME_FACTOR``,
@@ -22,7 +23,7 @@ from portal.auth.models import Staff
 from portal.catalogue.models import GRADES
 from portal.extensions import db
 
-from ..models import EVENT_KINDS, OutcomeMonth, Surgery
+from ..models import EVENT_KINDS, GradeOutcomeMonth, OutcomeMonth, Surgery
 from . import summary as outcome_months
 
 KINDS = tuple(EVENT_KINDS)
@@ -98,20 +99,49 @@ def _columns(table):
     return [func.sum(table.cases), *(func.sum(getattr(table, OUTCOME_KINDS[k])) for k in KINDS)]
 
 
-def _compared(key: str, keys: list, department_id: int, start: date, end: date) -> dict[tuple, list[int]]:
-    """{(key value, in the department): [cases, events of each kind]} over [start, end] for these key values:
-    the summary's months that hold the period, less the raw operations of those months outside it."""
+def _split(start: date, end: date) -> tuple[tuple[date, date] | None, list[tuple[date, date, int]]]:
+    """The period as summary months (first, last month; None: none) and raw day ranges to add (+1) or take away
+    (-1): a partial first or last month is its summary month less the days outside the period, or the days inside
+    it read raw, whichever reads fewer days."""
+    day = timedelta(days=1)
     first, last = start.replace(day=1), end.replace(day=1)
-    in_dept = OutcomeMonth.department_id == department_id
-    column = getattr(OutcomeMonth, key)
-    stmt = (select(column, in_dept, *_columns(OutcomeMonth))
-            .where(OutcomeMonth.month.between(first, last), column.in_(keys)).group_by(column, in_dept))
+    first_end, last_end = _month_after(first) - day, _month_after(last) - day
+    if first == last:
+        inside, outside = (end - start).days + 1, (last_end - first).days + 1 - ((end - start).days + 1)
+        if inside <= outside:
+            return None, [(start, end, 1)]
+        return (first, last), [(first, start - day, -1), (end + day, last_end, -1)]
+    raw = []
+    if start > first:
+        if (first_end - start).days + 1 <= (start - first).days:
+            raw.append((start, first_end, 1))
+            first = _month_after(first)
+        else:
+            raw.append((first, start - day, -1))
+    if end < last_end:
+        if (end - last).days + 1 <= (last_end - end).days:
+            raw.append((last, end, 1))
+            last = (last - day).replace(day=1)
+        else:
+            raw.append((end + day, last_end, -1))
+    return ((first, last) if first <= last else None), raw
+
+
+def _compared(key: str, keys: list, department_id: int, start: date, end: date) -> dict[tuple, list[int]]:
+    """{(key value, in the department): [cases, events of each kind]} over [start, end] for these key values: the
+    summary's whole months, with the partial first and last month corrected from the records (``_split``)."""
+    months, days = _split(start, end)
     out: dict[tuple, list[int]] = {}
-    for row in db.session.execute(stmt):
-        out[(row[0], bool(row[1]))] = [int(v or 0) for v in row[2:]]
-    outside = [(first, start - timedelta(days=1)), (end + timedelta(days=1), _month_after(last) - timedelta(days=1))]
+    if months is not None:
+        table = GradeOutcomeMonth if key == "grade" else OutcomeMonth
+        in_dept = table.department_id == department_id
+        column = getattr(table, key)
+        stmt = (select(column, in_dept, *_columns(table))
+                .where(table.month.between(*months), column.in_(keys)).group_by(column, in_dept))
+        for row in db.session.execute(stmt):
+            out[(row[0], bool(row[1]))] = [int(v or 0) for v in row[2:]]
     raw = getattr(Surgery, key)
-    for low, high in outside:
+    for low, high, sign in days:
         if low > high:
             continue
         dept = Surgery.department_id == department_id
@@ -120,7 +150,7 @@ def _compared(key: str, keys: list, department_id: int, start: date, end: date) 
             counted = out.setdefault((row[0], bool(row[1])), [0] * (1 + len(KINDS)))
             values = [row.cases, *(getattr(row, OUTCOME_KINDS[k]) for k in KINDS)]
             for i, value in enumerate(values):
-                counted[i] -= int(value or 0)
+                counted[i] += sign * int(value or 0)
     return out
 
 

@@ -1,6 +1,6 @@
 """``quality_outcome_months`` (operations and operations with an event per month, department, technology, grade
-and kind) and ``quality_surgeon_outcome_months`` (the same per month, department and surgeon), kept current by
-every surgery and event write.
+and kind), ``quality_surgeon_outcome_months`` and ``quality_grade_outcome_months`` (the same per month, department
+and surgeon or grade), kept current by every surgery and event write.
 
 An operation's contribution depends on the operation and on the events matched to it, so each write takes the
 contribution of the operations it may change before (``Change(where)``), writes, and adds the difference
@@ -19,14 +19,15 @@ from sqlalchemy import and_, case, delete, func, insert, select
 
 from portal.extensions import db
 
-from ..models import OUTCOME_MEASURES, OutcomeMonth, QualityEvent, SurgeonOutcomeMonth, Surgery
+from ..models import OUTCOME_MEASURES, GradeOutcomeMonth, OutcomeMonth, QualityEvent, SurgeonOutcomeMonth, Surgery
 from ..models.choices import REOP_31D, REOP_48H
 from ..reports.summary import _month_key
 from ..summary import _chunks, _insert
 
 # The two summaries and their keys (a prefix of FULL, which is what a write's change is counted by).
 TABLES = {OutcomeMonth: ("month", "department_id", "technology_id", "grade", "kind"),
-          SurgeonOutcomeMonth: ("month", "department_id", "surgeon_id")}
+          SurgeonOutcomeMonth: ("month", "department_id", "surgeon_id"),
+          GradeOutcomeMonth: ("month", "department_id", "grade")}
 KEYS = TABLES[OutcomeMonth]
 FULL = ("month", "department_id", "surgeon_id", "technology_id", "grade", "kind")
 # event measure -> the condition on a matched event for the operation to count in it
@@ -41,26 +42,24 @@ EVENT_FLAGS = {
 assert ("cases", *EVENT_FLAGS) == OUTCOME_MEASURES
 
 
-def event_flags(surgery_ids):
-    """Per operation among `surgery_ids` (a select of ids), 1 for each measure one of its matched events meets."""
-    return (select(QualityEvent.surgery_id.label("surgery_id"),
-                   *(func.max(case((cond, 1), else_=0)).label(key) for key, cond in EVENT_FLAGS.items()))
-            .where(QualityEvent.surgery_id.in_(surgery_ids), QualityEvent.status == "matched")
-            .group_by(QualityEvent.surgery_id).subquery("event_flags"))
-
-
 def _key_columns(names: Sequence[str]) -> list:
     return [_month_key().label("month") if name == "month" else getattr(Surgery, name) for name in names]
 
 
 def grouped(where: Sequence = (), keys: Sequence | None = None):
-    """The operations matching `where` counted by `keys` (columns; default: ``quality_outcome_months``' key)."""
-    flags = event_flags(select(Surgery.id).where(*where))
+    """The operations matching `where` counted by `keys` (columns; default: ``quality_outcome_months``' key): one
+    row an operation first (its events joined by the events' surgery index), then counted by the key."""
     keys = _key_columns(KEYS) if keys is None else list(keys)
-    return (select(*keys, func.count(Surgery.id).label("cases"),
-                   *(func.coalesce(func.sum(flags.c[key]), 0).label(key) for key in EVENT_FLAGS))
-            .select_from(Surgery).outerjoin(flags, flags.c.surgery_id == Surgery.id)
-            .where(*where).group_by(*keys))
+    names = [getattr(key, "key", None) or f"key{i}" for i, key in enumerate(keys)]
+    matched = and_(QualityEvent.surgery_id == Surgery.id, QualityEvent.status == "matched")
+    operations = (select(Surgery.id, *(key.label(f"key{i}") for i, key in enumerate(keys)),
+                         *(func.max(case((cond, 1), else_=0)).label(name) for name, cond in EVENT_FLAGS.items()))
+                  .select_from(Surgery).outerjoin(QualityEvent, matched).where(*where)
+                  .group_by(Surgery.id, *keys).subquery("operations"))
+    by = [operations.c[f"key{i}"] for i in range(len(keys))]
+    return (select(*(c.label(name) for c, name in zip(by, names, strict=True)), func.count().label("cases"),
+                   *(func.sum(operations.c[name]).label(name) for name in EVENT_FLAGS))
+            .group_by(*by))
 
 
 def counts(where: Sequence = (), names: Sequence[str] = KEYS) -> dict[tuple, list[int]]:
@@ -86,7 +85,7 @@ def _add(model, names: Sequence[str], deltas: dict[tuple, list[int]]) -> None:
 
 
 def add_counts(deltas: dict[tuple, list[int]]) -> None:
-    """Add changes counted by FULL to both summaries."""
+    """Add changes counted by FULL to every summary."""
     for model, names in TABLES.items():
         positions = [FULL.index(name) for name in names]
         projected: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(OUTCOME_MEASURES))
@@ -124,7 +123,7 @@ def by_ids(surgery_ids: Iterable[int | None]) -> Change:
 
 
 def rebuild(month: date | None = None) -> int:
-    """Recompute both summaries from the records (one month, or all). Returns the summary rows written."""
+    """Recompute the summaries from the records (one month, or all). Returns the summary rows written."""
     where = []
     if month is not None:
         first = month.replace(day=1)

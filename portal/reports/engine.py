@@ -345,15 +345,15 @@ def run(report: Report, params: Params, user, links: bool = True, page: int | No
     if params.compare:
         before_rows, before_totals = fetch(report, params.shifted(params.compare), user)
         rows, totals = _merge(report, rows, totals, before_rows, before_totals)
-    shown, paged = rows, None
+    page_rows, paged = rows, None
     if page is not None and report.page_size:
         size = report.page_size
         number = min(max(page, 1), max(1, -(-len(rows) // size)))  # past the last page: the last page
-        shown = rows[(number - 1) * size:number * size]
+        page_rows = rows[(number - 1) * size:number * size]
         paged = Page([], number, size, len(rows))
-    result = Result(report, params, shown_columns(report, params.compare), rows, totals, labels_for(report, shown),
-                    page=paged, shown=shown)
-    for row in shown:
+    result = Result(report, params, shown_columns(report, params.compare), rows, totals,
+                    labels_for(report, page_rows), page=paged, shown=page_rows)
+    for row in page_rows:
         result.grid.append([_cell(result, shown, row, links) for shown in result.columns])
     result.total_cells = [_total_cell(result, shown, links) for shown in result.columns]
     return result

@@ -237,3 +237,27 @@ def test_the_flag_rule_is_unchanged(world, app):
     finally:
         app.config.pop("QUALITY_OUTCOME_FACTOR")
         app.config.pop("QUALITY_OUTCOME_MIN_EVENTS")
+
+
+def test_the_migration_backfill_counts_as_the_writes_do(world):
+    import importlib.util
+    from pathlib import Path
+
+    from sqlalchemy import delete, text
+
+    path = next(Path("migrations/versions").glob("*_0028_quality_outcome_months.py"))
+    spec = importlib.util.spec_from_file_location("outcome_migration", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    kept = stored()
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    month = "date_trunc('month', s.operation_date)::date" if postgres else "date(s.operation_date, 'start of month')"
+    for model, keys in summary.TABLES.items():
+        db.session.execute(delete(model))
+        extra = keys[2:]
+        db.session.execute(text(migration.BACKFILL.format(
+            table=model.__tablename__, keys=", ".join(extra), s_keys=", ".join(f"s.{k}" for k in extra),
+            measures=", ".join(migration.MEASURES), month=month)))
+        assert migration.KEYS[model.__tablename__] == extra
+    db.session.expire_all()
+    assert stored() == kept == raw()

@@ -26,6 +26,7 @@ from portal.quality.models import (
     Surgery,
     SurgeryMonth,
 )
+from portal.quality.outcomes import summary as outcome_summary
 from portal.quality.reports import summary as surgery_summary
 
 from .kit import Context
@@ -166,6 +167,7 @@ def generate_quality(ctx: Context) -> dict:
              [(*key, *values) for key, values in by_department.items()], ids=False)
     ctx.bulk(SurgeonMonth, ("month", "department_id", "surgeon_id", *SURGERY_MEASURES),
              [(*key, *values) for key, values in by_surgeon.items()], ids=False)
+    outcome_summary.rebuild()  # quality_outcome_months: one INSERT ... SELECT over the surgeries and events
     from .generate_violations import generate_violations
 
     return {"discharges": len(discharge_rows), "surgeries": len(surgery_rows), "quality events": len(event_rows),

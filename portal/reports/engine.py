@@ -156,6 +156,8 @@ class Result:
     labels: dict[str, dict] = field(default_factory=dict)
     grid: list[list[Cell]] = field(default_factory=list)
     total_cells: list[Cell] = field(default_factory=list)
+    page: Any = None  # portal.core.listing.Page of the rows shown (reports with a page size), else None
+    shown: list[dict] | None = None  # the rows of `grid` (all rows unless paged)
 
     @property
     def compare_label(self) -> str:
@@ -177,14 +179,15 @@ class Result:
     def chart_data(self) -> dict | None:
         """What charts.js draws (and the export's native chart): categories and one series per column."""
         chart = self.report.chart
-        if chart is None or not self.rows:
+        rows = self.rows if self.shown is None else self.shown
+        if chart is None or not rows:
             return None
         x = chart.x
-        categories = [self.label(x, row.get(x)) for row in self.rows]
+        categories = [self.label(x, row.get(x)) for row in rows]
         series = []
         for key in chart.y[:1] if chart.type == "pie" else chart.y:
             col = self.report.column(key)
-            values = [_plain(row.get(key), col.fmt) for row in self.rows]
+            values = [_plain(row.get(key), col.fmt) for row in rows]
             series.append({"name": col.header, "data": values, "fmt": col.fmt})
         return {"type": chart.type, "title": self.report.title, "categories": categories, "series": series}
 
@@ -330,14 +333,27 @@ def drill_url(report: Report, col: Column, row: Mapping | None, params: Params) 
     return url_for("reports.drill_rows", code=report.code, column=col.key, **params.args(compare=None), **keys)
 
 
-def run(report: Report, params: Params, user, links: bool = True) -> Result:
-    """The report for one set of filters as the page shows it (and the file holds it)."""
+def run(report: Report, params: Params, user, links: bool = True, page: int | None = None) -> Result:
+    """The report for one set of filters as the page shows it (and the file holds it).
+
+    `page` (the page, for a report with a page size): only that page's rows get labels, cells and links; the
+    totals are still those of every row. None: every row (the export and the archive).
+    """
+    from portal.core.listing import Page
+
     rows, totals = fetch(report, params, user)
     if params.compare:
         before_rows, before_totals = fetch(report, params.shifted(params.compare), user)
         rows, totals = _merge(report, rows, totals, before_rows, before_totals)
-    result = Result(report, params, shown_columns(report, params.compare), rows, totals, labels_for(report, rows))
-    for row in rows:
+    page_rows, paged = rows, None
+    if page is not None and report.page_size:
+        size = report.page_size
+        number = min(max(page, 1), max(1, -(-len(rows) // size)))  # past the last page: the last page
+        page_rows = rows[(number - 1) * size:number * size]
+        paged = Page([], number, size, len(rows))
+    result = Result(report, params, shown_columns(report, params.compare), rows, totals,
+                    labels_for(report, page_rows), page=paged, shown=page_rows)
+    for row in page_rows:
         result.grid.append([_cell(result, shown, row, links) for shown in result.columns])
     result.total_cells = [_total_cell(result, shown, links) for shown in result.columns]
     return result

@@ -127,6 +127,9 @@ class Report:
     # A form to be signed: signature lines under the table; its file then also carries the note and definition
     signatures: tuple[str, ...] = ()  # (Result) -> a line shown above the table (e.g. "超过定额 2 名")
     rollup: Rollup | None = None  # a summary table for whole-month periods (and five-year ranges)
+    # A row per person (thousands): the page shows this many rows at a time (`?page=`); totals, the export and the
+    # archive hold every row.
+    page_size: int | None = None
 
     def column(self, key: str) -> Column:
         for col in self.columns:

@@ -72,7 +72,7 @@ def _scope_note(report: registry.Report) -> str:
 def _context(report: registry.Report, params: Params) -> dict:
     """One context for the page and its partial (the markup exists once)."""
     try:
-        result = engine.run(report, params, me())
+        result = engine.run(report, params, me(), page=arg_int("page", 1))
     except ServiceError as error:
         _fail(error)
     dept = services.department_name(params.department_id)

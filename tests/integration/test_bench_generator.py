@@ -87,6 +87,13 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
             keys = [c.name for c in model.__table__.primary_key.columns]
             assert {tuple(getattr(r, k) for k in keys): tuple(getattr(r, m) for m in surgery_summary.SURGERY_MEASURES)
                     for r in db.session.scalars(select(model))} == surgery_summary.counts(model)
+        from portal.quality.models import OUTCOME_MEASURES
+        from portal.quality.outcomes import summary as outcome_summary
+
+        for model, keys in outcome_summary.TABLES.items():  # the outcomes summaries too
+            outcomes = {tuple(getattr(r, k) for k in keys): [getattr(r, m) for m in OUTCOME_MEASURES]
+                        for r in db.session.scalars(select(model))}
+            assert outcomes and outcomes == outcome_summary.counts((), keys)
         db.session.rollback()
         from portal.credentials.models import Privilege
 

@@ -283,3 +283,69 @@ def test_the_monthly_schedule_archives_last_month_of_each_report(hospital, app):
     assert runs[reports.DEPARTMENT_OPERATIONS.code].rows == 2
     assert runs[reports.MONITORING.code].rows == 2  # hospital-wide: the system's run holds grades 3 and 4
     assert reports.MONTHLY_OPERATIONS.code not in runs  # a range report: not archived by month
+
+
+def test_a_row_per_surgeon_is_shown_a_page_at_a_time_with_totals_of_every_row(hospital, client, monkeypatch):
+    import dataclasses
+
+    from portal.reports import registry
+
+    assert reports.SURGEON_OPERATIONS.page_size == reports.SURGEON_PAGE
+    one = dataclasses.replace(reports.SURGEON_OPERATIONS, page_size=1)  # three surgeons: three pages
+    monkeypatch.setitem(registry.REPORTS, one.code, one)
+    s = hospital.surgeons
+    result = engine.run(one, NOV, None, links=False, page=2)
+    assert (result.page.page, result.page.pages, len(result.rows)) == (2, 3, 3)
+    assert len(result.grid) == 1 and result.shown[0]["surgeon_id"] == sorted(x.id for x in s.values())[1]
+    assert int(result.totals["surgeries"]) == 6  # every row's total, not the page's
+    assert len(result.chart_data()["categories"]) == 1
+    assert len(engine.run(one, NOV, None, links=False).grid) == 3  # no page (export, archive): every row
+    assert engine.run(one, NOV, None, links=False, page=99).page.page == 3  # past the end: the last page
+    make_user("page_ma", ["ma_staff"], hospital.hospital, name="医务科")
+    client.login("page_ma")
+    first = text_of(client.get("/reports/quality_surgery_by_surgeon?month=2026-11"))
+    assert "第 1–1 行，共 3 行" in first and "王刀" in first and "赵二刀" not in first
+    second = client.get("/reports/quality_surgery_by_surgeon?month=2026-11&page=2", headers={"HX-Request": "true"})
+    assert "赵二刀" in text_of(second) and "王刀" not in text_of(second) and "<html" not in second.get_data(True)
+    assert "page=3" in second.get_data(True)
+    book = load_workbook(io.BytesIO(client.get("/reports/quality_surgery_by_surgeon/export?month=2026-11").data))
+    names = {row[0] for row in book.active.iter_rows(values_only=True)}
+    assert {"王刀", "赵二刀", "李介入"} <= names
+
+
+@pytest.mark.parametrize("report", [reports.DEPARTMENT_EVENTS, reports.SURGEON_EVENTS, reports.DEPARTMENT_CAPABILITY,
+                                    reports.MONITORING])
+def test_rollups_of_the_outcomes_summary_equal_the_records(hospital, report, client):
+    import dataclasses
+
+    from portal.catalogue.models.technologies import TechnologyDepartment
+
+    ids = dict(db.session.execute(select(Technology.code, Technology.id)).all())
+    for code in ("T-LC", "T-HER", "T-UNUSED"):
+        db.session.add(TechnologyDepartment(technology_id=ids[code], department_id=hospital.surgery.id))
+    db.session.commit()
+    head = make_user("roll_head", ["dept_head"], hospital.surgery, name="普外主任")
+    options = [{}] if not report.filters else [{}, {"grade": "3"}, {"kind": "surgery", "mi": "1"}]
+    for chosen in options:
+        for period in (NOV, TWO, DEC):
+            params = Params(period.start, period.end, period.month, None, chosen, "")
+            for user in (None, head):
+                rolled_stmt = report.rollup.query(params, user)
+                if not chosen:
+                    assert "outcome_months" in str(rolled_stmt)
+                raw = db.session.execute(engine.restrict(report, report.query(params), params, user)).mappings().all()
+                rolled = db.session.execute(rolled_stmt).mappings().all()
+                assert [{k: int(v or 0) for k, v in r.items()} for r in raw] == \
+                    [{k: int(v or 0) for k, v in r.items()} for r in rolled], (chosen, period, user)
+            # The totals too ("query" totals are re-aggregated on the summary's rows).
+            assert engine.fetch(report, params, None) == engine.fetch(dataclasses.replace(report, rollup=None),
+                                                                      params, None)
+    # A deleted surgery leaves a summary row of zero operations: no row of zero operations is shown.
+    from portal.quality.surgeries import services as surgeries
+
+    surgeries.delete_period(date(2026, 11, 11), date(2026, 11, 11))  # S6, the only cardiology operation
+    db.session.commit()
+    raw = db.session.execute(engine.restrict(report, report.query(NOV), NOV, None)).mappings().all()
+    rolled = db.session.execute(report.rollup.query(NOV, None)).mappings().all()
+    assert [{k: int(v or 0) for k, v in r.items()} for r in raw] == [{k: int(v or 0) for k, v in r.items()}
+                                                                       for r in rolled]

@@ -31,11 +31,46 @@ def test_lists_indicators_and_flag_derivation_read_by_index(session, tree):
     assert "ix_quality_discharges_period" in plan_of(discharge_list(ma, START, END, None))
     assert "ix_quality_discharges_department" in plan_of(discharge_list(head, START, END, tree.surgery.id)) or \
         "ix_quality_discharges_period" in plan_of(discharge_list(head, START, END, tree.surgery.id))
-    surgeries = plan_of(surgery_list(ma, START, END, None, grade="4"))
+    surgeries = plan_of(surgery_list(ma, START, END, None, grade="4").limit(20))
     assert "ix_quality_surgeries_grade" in surgeries or "ix_quality_surgeries_period" in surgeries
+    # The list's order leads with the indexed date (on five years the planner reads a page backwards off the
+    # index with an incremental sort instead of sorting the month; an empty table is simply sorted).
+    order = str(surgery_list(ma, START, END, None, grade="4")).split("ORDER BY")[1]
+    assert order.split(",")[0].strip() == "quality_surgeries.operation_date DESC"
     assert "ix_quality_events" in plan_of(event_list(ma, START, END, None))
     department = Params(START, END, START, tree.surgery.id, {}, "")
     indicator = plan_of(engine.statement(INDICATOR_REPORT, department, None))
     assert "ix_quality_discharges" in indicator and "Seq Scan on quality_discharges" not in indicator
     derive = plan_of(select(Surgery.id).where(Surgery.discharge_record_id.in_(["D1", "D2"])))
     assert "ix_quality_surgeries_discharge_record_id" in derive
+
+
+@pytest.mark.postgres_only
+def test_surgeon_capability_outcomes_and_their_summaries_read_by_index(session, tree):
+    if db.session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the planner's choice of index is PostgreSQL's")
+    from portal.quality.outcomes import summary as outcome_months
+    from portal.quality.reports import surgeries as reports
+
+    three_years = Params(date(2023, 12, 1), END, None, None, {}, "")
+    # The capability report by surgeon: no sequential scan, and the surgeon index covers its columns (on five
+    # years of data the planner reads that index alone; on an empty table it may prefer another index).
+    capability = plan_of(engine.statement(reports.SURGEON_CAPABILITY, three_years, None))
+    assert "Seq Scan on quality_surgeries" not in capability
+    from sqlalchemy import text
+
+    definition = db.session.scalar(text("SELECT indexdef FROM pg_indexes WHERE indexname = :name"),
+                                   {"name": "ix_quality_surgeries_surgeon"})
+    assert "(surgeon_id, operation_date) INCLUDE (technology_id, grade, kind)" in definition
+    # A surgeon's own operations (the outcomes' only read of the records) by the surgeon's index.
+    mine = plan_of(outcome_months.grouped((Surgery.surgeon_id == 7, Surgery.operation_date.between(START, END)),
+                                          keys=[Surgery.technology_id]))
+    assert "ix_quality_surgeries_surgeon" in mine and "Seq Scan on quality_surgeries" not in mine
+    # The hospital's rates of a technology from the summary's technology index.
+    from sqlalchemy import func
+
+    from portal.quality.models import OutcomeMonth
+
+    by_technology = plan_of(select(func.sum(OutcomeMonth.cases)).where(
+        OutcomeMonth.technology_id.in_([1, 2]), OutcomeMonth.month.between(START, END)))
+    assert "ix_quality_outcome_months_technology" in by_technology

@@ -14,6 +14,7 @@ from portal.extensions import db
 
 from .. import records, summary
 from ..models import QualityEvent, Surgery
+from ..outcomes import summary as outcome_months
 from ..surgeries.services import local
 from . import matching
 
@@ -55,9 +56,12 @@ def save_events(kind: str, rows: list[dict], source: str) -> records.Written:
     by_id, by_day = matching.surgeries_for(rows)
     for row in rows:
         row.update(matching.link(row, by_id, by_day))
-    touched = discharges_of([r["surgery_id"] for r in rows] + [f["surgery_id"] for f in found.values()])
+    surgeries = [r["surgery_id"] for r in rows] + [f["surgery_id"] for f in found.values()]
+    touched = discharges_of(surgeries)
     before = summary.snapshot(touched)
+    outcomes = outcome_months.by_ids(surgeries)
     written = records.upsert(QualityEvent, "event_no", rows, FIELDS, found, {"kind": kind})
+    outcomes.apply()
     summary.refresh(touched, before)
     return written
 
@@ -72,9 +76,12 @@ def count_period(kind: str, start: date, end: date) -> int:
 
 def delete_period(kind: str, start: date, end: date) -> int:
     summary.lock()
-    touched = discharges_of(db.session.scalars(select(QualityEvent.surgery_id).where(*_in_period(kind, start, end))))
+    surgeries = list(db.session.scalars(select(QualityEvent.surgery_id).where(*_in_period(kind, start, end))))
+    touched = discharges_of(surgeries)
     before = summary.snapshot(touched)
+    outcomes = outcome_months.by_ids(surgeries)
     deleted = db.session.execute(delete(QualityEvent).where(*_in_period(kind, start, end))).rowcount
+    outcomes.apply()
     summary.refresh(touched, before)
     return deleted
 
@@ -90,6 +97,7 @@ def link_event(event: QualityEvent, surgery_record_id: str) -> None:
         raise ServiceError(f"找不到手术记录号“{surgery_record_id[:64]}”。", field="surgery_record_id")
     touched = discharges_of([event.surgery_id, surgery.id])
     before = summary.snapshot(touched)
+    outcomes = outcome_months.by_ids([event.surgery_id, surgery.id])
     old = {"surgery_record_id": event.surgery_record_id, "status": event.status}
     interval = matching.interval_hours(surgery.ended_at, surgery.started_at, event.reoperated_at)
     event.surgery_record_id, event.surgery_id, event.status = surgery_record_id, surgery.id, "matched"
@@ -98,6 +106,7 @@ def link_event(event: QualityEvent, surgery_record_id: str) -> None:
     elif event.interval_hours is not None:
         event.interval_hours = Decimal(event.interval_hours)
     db.session.flush()
+    outcomes.apply()
     summary.refresh(touched, before)
     audit.record("update", "quality_event", event.id, label=f"{event.kind_label} {event.event_no}",
                  before=old, after={"surgery_record_id": surgery_record_id, "status": "matched"})

@@ -14,7 +14,15 @@ from .choices import (  # noqa: F401
 )
 from .events import QualityEvent  # noqa: F401
 from .records import FLAGS, Discharge, QualityMonth, Surgery, mask_record_no  # noqa: F401
-from .reports import SURGERY_MEASURES, SurgeonMonth, SurgeryMonth  # noqa: F401
+from .reports import (  # noqa: F401
+    OUTCOME_MEASURES,
+    SURGERY_MEASURES,
+    GradeOutcomeMonth,
+    OutcomeMonth,
+    SurgeonMonth,
+    SurgeonOutcomeMonth,
+    SurgeryMonth,
+)
 from .violations import (  # noqa: F401
     PRIVILEGE_REASONS,
     VIOLATION_KINDS,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Index, Integer
+from sqlalchemy import Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.core.models import Base
@@ -51,3 +51,66 @@ class SurgeonMonth(_Measures, Base):
     month: Mapped[date] = mapped_column(primary_key=True)
     department_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     surgeon_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+# Per operation, whether it had a matched event of each kind (one operation with two complications counts once).
+OUTCOME_MEASURES = ("cases", "complication", "reoperation", "reop48", "reop31", "infection", "ssi")
+
+
+class OutcomeMonth(Base):
+    """Operations and operations with an event, per month, operating department, technology, grade and kind.
+
+    The surgeon outcomes' department and hospital rates, the event-rate, capability and monitoring reports by
+    department read it; kept current by every surgery and event write (``quality.outcomes.summary``).
+    """
+
+    __tablename__ = "quality_outcome_months"
+    __table_args__ = (Index("ix_quality_outcome_months_technology", "technology_id", "month"),
+                      Index("ix_quality_outcome_months_department", "department_id", "month"))
+
+    month: Mapped[date] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    technology_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grade: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    cases: Mapped[int] = mapped_column(Integer, default=0)
+    complication: Mapped[int] = mapped_column(Integer, default=0)
+    reoperation: Mapped[int] = mapped_column(Integer, default=0)
+    reop48: Mapped[int] = mapped_column(Integer, default=0)
+    reop31: Mapped[int] = mapped_column(Integer, default=0)
+    infection: Mapped[int] = mapped_column(Integer, default=0)
+    ssi: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SurgeonOutcomeMonth(Base):
+    """The same counts per month, operating department and surgeon (the event-rate report by surgeon)."""
+
+    __tablename__ = "quality_surgeon_outcome_months"
+
+    month: Mapped[date] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    surgeon_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cases: Mapped[int] = mapped_column(Integer, default=0)
+    complication: Mapped[int] = mapped_column(Integer, default=0)
+    reoperation: Mapped[int] = mapped_column(Integer, default=0)
+    reop48: Mapped[int] = mapped_column(Integer, default=0)
+    reop31: Mapped[int] = mapped_column(Integer, default=0)
+    infection: Mapped[int] = mapped_column(Integer, default=0)
+    ssi: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class GradeOutcomeMonth(Base):
+    """The same counts per month, operating department and grade (the surgeon outcomes' rates by grade)."""
+
+    __tablename__ = "quality_grade_outcome_months"
+
+    month: Mapped[date] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grade: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    cases: Mapped[int] = mapped_column(Integer, default=0)
+    complication: Mapped[int] = mapped_column(Integer, default=0)
+    reoperation: Mapped[int] = mapped_column(Integer, default=0)
+    reop48: Mapped[int] = mapped_column(Integer, default=0)
+    reop31: Mapped[int] = mapped_column(Integer, default=0)
+    infection: Mapped[int] = mapped_column(Integer, default=0)
+    ssi: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,5 +1,8 @@
 """A surgeon's outcomes over a period, per technology and per grade, with the department's and the hospital's
-rates for the same technology or grade: two grouped queries, whatever the number of surgeries.
+rates for the same technology or grade. The surgeon's operations are read from the records; the department's and
+the hospital's from the monthly summaries ``quality_outcome_months`` (by technology) and
+``quality_grade_outcome_months`` (by grade), less the raw operations of their first and last month that fall
+outside the period, so the cost does not grow with the hospital's operations.
 
 A rate is surgeries with at least one event of the kind / cases. A rate is flagged when it is above FACTOR times
 the department's rate and the surgeon has at least MIN_EVENTS such surgeries (``QUALITY_OUTCOME_FACTOR``,
@@ -8,17 +11,20 @@ the department's rate and the surgeon has at least MIN_EVENTS such surgeries (``
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
+from types import SimpleNamespace
 
 from flask import current_app
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import func, select
 
 from portal.auth.models import Staff
 from portal.catalogue.models import GRADES
 from portal.extensions import db
 
-from ..models import EVENT_KINDS, QualityEvent, Surgery
+from ..models import EVENT_KINDS, GradeOutcomeMonth, OutcomeMonth, Surgery
+from . import summary as outcome_months
 
 KINDS = tuple(EVENT_KINDS)
 
@@ -75,28 +81,103 @@ def rule() -> tuple[float, int]:
             int(current_app.config.get("QUALITY_OUTCOME_MIN_EVENTS", 3)))
 
 
-def _events():
-    """Per surgery: 1 if it had an event of each kind."""
-    cols = [func.max(case((QualityEvent.kind == k, 1), else_=0)).label(k) for k in KINDS]
-    return (select(QualityEvent.surgery_id, *cols).where(QualityEvent.surgery_id.is_not(None))
-            .group_by(QualityEvent.surgery_id).subquery("e"))
+OUTCOME_KINDS = {"complication": "complication", "reoperation": "reoperation", "infection": "infection",
+                 "ssi": "ssi"}  # event kind -> its measure in the summary
+assert set(OUTCOME_KINDS) == set(KINDS)
 
 
-def _grouped(key, staff_id: int, department_id: int, start: date, end: date):
-    e = _events()
-    mine = Surgery.surgeon_id == staff_id
-    in_dept = or_(Surgery.department_id == department_id, mine)  # the department's cases include the surgeon's
-    keys = select(key).where(mine, Surgery.operation_date.between(start, end)).distinct()
-    cols = [func.count().label("all_cases"),
-            func.sum(case((mine, 1), else_=0)).label("my_cases"),
-            func.sum(case((in_dept, 1), else_=0)).label("dept_cases")]
-    for k in KINDS:
-        flag = func.coalesce(getattr(e.c, k), 0)
-        cols += [func.sum(flag).label(f"all_{k}"), func.sum(case((mine, flag), else_=0)).label(f"my_{k}"),
-                 func.sum(case((in_dept, flag), else_=0)).label(f"dept_{k}")]
-    stmt = (select(key.label("key"), *cols).select_from(Surgery).outerjoin(e, e.c.surgery_id == Surgery.id)
-            .where(Surgery.operation_date.between(start, end), key.in_(keys)).group_by(key))
-    return db.session.execute(stmt).all()
+def _month_after(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _measures(values) -> tuple[int, dict[str, int]]:
+    cases, *rest = (int(v or 0) for v in values)
+    return cases, dict(zip(KINDS, rest, strict=True))
+
+
+def _columns(table):
+    return [func.sum(table.cases), *(func.sum(getattr(table, OUTCOME_KINDS[k])) for k in KINDS)]
+
+
+def _split(start: date, end: date) -> tuple[tuple[date, date] | None, list[tuple[date, date, int]]]:
+    """The period as summary months (first, last month; None: none) and raw day ranges to add (+1) or take away
+    (-1): a partial first or last month is its summary month less the days outside the period, or the days inside
+    it read raw, whichever reads fewer days."""
+    day = timedelta(days=1)
+    first, last = start.replace(day=1), end.replace(day=1)
+    first_end, last_end = _month_after(first) - day, _month_after(last) - day
+    if first == last:
+        inside, outside = (end - start).days + 1, (last_end - first).days + 1 - ((end - start).days + 1)
+        if inside <= outside:
+            return None, [(start, end, 1)]
+        return (first, last), [(first, start - day, -1), (end + day, last_end, -1)]
+    raw = []
+    if start > first:
+        if (first_end - start).days + 1 <= (start - first).days:
+            raw.append((start, first_end, 1))
+            first = _month_after(first)
+        else:
+            raw.append((first, start - day, -1))
+    if end < last_end:
+        if (end - last).days + 1 <= (last_end - end).days:
+            raw.append((last, end, 1))
+            last = (last - day).replace(day=1)
+        else:
+            raw.append((end + day, last_end, -1))
+    return ((first, last) if first <= last else None), raw
+
+
+def _compared(key: str, keys: list, department_id: int, start: date, end: date) -> dict[tuple, list[int]]:
+    """{(key value, in the department): [cases, events of each kind]} over [start, end] for these key values: the
+    summary's whole months, with the partial first and last month corrected from the records (``_split``)."""
+    months, days = _split(start, end)
+    out: dict[tuple, list[int]] = {}
+    if months is not None:
+        table = GradeOutcomeMonth if key == "grade" else OutcomeMonth
+        in_dept = table.department_id == department_id
+        column = getattr(table, key)
+        stmt = (select(column, in_dept, *_columns(table))
+                .where(table.month.between(*months), column.in_(keys)).group_by(column, in_dept))
+        for row in db.session.execute(stmt):
+            out[(row[0], bool(row[1]))] = [int(v or 0) for v in row[2:]]
+    raw = getattr(Surgery, key)
+    for low, high, sign in days:
+        if low > high:
+            continue
+        dept = Surgery.department_id == department_id
+        where = (Surgery.operation_date.between(low, high), raw.in_(keys))
+        for row in db.session.execute(outcome_months.grouped(where, keys=[raw, dept])):
+            counted = out.setdefault((row[0], bool(row[1])), [0] * (1 + len(KINDS)))
+            values = [row.cases, *(getattr(row, OUTCOME_KINDS[k]) for k in KINDS)]
+            for i, value in enumerate(values):
+                counted[i] += sign * int(value or 0)
+    return out
+
+
+def _grouped(key: str, mine: list, department_id: int, start: date, end: date) -> list[SimpleNamespace]:
+    """Per value of `key` the surgeon operated with: the surgeon's, the department's (with the surgeon's own
+    operations in other departments) and the hospital's cases and operations with each kind of event."""
+    own: dict = defaultdict(lambda: [0] * (1 + len(KINDS)))
+    elsewhere: dict = defaultdict(lambda: [0] * (1 + len(KINDS)))
+    for row in mine:
+        values = [row.cases, *(getattr(row, OUTCOME_KINDS[k]) for k in KINDS)]
+        for target in (own, elsewhere) if row.department_id != department_id else (own,):
+            target[getattr(row, key)] = [a + int(b or 0) for a, b in zip(target[getattr(row, key)], values,
+                                                                         strict=True)]
+    compared = _compared(key, sorted(own), department_id, start, end) if own else {}
+    out = []
+    for value, counts in own.items():
+        inside = compared.get((value, True), [0] * (1 + len(KINDS)))
+        outside = compared.get((value, False), [0] * (1 + len(KINDS)))
+        everyone = [a + b for a, b in zip(inside, outside, strict=True)]
+        dept = [a + b for a, b in zip(inside, elsewhere.get(value, [0] * (1 + len(KINDS))), strict=True)]
+        row = SimpleNamespace(key=value, my_cases=counts[0], dept_cases=dept[0], all_cases=everyone[0])
+        for i, k in enumerate(KINDS, start=1):
+            setattr(row, f"my_{k}", counts[i])
+            setattr(row, f"dept_{k}", dept[i])
+            setattr(row, f"all_{k}", everyone[i])
+        out.append(row)
+    return out
 
 
 def _rows(results, label, factor: float, min_events: int) -> list[Row]:
@@ -118,13 +199,17 @@ def surgeon_outcomes(staff_id: int, start: date, end: date) -> Outcomes:
     from portal.catalogue.models import Technology
 
     factor, min_events = rule()
-    staff = db.session.get(Staff, staff_id)
-    department_id = staff.department_id if staff else 0
+    department_id = db.session.scalar(select(Staff.department_id).where(Staff.id == staff_id)) or 0
+    # The surgeon's own operations from the records (the surgeon's index); the department's and the hospital's
+    # from the monthly summary.
+    where = (Surgery.surgeon_id == staff_id, Surgery.operation_date.between(start, end))
+    mine = db.session.execute(outcome_months.grouped(
+        where, keys=[Surgery.department_id, Surgery.technology_id, Surgery.grade])).all()
     names = {}
-    tech_rows = _grouped(Surgery.technology_id, staff_id, department_id, start, end)
+    tech_rows = _grouped("technology_id", mine, department_id, start, end)
     if tech_rows:
         names = dict(db.session.execute(select(Technology.id, Technology.name)
                                         .where(Technology.id.in_([r.key for r in tech_rows]))).all())
-    grade_rows = _grouped(Surgery.grade, staff_id, department_id, start, end)
+    grade_rows = _grouped("grade", mine, department_id, start, end)
     return Outcomes(start, end, _rows(tech_rows, lambda k: names.get(k, str(k)), factor, min_events),
                     _rows(grade_rows, lambda k: GRADES.get(k, f"{k} 级"), factor, min_events), factor, min_events)

@@ -118,7 +118,9 @@ def rebuild(month: date | None = None) -> int:
 
 
 def rebuild_all(month: date | None = None) -> int:
-    """The domain's summaries: the indicators' ``quality_months`` and these (``cli.py rebuild-summaries``)."""
+    """The domain's summaries: the indicators' ``quality_months``, these and the outcomes' (``cli.py
+    rebuild-summaries``)."""
     from .. import summary
+    from ..outcomes import summary as outcome_months
 
-    return summary.rebuild(month) + rebuild(month)
+    return summary.rebuild(month) + rebuild(month) + outcome_months.rebuild(month)

@@ -22,7 +22,16 @@ from portal.reports.registry import Chart, Choice, Column, Drill, Report, Rollup
 
 from .. import VIEW
 from ..indicators.reports import _month_key, department_names, month_labels
-from ..models import KINDS, URGENCIES, QualityEvent, SurgeonMonth, Surgery, SurgeryMonth
+from ..models import (
+    KINDS,
+    URGENCIES,
+    OutcomeMonth,
+    QualityEvent,
+    SurgeonMonth,
+    SurgeonOutcomeMonth,
+    Surgery,
+    SurgeryMonth,
+)
 from .summary import CONDITIONS
 
 GROUP = "医疗质量"
@@ -67,16 +76,21 @@ def _raw(dimension):
     return query
 
 
+def _on_records(code, params, user):
+    """A filter on grade, 微创, urgency or kind reads the records (the summaries hold each measure's count, not
+    every combination of them)."""
+    from portal.reports import registry
+    from portal.reports.engine import restrict
+
+    report = registry.get(code)
+    return restrict(report, report.query(params), params, user)
+
+
 def _summary(code, dimension, model):
-    """The summary's answer for whole months; a filter on grade, 微创, urgency or kind reads the records (the
-    summaries hold each measure's count, not every combination of them)."""
+    """The summary's answer for whole months (with a filter: the records')."""
     def query(params, user):
         if any(params.options.get(choice.name) for choice in FILTERS):
-            from portal.reports import registry
-            from portal.reports.engine import restrict
-
-            report = registry.get(code)
-            return restrict(report, report.query(params), params, user)
+            return _on_records(code, params, user)
         dim = dimension(model)
         stmt = (select(dim.label(_name(dimension)),
                        *(cast(func.sum(getattr(model, key)), BigInteger).label(key) for key in MEASURES))
@@ -149,6 +163,14 @@ DIMENSIONS = {
 }
 
 
+# A report with a row per surgeon (thousands at a hospital) shows this many rows a page.
+SURGEON_PAGE = 100
+
+
+def _page_size(dimension: str) -> int | None:
+    return SURGEON_PAGE if dimension == "surgeon_id" else None
+
+
 def _operations(code, title, dimension, summary, model, chart="bar", period="month", archive="monthly"):
     return register(Report(
         code=code, title=title, permission=VIEW, query=_raw(dimension),
@@ -156,7 +178,7 @@ def _operations(code, title, dimension, summary, model, chart="bar", period="mon
         date_column=Surgery.operation_date, department_column=Surgery.department_id, filters=FILTERS,
         chart=Chart(chart, _name(dimension), ("grade3", "grade4") if chart == "bar" else ("surgeries", "grade4")),
         rollup=Rollup(_summary(code, dimension, model), min_months=1), group=GROUP, archive=archive, period=period,
-        empty="该期间没有手术记录。", summary=summary))
+        empty="该期间没有手术记录。", summary=summary, page_size=_page_size(_name(dimension))))
 
 
 DEPARTMENT_OPERATIONS = _operations(
@@ -214,6 +236,21 @@ EVENTS_DEFINITION = (
     "发生率 = 发生该事件的手术例次 ÷ 手术例次 × 100%（每百台手术）。48小时/31天按首次手术结束到再次手术的间隔。")
 
 
+def _events_summary(code, dimension, model):
+    """From the outcomes summary (operations, and operations with each event, a month): ``quality_outcome_months``
+    per department, ``quality_surgeon_outcome_months`` per surgeon."""
+    def query(params, user):
+        if any(params.options.get(choice.name) for choice in FILTERS):
+            return _on_records(code, params, user)
+        dim = getattr(model, dimension)
+        stmt = (select(dim.label(dimension), cast(func.sum(model.cases), BigInteger).label("surgeries"),
+                       *(cast(func.sum(getattr(model, key)), BigInteger).label(key) for key in EVENTS))
+                .where(model.month.between(params.start, params.end)).group_by(dim)
+                .having(func.sum(model.cases) > 0).order_by(dim))
+        return stmt if user is None else scope_query(stmt, model.department_id, user.principal, VIEW)
+    return Rollup(query, min_months=1)
+
+
 def _events_report(code, title, dimension):
     columns = [DIMENSIONS[dimension],
                Column("surgeries", "手术例次（分母）", drill=Drill(rows=_event_rows(None), columns=drill_columns(),
@@ -226,7 +263,9 @@ def _events_report(code, title, dimension):
         code=code, title=title, permission=VIEW, query=_events_query(dimension), columns=tuple(columns),
         definition=EVENTS_DEFINITION, date_column=Surgery.operation_date, department_column=Surgery.department_id,
         filters=FILTERS, chart=Chart("bar", dimension, ("complication_rate", "reop31_rate", "ssi_rate")),
-        group=GROUP, archive="monthly", empty="该期间没有手术记录。",
+        rollup=_events_summary(code, dimension, OutcomeMonth if dimension == "department_id" else SurgeonOutcomeMonth),
+        group=GROUP, archive="monthly",
+        empty="该期间没有手术记录。", page_size=_page_size(dimension),
         summary="并发症、非计划重返（48小时/31天）、术后感染与手术部位感染：每百台手术的发生率"))
 
 
@@ -254,6 +293,24 @@ def _monitoring_query(params):
                                      Surgery.operation_date.between(params.start, params.end)))
             .where(entries.c.data["status"].as_string() == "active", grade.in_((3, 4)))
             .group_by(grade).order_by(grade))
+
+
+def _monitoring_summary(params, user):
+    """The same figures from ``quality_outcome_months``, first added up per technology over the period."""
+    entries = as_of_query(params.end).cte("entries").prefix_with("MATERIALIZED", dialect="postgresql")
+    grade = entries.c.data["grade"].as_integer()
+    done = (select(OutcomeMonth.technology_id, func.sum(OutcomeMonth.cases).label("cases"),
+                   func.sum(OutcomeMonth.complication).label("complication"))
+            .where(OutcomeMonth.month.between(params.start, params.end))
+            .group_by(OutcomeMonth.technology_id).subquery("done"))
+    stmt = (select(grade.label("grade"), func.count(distinct(entries.c.technology_id)).label("listed"),
+                   func.count(distinct(done.c.technology_id)).label("performed"),
+                   cast(func.coalesce(func.sum(done.c.cases), 0), BigInteger).label("operations"),
+                   cast(func.coalesce(func.sum(done.c.complication), 0), BigInteger).label("complicated"))
+            .select_from(entries).outerjoin(done, done.c.technology_id == entries.c.technology_id)
+            .where(entries.c.data["status"].as_string() == "active", grade.in_((3, 4)))
+            .group_by(grade).order_by(grade))
+    return _hospital_only(stmt, user, VIEW)
 
 
 def _hospital_only(stmt, user, permission):
@@ -288,6 +345,7 @@ MONITORING = register(Report(
     scope=_hospital_only, sees_everything=lambda user: user.principal.departments_for(VIEW) is None,
     department_filter=False, chart=Chart("bar", "grade", ("performed_rate", "complication_rate")),
     note=_ratio_note, group=GROUP, archive="monthly", empty="技术目录中没有在用的三、四级项目。",
+    rollup=Rollup(_monitoring_summary, min_months=1),
     summary="三、四级手术目录项目的实际开展率，四级与三级手术并发症发生率之比"))
 
 __all__ = [
@@ -309,41 +367,62 @@ def _allowed_pairs():
             .where(Technology.status == "active"))
 
 
+# measure -> (header, condition on an operation's (or a summary row's) grade and kind; None: every operation)
 CAPABILITY = {"technologies": ("开展技术数", None),
-              **{f"tech_grade{g}": (f"{GRADE_NAMES[str(g)]}技术数", Surgery.grade == g) for g in (1, 2, 3, 4)},
-              "tech_surgery": ("手术类技术数", Surgery.kind == "surgery"),
-              "tech_interventional": ("介入类技术数", Surgery.kind == "interventional")}
+              **{f"tech_grade{g}": (f"{GRADE_NAMES[str(g)]}技术数", lambda t, g=g: t.grade == g) for g in (1, 2, 3, 4)},
+              "tech_surgery": ("手术类技术数", lambda t: t.kind == "surgery"),
+              "tech_interventional": ("介入类技术数", lambda t: t.kind == "interventional")}
 
 
-def _distinct(condition):
-    value = Surgery.technology_id if condition is None else case((condition, Surgery.technology_id))
+def _distinct(table, condition):
+    value = table.technology_id if condition is None else case((condition, table.technology_id))
     return func.count(distinct(value))
+
+
+def _capability_select(dimension, with_catalogue, table=Surgery):
+    """Distinct technologies per `dimension` over the operations (Surgery) or the columns of the summary's rows."""
+    dim = getattr(table, dimension)
+    measures = [_distinct(table, cond and cond(table)).label(key) for key, (_, cond) in CAPABILITY.items()]
+    stmt = select(table.technology_id)
+    if with_catalogue:
+        pairs = _allowed_pairs().subquery("pairs")
+        allowed = (select(pairs.c.department_id, func.count().label("allowed"))
+                   .group_by(pairs.c.department_id).subquery("allowed"))
+        stmt = (stmt.outerjoin(pairs, and_(pairs.c.technology_id == table.technology_id,
+                                           pairs.c.department_id == table.department_id))
+                .outerjoin(allowed, allowed.c.department_id == table.department_id))
+        measures += [_distinct(table, pairs.c.technology_id.is_not(None)).label("listed_performed"),
+                     func.coalesce(func.max(allowed.c.allowed), 0).label("allowed")]
+    return stmt.with_only_columns(dim.label(dimension), *measures, maintain_column_froms=True).group_by(
+        dim).order_by(dim)
 
 
 def _capability_query(dimension, with_catalogue):
     def query(params):
-        dim = getattr(Surgery, dimension)
-        measures = [_distinct(cond).label(key) for key, (_, cond) in CAPABILITY.items()]
-        stmt = select(Surgery)
-        if with_catalogue:
-            pairs = _allowed_pairs().subquery("pairs")
-            allowed = (select(pairs.c.department_id, func.count().label("allowed"))
-                       .group_by(pairs.c.department_id).subquery("allowed"))
-            stmt = (stmt.outerjoin(pairs, and_(pairs.c.technology_id == Surgery.technology_id,
-                                               pairs.c.department_id == Surgery.department_id))
-                    .outerjoin(allowed, allowed.c.department_id == Surgery.department_id))
-            measures += [_distinct(pairs.c.technology_id.is_not(None)).label("listed_performed"),
-                         func.coalesce(func.max(allowed.c.allowed), 0).label("allowed")]
-        return stmt.with_only_columns(dim.label(dimension), *measures, maintain_column_froms=True).group_by(
-            dim).order_by(dim)
+        return _capability_select(dimension, with_catalogue)
     return query
+
+
+def _capability_summary(code):
+    """Per department from ``quality_outcome_months``: a technology counts where a row of it has operations."""
+    def query(params, user):
+        if any(params.options.get(choice.name) for choice in FILTERS):
+            return _on_records(code, params, user)
+        # The period's (department, technology, grade, kind) once each (a few thousand), then counted; a summary
+        # row always has operations, so this reads the primary key only.
+        keys = (OutcomeMonth.department_id, OutcomeMonth.technology_id, OutcomeMonth.grade, OutcomeMonth.kind)
+        done = (select(*keys).where(OutcomeMonth.month.between(params.start, params.end))
+                .group_by(*keys).subquery("done"))
+        stmt = _capability_select("department_id", True, done.c)
+        return stmt if user is None else scope_query(stmt, done.c.department_id, user.principal, VIEW)
+    return Rollup(query, min_months=1)
 
 
 def _technology_rows(condition):
     def rows(params, keys):
         stmt = select(Technology).join(Surgery, Surgery.technology_id == Technology.id)
         if condition is not None:
-            stmt = stmt.where(condition)
+            stmt = stmt.where(condition(Surgery))
         for key in ("department_id", "surgeon_id"):
             if keys.get(key) not in (None, ""):
                 stmt = stmt.where(getattr(Surgery, key) == int(keys[key]))
@@ -379,7 +458,8 @@ def _capability_report(code, title, dimension, with_catalogue, summary):
         columns=tuple(columns), definition=CAPABILITY_DEFINITION, date_column=Surgery.operation_date,
         department_column=Surgery.department_id, filters=FILTERS,
         chart=Chart("bar", dimension, ("tech_grade3", "tech_grade4")), group=GROUP, archive="monthly",
-        empty="该期间没有手术记录。", summary=summary))
+        rollup=_capability_summary(code) if with_catalogue else None,
+        empty="该期间没有手术记录。", summary=summary, page_size=_page_size(dimension)))
 
 
 DEPARTMENT_CAPABILITY = _capability_report(

@@ -14,6 +14,7 @@ from portal.extensions import db
 from .. import records, summary
 from ..events import matching
 from ..models import QualityEvent, Surgery
+from ..outcomes import summary as outcome_months
 from ..reports import summary as surgery_months
 from ..violations import detect
 
@@ -72,6 +73,7 @@ def save_surgeries(rows: list[dict], source: str) -> records.Written:
     found = records.existing_rows(Surgery, "record_id", ids, FIELDS)
     discharges = {r["discharge_record_id"] for r in rows} | {f["discharge_record_id"] for f in found.values()}
     before = summary.snapshot(discharges)
+    outcomes = outcome_months.by_record_ids(ids)
     written = records.upsert(Surgery, "record_id", rows, FIELDS, found, {"source": source})
     changed = set(written.created) | set(written.updated)
     surgery_months.add(gone=[found[r] for r in written.updated], came=[r for r in rows if r["record_id"] in changed])
@@ -79,6 +81,7 @@ def save_surgeries(rows: list[dict], source: str) -> records.Written:
     touched = set(written.created) | set(written.updated)
     matching.match_waiting([r for r in rows if r["record_id"] in touched])
     matching.recompute_intervals(written.updated)
+    outcomes.apply()
     summary.refresh(discharges, before)
     detect.after_write(touched)
     return written
@@ -97,10 +100,12 @@ def delete_period(start: date, end: date) -> int:
     summary.lock()
     discharges = set(db.session.scalars(select(Surgery.discharge_record_id).where(_in_period(start, end))))
     before = summary.snapshot(discharges)
+    outcomes = outcome_months.Change([(_in_period(start, end),)])
     gone = select(Surgery.id).where(_in_period(start, end)).scalar_subquery()
     db.session.execute(update(QualityEvent).where(QualityEvent.surgery_id.in_(gone))
                        .values(surgery_id=None, status="unmatched", interval_hours=None))
     surgery_months.remove([_in_period(start, end)])
     deleted = db.session.execute(delete(Surgery).where(_in_period(start, end))).rowcount
+    outcomes.apply()
     summary.refresh(discharges, before)
     return deleted

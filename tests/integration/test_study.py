@@ -19,6 +19,7 @@ from portal.notify.models import Notification, OutboxMessage
 from portal.study.attendance import services as attendance
 from portal.study.matrix.queries import cell_state
 from portal.study.models import StudyAttendance, StudyPlan, StudyRecord, StudyReminder, StudySession
+from portal.study.records import services as records
 from tests.conftest import text_of
 from tests.factories import make_staff, make_user
 
@@ -425,6 +426,7 @@ def test_the_matrix_links_every_cell_and_costs_the_same_queries_for_more_departm
     engine = app.extensions["db.engine"]
     event.listen(engine, "before_cursor_execute", count)
     try:
+        page()  # the first request also caches the user's roles
         html = page()
         few = len(statements)
         departments = db.session.scalars(select(Department).where(Department.kind == "department")).all()
@@ -442,5 +444,41 @@ def test_the_matrix_links_every_cell_and_costs_the_same_queries_for_more_departm
         db.session.commit()
         assert html.count('class="study-cell"') + 6 * 12 == page().count('class="study-cell"')
         assert len(statements) == few
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def test_the_department_month_reads_its_sessions_and_records_in_one_query(client, app, tree):
+    from sqlalchemy import event
+
+    people(tree)
+    month = current_month()
+    plan = approved_plan(client, tree, month)
+    first, second = plan.sessions
+    start_record(client, tree, first)
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")):
+            statements.append(statement)
+
+    def page() -> str:
+        statements.clear()
+        response = client.get(month_url(tree, month))
+        assert response.status_code == 200
+        return text_of(response)
+
+    engine = app.extensions["db.engine"]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        page()
+        assert "出勤 0 人" in page()
+        few = len(statements)
+        record = start_record(client, tree, second)
+        staff = set(db.session.scalars(select(User.staff_id).where(User.login_name.in_(("doc", "doc2")))))
+        records.set_attendance(record, staff)
+        db.session.commit()
+        text = page()
+        assert "出勤 0 人" in text and "出勤 2 人" in text and len(statements) == few
     finally:
         event.remove(engine, "before_cursor_execute", count)

@@ -22,8 +22,10 @@ def build_department_tasks(user) -> PanelContent:
     overdue = db.session.scalar(select(func.count()).select_from(
         stmt.where(Project.deadline < today).order_by(None).subquery()))
     rows = []
-    for task in db.session.scalars(stmt.limit(MAX_ROWS)):
-        done, count = tasks.progress(task)
+    shown = list(db.session.scalars(stmt.limit(MAX_ROWS)))
+    progress = tasks.progress_of([task.id for task in shown])
+    for task in shown:
+        done, count = progress[task.id]
         late = task.project.deadline < today
         meta = f"{task.department.name} · 截止 {format_date(task.project.deadline)} · 已通过 {done}/{count}"
         rows.append(Row(task.project.title, url_for("projects.view_task", task_id=task.id), meta=meta,

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import lazyload
 
 from portal.auth.models import Department
 from portal.auth.queries import active_user_ids_with_roles
@@ -155,7 +156,7 @@ def close(project: Project) -> Project:
 
 
 def list_query(q: str = "", status: str = "", category: str = ""):
-    stmt = select(Project)
+    stmt = select(Project).options(lazyload(Project.materials))  # a list shows no materials
     if status:
         stmt = stmt.where(Project.status == status)
     if category:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -131,3 +132,25 @@ def test_rebuild_summaries_recomputes_the_budget_summary(app, tree, session, mon
     result = CliRunner().invoke(cli.cli, ["rebuild-summaries"])
     assert result.exit_code == 0, result.output
     assert held() == expected
+
+
+def test_the_summary_is_read_by_its_keys_not_the_expenditures(app, tree, session):
+    """PostgreSQL's plan (sequential scans priced out as on five years): the report reads the month index, a page
+    of the dashboard and a project's lines read the summary's key; none of them reads budget_expenditures."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the planner's choice of index is PostgreSQL's")
+    from portal.budget.execution import queries
+    from tests.integration.test_scale_queries import plan_of
+
+    p = people(tree)
+    project = make_project(tree)
+    spend(project, p["ma"], "A01", "1.00", "P1", day=date(YEAR, 2, 2))
+    params = Params(date(YEAR - 5, 1, 1), date(YEAR - 1, 12, 31), None, None, {"category_filter": ""})
+    report = plan_of(engine.statement(SPENDING, params, p["ma"]))
+    assert "ix_budget_spending_months_month" in report and "budget_expenditures" not in report
+    page = plan_of(select(SpendingMonth.project_id).where(SpendingMonth.project_id.in_([project.id, 7])))
+    assert "pk_budget_spending_months" in page
+    dashboard = plan_of(queries.dashboard_query(p["ma"].principal, with_spending=False))
+    assert "budget_expenditures" not in dashboard and "budget_spending_months" not in dashboard
+    lines = plan_of(select(SpendingMonth.line_id).where(SpendingMonth.project_id == project.id))
+    assert "pk_budget_spending_months" in lines

@@ -74,11 +74,6 @@ def test_each_write_keeps_the_summary_equal_to_the_expenditures(client, tree):
     assert (row["figures"].committed, row["figures"].spent) == (Decimal("0.00"), Decimal("134.50"))
 
 
-def _report_rows(params, user=None):
-    rows, totals = engine.fetch(SPENDING, params, user)
-    return rows, totals
-
-
 def test_the_report_reads_the_summary_for_whole_months_with_the_same_rows(app, tree, session):
     p = people(tree)
     project = make_project(tree)

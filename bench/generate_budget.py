@@ -72,5 +72,9 @@ def generate(ctx: Context) -> dict:
         spends.append((pid, lid, day, amount, f"支出{n:06d}", f"V{n:07d}", status, "", "", "", now, now))
     ctx.bulk(Expenditure, ("project_id", "line_id", "spent_on", "amount", "description", "voucher_no", "status",
                            "over_reason", "attachment_name", "attachment_type", "created_at", "updated_at"), spends)
+    # The expenditures went in by bulk insert, past the services that keep their monthly summary: compute it once.
+    from portal.budget.execution import summary
+
+    summary.rebuild()
     return {"budget projects": len(project_ids), "budget lines": len(parent_ids) + len(leaf_ids),
             "expenditures": len(spends)}

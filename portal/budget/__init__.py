@@ -43,6 +43,7 @@ DOMAIN = Domain(
     demo="portal.budget.demo:build",
     bench="bench.generate_budget:generate",
     bench_load="bench.load_budget:load",
+    summaries="portal.budget.execution.summary:rebuild",
 )
 
 from .changes import views as _change_views  # noqa: E402,F401

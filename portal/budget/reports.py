@@ -6,10 +6,10 @@ from __future__ import annotations
 from sqlalchemy import case, func, select
 
 from portal.core.scoping import scope_query
-from portal.reports.registry import Chart, Choice, Column, Drill, Report, register
+from portal.reports.registry import Chart, Choice, Column, Drill, Report, Rollup, register
 
 from . import VIEW
-from .models import CATEGORIES, EXPENDITURE_STATES, BudgetLine, BudgetProject, Expenditure
+from .models import CATEGORIES, EXPENDITURE_STATES, BudgetLine, BudgetProject, Expenditure, SpendingMonth
 
 DEFINITION = ("统计对象：支出日期在所选期间内的重点项目支出（逐笔登记与财务导入）。\n"
               "支出金额 = 状态为“已支出”的金额之和（按分精确相加）；笔数为全部支出笔数（含待审批）。\n"
@@ -35,6 +35,25 @@ def _query(params):
 
 def _of_category(stmt, category: str):
     return stmt.where(Expenditure.line_id.in_(select(BudgetLine.id).where(BudgetLine.category == category)))
+
+
+def _rollup(params, user):
+    """The same rows from budget_spending_months (whole months): summed per project first, then named."""
+    stmt = (select(SpendingMonth.project_id, func.sum(SpendingMonth.expenditures).label("count"),
+                   func.sum(SpendingMonth.spent).label("spent"))
+            .where(SpendingMonth.month >= params.start, SpendingMonth.month <= params.end)
+            .group_by(SpendingMonth.project_id))
+    category = params.options.get("category_filter")
+    if category:
+        stmt = stmt.where(SpendingMonth.line_id.in_(select(BudgetLine.id).where(BudgetLine.category == category)))
+    if user is not None:
+        stmt = stmt.where(SpendingMonth.project_id.in_(
+            scope_query(select(BudgetProject.id), BudgetProject.department_id, user.principal, VIEW)))
+    sums = stmt.subquery("sums")
+    return (select(BudgetProject.code.label("project"), BudgetProject.name.label("project_name"),
+                   sums.c.count.label("count"), func.coalesce(sums.c.spent, 0).label("spent"))
+            .join(sums, sums.c.project_id == BudgetProject.id)
+            .order_by(BudgetProject.code))
 
 
 def _rows(params, keys: dict):
@@ -66,4 +85,5 @@ SPENDING = register(Report(
     filters=(Choice("category_filter", "科目类别", CATEGORIES, apply=_of_category, blank="全部类别"),),
     sees_everything=lambda user: user.principal.departments_for(VIEW) is None,
     chart=Chart("bar", "project_name", ("spent",)), group="项目预算", period="range",
-    summary="各重点项目在期间内的支出笔数与金额（可按科目类别筛选）", empty="该期间没有项目支出。"))
+    summary="各重点项目在期间内的支出笔数与金额（可按科目类别筛选）", empty="该期间没有项目支出。",
+    rollup=Rollup(_rollup)))

@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import url_for
 from sqlalchemy import func, select
 
+from portal.auth.models import Department
 from portal.core.panels import MAX_ROWS, Figure, Panel, PanelContent, Row, register
 from portal.core.timeutil import format_date, local_today
 from portal.extensions import db
 
 from . import MANAGE, SUBMIT
-from .models import Project, ProjectItem, ProjectTask
+from .models import Material, Project, ProjectItem, ProjectTask
 from .tasks import services as tasks
 
 
@@ -22,8 +23,10 @@ def build_department_tasks(user) -> PanelContent:
     overdue = db.session.scalar(select(func.count()).select_from(
         stmt.where(Project.deadline < today).order_by(None).subquery()))
     rows = []
-    for task in db.session.scalars(stmt.limit(MAX_ROWS)):
-        done, count = tasks.progress(task)
+    shown = list(db.session.scalars(stmt.limit(MAX_ROWS)))
+    progress = tasks.progress_of([task.id for task in shown])
+    for task in shown:
+        done, count = progress[task.id]
         late = task.project.deadline < today
         meta = f"{task.department.name} · 截止 {format_date(task.project.deadline)} · 已通过 {done}/{count}"
         rows.append(Row(task.project.title, url_for("projects.view_task", task_id=task.id), meta=meta,
@@ -39,16 +42,20 @@ def build_department_tasks(user) -> PanelContent:
 
 def build_reviews(user) -> PanelContent:
     """Submitted materials waiting for medical affairs' review, oldest first, each opening its approval."""
-    stmt = (select(ProjectItem).join(ProjectTask, ProjectTask.id == ProjectItem.task_id)
+    stmt = (select(ProjectItem.id).join(ProjectTask, ProjectTask.id == ProjectItem.task_id)
             .join(Project, Project.id == ProjectTask.project_id)
             .where(ProjectItem.status == "submitted"))
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    shown = (stmt.with_only_columns(ProjectItem.approval_id, ProjectItem.task_id, ProjectItem.submitted_at,
+                                    Department.name, Material.name, Project.title)
+             .join(Department, Department.id == ProjectTask.department_id)
+             .join(Material, Material.id == ProjectItem.material_id)
+             .order_by(ProjectItem.submitted_at, ProjectItem.id).limit(MAX_ROWS))
     rows = []
-    for item in db.session.scalars(stmt.order_by(ProjectItem.submitted_at, ProjectItem.id).limit(MAX_ROWS)):
-        url = (url_for("approvals.view_instance", instance_id=item.approval_id) if item.approval_id
-               else url_for("projects.view_task", task_id=item.task_id))
-        rows.append(Row(f"{item.task.department.name}：{item.material.name}", url,
-                        meta=f"{item.task.project.title} · 提交于 {format_date(item.submitted_at)}",
+    for approval_id, task_id, submitted_at, department, material, title in db.session.execute(shown):
+        url = (url_for("approvals.view_instance", instance_id=approval_id) if approval_id
+               else url_for("projects.view_task", task_id=task_id))
+        rows.append(Row(f"{department}：{material}", url, meta=f"{title} · 提交于 {format_date(submitted_at)}",
                         badge="待审核", state="wait"))
     content = PanelContent(figures=[Figure("待审核的项目材料", int(total), url_for("projects.list_projects"),
                                            "wait" if total else "")],

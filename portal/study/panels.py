@@ -19,7 +19,7 @@ BEHIND = ("none", "returned", "submitted")
 def build_status(user) -> PanelContent:
     """Departments by this month's state; the ones behind listed, each opening its department-month."""
     month = current_month(local_today())
-    departments = list(db.session.scalars(queries.study_departments(user.principal)))
+    departments = list(db.session.execute(queries.study_departments(user.principal)))
     found = queries.cells([d.id for d in departments], month, month)
     states = {d.id: (found.get((d.id, month)) or queries.Cell(d.id, month)) for d in departments}
     behind = [d for d in departments if states[d.id].state in BEHIND]

@@ -135,6 +135,18 @@ def test_small_scale_makes_what_it_says_and_the_chain_verifies(bench_app):
         assert (_count(BudgetProject), _count(BudgetLine), _count(Expenditure)) == (projects, projects * LINES,
                                                                                     expenditures)
         assert sizes("hospital") == (200, 100_000) and 200 * LINES == 2_000  # five years: the targets' data
+        from portal.budget.execution import summary as budget_summary
+        from portal.budget.models import SpendingMonth
+
+        def spending_months():
+            return {(r.project_id, r.line_id, r.month): (r.expenditures, r.committed, r.spent)
+                    for r in db.session.scalars(select(SpendingMonth).execution_options(populate_existing=True))}
+
+        generated = spending_months()
+        assert generated and sum(v[0] for v in generated.values()) == expenditures
+        budget_summary.rebuild()
+        assert spending_months() == generated
+        db.session.rollback()
         audit_rows = _count(AuditLog)
         assert audit_rows >= scale.audit_extra + _count(LedgerEntry)
         # Medical-affairs projects: one every six days (20 over the small scale's 120 days), the newest a draft,

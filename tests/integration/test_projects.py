@@ -348,3 +348,50 @@ def test_department_panel_lists_open_tasks(client, tree):
     client.login("sec")
     part = text_of(client.htmx_get("/panels/projects.department_tasks"))
     assert "医疗质量安全自查" in part and "已通过 0/2" in part
+
+
+def test_pages_cost_the_same_queries_however_many_tasks_items_and_files(client, app, tree):
+    """The task list counts progress in one query, a task page reads all its file versions in one, the
+    progress matrix reads plain rows: adding projects, departments and files adds no query."""
+    from sqlalchemy import event
+
+    people(tree)
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")):
+            statements.append(statement)
+
+    def queries(login, path) -> tuple[int, str]:
+        client.submit("/logout")
+        client.login(login)
+        client.get(path)  # the first request also caches the user's roles
+        statements.clear()
+        response = client.get(path)
+        assert response.status_code == 200
+        return len(statements), text_of(response)
+
+    first = publish(client, tree, [tree.cardiology])
+    task = task_of(first, tree.cardiology)
+    client.login("sec")
+    assert upload(client, task, items(task)[0]).status_code == 303
+    engine = app.extensions["db.engine"]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        one_list, _ = queries("sec", "/projects/tasks")
+        one_task, _ = queries("sec", f"/projects/tasks/{task.id}")
+        one_matrix, _ = queries("yiwu", f"/projects/{first.id}")
+        second = publish(client, tree, [tree.cardiology, tree.surgery], materials=("自查报告", "统计表", "照片"))
+        other = task_of(second, tree.cardiology)
+        client.login("sec")
+        for item in items(other):
+            assert upload(client, other, item).status_code == 303
+            assert upload(client, other, item, name="v2.pdf").status_code == 303
+        got, text = queries("sec", "/projects/tasks")
+        assert got == one_list and text.count("已通过 0/") == 2
+        got, text = queries("sec", f"/projects/tasks/{other.id}")
+        assert got == one_task and text.count("第 2 版") == 3 and text.count("第 1 版") == 3
+        got, text = queries("yiwu", f"/projects/{second.id}")
+        assert got == one_matrix and "心内科" in text and "已上传" in text
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

@@ -19,6 +19,7 @@ from portal.notify.models import Notification, OutboxMessage
 from portal.study.attendance import services as attendance
 from portal.study.matrix.queries import cell_state
 from portal.study.models import StudyAttendance, StudyPlan, StudyRecord, StudyReminder, StudySession
+from portal.study.records import services as records
 from tests.conftest import text_of
 from tests.factories import make_staff, make_user
 
@@ -394,3 +395,90 @@ def test_reminder_job_runs_twice_through_the_queue_and_reminds_once(app, tree, m
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(Notification).where(
         Notification.category == "study")) == 3  # 心内科's secretary and head, 普外科's secretary
+
+
+def test_the_matrix_links_every_cell_and_costs_the_same_queries_for_more_departments(client, app, tree):
+    """Each cell's address is the one url_for builds (the page fills a pattern instead), and the page's queries
+    do not grow with the departments or cells shown."""
+    import re
+
+    from flask import url_for
+    from sqlalchemy import event
+
+    from portal.auth.models import Department
+
+    people(tree)
+    month = current_month()
+    approved_plan(client, tree, month)
+    as_user(client, "yiwu")
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")):
+            statements.append(statement)
+
+    def page() -> str:
+        statements.clear()
+        response = client.get(f"/study?year={month.year}")
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
+
+    engine = app.extensions["db.engine"]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        page()  # the first request also caches the user's roles
+        html = page()
+        few = len(statements)
+        departments = db.session.scalars(select(Department).where(Department.kind == "department")).all()
+        links = set(re.findall(r'class="study-cell" href="([^"]+)"', html))
+        with app.test_request_context():
+            expected = {url_for("study.department_month", department_id=d.id, month=f"{m:%Y-%m}")
+                        for d in departments for m in (month.replace(month=n) for n in range(1, 13))}
+            rows = {url_for("study.department_row", department_id=d.id, year=month.year) for d in departments}
+        assert links == expected
+        assert rows <= set(re.findall(r'<th scope="row" data-label="科室"><a href="([^"]+)"', html))
+        assert '<span class="badge badge-wait">计划已通过</span>' in html
+        for n in range(6):
+            db.session.add(Department(name=f"新科室{n}", code=f"NEW{n}", kind="department",
+                                      parent_id=tree.north.id, path=f"{tree.north.path}{tree.north.id}/"))
+        db.session.commit()
+        assert html.count('class="study-cell"') + 6 * 12 == page().count('class="study-cell"')
+        assert len(statements) == few
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def test_the_department_month_reads_its_sessions_and_records_in_one_query(client, app, tree):
+    from sqlalchemy import event
+
+    people(tree)
+    month = current_month()
+    plan = approved_plan(client, tree, month)
+    first, second = plan.sessions
+    start_record(client, tree, first)
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")):
+            statements.append(statement)
+
+    def page() -> str:
+        statements.clear()
+        response = client.get(month_url(tree, month))
+        assert response.status_code == 200
+        return text_of(response)
+
+    engine = app.extensions["db.engine"]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        page()
+        assert "出勤 0 人" in page()
+        few = len(statements)
+        record = start_record(client, tree, second)
+        staff = set(db.session.scalars(select(User.staff_id).where(User.login_name.in_(("doc", "doc2")))))
+        records.set_attendance(record, staff)
+        db.session.commit()
+        text = page()
+        assert "出勤 0 人" in text and "出勤 2 人" in text and len(statements) == few
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

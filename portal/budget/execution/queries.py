@@ -5,13 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
 from portal.core.scoping import scope_query
 from portal.extensions import db
 
 from .. import VIEW
-from ..models import BudgetLine, BudgetProject, BudgetVersion, BudgetVersionLine, BudgetWarning, Expenditure
+from ..models import (
+    BudgetLine,
+    BudgetProject,
+    BudgetVersion,
+    BudgetVersionLine,
+    BudgetWarning,
+    Expenditure,
+    SpendingMonth,
+)
 from ..money import rate
 
 ZERO = Decimal("0.00")
@@ -65,13 +73,12 @@ def version_amounts(project_id: int, number: int) -> dict[int, Decimal]:
 
 
 def line_spending(project_id: int, line_ids: list[int] | None = None) -> dict[int, tuple[Decimal, Decimal]]:
-    """(committed, spent) per line, summed in the database (exact: numeric columns)."""
-    stmt = (select(Expenditure.line_id,
-                   func.coalesce(func.sum(case((Expenditure.status == "committed", Expenditure.amount))), 0),
-                   func.coalesce(func.sum(case((Expenditure.status == "spent", Expenditure.amount))), 0))
-            .where(Expenditure.project_id == project_id).group_by(Expenditure.line_id))
+    """(committed, spent) per line, summed in the database (exact: numeric columns) from the monthly summary."""
+    stmt = (select(SpendingMonth.line_id, func.coalesce(func.sum(SpendingMonth.committed), 0),
+                   func.coalesce(func.sum(SpendingMonth.spent), 0))
+            .where(SpendingMonth.project_id == project_id).group_by(SpendingMonth.line_id))
     if line_ids is not None:
-        stmt = stmt.where(Expenditure.line_id.in_(line_ids))
+        stmt = stmt.where(SpendingMonth.line_id.in_(line_ids))
     return {line_id: (Decimal(c).quantize(ZERO), Decimal(s).quantize(ZERO))
             for line_id, c, s in db.session.execute(stmt)}
 
@@ -113,25 +120,40 @@ def versions(project_id: int) -> list[BudgetVersion]:
                                    .order_by(BudgetVersion.number)))
 
 
-def dashboard_query(principal, status: str = "", department_id: int | None = None, warned: bool = False):
-    """Every key project in scope with its current budget, committed, spent and open warnings: one query."""
+def project_spending(project_ids: list[int]) -> dict[int, tuple[Decimal, Decimal]]:
+    """(committed, spent) of each project, from the monthly summary on its key (a page of projects)."""
+    if not project_ids:
+        return {}
+    stmt = (select(SpendingMonth.project_id, func.sum(SpendingMonth.committed), func.sum(SpendingMonth.spent))
+            .where(SpendingMonth.project_id.in_(project_ids)).group_by(SpendingMonth.project_id))
+    return {pid: (Decimal(c).quantize(ZERO), Decimal(s).quantize(ZERO)) for pid, c, s in db.session.execute(stmt)}
+
+
+def dashboard_query(principal, status: str = "", department_id: int | None = None, warned: bool = False,
+                    with_spending: bool = True):
+    """Every key project in scope with its current budget, committed, spent and open warnings: one query.
+    Without spending (a page of the dashboard: `project_spending` then sums only the page's projects), the
+    committed and spent columns are left out."""
     budget = (select(BudgetVersion.project_id.label("project_id"), BudgetVersion.total.label("budget"))
               .join(BudgetProject, (BudgetProject.id == BudgetVersion.project_id)
                     & (BudgetProject.current_version == BudgetVersion.number))
               .subquery("budget"))
-    spending = (select(Expenditure.project_id.label("project_id"),
-                       func.sum(case((Expenditure.status == "committed", Expenditure.amount), else_=0))
-                       .label("committed"),
-                       func.sum(case((Expenditure.status == "spent", Expenditure.amount), else_=0)).label("spent"))
-                .group_by(Expenditure.project_id).subquery("spending"))
+    spending = (select(SpendingMonth.project_id.label("project_id"),
+                       func.sum(SpendingMonth.committed).label("committed"),
+                       func.sum(SpendingMonth.spent).label("spent"))
+                .group_by(SpendingMonth.project_id).subquery("spending"))
     warnings = (select(BudgetWarning.project_id.label("project_id"), func.count().label("warnings"))
                 .group_by(BudgetWarning.project_id).subquery("warnings"))
-    stmt = (select(BudgetProject, func.coalesce(budget.c.budget, 0).label("budget"),
-                   func.coalesce(spending.c.committed, 0).label("committed"),
-                   func.coalesce(spending.c.spent, 0).label("spent"),
-                   func.coalesce(warnings.c.warnings, 0).label("warnings"))
-            .outerjoin(budget, budget.c.project_id == BudgetProject.id)
-            .outerjoin(spending, spending.c.project_id == BudgetProject.id)
+    if with_spending:
+        stmt = (select(BudgetProject, func.coalesce(budget.c.budget, 0).label("budget"),
+                       func.coalesce(spending.c.committed, 0).label("committed"),
+                       func.coalesce(spending.c.spent, 0).label("spent"),
+                       func.coalesce(warnings.c.warnings, 0).label("warnings"))
+                .outerjoin(spending, spending.c.project_id == BudgetProject.id))
+    else:
+        stmt = select(BudgetProject, func.coalesce(budget.c.budget, 0).label("budget"),
+                      func.coalesce(warnings.c.warnings, 0).label("warnings"))
+    stmt = (stmt.outerjoin(budget, budget.c.project_id == BudgetProject.id)
             .outerjoin(warnings, warnings.c.project_id == BudgetProject.id))
     stmt = scope_query(stmt, BudgetProject.department_id, principal, VIEW)
     if status:

@@ -23,7 +23,7 @@ from portal.io.columns import CellError, ImportColumn, register_lookup
 from portal.io.imports import ImportType, register
 
 from .. import MANAGE
-from ..execution import warnings
+from ..execution import summary, warnings
 from ..execution.queries import line_spending, version_amounts
 from ..models import BudgetLine, BudgetProject, Expenditure
 from ..money import MoneyError, positive_money
@@ -134,6 +134,7 @@ def _write_many(new, corrections):
              "amount": v["amount"], "description": v["description"], "voucher_no": v["voucher_no"],
              "status": "spent", "over_reason": v.get("over_reason") or "", "attachment_name": "",
              "attachment_type": "", "created_at": now, "updated_at": now, "created_by_id": author} for v in new])
+        summary.count_new((v["_project_id"], v["_line_id"], v["spent_on"], "spent", v["amount"]) for v in new)
         db.session.flush()
         for project_id in sorted({v["_project_id"] for v in new}):
             warnings.check_thresholds(db.session.get(BudgetProject, project_id))

@@ -17,7 +17,7 @@ from portal.core.service import ServiceError, atomic, clean
 from portal.core.timeutil import format_date
 from portal.extensions import db
 
-from ..execution import warnings
+from ..execution import summary, warnings
 from ..execution.queries import line_figures
 from ..models import BudgetLine, BudgetProject, Expenditure
 
@@ -81,6 +81,7 @@ def add_expenditure(project: BudgetProject, user: User, *, line_id: int | None, 
                        attachment_type=content_type, attachment=attachment[1] if attachment else None)
     db.session.add(item)
     db.session.flush()
+    summary.count_new([(item.project_id, item.line_id, item.spent_on, item.status, item.amount)])
     audit.record("create", "budget_expenditure", item.id, label=f"{project.name} {voucher_no}",
                  after={**audit.snapshot(item, FIELDS), "project": project.code})
     if item.status == "committed":
@@ -115,6 +116,7 @@ class ExpenditureSubject:
         before = item.status
         item.status = status
         db.session.flush()
+        summary.count_status(item.project_id, item.line_id, item.spent_on, item.amount, before, status)
         audit.record("update", "budget_expenditure", item.id, label=item.voucher_no, before={"status": before},
                      after={"status": status})
         return item

@@ -11,8 +11,8 @@ from .projects import (
                        BudgetVersion,
                        BudgetVersionLine,
 )
-from .spending import EXPENDITURE_STATES, WARNING_KINDS, BudgetWarning, Expenditure
+from .spending import EXPENDITURE_STATES, WARNING_KINDS, BudgetWarning, Expenditure, SpendingMonth
 
 __all__ = ["CATEGORIES", "CHANGE_KINDS", "CHANGE_STATES", "EXPENDITURE_STATES", "PROJECT_STATES", "WARNING_KINDS",
            "BudgetChange", "BudgetLine", "BudgetProject", "BudgetVersion", "BudgetVersionLine", "BudgetWarning",
-           "Expenditure"]
+           "Expenditure", "SpendingMonth"]

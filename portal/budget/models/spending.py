@@ -5,10 +5,20 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.core.models import Model
+from portal.core.models import Base, Model
 
 from .projects import MONEY, BudgetLine, BudgetProject
 
@@ -41,6 +51,27 @@ class Expenditure(Model):
     @property
     def status_label(self) -> str:
         return EXPENDITURE_STATES[self.status]
+
+
+class SpendingMonth(Base):
+    """Expenditures summed per project, line and month (the month of `spent_on`).
+
+    Kept current by every write of an expenditure, in the same transaction (an upsert that adds to the sums,
+    so two writes at once both count): `expenditures` counts every state, `committed` and `spent` sum the
+    amounts in that state (rejected ones count in `expenditures` only). `cli.py rebuild-summaries` recomputes
+    it from the expenditures.
+    """
+
+    __tablename__ = "budget_spending_months"
+    __table_args__ = (PrimaryKeyConstraint("project_id", "line_id", "month", name="pk_budget_spending_months"),
+                      Index("ix_budget_spending_months_month", "month"))
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("budget_projects.id", ondelete="CASCADE"))
+    line_id: Mapped[int] = mapped_column(ForeignKey("budget_lines.id", ondelete="CASCADE"))
+    month: Mapped[date] = mapped_column(Date)  # the first day of the month
+    expenditures: Mapped[int] = mapped_column(Integer)
+    committed: Mapped[Decimal] = mapped_column(MONEY)
+    spent: Mapped[Decimal] = mapped_column(MONEY)
 
 
 class BudgetWarning(Model):

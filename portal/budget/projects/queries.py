@@ -22,13 +22,13 @@ def project_or_404(project_id, perm=VIEW) -> BudgetProject:
 
 def detail_context(project: BudgetProject, version: int | None = None) -> dict:
     """What the project page shows: execution against a version, warnings, versions, changes, actions."""
-    numbers = [v.number for v in versions(project.id)]
-    if version is not None and version not in numbers:
+    known = versions(project.id)
+    if version is not None and version not in [v.number for v in known]:
         abort(404)
     principal = current_user.principal
     active = project.status == "active"
     return {"project": project, "execution": execution(project, version), "warnings": project_warnings(project.id),
-            "versions": versions(project.id), "changes": project_changes(project.id),
+            "versions": known, "changes": project_changes(project.id),
             "elapsed": elapsed_share(project, local_today()),
             "can_manage": active and principal.can_act_on(MANAGE, project.department_id),
             "can_change": active and principal.can_act_on(CHANGE, project.department_id)}

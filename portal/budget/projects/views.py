@@ -17,7 +17,7 @@ from portal.core.timeutil import utcnow
 from portal.io.export import Column, export_rows
 
 from .. import MANAGE, VIEW, bp
-from ..execution.queries import ZERO, Figures, dashboard_query, dashboard_rows
+from ..execution.queries import ZERO, Figures, dashboard_query, dashboard_rows, project_spending
 from ..models import PROJECT_STATES
 from . import services
 from .forms import CloseForm, ProjectForm, SettingsForm
@@ -38,8 +38,8 @@ def dashboard():
     """All key projects in scope with execution rates and warnings."""
     status, department_id, warned, args = _filters()
     principal = current_user.principal
-    page = paginate(dashboard_query(principal, status, department_id, warned), arg_int("page", 1),
-                    current_app.config["PAGE_SIZE"], scalars=False)
+    page = paginate(dashboard_query(principal, status, department_id, warned, with_spending=False),
+                    arg_int("page", 1), current_app.config["PAGE_SIZE"], scalars=False)
     page.items = dashboard_rows_of(page.items)
     return render("budget/dashboard.html", "budget/_project_rows.html", page=page, args=args, states=PROJECT_STATES,
                   status_filter=status, warned=warned, department_id=department_id,
@@ -47,8 +47,11 @@ def dashboard():
 
 
 def dashboard_rows_of(items) -> list[dict]:
+    """A page of projects with their figures: the spending summed for these projects only."""
+    spending = project_spending([m["BudgetProject"].id for m in items])
     return [{"project": m["BudgetProject"],
-             "figures": Figures(*(Decimal(m[k]).quantize(ZERO) for k in ("budget", "committed", "spent"))),
+             "figures": Figures(Decimal(m["budget"]).quantize(ZERO),
+                                *spending.get(m["BudgetProject"].id, (ZERO, ZERO))),
              "warnings": int(m["warnings"])} for m in items]
 
 

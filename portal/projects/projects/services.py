@@ -6,9 +6,11 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import lazyload
 
 from portal.auth.models import Department
 from portal.auth.queries import active_user_ids_with_roles
@@ -154,7 +156,7 @@ def close(project: Project) -> Project:
 
 
 def list_query(q: str = "", status: str = "", category: str = ""):
-    stmt = select(Project)
+    stmt = select(Project).options(lazyload(Project.materials))  # a list shows no materials
     if status:
         stmt = stmt.where(Project.status == status)
     if category:
@@ -171,10 +173,22 @@ def category_choices() -> list[str]:
 
 # -- Progress -----------------------------------------------------------------------------------------------
 
+class Cell(NamedTuple):
+    """One department's one material in the matrix."""
+
+    item_id: int
+    status: str
+
+    @property
+    def status_label(self) -> str:
+        return ITEM_STATES[self.status]
+
+
 @dataclass
 class MatrixRow:
-    task: ProjectTask
-    cells: list[ProjectItem | None]
+    task_id: int
+    department: str  # the department's name
+    cells: list[Cell | None]
     passed: int
 
     @property
@@ -200,20 +214,27 @@ class Matrix:
 
 
 def matrix(project: Project) -> Matrix:
-    """Departments x materials with each cell's state; the completion rate counts passed cells."""
+    """Departments x materials with each cell's state; the completion rate counts passed cells. Two queries of
+    plain rows (the tasks with their departments' names, the items' states), not ORM objects per cell."""
     materials = list(project.materials)
-    tasks = list(db.session.scalars(select(ProjectTask).join(Department, Department.id == ProjectTask.department_id)
-                                    .where(ProjectTask.project_id == project.id)
-                                    .order_by(Department.sort_order, Department.name)))
+    tasks = db.session.execute(select(ProjectTask.id, Department.name)
+                               .join(Department, Department.id == ProjectTask.department_id)
+                               .where(ProjectTask.project_id == project.id)
+                               .order_by(Department.sort_order, Department.name, ProjectTask.id)).all()
+    items: dict[int, dict[int, Cell]] = {}
+    for item_id, task_id, material_id, status in db.session.execute(
+            select(ProjectItem.id, ProjectItem.task_id, ProjectItem.material_id, ProjectItem.status)
+            .join(ProjectTask, ProjectTask.id == ProjectItem.task_id).where(ProjectTask.project_id == project.id)):
+        items.setdefault(task_id, {})[material_id] = Cell(item_id, status)
     counts = dict.fromkeys(ITEM_STATES, 0)
     rows = []
-    for task in tasks:
-        by_material = {item.material_id: item for item in task.items}
+    for task_id, department in tasks:
+        by_material = items.get(task_id, {})
         cells = [by_material.get(m.id) for m in materials]
         for cell in cells:
             if cell is not None:
                 counts[cell.status] += 1
-        rows.append(MatrixRow(task, cells, sum(1 for c in cells if c and c.status == "passed")))
+        rows.append(MatrixRow(task_id, department, cells, sum(1 for c in cells if c and c.status == "passed")))
     return Matrix(project, materials, rows, counts, project.is_overdue(local_today()))
 
 

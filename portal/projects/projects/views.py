@@ -176,7 +176,7 @@ def export_matrix(project_id: int):
     """The progress matrix as .xlsx (one row per department, one column per material)."""
     project = get_or_404(Project, project_id)
     matrix = services.matrix(project)
-    columns = [Column("科室", lambda r: r.task.department.name, 18)]
+    columns = [Column("科室", lambda r: r.department, 18)]
     for index, material in enumerate(matrix.materials):
         columns.append(Column(material.name, lambda r, i=index: r.cells[i].status_label if r.cells[i] else "—", 14))
     columns.append(Column("完成率", lambda r: f"{r.rate:.0%}", 10))

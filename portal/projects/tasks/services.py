@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import defaultload, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.approvals import services as approvals
 from portal.approvals import subjects
@@ -93,9 +95,11 @@ def submit(task: ProjectTask, user: User, comment: str = "") -> int:
 
 
 def list_query(principal, perm=VIEW, open_only: bool = False):
-    """The tasks of published and closed projects in the departments the principal reaches."""
+    """The tasks of published and closed projects in the departments the principal reaches (with their project
+    and department; items and materials are not loaded for a list: `progress_of` counts them)."""
     stmt = (select(ProjectTask).join(Project, Project.id == ProjectTask.project_id)
-            .where(Project.status.in_(("published", "closed"))))
+            .where(Project.status.in_(("published", "closed")))
+            .options(lazyload(ProjectTask.items), defaultload(ProjectTask.project).lazyload(Project.materials)))
     if open_only:
         stmt = stmt.where(Project.status == "published", ProjectTask.id.in_(
             select(ProjectItem.task_id).where(ProjectItem.status.in_(UPLOADABLE))))
@@ -107,8 +111,24 @@ def my_tasks_query(principal, open_only: bool = False):
     return list_query(principal, SUBMIT, open_only)
 
 
-def progress(task: ProjectTask) -> tuple[int, int]:
-    return sum(1 for i in task.items if i.status == "passed"), len(task.items)
+def progress_of(task_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """(passed, all) materials of each task: one grouped query for a page of tasks."""
+    if not task_ids:
+        return {}
+    stmt = (select(ProjectItem.task_id, func.count(case((ProjectItem.status == "passed", 1))), func.count())
+            .where(ProjectItem.task_id.in_(task_ids)).group_by(ProjectItem.task_id))
+    found = {task_id: (int(done), int(count)) for task_id, done, count in db.session.execute(stmt)}
+    return {task_id: found.get(task_id, (0, 0)) for task_id in task_ids}
+
+
+def load_files(task: ProjectTask) -> None:
+    """Every file version of the task's items in one query (the page lists them all), newest first per item."""
+    by_item: dict[int, list[ItemFile]] = {item.id: [] for item in task.items}
+    for record in db.session.scalars(select(ItemFile).where(ItemFile.item_id.in_(list(by_item)))
+                                     .order_by(ItemFile.item_id, ItemFile.version.desc())):
+        by_item[record.item_id].append(record)
+    for item in task.items:
+        set_committed_value(item, "files", by_item[item.id])
 
 
 class ItemSubject:

@@ -31,10 +31,11 @@ def list_tasks():
     stmt = services.my_tasks_query(current_user.principal, open_only=show == "open")
     page = paginate(stmt, arg_int("page", 1), current_app.config["PAGE_SIZE"])
     return render("projects/tasks/list.html", "projects/tasks/_rows.html", page=page, args={"show": show},
-                  show=show, today=local_today(), progress=services.progress)
+                  show=show, today=local_today(), progress=services.progress_of([t.id for t in page.items]))
 
 
 def _page(task: ProjectTask, status: int = 200, error: str = "", error_item: int | None = None):
+    services.load_files(task)
     can_submit = (current_user.principal.can_act_on(SUBMIT, task.department_id)
                   and task.project.status == "published")
     return render("projects/tasks/detail.html", status=status, task=task, project=task.project,

@@ -1,11 +1,15 @@
-"""The departments x months matrix: each cell's state from one grouped query over the period's plans."""
+"""The departments x months matrix: each cell's state from one grouped query over the period's plans.
+
+Departments are plain rows (id, name); completion per row and per column is counted once in `build`, so the
+page (about a thousand cells) renders without calling back into Python per cell."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
-from sqlalchemy import case, false, func, select
+from sqlalchemy import and_, case, false, func, select
 
 from portal.auth.models import Department
 from portal.core.months import current_month, next_month
@@ -36,7 +40,7 @@ class Cell:
 
 @dataclass
 class MatrixRow:
-    department: Department
+    department: Any  # a row with .id and .name
     cells: list[Cell] = field(default_factory=list)
 
     def complete(self, upto: date) -> int:
@@ -48,28 +52,31 @@ class Matrix:
     months: list[date]
     rows: list[MatrixRow]
     upto: date  # months after this one are not yet due (not counted in the rates)
+    counts: dict[str, int] = field(init=False)  # due cells per state
+    complete_cells: int = field(init=False)
+    columns_complete: list[int] = field(init=False)  # per month: departments complete
+
+    def __post_init__(self) -> None:
+        counts = dict.fromkeys(CELL_STATES, 0)
+        columns = [0] * len(self.months)
+        for row in self.rows:
+            for index, cell in enumerate(row.cells):
+                if cell.month <= self.upto:
+                    counts[cell.state] += 1
+                if cell.state == "complete":
+                    columns[index] += 1
+        self.counts, self.columns_complete = counts, columns
+        self.complete_cells = sum(r.complete(self.upto) for r in self.rows)
 
     def due_months(self) -> list[date]:
         return [m for m in self.months if m <= self.upto]
 
     def column_complete(self, index: int) -> int:
-        return sum(1 for r in self.rows if r.cells[index].state == "complete")
-
-    def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(CELL_STATES, 0)
-        for row in self.rows:
-            for cell in row.cells:
-                if cell.month <= self.upto:
-                    counts[cell.state] += 1
-        return counts
+        return self.columns_complete[index]
 
     @property
     def due_cells(self) -> int:
         return len(self.rows) * len(self.due_months())
-
-    @property
-    def complete_cells(self) -> int:
-        return sum(r.complete(self.upto) for r in self.rows)
 
     @property
     def rate(self) -> float | None:
@@ -90,8 +97,8 @@ def cell_state(plan_status: str | None, sessions: int, records: int, approved: i
 
 
 def study_departments(principal, division_id: int | None = None, department_id: int | None = None):
-    """The active departments the principal may view study records of, optionally within a division."""
-    stmt = select(Department).where(Department.kind == "department", Department.is_active)
+    """The active departments (id, name) the principal may view study records of, optionally within a division."""
+    stmt = select(Department.id, Department.name).where(Department.kind == "department", Department.is_active)
     if division_id:
         division = db.session.get(Department, division_id)
         stmt = stmt.where(Department.path.startswith(f"{division.path}{division.id}/") if division else false())
@@ -100,9 +107,10 @@ def study_departments(principal, division_id: int | None = None, department_id: 
     return scope_query(stmt, Department.id, principal, VIEW).order_by(Department.path, Department.sort_order)
 
 
-def divisions() -> list[Department]:
-    return list(db.session.scalars(select(Department).where(Department.kind.in_(("hospital", "division")),
-                                                            Department.is_active).order_by(Department.path)))
+def divisions() -> list:
+    """The hospital and its divisions (id, name), for the filter."""
+    return list(db.session.execute(select(Department.id, Department.name).where(
+        Department.kind.in_(("hospital", "division")), Department.is_active).order_by(Department.path)))
 
 
 def months_of(first: date, last: date) -> list[date]:
@@ -114,18 +122,25 @@ def months_of(first: date, last: date) -> list[date]:
 
 
 def cells(department_ids: list[int], first: date, last: date) -> dict[tuple[int, date], Cell]:
-    """Every plan of the departments within the months, as cells (one grouped query)."""
+    """Every plan of the departments within the months, as cells (one query: the plans on the month index, their
+    sessions counted per plan, their records grouped by department and month, the keys a record copies from its
+    plan)."""
     if not department_ids:
         return {}
-    stmt = (select(StudyPlan.department_id, StudyPlan.month, StudyPlan.status,
-                   func.count(func.distinct(StudySession.id)), func.count(StudyRecord.id),
-                   func.coalesce(func.sum(case((StudyRecord.status == "approved", 1), else_=0)), 0),
-                   func.coalesce(func.sum(case((StudyRecord.status == "returned", 1), else_=0)), 0))
-            .select_from(StudyPlan)
-            .outerjoin(StudySession, StudySession.plan_id == StudyPlan.id)
-            .outerjoin(StudyRecord, StudyRecord.session_id == StudySession.id)
-            .where(StudyPlan.department_id.in_(department_ids), StudyPlan.month >= first, StudyPlan.month <= last)
-            .group_by(StudyPlan.id, StudyPlan.department_id, StudyPlan.month, StudyPlan.status))
+    sessions = (select(func.count()).where(StudySession.plan_id == StudyPlan.id).correlate(StudyPlan)
+                .scalar_subquery())
+    records = (select(StudyRecord.department_id, StudyRecord.month, func.count().label("records"),
+                      func.sum(case((StudyRecord.status == "approved", 1), else_=0)).label("approved"),
+                      func.sum(case((StudyRecord.status == "returned", 1), else_=0)).label("returned"))
+               .where(StudyRecord.department_id.in_(department_ids), StudyRecord.month >= first,
+                      StudyRecord.month <= last)
+               .group_by(StudyRecord.department_id, StudyRecord.month).subquery("records"))
+    stmt = (select(StudyPlan.department_id, StudyPlan.month, StudyPlan.status, sessions,
+                   func.coalesce(records.c.records, 0), func.coalesce(records.c.approved, 0),
+                   func.coalesce(records.c.returned, 0))
+            .outerjoin(records, and_(records.c.department_id == StudyPlan.department_id,
+                                     records.c.month == StudyPlan.month))
+            .where(StudyPlan.department_id.in_(department_ids), StudyPlan.month >= first, StudyPlan.month <= last))
     result = {}
     for dept, month, status, sessions, records, approved, returned in db.session.execute(stmt):
         result[(dept, month)] = Cell(dept, month, cell_state(status, sessions, records, int(approved), int(returned)),
@@ -135,7 +150,7 @@ def cells(department_ids: list[int], first: date, last: date) -> dict[tuple[int,
 
 def build(principal, first: date, last: date, division_id: int | None = None,
           department_id: int | None = None, today: date | None = None) -> Matrix:
-    departments = list(db.session.scalars(study_departments(principal, division_id, department_id)))
+    departments = list(db.session.execute(study_departments(principal, division_id, department_id)))
     months = months_of(first, last)
     found = cells([d.id for d in departments], first, last)
     rows = [MatrixRow(d, [found.get((d.id, m)) or Cell(d.id, m) for m in months]) for d in departments]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import abort
+from flask import abort, url_for
 from flask_login import current_user
 
 from portal.core.listing import arg_int
@@ -17,8 +17,10 @@ from portal.io.export import Column, export_rows
 
 from .. import VIEW, bp
 from ..common import department_or_404
-from ..models import CELL_STATES
+from ..models import CELL_BADGE, CELL_STATES
 from . import queries
+
+_ID, _MONTH = 987654321, "MONTH"  # placeholders: url_for once, then the pattern per cell
 
 
 def _filters() -> tuple[int, int | None, dict]:
@@ -33,13 +35,39 @@ def _percent(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.1f}%"
 
 
+def month_link_pattern() -> str:
+    """The address of a department-month with {department} and {month} to fill in (url_for per cell is a
+    tenth of the page's time on a thousand cells)."""
+    return url_for("study.department_month", department_id=_ID, month=_MONTH).replace(
+        str(_ID), "{department}").replace(_MONTH, "{month}")
+
+
+def grid(result: queries.Matrix, year: int) -> list[tuple]:
+    """The table's rows as plain values: (department, its year's address, cells, rate); a cell is (address,
+    label, badge), badge None for a month not yet due without a plan (shown as a dash)."""
+    pattern = month_link_pattern()
+    row_link = url_for("study.department_row", department_id=_ID, year=year).replace(str(_ID), "{department}")
+    months = [f"{m:%Y-%m}" for m in result.months]
+    due = len(result.due_months())
+    out = []
+    for row in result.rows:
+        dept = row.department.id
+        cells = [(pattern.format(department=dept, month=text), CELL_STATES[cell.state],
+                  CELL_BADGE[cell.state] if cell.month <= result.upto or cell.state != "none" else None)
+                 for text, cell in zip(months, row.cells, strict=True)]
+        out.append((row.department, row_link.format(department=dept), cells,
+                    _percent(row.complete(result.upto) / due if due else None)))
+    return out
+
+
 @bp.route("")
 @require(VIEW)
 def matrix():
     """Departments x months of a year, each cell's state linking to the department-month."""
     year, division, args = _filters()
     result = queries.build(current_user.principal, date(year, 1, 1), date(year, 12, 1), division)
-    return render("study/matrix.html", matrix=result, year=year, division=division, args=args,
+    return render("study/matrix.html", matrix=result, grid=grid(result, year),
+                  month_labels=[f"{m.month}月" for m in result.months], year=year, division=division, args=args,
                   divisions=queries.divisions(), states=CELL_STATES, percent=_percent, this_year=local_today().year)
 
 

@@ -15,7 +15,7 @@ from .. import SUBMIT, VIEW, bp
 from ..common import department_or_404, month_or_400, uploaded_files
 from ..models import CELL_STATES
 from ..records.forms import StartRecordForm
-from . import services
+from . import queries, services
 from .forms import SessionForm, SubmitPlanForm
 
 
@@ -25,14 +25,13 @@ def _unfielded(error: ServiceError) -> str:
 
 
 def _page(dept, month, session_form=None, submit_form=None, status=200, error=""):
-    from ..matrix.queries import cells
-
     plan = services.find_plan(dept.id, month)
-    cell = cells([dept.id], month, month).get((dept.id, month))
+    sessions = queries.session_rows(plan)
+    cell = queries.month_cell(plan, sessions)
     can_submit = current_user.principal.can_act_on(SUBMIT, dept.id)
     editable = can_submit and (plan is None or plan.status in services.EDITABLE)
     first, last = month_bounds(month)
-    return render("study/department_month.html", status=status, dept=dept, month=month, plan=plan,
+    return render("study/department_month.html", status=status, dept=dept, month=month, plan=plan, sessions=sessions,
                   cell_label=CELL_STATES[cell.state] if cell else CELL_STATES["none"],
                   cell_badge=cell.badge if cell else "off", can_submit=can_submit, editable=editable,
                   session_form=session_form or SessionForm(formdata=None), first=first, last=last,

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 from sqlalchemy import Select, func, literal_column, select
 
 from portal.auth.models import Staff, User
-from portal.core.listing import Page, count_rows, paginate
-from portal.extensions import db
+from portal.core.listing import Page, paginate
 
 from .models import ApprovalInstance, ApprovalProcess, ApprovalTask
 
@@ -36,10 +33,8 @@ def _task_rows(where, order) -> Select:
 
 def _task_page(where, order, page: int, per_page: int) -> Page:
     """One count over approval_tasks alone (no joins) and one page of rows."""
-    total = count_rows(select(ApprovalTask.id).where(*where))
-    page = min(max(page, 1), max(1, math.ceil(total / per_page)))
-    stmt = _task_rows(where, order).limit(per_page).offset((page - 1) * per_page)
-    return Page(db.session.execute(stmt).all(), page, per_page, total)
+    return paginate(_task_rows(where, order), page, per_page, scalars=False,
+                    count_stmt=select(ApprovalTask.id).where(*where))
 
 
 TODO_ORDER = (ApprovalTask.due_at.asc().nulls_last(), ApprovalTask.id)

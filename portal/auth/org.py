@@ -93,11 +93,24 @@ def department_tree(include_inactive: bool = True) -> list[Department]:
     stmt = select(Department)
     if not include_inactive:
         stmt = stmt.where(Department.is_active)
-    rows = list(db.session.scalars(stmt))
-    children: dict[int | None, list[Department]] = {}
+    return tree_order(list(db.session.scalars(stmt)))
+
+
+def department_rows(include_inactive: bool = True) -> list:
+    """The same departments in the same order as plain rows (id, name, parent_id, sort_order, path):
+    for the department choices on every list page, no ORM objects."""
+    stmt = select(Department.id, Department.name, Department.parent_id, Department.sort_order, Department.path)
+    if not include_inactive:
+        stmt = stmt.where(Department.is_active)
+    return tree_order(db.session.execute(stmt).all())
+
+
+def tree_order(rows: list) -> list:
+    """Rows with id, parent_id, sort_order and name, parents before children and siblings by (sort_order, name)."""
+    children: dict[int | None, list] = {}
     for row in rows:
         children.setdefault(row.parent_id, []).append(row)
-    ordered: list[Department] = []
+    ordered: list = []
 
     def walk(parent_id):
         for node in sorted(children.get(parent_id, []), key=lambda d: (d.sort_order, d.name)):

@@ -191,7 +191,8 @@ def load_user(user_id: str) -> User | None:
             if store.generation != generation:
                 store.entries, store.generation = {}, generation
     max_age = timedelta(hours=current_app.config["SESSION_MAX_HOURS"])
-    cached = store.entries.get(digest)
+    # No generation row (a database not built by the migrations): nothing is cached, every request reads the rows.
+    cached = store.entries.get(digest) if generation is not None else None
     if cached is not None and cached.user_id == pk and utcnow() - cached.created_at <= max_age:
         user = cached.attach()
         user.session_key = key
@@ -214,7 +215,8 @@ def load_user(user_id: str) -> User | None:
     g.signed_in, g.session_digest = SignedIn.of(user, user_session), digest
     with store.lock:
         store.loads += 1
-        if store.generation == generation:  # another request may have seen a newer generation meanwhile
+        # Another request may have seen a newer generation meanwhile.
+        if generation is not None and store.generation == generation:
             if len(store.entries) >= CACHE_SIZE:
                 store.entries.clear()
             store.entries[digest] = g.signed_in

@@ -177,3 +177,28 @@ def test_a_touch_of_the_session_does_not_empty_the_caches(pair):
         db.session.commit()
     assert first.get("/").status_code == 200
     assert store.generation == generation
+
+
+def test_without_the_generation_row_nothing_is_served_from_the_cache(pair):
+    from sqlalchemy import text
+
+    one, _ = pair
+    _, first, _ = _browser(pair)
+    with one.app_context():
+        db.session.execute(text("DELETE FROM api_auth_generation"))
+        db.session.commit()
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    engine = one.extensions["db.engine"]
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert first.get("/").status_code == 200 and first.get("/").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+        with one.app_context():
+            db.session.execute(text("INSERT INTO api_auth_generation (id, value) VALUES (1, 424242)"))
+            db.session.commit()
+    assert sum("user_sessions" in statement for statement in seen) == 2

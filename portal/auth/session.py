@@ -185,6 +185,7 @@ def load_user(user_id: str) -> User | None:
         return None
     digest = session_key_hash(key)
     generation = db.session.execute(GENERATION).scalar()  # before the rows: a later write always moves it on
+    g.auth_generation = generation  # also what this worker's department choices are kept for (org.department_rows)
     store = session_cache()
     if store.generation != generation:
         with store.lock:

@@ -202,3 +202,29 @@ def test_without_the_generation_row_nothing_is_served_from_the_cache(pair):
             db.session.execute(text("INSERT INTO api_auth_generation (id, value) VALUES (1, 424242)"))
             db.session.commit()
     assert sum("user_sessions" in statement for statement in seen) == 2
+
+
+def test_department_choices_are_kept_per_generation_and_a_new_department_shows_at_once(pair):
+    one, _ = pair
+    _, first, second = _browser(pair, roles=("sysadmin",))
+    second.get("/admin/users")
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    engine = pair[1].extensions["db.engine"]
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert second.get("/admin/users").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert not any("FROM departments" in statement for statement in seen)
+
+    def add():
+        division = db.session.scalar(select(Department).where(Department.kind == "division").limit(1))
+        org.create_department(name="新建缓存科", code="SC-NEW", kind="department", parent_id=division.id)
+
+    _change(one, add)
+    assert "新建缓存科" in second.get("/admin/users").get_data(as_text=True)
+    assert "新建缓存科" in first.get("/admin/staff").get_data(as_text=True)

@@ -56,6 +56,9 @@ class Config:
     PASSWORD_HASH_METHOD = "scrypt:32768:8:1"
 
     PERMANENT_SESSION_LIFETIME = timedelta(hours=SESSION_MAX_HOURS)
+    # The cookie is sent again only when it changes (the idle timer moves at most every 30 s, see auth.session),
+    # not signed and sent on every response.
+    SESSION_REFRESH_EACH_REQUEST = False
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     # None: Secure exactly when PUBLIC_URL is https (decided in create_app); PORTAL_COOKIE_SECURE=1/0 forces it.

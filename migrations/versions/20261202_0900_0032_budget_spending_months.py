@@ -1,14 +1,14 @@
 """budget spending months: expenditures summed per project, line and month, back-filled from the expenditures
 
 Revision ID: 0032
-Revises: 0028
+Revises: 0030
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0032"
-down_revision = "0028"
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 

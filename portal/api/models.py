@@ -83,8 +83,9 @@ class SsoNonce(Base, IdMixin):
 
 class ApiAuthGeneration(Base):
     """One row: set to a new, never repeated value by database triggers on every write that can change what a
-    token may do (the token, its client, its account, roles and grants); each worker's token cache is valid for
-    one value (see portal.api.tokens)."""
+    token may do (the token, its client, its account, roles and grants) or what a signed-in page user is (their
+    account, staff record, department, the end of their session); each worker's token cache and session cache
+    is valid for one value (see portal.api.tokens and portal.auth.session)."""
 
     __tablename__ = "api_auth_generation"
 

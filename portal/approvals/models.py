@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.auth.models import User
@@ -118,7 +130,12 @@ class ApprovalInstance(Model):
 
 class ApprovalTask(Base, IdMixin):
     __tablename__ = "approval_tasks"
-    __table_args__ = (Index("ix_approval_tasks_assignee_status", "assignee_id", "status"),)
+    __table_args__ = (
+        Index("ix_approval_tasks_assignee_status", "assignee_id", "status"),
+        # The to-do list: one user's pending tasks in deadline order (NULLS LAST is the default for ASC).
+        Index("ix_approval_tasks_todo", "assignee_id", "due_at", "id",
+              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+    )
 
     instance_id: Mapped[int] = mapped_column(ForeignKey("approval_instances.id", ondelete="CASCADE"), index=True)
     step_position: Mapped[int] = mapped_column(Integer)

@@ -22,7 +22,7 @@ def build_todo(user) -> PanelContent:
     for task in page.items:
         overdue = task.due_at is not None and task.due_at < now
         meta = f"{task.step_name} · 时限 {format_datetime(task.due_at)}" if task.due_at else task.step_name
-        rows.append(Row(task.instance.title, url_for("approvals.view_instance", instance_id=task.instance_id),
+        rows.append(Row(task.title, url_for("approvals.view_instance", instance_id=task.instance_id),
                         meta=meta, badge="已超时" if overdue else "", state="bad" if overdue else ""))
     content = PanelContent(figures=[Figure("待审批", page.total, todo_url, "wait" if page.total else "")],
                            rows=rows)

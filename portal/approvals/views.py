@@ -16,10 +16,11 @@ from portal.core.service import ServiceError
 from portal.extensions import db
 
 from . import VIEW_ALL, bp, queries, services, subjects
-from .models import INSTANCE_STATES, ApprovalAttachment, ApprovalInstance
+from .models import INSTANCE_STATES, STATE_BADGE, TASK_STATES, ApprovalAttachment, ApprovalInstance
 
 CHANGED = {"approvals-changed": True, "notifications-changed": True}
 MAX_FILES = 5
+TASK_LABELS = {"task_states": TASK_STATES, "state_badges": STATE_BADGE}
 
 
 @bp.route("/todo")
@@ -28,7 +29,7 @@ def list_todo():
     """Tasks waiting for the signed-in user, the most urgent first."""
     page = queries.todo(current_user.id, arg_int("page", 1), current_app.config["PAGE_SIZE"])
     return render("approvals/todo_list.html", "approvals/_task_rows.html", page=page, args={},
-                  endpoint="approvals.list_todo", empty="没有待您审批的事项。")
+                  endpoint="approvals.list_todo", empty="没有待您审批的事项。", **TASK_LABELS)
 
 
 @bp.route("/done")
@@ -37,7 +38,7 @@ def list_done():
     """Tasks the signed-in user has decided."""
     page = queries.done(current_user.id, arg_int("page", 1), current_app.config["PAGE_SIZE"])
     return render("approvals/done_list.html", "approvals/_task_rows.html", page=page, args={},
-                  endpoint="approvals.list_done", empty="您还没有处理过审批。")
+                  endpoint="approvals.list_done", empty="您还没有处理过审批。", **TASK_LABELS)
 
 
 @bp.route("/mine")

@@ -133,9 +133,16 @@ class User(Model, UserMixin):
 
     @property
     def principal(self):
+        # Asked for by every permission check of a page: kept on this object for its access version.
+        memo = self.__dict__.get("_principal")
+        version = self.access_version
+        if memo is not None and memo[0] == version:
+            return memo[1]
         from .principal import principal_for
 
-        return principal_for(self)
+        principal = principal_for(self)
+        self._principal = (version, principal)
+        return principal
 
 
 class PasswordHistory(Base, IdMixin):

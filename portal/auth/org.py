@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app, g, has_request_context, request
 from sqlalchemy import func, select
 
 from portal.core import audit
@@ -93,11 +94,35 @@ def department_tree(include_inactive: bool = True) -> list[Department]:
     stmt = select(Department)
     if not include_inactive:
         stmt = stmt.where(Department.is_active)
-    rows = list(db.session.scalars(stmt))
-    children: dict[int | None, list[Department]] = {}
+    return tree_order(list(db.session.scalars(stmt)))
+
+
+def department_rows(include_inactive: bool = True) -> list:
+    """The same departments in the same order as plain rows (id, name, parent_id, sort_order, path):
+    for the department choices on every list page, no ORM objects.
+
+    A page read reuses this worker's copy while the auth generation its session loader read is unchanged:
+    every write to departments moves that generation on (a trigger, in the writing transaction)."""
+    generation = g.get("auth_generation") if has_request_context() and request.method == "GET" else None
+    cached = current_app.extensions.get("department_rows")
+    if generation is not None and cached is not None and cached[0] == generation and include_inactive in cached[1]:
+        return list(cached[1][include_inactive])
+    stmt = select(Department.id, Department.name, Department.parent_id, Department.sort_order, Department.path)
+    if not include_inactive:
+        stmt = stmt.where(Department.is_active)
+    rows = tree_order(db.session.execute(stmt).all())
+    if generation is not None:
+        kept = cached[1] if cached is not None and cached[0] == generation else {}
+        current_app.extensions["department_rows"] = (generation, {**kept, include_inactive: rows})
+    return list(rows)
+
+
+def tree_order(rows: list) -> list:
+    """Rows with id, parent_id, sort_order and name, parents before children and siblings by (sort_order, name)."""
+    children: dict[int | None, list] = {}
     for row in rows:
         children.setdefault(row.parent_id, []).append(row)
-    ordered: list[Department] = []
+    ordered: list = []
 
     def walk(parent_id):
         for node in sorted(children.get(parent_id, []), key=lambda d: (d.sort_order, d.name)):

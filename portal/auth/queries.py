@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import selectinload, undefer
 
 from portal.core.listing import Page, Sort, apply_sort, paginate
 from portal.core.scoping import scope_query
 from portal.extensions import db
 
-from .models import Department, Role, Staff, User, user_roles
+from .models import Department, LoginThrottle, Role, Staff, User, user_roles
 
 USER_SORTS = {"login_name": User.login_name, "name": Staff.name, "department": Department.name,
               "last_login": User.last_login_at, "created": User.created_at}
@@ -36,12 +37,16 @@ def _in_department_tree(column, department_id: int):
     return column.in_(subtree)
 
 
-def users_query(filters: UserFilters, sort: Sort) -> Select:
+def users_query(filters: UserFilters, sort: Sort, columns=None) -> Select:
+    """Users (or, given `columns`, those columns of them) filtered and sorted; staff and department joined."""
     from portal.core.timeutil import utcnow
 
-    stmt = (select(User).outerjoin(Staff, User.staff_id == Staff.id)
-            .outerjoin(Department, Staff.department_id == Department.id)
-            .options(selectinload(User.roles), undefer(User.locked_until)))
+    if columns is None:
+        stmt = select(User).options(selectinload(User.roles), undefer(User.locked_until))
+    else:
+        stmt = select(*columns)
+    stmt = (stmt.select_from(User).outerjoin(Staff, User.staff_id == Staff.id)
+            .outerjoin(Department, Staff.department_id == Department.id))
     if filters.q:
         q = filters.q
         stmt = stmt.where(or_(User.login_name.icontains(q, autoescape=True), Staff.name.icontains(q, autoescape=True),
@@ -59,8 +64,30 @@ def users_query(filters: UserFilters, sort: Sort) -> Select:
     return apply_sort(stmt, sort, USER_SORTS, User.id)
 
 
-def list_users(filters: UserFilters, sort: Sort, page: int, per_page: int) -> Page[User]:
-    return paginate(users_query(filters, sort), page, per_page)
+USER_ROW = (User.id, User.login_name, Staff.name.label("name"), Department.name.label("department"),
+            User.is_active_flag.label("is_active"), User.must_change_password, User.last_login_at)
+
+
+def list_users(filters: UserFilters, sort: Sort, page: int, per_page: int) -> Page[dict]:
+    """A page of the users list as plain rows with their role names and lock, each read for the page's rows only."""
+    found = paginate(users_query(filters, sort, USER_ROW), page, per_page, scalars=False,
+                     count_stmt=users_query(filters, sort, (User.id,)))
+    roles: dict[int, list[str]] = {}
+    locks: dict[str, datetime] = {}
+    if found.items:
+        ids = [row["id"] for row in found.items]
+        for user_id, name in db.session.execute(
+                select(user_roles.c.user_id, Role.name).join(Role, Role.id == user_roles.c.role_id)
+                .where(user_roles.c.user_id.in_(ids)).order_by(Role.is_system.desc(), Role.id)):
+            roles.setdefault(user_id, []).append(name)
+        # The latest lock from any address, as User.locked_until computes it (login_throttles keeps lower case).
+        locks = dict(db.session.execute(
+            select(LoginThrottle.login_name, func.max(LoginThrottle.locked_until))
+            .where(LoginThrottle.login_name.in_({row["login_name"].lower() for row in found.items}))
+            .group_by(LoginThrottle.login_name)).all())
+    found.items = [{**row, "roles": roles.get(row["id"], []), "locked_until": locks.get(row["login_name"].lower())}
+                   for row in found.items]
+    return found
 
 
 @dataclass
@@ -70,10 +97,15 @@ class StaffFilters:
     status: str = ""  # active / inactive
 
 
-def staff_query(filters: StaffFilters, sort: Sort, principal, perm) -> Select:
-    """Staff within the departments the principal reaches with `perm`, filtered and sorted."""
-    # Each row shows its login: load them in one query, not one per row.
-    stmt = select(Staff).join(Department, Staff.department_id == Department.id).options(selectinload(Staff.user))
+def staff_query(filters: StaffFilters, sort: Sort, principal, perm, columns=None) -> Select:
+    """Staff (or, given `columns`, those columns) within the departments the principal reaches with `perm`,
+    filtered and sorted."""
+    if columns is None:
+        # Each row shows its login: load them in one query, not one per row.
+        stmt = select(Staff).options(selectinload(Staff.user)).join(Department, Staff.department_id == Department.id)
+    else:
+        stmt = (select(*columns).select_from(Staff).join(Department, Staff.department_id == Department.id)
+                .outerjoin(User, User.staff_id == Staff.id))  # one login at most (users.staff_id is unique)
     stmt = scope_query(stmt, Staff.department_id, principal, perm)
     if filters.q:
         q = filters.q
@@ -88,26 +120,37 @@ def staff_query(filters: StaffFilters, sort: Sort, principal, perm) -> Select:
     return apply_sort(stmt, sort, STAFF_SORTS, Staff.id)
 
 
-def list_staff(filters: StaffFilters, sort: Sort, page: int, per_page: int, principal, perm) -> Page[Staff]:
-    return paginate(staff_query(filters, sort, principal, perm), page, per_page)
+STAFF_ROW = (Staff.id, Staff.employee_no, Staff.name, Department.name.label("department"), Staff.title,
+             Staff.position, Staff.is_active, User.login_name)
+
+
+def list_staff(filters: StaffFilters, sort: Sort, page: int, per_page: int, principal, perm) -> Page:
+    """A page of the staff list as plain rows (the login joined); the count reads staff alone."""
+    return paginate(staff_query(filters, sort, principal, perm, STAFF_ROW), page, per_page, scalars=False,
+                    count_stmt=staff_query(filters, sort, principal, perm, (Staff.id,)))
 
 
 def all_roles() -> list[Role]:
     return list(db.session.scalars(select(Role).order_by(Role.is_system.desc(), Role.id)))
 
 
+def role_choices() -> list:
+    """Roles as (id, name) rows in the same order as all_roles, for filters (no grants loaded)."""
+    return db.session.execute(select(Role.id, Role.name).order_by(Role.is_system.desc(), Role.id)).all()
+
+
 def department_choices(principal=None, perm=None, blank: str | None = "全部科室",
                        active_only: bool = False) -> list[tuple]:
     """(id, indented name) pairs in tree order; with a principal, only the departments `perm` reaches."""
-    from .org import department_tree
+    from .org import department_rows
 
-    rows = department_tree(include_inactive=not active_only)
+    rows = department_rows(include_inactive=not active_only)
     if principal is not None:
         if perm is None:
             raise TypeError("department choices for a user need the permission they are for")
         rows = [d for d in rows if principal.can_act_on(perm, d.id)]
     choices = [("", blank)] if blank is not None else []
-    choices += [(d.id, "\u3000" * d.depth + d.name) for d in rows]
+    choices += [(d.id, "\u3000" * d.path.strip("/").count("/") + d.name) for d in rows]
     return choices
 
 

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flask import has_request_context, request
+
 ANY = "*"
 EMPTY = "（空）"
 YES_NO = {True: "是", False: "否"}
@@ -64,10 +66,7 @@ def _lookup(table: dict[tuple[str, str], Values], entity: str, field: str, value
         if choices is None:
             continue
         if callable(choices) and not isinstance(choices, Mapping):
-            try:
-                shown = choices(value)
-            except (TypeError, ValueError):
-                shown = None
+            shown = _looked_up(choices, value)
             if shown:
                 return shown
             continue
@@ -78,6 +77,25 @@ def _lookup(table: dict[tuple[str, str], Values], entity: str, field: str, value
             except TypeError:  # an unhashable value is nobody's code
                 break
     return None
+
+
+def _looked_up(choices: Callable[[Any], str | None], value: Any) -> str | None:
+    """A lookup's answer, once per request for each value: a page of audit records names the same user or
+    system on many rows, and each lookup is a query (the session does not keep unreferenced rows)."""
+    try:
+        memo = request.environ.setdefault("portal.label_lookups", {}) if has_request_context() else None
+        key = (choices, value)
+        if memo is not None and key in memo:
+            return memo[key]
+    except TypeError:  # an unhashable value: looked up every time
+        memo = None
+    try:
+        shown = choices(value)
+    except (TypeError, ValueError):
+        shown = None
+    if memo is not None:
+        memo[key] = shown
+    return shown
 
 
 def value_label(entity: str, field: str, value: Any) -> str:

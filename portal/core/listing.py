@@ -213,8 +213,12 @@ def count_rows(stmt: Select) -> int:
     return total
 
 
-def paginate(stmt: Select, page: int, per_page: int, scalars: bool = True, total_in_page: bool = False) -> Page:
+def paginate(stmt: Select, page: int, per_page: int, scalars: bool = True, total_in_page: bool = False,
+             count_stmt: Select | None = None) -> Page:
     """One count and one page query; a page number past the end shows the last page.
+
+    count_stmt: the same rows as `stmt` without what only the page needs (joins for names shown, per-row
+    subqueries), so the count does not pay for them on every row.
 
     total_in_page: the page query also carries the total (count(*) OVER ()), so a list whose filter is costly
     (a case manager's patients: the visibility query) evaluates it once instead of once for the count and once
@@ -223,7 +227,7 @@ def paginate(stmt: Select, page: int, per_page: int, scalars: bool = True, total
     """
     if total_in_page:
         return _paginate_counting_in_page(stmt, page, per_page, scalars)
-    total = count_rows(stmt)
+    total = count_rows(stmt if count_stmt is None else count_stmt)
     pages = max(1, math.ceil(total / per_page))
     page = min(max(page, 1), pages)
     page_stmt = stmt.limit(per_page).offset((page - 1) * per_page)

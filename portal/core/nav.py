@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, request, url_for
+from flask import current_app, render_template, request, url_for
+from markupsafe import Markup
 
 from .permissions import Permission, has_permission
 
@@ -64,3 +65,22 @@ def build(visible: list[NavItem]) -> list[tuple[str, list[NavLink]]]:
         if items:
             out.append((section, [NavLink(i.label, i.endpoint, url_for(i.endpoint)) for i in items]))
     return out
+
+
+# The rendered sidebar: the same HTML for everyone holding the same permissions on the same page (the current
+# entry is marked), so each (permissions, endpoint) is rendered once per worker, not twice on every page.
+_rendered: dict[tuple, Markup] = {}
+_RENDERED_SIZE = 2048
+
+
+def rendered(user) -> Markup:
+    if not getattr(user, "is_authenticated", False):
+        return Markup("")
+    key = (user.principal.permissions, len(ITEMS), request.endpoint, request.script_root, current_app.name)
+    html = _rendered.get(key)
+    if html is None:
+        html = Markup(render_template("_nav.html", nav_sections=for_user(user)))
+        if len(_rendered) >= _RENDERED_SIZE:
+            _rendered.clear()
+        _rendered[key] = html
+    return html

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 
 from . import labels, nav
 from .listing import query_string
@@ -42,6 +43,23 @@ def can_act_on(code: str, department_id: int | None) -> bool:
     return can(code) and current_user.principal.can_act_on(code, department_id)
 
 
+# Static asset URLs depend only on where the portal is mounted: built once, not on every page.
+_assets: dict[tuple, str] = {}
+
+
+def asset(filename: str, v: str | None = None) -> str:
+    """url_for('static', filename=..., v=...), cached per mount point."""
+    key = (request.script_root, current_app.name, filename, v)
+    url = _assets.get(key)
+    if url is None:
+        url = _assets[key] = url_for("static", filename=filename, **({"v": v} if v else {}))
+    return url
+
+
+def nav_html() -> Markup:
+    return nav.rendered(current_user)
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
@@ -56,13 +74,10 @@ def init_app(app: Flask) -> None:
         mask_id=mask_id_number,
     )
     app.jinja_env.globals.update(can=can, can_act_on=can_act_on, query_string=query_string, csrf_token=generate_csrf,
-                                 now_utc=utcnow)
+                                 now_utc=utcnow, asset=asset, nav_html=nav_html)
     app.jinja_env.globals.update(describe_changes=labels.describe_changes, describe_filters=labels.describe_filters,
                                  value_label=labels.value_label)
 
     @app.context_processor
     def _layout():
-        return {
-            "hospital_name": current_app.config["HOSPITAL_NAME"],
-            "nav_sections": nav.for_user(current_user) if current_user.is_authenticated else [],
-        }
+        return {"hospital_name": current_app.config["HOSPITAL_NAME"]}

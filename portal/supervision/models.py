@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, String, Text
+from sqlalchemy import Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.auth.models import Department
@@ -16,6 +16,8 @@ STATE_BADGE = {"issued": "wait", "answered": "wait", "rework": "warn", "accepted
 
 class Finding(Model):
     __tablename__ = "supervision_findings"
+    # The home panel's counts of findings to rectify (by state, deadline and scope) read this index alone.
+    __table_args__ = (Index("ix_supervision_findings_open", "status", "deadline", "department_id"),)
 
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id", ondelete="RESTRICT"), index=True)
     title: Mapped[str] = mapped_column(String(200))

@@ -25,10 +25,10 @@ def build_deadlines(user) -> PanelContent:
     one scope rule and cannot disagree.
     """
     principal, today = user.principal, local_today()
-    scoped = services.list_query(principal).order_by(None).subquery()
-    to_rectify = scoped.c.status.in_(TO_RECTIFY)
+    # Both figures count findings still to rectify: only those rows are read (ix_supervision_findings_open).
+    scoped = services.list_query(principal).where(Finding.status.in_(TO_RECTIFY)).order_by(None).subquery()
     overdue, issued = db.session.execute(select(
-        func.coalesce(func.sum(case((to_rectify & (scoped.c.deadline < today), 1), else_=0)), 0),
+        func.coalesce(func.sum(case((scoped.c.deadline < today, 1), else_=0)), 0),
         func.coalesce(func.sum(case((scoped.c.status == "issued", 1), else_=0)), 0))).one()
     near = db.session.scalars(services.list_query(principal).where(
         Finding.status.in_(TO_RECTIFY), Finding.deadline <= today + timedelta(days=SOON_DAYS)).limit(MAX_ROWS)).all()

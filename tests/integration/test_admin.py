@@ -225,3 +225,54 @@ def test_filter_bar_keeps_the_chosen_values(client, tree):
     assert '<option value="locked" selected>' in html
     assert f'<option value="{tree.north.id}" selected>' in html
     assert '<option value="">全部状态</option>' in html
+
+
+def test_user_rows_show_name_department_roles_and_state_in_a_fixed_number_of_queries(client, tree):
+    from datetime import timedelta
+
+    from portal.auth.models import LoginThrottle
+    from portal.core.timeutil import utcnow
+    from tests.integration.test_scale_queries import statements
+
+    admin(client, tree)
+    make_user("Nurse01", ["clinician", "dept_secretary"], tree.cardiology, name="护士甲", must_change=True)
+    make_user("nurse02", [], None, active=False)
+    db.session.add(LoginThrottle(login_name="nurse01", ip="10.0.0.1", failures=5,
+                                 locked_until=utcnow() + timedelta(minutes=10)))
+    db.session.add(LoginThrottle(login_name="nurse02", ip="10.0.0.1", failures=5,
+                                 locked_until=utcnow() - timedelta(minutes=10)))
+    db.session.commit()
+    client.htmx_get("/admin/users?q=nurse&sort=login_name")  # the signed-in user's permissions, cached
+    with statements() as few:
+        html = client.htmx_get("/admin/users?q=nurse&sort=login_name").get_data(as_text=True)
+    rows = html.split("<tr>")[2:]
+    first, second = text_of_html(rows[0]), text_of_html(rows[1])
+    assert "Nurse01" in first and "护士甲" in first and tree.cardiology.name in first
+    assert "临床医师" in first or role("clinician").name in first
+    assert role("dept_secretary").name in first and "锁定中" in first and "待改密" in first
+    assert "nurse02" in second and "锁定中" not in second and "停用" in second
+    for n in range(3, 12):
+        make_user(f"nurse{n:02d}", ["clinician"], tree.surgery)
+    client.htmx_get("/admin/users?q=nurse&sort=login_name")  # new accounts moved the session cache on
+    with statements() as more:
+        client.htmx_get("/admin/users?q=nurse&sort=login_name")
+    assert len(more) == len(few)
+
+
+def text_of_html(fragment: str) -> str:
+    import re
+
+    return re.sub(r"<[^>]+>", " ", fragment)
+
+
+def test_staff_rows_show_department_and_login(client, tree):
+    admin(client, tree)
+    make_user("xinnei", ["clinician"], tree.cardiology, name="有账户医生")
+    make_staff("无账户医生", tree.orthopaedics)
+    rows = client.htmx_get("/admin/staff?q=账户医生&sort=name").get_data(as_text=True).split("<tr>")[2:]
+    texts = sorted(text_of_html(row) for row in rows)
+    assert len(texts) == 2
+    with_login = next(t for t in texts if "有账户医生" in t)
+    without = next(t for t in texts if "无账户医生" in t)
+    assert "xinnei" in with_login and tree.cardiology.name in with_login
+    assert "无" in without and tree.orthopaedics.name in without

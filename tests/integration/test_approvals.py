@@ -440,3 +440,44 @@ def test_committee_members_are_managed_and_audited(client, people):
     client.submit("/logout")
     client.login("head")
     assert client.submit(url, {"login_name": "doc"}).status_code == 403
+
+
+def pending_tasks_of_open_requests_only():
+    """The to-do list reads approval_tasks alone: a task is pending only while its request is."""
+    return db.session.scalar(select(func.count()).select_from(ApprovalTask).join(ApprovalInstance).where(
+        ApprovalTask.status == "pending", ApprovalInstance.status != "pending")) == 0
+
+
+@pytest.mark.parametrize("ending", ["reject", "return", "withdraw", "approve"])
+def test_every_way_out_of_pending_cancels_the_open_tasks(session, people, ending):
+    iid = submit(people, "t_privilege")
+    if ending == "withdraw":
+        services.withdraw(iid, user(people.applicant), "不需要了")
+    elif ending == "approve":
+        for who in (people.head, people.ma, people.member1, people.member2):
+            services.act(task_of(iid, who).id, user(who), "approve")
+            db.session.commit()
+    else:
+        services.act(task_of(iid, people.head).id, user(people.head), ending, "不符合条件")
+    db.session.commit()
+    assert instance(iid).status != "pending"
+    assert pending_tasks_of_open_requests_only()
+
+
+def test_todo_lists_the_earliest_deadline_first_and_no_deadline_last(client, people):
+    from portal.approvals import queries
+
+    ids = [submit(people)]
+    for n in range(2):
+        people.subject = make_staff(f"待审人员{n}", people.subject.department)
+        ids.append(submit(people))
+    tasks = [task_of(i, people.head) for i in ids]
+    tasks[0].due_at, tasks[1].due_at, tasks[2].due_at = None, utcnow() + timedelta(days=2), utcnow() + timedelta(days=1)
+    db.session.commit()
+    page = queries.todo(people.head.id, 1, 20)
+    assert [row.instance_id for row in page.items] == [ids[2], ids[1], ids[0]] and page.total == 3
+    assert page.items[0].applicant_name == "刘医生" and page.items[0].process_name
+    assert queries.todo(people.head.id, 9, 2).page == 2  # past the end: the last page
+    client.login("head")
+    body = text_of(client.get("/approvals/todo"))
+    assert body.count("刘医生资质审核") == 3 and "不限" in body and "（3）" in body

@@ -265,3 +265,28 @@ def test_login_log_page_lists_failures(client, tree):
     client.login("aud")
     page = text_of(client.get("/audit/logins?event=failure"))
     assert "doc" in page and "登录失败" in page
+
+
+def test_a_page_of_records_naming_the_same_people_looks_each_one_up_once(client, tree):
+    from tests.integration.test_scale_queries import statements
+
+    make_user("aud", ["auditor"], tree.hospital)
+    doctor = make_user("doc", ["clinician"], tree.cardiology, name="被提到的医生")
+    client.login("aud")
+
+    def record(n):
+        for _ in range(n):
+            audit.record("update", "approval_instance", 1, label="测试", changes={"applicant_id": {
+                "before": None, "after": doctor.id}})
+        db.session.commit()
+
+    record(2)
+    client.htmx_get("/audit/?entity_type=approval_instance")
+    with statements() as few:
+        page = client.htmx_get("/audit/?entity_type=approval_instance")
+    assert text_of(page).count("被提到的医生") == 2
+    record(10)
+    with statements() as many:
+        page = client.htmx_get("/audit/?entity_type=approval_instance")
+    assert text_of(page).count("被提到的医生") == 12
+    assert len(many) == len(few)

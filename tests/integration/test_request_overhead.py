@@ -72,6 +72,7 @@ def test_the_sidebar_is_built_once_per_set_of_permissions(client, tree, monkeypa
 
     monkeypatch.setattr(nav, "build", counted)
     nav._built.clear()
+    nav._rendered.clear()
     make_user("auditor_a", ["auditor"], tree.surgery)
     make_user("auditor_b", ["auditor"], tree.surgery)
     for login in ("auditor_a", "auditor_b"):
@@ -88,3 +89,20 @@ def test_the_portals_connections_never_compile_statements_just_in_time(pg_engine
     whatever the server's default."""
     with pg_engine.connect() as conn:
         assert conn.execute(text("SHOW jit")).scalar_one() == "off"
+
+
+def test_the_kept_sidebar_marks_the_page_it_is_shown_on(client, tree):
+    """The sidebar is kept per (permissions, page): each page still marks its own entry as the current one."""
+    from portal.core import nav
+    from tests.factories import make_user
+
+    nav._rendered.clear()
+    make_user("auditor_c", ["auditor"], tree.surgery)
+    client.login("auditor_c")
+    for _ in range(2):
+        audit_page = client.get("/audit/").text
+        logins_page = client.get("/audit/logins").text
+        assert 'href="/audit/" aria-current="page"' in audit_page
+        assert 'href="/audit/logins" aria-current="page"' not in audit_page
+        assert 'href="/audit/logins" aria-current="page"' in logins_page
+        assert 'href="/audit/" aria-current="page"' not in logins_page

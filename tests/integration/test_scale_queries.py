@@ -218,3 +218,12 @@ def test_a_case_manager_sees_every_patient_on_their_tasks_and_no_other(tree):
     assert set(db.session.scalars(scoping.scope_patients(select(Patient.id), Patient.id, wang))) == \
         {p.id for p in patients}
     assert scoping.may_see_patient(patients[2], li) and not scoping.may_see_patient(patients[1], li)
+
+
+def test_the_approval_todo_page_reads_its_partial_index_in_order(postgres, tree):
+    """The to-do page walks ix_approval_tasks_todo in deadline order and stops after one page (no sort)."""
+    from portal.approvals import queries as approval_queries
+
+    stmt = approval_queries._task_rows(approval_queries._pending(1), approval_queries.TODO_ORDER).limit(20)
+    plan = plan_of(stmt)
+    assert "ix_approval_tasks_todo" in plan and "Sort" not in plan, plan

@@ -41,7 +41,7 @@ def _user_list_context() -> dict:
     filters, sort, args = _user_filters()
     page = queries.list_users(filters, sort, arg_int("page", 1), current_app.config["PAGE_SIZE"])
     return {"page": page, "filters": filters, "sort": sort, "args": args, "statuses": STATUSES,
-            "departments": queries.department_choices(), "roles": queries.all_roles()}
+            "departments": queries.department_choices(), "roles": queries.role_choices()}
 
 
 @bp.route("/users")
@@ -71,7 +71,7 @@ def export_users():
 
 def _fill_choices(form: UserForm, user: User | None = None) -> None:
     form.staff_id.choices = select_choices(queries.staff_choices_without_login(user.staff_id if user else None))
-    form.role_ids.choices = select_choices([(r.id, r.name) for r in queries.all_roles()])
+    form.role_ids.choices = select_choices([(r.id, r.name) for r in queries.role_choices()])
 
 
 @bp.route("/users/new", methods=["GET", "POST"])

@@ -228,15 +228,21 @@ def staff_query(department_id: int, day: date, q: str = "", staff_ids: list[int]
             .order_by(grade.desc().nulls_last(), techs.desc(), Staff.employee_no))
 
 
+def _first(stmt: Select, limit: int) -> tuple[int, list]:
+    """The number of rows and the first `limit` of them, in one query (count(*) OVER ())."""
+    from portal.core.listing import paginate
+
+    page = paginate(stmt, 1, limit, total_in_page=True)
+    return page.total, page.items
+
+
 def expiring_privileges(principal, department_id: int, day: date, limit: int = 10) -> tuple[int, list[Privilege]]:
     """Privileges ending within 90 days in the department: the privilege list's own query with its "ending"
     filter, so the number and the list it links to are the same rows."""
     from ..privileges import queries as privilege_queries
 
-    stmt = privilege_queries.list_query(principal, privilege_queries.Filters(department_id=department_id,
-                                                                              ending_days=EXPIRING_DAYS), day)
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    return total, list(db.session.scalars(stmt.limit(limit))) if total else []
+    return _first(privilege_queries.list_query(
+        principal, privilege_queries.Filters(department_id=department_id, ending_days=EXPIRING_DAYS), day), limit)
 
 
 def expiring_qualifications(principal, department_id: int, day: date, limit: int = 10
@@ -244,11 +250,9 @@ def expiring_qualifications(principal, department_id: int, day: date, limit: int
     """Qualifications ending within 90 days in the department: the qualification list's own query."""
     from ..qualifications import queries as qualification_queries
 
-    stmt = qualification_queries.list_query(
+    return _first(qualification_queries.list_query(
         principal, qualification_queries.Filters(department_id=department_id, expiring_days=EXPIRING_DAYS), day,
-        perm=VIEW_PRIVILEGES)
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    return total, list(db.session.scalars(stmt.limit(limit))) if total else []
+        perm=VIEW_PRIVILEGES), limit)
 
 
 def departments(principal, perm=VIEW_PRIVILEGES) -> list[Department]:

@@ -374,3 +374,19 @@ def test_privilege_list_pages_read_its_order_from_an_index(postgres, world):
         connection.exec_driver_sql("SET LOCAL enable_seqscan = on")
         connection.exec_driver_sql("SET LOCAL enable_sort = on")
     assert "ix_privileges_valid_to_id" in plan, plan
+
+
+def test_technology_choices_are_kept_until_the_catalogue_changes(client, world):
+    client.login("cap_ma")
+
+    def offered() -> bool:
+        return 'value="CAP-NEW"' in client.get("/reports/cap_department_privileges").get_data(as_text=True)
+
+    assert 'value="CAP-R"' in client.get("/reports/cap_department_privileges").get_data(as_text=True)
+    assert not offered()
+    added = tech("CAP-NEW", 2, new_tech=True)
+    db.session.commit()
+    assert offered()  # the next page after the catalogue changed lists it
+    db.session.get(Technology, added.id).new_tech = False  # (the request ended the test's session)
+    db.session.commit()
+    assert not offered()

@@ -71,8 +71,9 @@ def main(argv: list[str] | None = None) -> None:
 
     def send(request):
         headers = [("Cookie", request.cookie)] if request.cookie else []
-        return app.test_client(use_cookies=False).open(request.path, method=request.method,
-                                                       data=request.body or None, headers=headers + list(request.headers))
+        client = app.test_client(use_cookies=False)
+        return client.open(request.path, method=request.method, data=request.body or None,
+                           headers=headers + list(request.headers))
 
     rows = []
     for page in load.pages:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import html
 import io
 import re
+from contextlib import contextmanager
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import event
 
 from portal.catalogue.models.technologies import Technology, TechnologyDepartment
 from portal.core.timeutil import local_today
@@ -283,3 +285,108 @@ def test_grade_category_report_counts_grade_privileges_in_each_category(client, 
     assert rows[("三级", "手术")][2:] == ["1", "2"]
     assert rows[("二级", "内镜")][2:] == ["1", "1"]
     assert ("四级", "手术") in rows and ("三级", "内镜") not in rows
+
+
+# --- cost at hospital scale: statements per page, the list's index ------------------------------------------------
+
+@contextmanager
+def statements():
+    """The SQL statements the block issues."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, params, context, executemany):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_capability_pages_issue_a_fixed_number_of_statements_whatever_the_data(client, world):
+    """Counts travel with their first rows (count(*) OVER ()), study hours of both years come in one query, and
+    nothing is read per person or per privilege: more people and privileges, the same statements."""
+    tree = world["tree"]
+    client.login("cap_ma")
+    person = f"/credentials/capability/people/{world['a'].id}"
+    department = f"/credentials/capability/departments?department_id={tree.cardiology.id}"
+
+    def costs() -> tuple[int, int]:
+        found = []
+        for url in (person, department):
+            client.get(url)  # warm: the session's first request reads more
+            with statements() as seen:
+                assert client.get(url).status_code == 200
+            found.append(sum(1 for x in seen if x.lstrip().upper().startswith(("SELECT", "WITH"))))
+        return found[0], found[1]
+
+    before = costs()
+    t = world["t"]
+    for n in range(6):
+        extra = make_staff(f"心内新医生{n}", tree.cardiology)
+        grant(extra, grade=2, categories="surgery", end=20)  # expiring within 90 days: in the department's list
+        grant(extra, technology=t["r"])
+        grant(world["a"], technology=t["t3" if n % 2 else "t4"], end=40 + n)
+    db.session.commit()
+    assert costs() == before
+    person_cost, department_cost = before
+    assert person_cost <= 11 and department_cost <= 9, before
+    body = client.get(department).get_data(as_text=True)
+    # C's, the six new grades and A's six technologies: the count beside its first ten rows
+    assert re.search(r'ending=90">13</a> 条', body) and "全部 13 条" in body
+    assert body.count("心内新医生") >= 6
+
+
+def test_expiring_lists_count_exactly_the_rows_of_the_list_they_link_to(world):
+    from portal.credentials.privileges import queries as privilege_queries
+
+    tree, ma = world["tree"], world["ma"]
+    for n in range(12):
+        grant(make_staff(f"病区新医生{n}", tree.cardiology_ward), grade=1, end=10 + n)
+    db.session.commit()
+    total, first = queries.expiring_privileges(ma.principal, tree.cardiology.id, TODAY)
+    listed = list(db.session.scalars(privilege_queries.list_query(
+        ma.principal, privilege_queries.Filters(department_id=tree.cardiology.id, ending_days=90), TODAY)))
+    assert total == len(listed) == 13 and [p.id for p in first] == [p.id for p in listed[:10]]
+    total, first = queries.expiring_qualifications(ma.principal, tree.surgery.id, TODAY)
+    assert (total, first) == (0, [])
+
+
+@pytest.fixture
+def postgres(session):
+    if db.session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the planner's choice of index is PostgreSQL's")
+
+
+def test_privilege_list_pages_read_its_order_from_an_index(postgres, world):
+    """The list (nearest end first) walks ix_privileges_valid_to_id instead of sorting every privilege."""
+    from portal.credentials.privileges import queries as privilege_queries
+
+    stmt = privilege_queries.list_query(world["ma"].principal, privilege_queries.Filters(), TODAY).limit(20)
+    compiled = stmt.compile(dialect=db.session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
+    connection = db.session.connection()
+    connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    connection.exec_driver_sql("SET LOCAL enable_sort = off")  # as on 50,000 privileges: a sort of all of them
+    try:
+        plan = "\n".join(r[0] for r in connection.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params))
+    finally:
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = on")
+        connection.exec_driver_sql("SET LOCAL enable_sort = on")
+    assert "ix_privileges_valid_to_id" in plan, plan
+
+
+def test_technology_choices_are_kept_until_the_catalogue_changes(client, world):
+    client.login("cap_ma")
+
+    def offered() -> bool:
+        return 'value="CAP-NEW"' in client.get("/reports/cap_department_privileges").get_data(as_text=True)
+
+    assert 'value="CAP-R"' in client.get("/reports/cap_department_privileges").get_data(as_text=True)
+    assert not offered()
+    added = tech("CAP-NEW", 2, new_tech=True)
+    db.session.commit()
+    assert offered()  # the next page after the catalogue changed lists it
+    db.session.get(Technology, added.id).new_tech = False  # (the request ended the test's session)
+    db.session.commit()
+    assert not offered()

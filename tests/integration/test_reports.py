@@ -375,3 +375,33 @@ def test_operators_archive_a_missed_month_from_the_command_line(tmp_path):
         assert bad.returncode == 2 and "不是日期" in bad.stderr
     finally:
         stop_embedded_redis(str(instance))
+
+
+def test_drill_links_are_the_urls_the_router_builds(app):
+    """Drill URLs reuse a column's base URL within a request and append the row's keys: the same string as
+    url_for with every argument, whatever the key values (text, spaces, symbols, none, numbers)."""
+    from flask import url_for
+
+    from portal.reports import engine
+    from portal.reports.params import Params
+
+    report = Report(
+        code="test_drill_keys", title="下钻", permission=VIEW_STAFF,
+        query=lambda params: select(Staff.name.label("who"), Staff.department_id.label("dept"),
+                                    func.count(Staff.id).label("people")).group_by(Staff.name, Staff.department_id),
+        columns=(Column("who", "姓名", fmt="text"), Column("dept", "科室", fmt="text", key_type=int),
+                 Column("people", "人数", drill=Drill(rows=lambda params, keys: select(Staff), columns=()))),
+        definition="人数。", department_column=Staff.department_id)
+    column = report.column("people")
+    with app.test_request_context("/reports/test_drill_keys"):
+        for args in ({}, {"month": "2026-03", "department_id": "7"}):
+            params = Params.parse(report, args)
+            rows = ({"who": "张 三&李四/?#%", "dept": 12}, {"who": None, "dept": 0}, {"who": "ä+b=c", "dept": None})
+            for row in rows:
+                keys = {"k_who": "" if row["who"] is None else row["who"],
+                        "k_dept": "" if row["dept"] is None else row["dept"]}
+                expected = url_for("reports.drill_rows", code=report.code, column="people",
+                                   **params.args(compare=None), **keys)
+                assert engine.drill_url(report, column, row, params) == expected
+            assert engine.drill_url(report, column, None, params) == url_for(
+                "reports.drill_rows", code=report.code, column="people", **params.args(compare=None))

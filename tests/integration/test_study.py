@@ -173,6 +173,9 @@ def test_record_review_attendance_and_matrix_partial_then_complete(client, tree)
     assert attendance.study_hours(staff["doc2"], month.year) == 1.5
     assert attendance.study_hours(staff["head"], month.year) == 0
     assert attendance.study_hours(staff["doc"], month.year - 1) == 0
+    # Several years in one query: the same hours as year by year (the capability page reads two years).
+    assert attendance.study_hours_by_year(staff["doc"], (month.year, month.year - 1)) == {
+        month.year: 2.5, month.year - 1: 0}
     as_user(client, "doc")
     assert "2.5" in text_of(client.get("/study/my-hours"))
     # The year's hours also stand on the person's capability page (能力展示).

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
-from sqlalchemy.orm import aliased
 
 from portal.auth.models import Department, Staff
 from portal.catalogue.models.technologies import Technology, TechnologyDepartment
@@ -94,9 +93,9 @@ def performable_query(staff_id: int, day: date, q: str = "") -> Select:
     """The active catalogue entries this person may perform or order on `day` (可开展技术), with both rights;
     searchable by code, national code and name. Driven by the person's few counting privileges (joined to the
     catalogue), not by an existence test per entry."""
-    held = aliased(Privilege, select(Privilege).where(Privilege.staff_id == staff_id, counts_condition(day))
-                   .subquery("held"))
-    perform, order = covering_condition("perform", privilege=held), covering_condition("order", privilege=held)
+    held = _rule_columns(Privilege.staff_id == staff_id, counts_condition(day)).subquery("held")
+    perform = covering_condition("perform", privilege=held.c)
+    order = covering_condition("order", privilege=held.c)
     stmt = (select(Technology.id, Technology.code, Technology.national_code, Technology.name, Technology.category,
                    Technology.grade, Technology.restricted, Technology.new_tech,
                    func.max(case((perform, 1), else_=0)).label("can_perform"),
@@ -155,14 +154,20 @@ class Coverage:
         return self.covered / self.allowed if self.allowed else None
 
 
+def _rule_columns(*conditions) -> Select:
+    """The privilege columns the coverage rule reads, of the rows meeting `conditions`: plain columns of a
+    subquery are far cheaper to build expressions on than an aliased entity (every page builds a few)."""
+    return select(Privilege.id, Privilege.kind, Privilege.grade, Privilege.categories, Privilege.technology_id,
+                  Privilege.can_perform, Privilege.can_order).where(*conditions)
+
+
 def _covered_by_department(staff_ids: list[int], day: date):
     """An entry has a performer among these staff today: correlated on Technology, over the staff's counting
     performing privileges read once (a materialised CTE of a few hundred rows; inlined, PostgreSQL would
     intersect two privilege indexes for every entry)."""
-    held = aliased(Privilege, select(Privilege).where(Privilege.staff_id.in_(staff_ids), counts_condition(day),
-                                                      Privilege.can_perform.is_(True))
-                   .cte("department_held").prefix_with("MATERIALIZED"))
-    return exists(select(held.id).where(covering_condition("perform", privilege=held)))
+    held = (_rule_columns(Privilege.staff_id.in_(staff_ids), counts_condition(day), Privilege.can_perform.is_(True))
+            .cte("department_held").prefix_with("MATERIALIZED"))
+    return exists(select(held.c.id).where(covering_condition("perform", privilege=held.c)))
 
 
 def allowed_query(department_id: int):
@@ -205,7 +210,7 @@ def department_technologies_query(department_id: int, day: date, covered: str = 
 def staff_query(department_id: int, day: date, q: str = "", staff_ids: list[int] | None = None) -> Select:
     """The department's working staff with their highest grade held today and their counting technology
     privileges (one grouped query; staff without privileges included)."""
-    tech = aliased(Technology)
+    tech = Technology.__table__.alias("tech")
     ids = department_staff_ids(department_id) if staff_ids is None else staff_ids
     held = (select(Privilege.staff_id, Privilege.kind, Privilege.grade, Privilege.technology_id)
             .where(Privilege.staff_id.in_(ids), counts_condition(day), Privilege.can_perform.is_(True)).subquery())
@@ -214,12 +219,12 @@ def staff_query(department_id: int, day: date, q: str = "", staff_ids: list[int]
     stmt = (select(Staff.id.label("staff_id"), Staff.employee_no, Staff.name, Staff.title,
                    Department.name.label("department"), grade.label("highest_grade"),
                    techs.label("technologies"),
-                   func.count(func.distinct(case((tech.restricted.is_(True) | tech.new_tech.is_(True),
+                   func.count(func.distinct(case((tech.c.restricted.is_(True) | tech.c.new_tech.is_(True),
                                                   held.c.technology_id)))).label("restricted"))
             .select_from(Staff)
             .join(Department, Department.id == Staff.department_id)
             .outerjoin(held, held.c.staff_id == Staff.id)
-            .outerjoin(tech, tech.id == held.c.technology_id)
+            .outerjoin(tech, tech.c.id == held.c.technology_id)
             .where(Staff.id.in_(ids)))
     if q:
         text = q.strip()
@@ -228,15 +233,21 @@ def staff_query(department_id: int, day: date, q: str = "", staff_ids: list[int]
             .order_by(grade.desc().nulls_last(), techs.desc(), Staff.employee_no))
 
 
+def _first(stmt: Select, limit: int) -> tuple[int, list]:
+    """The number of rows and the first `limit` of them, in one query (count(*) OVER ())."""
+    from portal.core.listing import paginate
+
+    page = paginate(stmt, 1, limit, total_in_page=True)
+    return page.total, page.items
+
+
 def expiring_privileges(principal, department_id: int, day: date, limit: int = 10) -> tuple[int, list[Privilege]]:
     """Privileges ending within 90 days in the department: the privilege list's own query with its "ending"
     filter, so the number and the list it links to are the same rows."""
     from ..privileges import queries as privilege_queries
 
-    stmt = privilege_queries.list_query(principal, privilege_queries.Filters(department_id=department_id,
-                                                                              ending_days=EXPIRING_DAYS), day)
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    return total, list(db.session.scalars(stmt.limit(limit))) if total else []
+    return _first(privilege_queries.list_query(
+        principal, privilege_queries.Filters(department_id=department_id, ending_days=EXPIRING_DAYS), day), limit)
 
 
 def expiring_qualifications(principal, department_id: int, day: date, limit: int = 10
@@ -244,11 +255,9 @@ def expiring_qualifications(principal, department_id: int, day: date, limit: int
     """Qualifications ending within 90 days in the department: the qualification list's own query."""
     from ..qualifications import queries as qualification_queries
 
-    stmt = qualification_queries.list_query(
+    return _first(qualification_queries.list_query(
         principal, qualification_queries.Filters(department_id=department_id, expiring_days=EXPIRING_DAYS), day,
-        perm=VIEW_PRIVILEGES)
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    return total, list(db.session.scalars(stmt.limit(limit))) if total else []
+        perm=VIEW_PRIVILEGES), limit)
 
 
 def departments(principal, perm=VIEW_PRIVILEGES) -> list[Department]:

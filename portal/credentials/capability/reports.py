@@ -62,18 +62,28 @@ def held(stmt, params):
 
 class OwnOnlyTechnologies(Mapping):
     """The technology filter's choices: the restricted and new technologies (code -> "name（code）"), which only
-    their own privilege covers; read from the catalogue when a page or a file uses them (once a request).
+    their own privilege covers. Every capability report page shows them (hundreds at a hospital), so each worker
+    keeps them until the catalogue changes: the privilege check's generation, bumped by any write to
+    technologies, is read once a request instead of the catalogue.
     Ordinary entries are covered by grade: who may perform one is the catalogue's 可开展人员 page."""
 
     def _entries(self) -> dict[str, str]:
-        from flask import g
+        from flask import current_app, g
 
         from portal.extensions import db
 
+        from ..privileges.check import current_generation
+
         found = g.get("capability_own_only_technologies")
         if found is None:
-            found = {code: f"{name}（{code}）" for code, name in db.session.execute(
-                select(Technology.code, Technology.name).where(OWN_ONLY).order_by(Technology.code))}
+            generation = current_generation()
+            kept = current_app.extensions.get("capability_own_only_technologies")
+            if kept is not None and kept[0] == generation:
+                found = kept[1]
+            else:
+                found = {code: f"{name}（{code}）" for code, name in db.session.execute(
+                    select(Technology.code, Technology.name).where(OWN_ONLY).order_by(Technology.code))}
+                current_app.extensions["capability_own_only_technologies"] = (generation, found)
             g.capability_own_only_technologies = found
         return found
 

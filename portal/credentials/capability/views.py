@@ -17,7 +17,7 @@ from portal.extensions import db
 from portal.quality.outcomes.queries import surgeon_outcomes
 from portal.reports import engine
 from portal.reports.params import Params
-from portal.study.attendance.services import study_hours
+from portal.study.attendance.services import study_hours_by_year
 
 from .. import APPLY_PRIVILEGE, VIEW_PRIVILEGES, bp
 from ..models.privileges import GRADES
@@ -44,7 +44,7 @@ def _person_or_404(staff_id: int | None):
 def _technologies_context(staff) -> dict:
     today, q = local_today(), arg_str("q", 50)
     page = paginate(queries.performable_query(staff.id, today, q), arg_int("page", 1),
-                    current_app.config["PAGE_SIZE"], scalars=False)
+                    current_app.config["PAGE_SIZE"], scalars=False, total_in_page=True)
     return {"staff": staff, "tech_page": page, "tech_args": {"staff_id": staff.id, "q": q}, "q": q,
             "categories": CATEGORIES, "grades": GRADES}
 
@@ -56,7 +56,7 @@ def _person_page(staff):
                   may_view_department=has_permission(current_user, VIEW_PRIVILEGES)
                   and current_user.principal.can_act_on(VIEW_PRIVILEGES, staff.department_id),
                   outcomes=surgeon_outcomes(staff.id, today.replace(year=today.year - 3, day=1), today),
-                  study_hours={year: study_hours(staff.id, year) for year in (today.year, today.year - 1)})
+                  study_hours=study_hours_by_year(staff.id, (today.year, today.year - 1)))
 
 
 @bp.route("/capability/people/<int:staff_id>")
@@ -113,7 +113,7 @@ def _department_or_404():
 def _staff_context(department, staff_ids: list[int] | None = None) -> dict:
     today, q = local_today(), arg_str("q", 50)
     page = paginate(queries.staff_query(department.id, today, q, staff_ids), arg_int("page", 1),
-                    current_app.config["PAGE_SIZE"], scalars=False)
+                    current_app.config["PAGE_SIZE"], scalars=False, total_in_page=True)
     return {"department": department, "staff_page": page, "staff_args": {"department_id": department.id, "q": q},
             "q": q, "grades": GRADES}
 

@@ -53,7 +53,9 @@ class Privilege(Model):
     __tablename__ = "privileges"
     __table_args__ = (Index("ix_privileges_staff_id_status", "staff_id", "status"),
                       Index("ix_privileges_status_valid_to", "status", "valid_to"),
-                      Index("ix_privileges_updated_at_id", "updated_at", "id"))
+                      Index("ix_privileges_updated_at_id", "updated_at", "id"),
+                      # the privilege list's order (nearest end first): its first page reads 20 index entries
+                      Index("ix_privileges_valid_to_id", "valid_to", "id"))
 
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="RESTRICT"))
     kind: Mapped[str] = mapped_column(String(16))  # grade | technology

@@ -73,12 +73,25 @@ def sign_in(record: StudyRecord, user: User, now: datetime | None = None) -> tup
 
 def study_hours(staff_id: int, year: int) -> float:
     """Study hours a person earned in a year: attendance at records medical affairs approved, in hours."""
-    minutes = db.session.scalar(
-        select(func.coalesce(func.sum(StudyAttendance.minutes), 0))
-        .join(StudyRecord, StudyRecord.id == StudyAttendance.record_id)
-        .where(StudyAttendance.staff_id == staff_id, StudyRecord.status == "approved",
-               StudyAttendance.held_on >= date(year, 1, 1), StudyAttendance.held_on < date(year + 1, 1, 1)))
-    return round(int(minutes) / 60, 1)
+    return study_hours_by_year(staff_id, (year,))[year]
+
+
+def study_hours_by_year(staff_id: int, years) -> dict[int, float]:
+    """`study_hours` for several years in one query (the capability page shows this year and last)."""
+    years = sorted(set(years), reverse=True)
+    minutes = {year: 0 for year in years}
+    if years:
+        year = func.extract("year", StudyAttendance.held_on)
+        for found, total in db.session.execute(
+                select(year, func.sum(StudyAttendance.minutes))
+                .join(StudyRecord, StudyRecord.id == StudyAttendance.record_id)
+                .where(StudyAttendance.staff_id == staff_id, StudyRecord.status == "approved",
+                       StudyAttendance.held_on >= date(years[-1], 1, 1),
+                       StudyAttendance.held_on < date(years[0] + 1, 1, 1))
+                .group_by(year)):
+            if int(found) in minutes:
+                minutes[int(found)] = int(total or 0)
+    return {year: round(value / 60, 1) for year, value in minutes.items()}
 
 
 def my_sessions(staff_id: int, year: int) -> list[tuple[StudyAttendance, StudyRecord]]:

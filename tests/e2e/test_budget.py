@@ -86,6 +86,11 @@ def test_medical_affairs_enters_an_expenditure_on_the_desktop(browser, base_url,
         page.goto("/budget")
         expect(page.get_by_role("link", name="胸痛中心建设").first).to_be_visible()
         page.screenshot(path=str(SHOTS / "budget-dashboard-1440.png"), full_page=True)
+        for size in ({"width": 1440, "height": 900}, TABLET, PHONE):  # the filter's tick box stays a square
+            page.set_viewport_size(size)
+            box = page.get_by_label("只看有预警的").bounding_box()
+            assert box and box["width"] < 30 and abs(box["width"] - box["height"]) < 4, (size, box)
+        page.set_viewport_size({"width": 1440, "height": 900})
         page.goto(f"/budget/projects/{budget['id']}")
         with page.expect_navigation():
             page.get_by_role("link", name="登记支出").click()

@@ -14,6 +14,7 @@ from portal.quality.events.queries import list_query as event_list
 from portal.quality.indicators.reports import INDICATOR_REPORT
 from portal.quality.models import Surgery
 from portal.quality.surgeries.queries import list_query as surgery_list
+from portal.quality.violations.services import list_query as violation_list
 from portal.reports import engine
 from portal.reports.params import Params
 from tests.factories import make_user
@@ -43,6 +44,9 @@ def test_lists_indicators_and_flag_derivation_read_by_index(session, tree):
     assert "ix_quality_discharges" in indicator and "Seq Scan on quality_discharges" not in indicator
     derive = plan_of(select(Surgery.id).where(Surgery.discharge_record_id.in_(["D1", "D2"])))
     assert "ix_quality_surgeries_discharge_record_id" in derive
+    # One kind of violation in every state: a page off the kind index, never the whole table.
+    overlaps = plan_of(violation_list(ma, kind="overlap", status="").limit(20))
+    assert "ix_quality_violations_kind" in overlaps and "Seq Scan on quality_violations" not in overlaps
 
 
 @pytest.mark.postgres_only

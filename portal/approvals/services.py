@@ -378,15 +378,27 @@ def withdraw(instance_id: int, actor: User, comment: str = "") -> ApprovalInstan
         raise ServiceError("该流程不允许撤回。", status=403)
     if instance.status not in ("pending", "returned"):
         raise Conflict(f"该审批{instance.status_label}，不能撤回。")
-    comment = _check_comment(comment)
+    _withdraw(instance, actor, _check_comment(comment), "撤回", f"{actor.display_name} 撤回了该申请，无需再审批。")
+    return instance
+
+
+def withdraw_for_subject(instance_id: int, actor: User, reason: str) -> ApprovalInstance | None:
+    """Withdraw a request whose subject no longer needs a decision (its project was closed), whoever applied and
+    whatever the process allows; a request already decided is left as it is. Returns the instance if withdrawn."""
+    instance = db.session.get(ApprovalInstance, instance_id)
+    if instance is None or instance.status not in ("pending", "returned"):
+        return None
+    _withdraw(instance, actor, reason, "撤销", f"{reason}，无需再审批。")
+    return instance
+
+
+def _withdraw(instance: ApprovalInstance, actor: User, comment: str, step_name: str, message: str) -> None:
     waiting = list(db.session.scalars(select(ApprovalTask.assignee_id).where(
         ApprovalTask.instance_id == instance.id, ApprovalTask.status == "pending")))
     _cancel_open_tasks(instance)
     _finish(instance, "withdrawn", "on_withdrawn")
-    _record(instance, "withdraw", actor.id, comment, step_name="撤回")
-    notify(waiting, "approval", f"已撤回：{instance.title}", f"{actor.display_name} 撤回了该申请，无需再审批。",
-           _link(instance), push=False)
-    return instance
+    _record(instance, "withdraw", actor.id, comment, step_name=step_name)
+    notify(waiting, "approval", f"已撤回：{instance.title}", message, _link(instance), push=False)
 
 
 @atomic()

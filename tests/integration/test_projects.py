@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 import jobs
 from jobs.projects import build_archive, purge_archives, remind_overdue
-from portal.approvals.models import ApprovalAttachment
+from portal.approvals.models import ApprovalAttachment, ApprovalInstance, ApprovalTask
 from portal.core.audit import AuditLog
 from portal.core.redis_conn import get_queue
 from portal.core.timeutil import local_today
@@ -176,6 +176,40 @@ def test_upload_versions_submit_return_resubmit_pass(client, tree):
     response = client.submit(f"/approvals/{first.approval_id}/act", {"action": "approve", "comment": "通过"})
     assert response.status_code == 303
     assert items(task)[0].status == "passed"
+    assert users["sec"]
+
+
+def test_closing_a_project_withdraws_the_reviews_still_waiting(client, tree):
+    users = people(tree)
+    project = publish(client, tree)
+    cardio, surgery = task_of(project, tree.cardiology), task_of(project, tree.surgery)
+    client.login("sec")
+    first, second = items(cardio)
+    upload(client, cardio, first, "自查报告.pdf")
+    upload(client, cardio, second, "统计表.pdf")
+    assert client.submit(f"/projects/tasks/{cardio.id}/submit").status_code == 303
+    client.submit("/logout")
+    client.login("yiwu")
+    passed, waiting = items(cardio)
+    client.submit(f"/approvals/{passed.approval_id}/act", {"action": "approve"})
+    assert "心内科·统计表" in text_of(client.get("/approvals/todo"))
+    response = client.submit(f"/projects/{project.id}/close")
+    assert response.status_code == 303
+    assert "尚在审核中的材料已撤回" in text_of(client.get(f"/projects/{project.id}"))
+    # The decided review keeps its decision; the waiting one is withdrawn and leaves the reviewer's to-do list.
+    decided, withdrawn = (db.session.get(ApprovalInstance, i.approval_id, populate_existing=True)
+                          for i in items(cardio))
+    assert decided.status == "approved" and withdrawn.status == "withdrawn"
+    assert db.session.scalar(select(func.count()).select_from(ApprovalTask).where(
+        ApprovalTask.instance_id == withdrawn.id, ApprovalTask.status == "pending")) == 0
+    assert "心内科·统计表" not in text_of(client.get("/approvals/todo"))
+    told = db.session.scalar(select(Notification).where(Notification.user_id == users["yiwu"].id,
+                                                        Notification.title.like("已撤回：%")))
+    assert told is not None and "项目已关闭" in told.body
+    assert [i.status for i in items(cardio)] == ["passed", "uploaded"]
+    assert all(i.status == "pending" for i in items(surgery))
+    log = db.session.scalar(select(AuditLog).where(AuditLog.entity_type == "project", AuditLog.action == "close"))
+    assert log.changes["withdrawn_reviews"] == 1
     assert users["sec"]
 
 

@@ -12,7 +12,8 @@ from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import lazyload
 
-from portal.auth.models import Department
+from portal.approvals import services as approvals
+from portal.auth.models import Department, User
 from portal.auth.queries import active_user_ids_with_roles
 from portal.core import audit
 from portal.core.scoping import scope_query
@@ -145,13 +146,21 @@ def publish(project: Project) -> Project:
     return project
 
 
-def close(project: Project) -> Project:
-    """Close a published project: read-only from now on, still listed and searchable."""
+def close(project: Project, actor: User) -> Project:
+    """Close a published project: read-only from now on, still listed and searchable. Materials still waiting
+    for review are withdrawn from their reviewers (a closed project takes no decisions)."""
     if project.status != "published":
         raise ServiceError(f"该项目{project.status_label}，不能关闭。", status=409)
     project.status, project.closed_at = "closed", utcnow()
+    waiting = db.session.scalars(
+        select(ProjectItem.approval_id).join(ProjectTask, ProjectTask.id == ProjectItem.task_id)
+        .where(ProjectTask.project_id == project.id, ProjectItem.approval_id.is_not(None),
+               ProjectItem.status.in_(("submitted", "returned")))).all()
+    withdrawn = sum(approvals.withdraw_for_subject(instance_id, actor, "项目已关闭") is not None
+                    for instance_id in waiting)
     db.session.flush()
-    audit.record("close", "project", project.id, label=project.title, changes={"status": "closed"})
+    audit.record("close", "project", project.id, label=project.title,
+                 changes={"status": "closed", "withdrawn_reviews": withdrawn})
     return project
 
 

@@ -6,6 +6,7 @@ import os
 import tempfile
 
 from flask import abort, current_app, flash, redirect, request, send_file, url_for
+from flask_login import current_user
 
 from portal.auth.org import department_tree
 from portal.core.forms import select_choices
@@ -167,7 +168,8 @@ def publish_project(project_id: int):
 @require(MANAGE)
 def close_project(project_id: int):
     """Close a project: read-only from now on."""
-    return _act(project_id, services.close, "项目已关闭，材料只读，仍可查询和下载归档。")
+    return _act(project_id, lambda project: services.close(project, current_user),
+                "项目已关闭，材料只读，仍可查询和下载归档；尚在审核中的材料已撤回。")
 
 
 @bp.route("/<int:project_id>/export")

@@ -190,7 +190,7 @@ def test_closing_a_project_withdraws_the_reviews_still_waiting(client, tree):
     assert client.submit(f"/projects/tasks/{cardio.id}/submit").status_code == 303
     client.submit("/logout")
     client.login("yiwu")
-    passed, waiting = items(cardio)
+    passed, _waiting = items(cardio)
     client.submit(f"/approvals/{passed.approval_id}/act", {"action": "approve"})
     assert "心内科·统计表" in text_of(client.get("/approvals/todo"))
     response = client.submit(f"/projects/{project.id}/close")

@@ -52,6 +52,7 @@ STAFF = [
 
 def is_empty() -> bool:
     return not db.session.scalar(select(func.count()).select_from(User))
+NON_CLINICAL = {"YWK"}  # the medical affairs office: not in the clinical programmes (study records)
 
 
 def build(demo: Demo) -> None:
@@ -60,7 +61,7 @@ def build(demo: Demo) -> None:
     for order, (code, name, kind, parent) in enumerate(TREE):
         parent_id = demo.departments[parent].id if parent else None
         demo.departments[code] = org.create_department(name=name, code=code, kind=kind, parent_id=parent_id,
-                                                       sort_order=order)
+                                                       sort_order=order, clinical=code not in NON_CLINICAL)
     for employee_no, name, title, position, dept, login, role_codes in STAFF:
         staff = org.create_staff(employee_no=employee_no, name=name, title=title, position=position,
                                  department_id=demo.departments[dept].id)

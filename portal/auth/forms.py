@@ -72,6 +72,7 @@ class DepartmentForm(PortalForm):
     parent_id = SelectField("上级", coerce=coerce_optional_int, validators=[optional()])
     sort_order = IntegerField("排序", default=0, validators=[optional(), NumberRange(0, 9999, "排序应为 0–9999")])
     is_active = BooleanField("启用", default=True)
+    clinical = BooleanField("临床科室", default=True)
 
 
 class StaffForm(PortalForm):

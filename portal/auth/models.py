@@ -5,7 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint, func, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+    true,
+)
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from portal.core.models import Base, IdMixin, Model, UTCDateTime
@@ -26,6 +39,9 @@ class Department(Model):
     path: Mapped[str] = mapped_column(String(255), index=True, default="/")
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A clinical department takes part in the clinical programmes (study records); administrative and support
+    # departments (医务科, 财务科 ...) do not.
+    clinical: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     parent: Mapped[Department | None] = relationship(remote_side="Department.id", back_populates="children")
     children: Mapped[list[Department]] = relationship(back_populates="parent", order_by="Department.sort_order")

@@ -12,7 +12,7 @@ from portal.extensions import db
 from .models import DEPARTMENT_KINDS, Department, Staff
 from .services import bump_access_for_all
 
-DEPARTMENT_FIELDS = ("name", "code", "kind", "parent_id", "sort_order", "is_active")
+DEPARTMENT_FIELDS = ("name", "code", "kind", "parent_id", "sort_order", "is_active", "clinical")
 STAFF_FIELDS = ("employee_no", "name", "title", "position", "department_id", "is_active")
 # Which kind of node may hang under which: hospital > division > department > ward.
 ALLOWED_PARENT = {"hospital": None, "division": "hospital", "department": "division", "ward": "department"}
@@ -48,12 +48,13 @@ def _path_under(parent: Department | None) -> str:
     return "/" if parent is None else f"{parent.path}{parent.id}/"
 
 
-def create_department(*, name: str, code: str, kind: str, parent_id: int | None, sort_order: int = 0) -> Department:
+def create_department(*, name: str, code: str, kind: str, parent_id: int | None, sort_order: int = 0,
+                      clinical: bool = True) -> Department:
     name, code = clean(name), clean(code)
     parent = _parent(parent_id)
     _check_department(None, name, code, kind, parent)
     dept = Department(name=name, code=code, kind=kind, parent_id=parent_id, path=_path_under(parent),
-                      sort_order=sort_order, is_active=True)
+                      sort_order=sort_order, is_active=True, clinical=clinical)
     db.session.add(dept)
     db.session.flush()
     audit.record("create", "department", dept.id, label=name, after=audit.snapshot(dept, DEPARTMENT_FIELDS))
@@ -61,8 +62,9 @@ def create_department(*, name: str, code: str, kind: str, parent_id: int | None,
 
 
 def update_department(dept: Department, *, name: str, code: str, kind: str, parent_id: int | None,
-                      sort_order: int, is_active: bool) -> Department:
-    """Rename or move a department; moving rewrites the paths below it and refreshes everybody's scope."""
+                      sort_order: int, is_active: bool, clinical: bool | None = None) -> Department:
+    """Rename or move a department; moving rewrites the paths below it and refreshes everybody's scope.
+    clinical None keeps the flag (HR pushes do not carry it)."""
     before = audit.snapshot(dept, DEPARTMENT_FIELDS)
     name, code = clean(name), clean(code)
     parent = _parent(parent_id)
@@ -76,6 +78,8 @@ def update_department(dept: Department, *, name: str, code: str, kind: str, pare
     moved = parent_id != dept.parent_id
     old_prefix = f"{dept.path}{dept.id}/"
     dept.name, dept.code, dept.kind, dept.sort_order, dept.is_active = name, code, kind, sort_order, is_active
+    if clinical is not None:
+        dept.clinical = clinical
     if moved:
         dept.parent_id = parent_id
         dept.path = _path_under(parent)

@@ -31,8 +31,8 @@ def behind(month: date) -> list[tuple[Department, bool, bool]]:
     recorded = set(db.session.scalars(select(StudyRecord.department_id).where(
         StudyRecord.month == past, StudyRecord.status != "draft").group_by(StudyRecord.department_id)))
     result = []
-    for dept in db.session.scalars(select(Department).where(Department.kind == "department", Department.is_active)
-                                   .order_by(Department.path)):
+    for dept in db.session.scalars(select(Department).where(Department.kind == "department", Department.is_active,
+                                                            Department.clinical).order_by(Department.path)):
         no_plan, no_records = dept.id not in planned, dept.id not in recorded
         if no_plan or no_records:
             result.append((dept, no_plan, no_records))

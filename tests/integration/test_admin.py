@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from portal.auth import org
 from portal.auth.models import Department, Role, User
+from portal.core.audit import AuditLog
 from portal.extensions import db
 from tests.conftest import text_of
 from tests.factories import make_department, make_staff, make_user, role
@@ -141,6 +143,28 @@ def test_create_department_respects_the_hierarchy(client, tree):
     assert good.status_code == 303
     ward = db.session.scalar(select(Department).where(Department.code == "PWW"))
     assert ward.path == f"/{tree.hospital.id}/{tree.north.id}/{tree.surgery.id}/"
+
+
+def test_a_department_is_clinical_unless_unticked_and_a_push_keeps_the_choice(client, tree):
+    admin(client, tree)
+    assert 'name="clinical"' in client.get("/admin/departments/new").get_data(as_text=True)
+    made = client.submit("/admin/departments/new", {"name": "医务科", "code": "YWK", "kind": "department",
+                                                    "parent_id": tree.north.id, "sort_order": 0})
+    assert made.status_code == 303
+    office = db.session.scalar(select(Department).where(Department.code == "YWK"))
+    assert office.clinical is False  # the box was left unticked
+    client.submit(f"/admin/departments/{office.id}", {"name": "医务科", "code": "YWK", "kind": "department",
+                                                      "parent_id": tree.north.id, "sort_order": 0, "is_active": "y",
+                                                      "clinical": "y"})
+    assert db.session.get(Department, office.id, populate_existing=True).clinical is True
+    log = db.session.scalar(select(AuditLog).where(AuditLog.entity_type == "department",
+                                                   AuditLog.entity_id == office.id).order_by(AuditLog.id.desc()))
+    assert log.changes == {"clinical": {"before": False, "after": True}}
+    org.update_department(office, name="医务科", code="YWK", kind="department", parent_id=tree.north.id,
+                          sort_order=0, is_active=True, clinical=False)
+    org.update_department(office, name="医务处", code="YWK", kind="department", parent_id=tree.north.id,
+                          sort_order=0, is_active=True)  # as an HR push does: no flag given
+    assert office.clinical is False and office.name == "医务处"
 
 
 def test_moving_a_department_moves_its_subtree_and_scopes(client, tree):

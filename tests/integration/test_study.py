@@ -4,11 +4,12 @@ matrix, hours per year, reminders, scoping, export and bad input."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from portal.approvals.models import ApprovalAttachment
 from portal.auth.models import User
@@ -450,6 +451,23 @@ def test_the_matrix_links_every_cell_and_costs_the_same_queries_for_more_departm
         assert len(statements) == few
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+def test_the_matrix_leaves_out_departments_that_are_not_clinical(client, tree):
+    people(tree)
+    as_user(client, "yiwu")
+    month = current_month()
+    def rows() -> set[str]:
+        html = client.get(f"/study?year={month.year}").get_data(as_text=True)
+        return set(re.findall(r'<th scope="row" data-label="科室"><a href="[^"]+">([^<]+)</a>', html))
+
+    assert {tree.cardiology.name, tree.surgery.name} <= rows()
+    from portal.auth.models import Department
+
+    # e.g. an administrative office in the same tree
+    db.session.execute(update(Department).where(Department.id == tree.surgery.id).values(clinical=False))
+    db.session.commit()
+    assert tree.cardiology.name in rows() and tree.surgery.name not in rows()
 
 
 def test_the_department_month_reads_its_sessions_and_records_in_one_query(client, app, tree):

@@ -47,7 +47,8 @@ def new_department():
     if form.validate_on_submit():
         try:
             dept = org.create_department(name=form.name.data, code=form.code.data, kind=form.kind.data,
-                                         parent_id=form.parent_id.data, sort_order=form.sort_order.data or 0)
+                                         parent_id=form.parent_id.data, sort_order=form.sort_order.data or 0,
+                                         clinical=form.clinical.data)
         except ServiceError as error:
             form.apply_error(error)
         else:
@@ -67,7 +68,7 @@ def edit_department(department_id: int):
         try:
             org.update_department(dept, name=form.name.data, code=form.code.data, kind=form.kind.data,
                                   parent_id=form.parent_id.data, sort_order=form.sort_order.data or 0,
-                                  is_active=form.is_active.data)
+                                  is_active=form.is_active.data, clinical=form.clinical.data)
         except ServiceError as error:
             form.apply_error(error)
         else:

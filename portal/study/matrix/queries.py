@@ -98,7 +98,8 @@ def cell_state(plan_status: str | None, sessions: int, records: int, approved: i
 
 def study_departments(principal, division_id: int | None = None, department_id: int | None = None):
     """The active departments (id, name) the principal may view study records of, optionally within a division."""
-    stmt = select(Department.id, Department.name).where(Department.kind == "department", Department.is_active)
+    stmt = select(Department.id, Department.name).where(Department.kind == "department", Department.is_active,
+                                                        Department.clinical)
     if division_id:
         division = db.session.get(Department, division_id)
         stmt = stmt.where(Department.path.startswith(f"{division.path}{division.id}/") if division else false())

@@ -52,7 +52,7 @@ STAFF = [
 
 def is_empty() -> bool:
     return not db.session.scalar(select(func.count()).select_from(User))
-NON_CLINICAL = {"YWK"}  # the medical affairs office: not in the clinical programmes (study records)
+NON_CLINICAL = {"YWK", "XXK"}  # medical affairs and IT offices: not in the clinical programmes (study records)
 
 
 def build(demo: Demo) -> None:

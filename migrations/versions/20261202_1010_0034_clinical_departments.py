@@ -14,11 +14,11 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ALTER TABLE, not a batch copy: on SQLite a batch rebuilds the table and would drop its triggers (the
+# sign-in cache's generation bump on departments).
 def upgrade() -> None:
-    with op.batch_alter_table("departments", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("clinical", sa.Boolean(), server_default=sa.true(), nullable=False))
+    op.add_column("departments", sa.Column("clinical", sa.Boolean(), server_default=sa.true(), nullable=False))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("departments", schema=None) as batch_op:
-        batch_op.drop_column("clinical")
+    op.drop_column("departments", "clinical")

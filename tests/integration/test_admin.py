@@ -158,7 +158,7 @@ def test_a_department_is_clinical_unless_unticked_and_a_push_keeps_the_choice(cl
                                                       "clinical": "y"})
     assert db.session.get(Department, office.id, populate_existing=True).clinical is True
     log = db.session.scalar(select(AuditLog).where(AuditLog.entity_type == "department",
-                                                   AuditLog.entity_id == office.id).order_by(AuditLog.id.desc()))
+                                                   AuditLog.entity_id == str(office.id)).order_by(AuditLog.id.desc()))
     assert log.changes == {"clinical": {"before": False, "after": True}}
     org.update_department(office, name="医务科", code="YWK", kind="department", parent_id=tree.north.id,
                           sort_order=0, is_active=True, clinical=False)

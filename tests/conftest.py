@@ -75,6 +75,30 @@ def build_app(database_url: str, redis: str, instance, **overrides):
     return app
 
 
+@contextmanager
+def workers(tmp, redis: str, label: str, count: int = 2):
+    """`count` app objects, standing for worker processes, on one new migrated database that each commits to."""
+    clear_cache()
+    with fresh_database(tmp, label) as url:
+        migrate.upgrade(url)
+        apps = [build_app(url, redis, tmp / f"{label}-{n}") for n in range(count)]
+        for application in apps:
+            application.test_client_class = PortalClient
+        try:
+            yield apps
+        finally:
+            for application in apps:
+                application.extensions["db.engine"].dispose()
+            clear_cache()
+
+
+def committed(app, fn) -> None:
+    """Run `fn` in an app context of `app` and commit."""
+    with app.app_context():
+        fn()
+        db.session.commit()
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_root):
     with fresh_database(tmp_root, "main") as url:

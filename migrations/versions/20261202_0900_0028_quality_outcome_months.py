@@ -38,37 +38,23 @@ KEYS = {"quality_outcome_months": ("technology_id", "grade", "kind"), "quality_s
         "quality_grade_outcome_months": ("grade",)}
 
 
+# Each table's key columns after (month, department_id).
+KEY_TYPES = {"technology_id": sa.Integer, "surgeon_id": sa.Integer, "grade": sa.SmallInteger,
+             "kind": lambda: sa.String(length=16)}
+
+
 def upgrade() -> None:
-    op.create_table(
-        "quality_outcome_months",
-        sa.Column("month", sa.Date(), nullable=False),
-        sa.Column("department_id", sa.Integer(), nullable=False),
-        sa.Column("technology_id", sa.Integer(), nullable=False),
-        sa.Column("grade", sa.SmallInteger(), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        *(sa.Column(name, sa.Integer(), nullable=False) for name in MEASURES),
-        sa.PrimaryKeyConstraint("month", "department_id", "technology_id", "grade", "kind",
-                                name=op.f("pk_quality_outcome_months")),
-    )
-    with op.batch_alter_table("quality_outcome_months", schema=None) as batch_op:
-        batch_op.create_index("ix_quality_outcome_months_technology", ["technology_id", "month"], unique=False)
-        batch_op.create_index("ix_quality_outcome_months_department", ["department_id", "month"], unique=False)
-    op.create_table(
-        "quality_surgeon_outcome_months",
-        sa.Column("month", sa.Date(), nullable=False),
-        sa.Column("department_id", sa.Integer(), nullable=False),
-        sa.Column("surgeon_id", sa.Integer(), nullable=False),
-        *(sa.Column(name, sa.Integer(), nullable=False) for name in MEASURES),
-        sa.PrimaryKeyConstraint("month", "department_id", "surgeon_id", name=op.f("pk_quality_surgeon_outcome_months")),
-    )
-    op.create_table(
-        "quality_grade_outcome_months",
-        sa.Column("month", sa.Date(), nullable=False),
-        sa.Column("department_id", sa.Integer(), nullable=False),
-        sa.Column("grade", sa.SmallInteger(), nullable=False),
-        *(sa.Column(name, sa.Integer(), nullable=False) for name in MEASURES),
-        sa.PrimaryKeyConstraint("month", "department_id", "grade", name=op.f("pk_quality_grade_outcome_months")),
-    )
+    for table, keys in KEYS.items():
+        op.create_table(
+            table,
+            sa.Column("month", sa.Date(), nullable=False),
+            sa.Column("department_id", sa.Integer(), nullable=False),
+            *(sa.Column(key, KEY_TYPES[key](), nullable=False) for key in keys),
+            *(sa.Column(name, sa.Integer(), nullable=False) for name in MEASURES),
+            sa.PrimaryKeyConstraint("month", "department_id", *keys, name=op.f(f"pk_{table}")),
+        )
+    op.create_index("ix_quality_outcome_months_technology", "quality_outcome_months", ["technology_id", "month"])
+    op.create_index("ix_quality_outcome_months_department", "quality_outcome_months", ["department_id", "month"])
     postgres = op.get_bind().dialect.name == "postgresql"
     if postgres:  # covering: the capability report by surgeon reads the index alone
         op.drop_index("ix_quality_surgeries_surgeon", table_name="quality_surgeries")
@@ -81,12 +67,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("quality_grade_outcome_months")
     if op.get_bind().dialect.name == "postgresql":
         op.drop_index("ix_quality_surgeries_surgeon", table_name="quality_surgeries")
         op.create_index("ix_quality_surgeries_surgeon", "quality_surgeries", ["surgeon_id", "operation_date"])
-    op.drop_table("quality_surgeon_outcome_months")
-    with op.batch_alter_table("quality_outcome_months", schema=None) as batch_op:
-        batch_op.drop_index("ix_quality_outcome_months_department")
-        batch_op.drop_index("ix_quality_outcome_months_technology")
-    op.drop_table("quality_outcome_months")
+    for table in reversed(KEYS):
+        op.drop_table(table)  # its indexes go with it

@@ -9,10 +9,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from flask import current_app, g
 from sqlalchemy import select, text, update
@@ -22,6 +21,7 @@ from portal.auth.models import User
 from portal.core import audit
 from portal.core.service import Conflict, ServiceError, clean
 from portal.core.timeutil import utcnow
+from portal.core.workercache import GenerationCache, worker_cache
 from portal.extensions import db
 
 from .errors import ApiError
@@ -134,20 +134,12 @@ class Grant:
     permissions: frozenset[str]
 
 
-class TokenCache:
-    def __init__(self) -> None:
-        self.generation: int | None = None
-        self.grants: dict[str, Grant] = {}
-        self.touched: dict[tuple[int, str], datetime] = {}
-        self.lock = threading.Lock()
-        self.loads = 0
+def cache() -> GenerationCache:
+    return worker_cache("api_token_cache", CACHE_SIZE)
 
 
-def cache() -> TokenCache:
-    found = current_app.extensions.get("api_token_cache")
-    if found is None:
-        found = current_app.extensions.setdefault("api_token_cache", TokenCache())
-    return found
+# When each token was last recorded as used, per worker (not tied to a generation).
+_TOUCHED = "api_token_touched"
 
 
 @functools.lru_cache(maxsize=8)
@@ -175,21 +167,10 @@ def authenticate(header: str | None) -> Grant:
         raise ApiError("AUTH_INVALID", "接口令牌无效。")
     digest = hash_token(raw)
     generation = _read_generations()  # before the token is loaded: a later write always moves it on
-    store = cache()
-    if store.generation != generation:
-        with store.lock:
-            if store.generation != generation:
-                store.grants, store.generation = {}, generation
-    grant = store.grants.get(digest)
-    if grant is not None:
-        return grant
-    grant = _load(digest)
-    with store.lock:
-        store.loads += 1
-        if store.generation == generation:  # another call may have seen a newer generation meanwhile
-            if len(store.grants) >= CACHE_SIZE:
-                store.grants.clear()
-            store.grants[digest] = grant
+    grant = cache().get(generation, digest)
+    if grant is None:
+        grant = _load(digest)
+        cache().put(generation, digest, grant)
     return grant
 
 
@@ -215,12 +196,12 @@ def _load(digest: str) -> Grant:
 def touch(grant: Grant) -> None:
     """Record the use, at most once a minute per worker (a busy caller should not write on every request)."""
     now = utcnow()
-    store = cache()
+    touched = current_app.extensions.setdefault(_TOUCHED, {})
     key = (grant.id, grant.token_prefix)
-    last = store.touched.get(key)
+    last = touched.get(key)
     if last is None or now - last >= TOUCH_EVERY or now < last:
-        if len(store.touched) >= CACHE_SIZE:
-            store.touched.clear()
-        store.touched[key] = now
+        if len(touched) >= CACHE_SIZE:
+            touched.clear()
+        touched[key] = now
         db.session.execute(update(ApiToken).where(ApiToken.id == grant.id).values(last_used_at=now)
                            .execution_options(synchronize_session=False))

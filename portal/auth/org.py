@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import current_app, g, has_request_context, request
+from flask import g, has_request_context, request
 from sqlalchemy import func, select
 
 from portal.core import audit
 from portal.core.service import ServiceError, clean
+from portal.core.workercache import worker_cache
 from portal.extensions import db
 
 from .models import DEPARTMENT_KINDS, Department, Staff
@@ -108,16 +109,14 @@ def department_rows(include_inactive: bool = True) -> list:
     A page read reuses this worker's copy while the auth generation its session loader read is unchanged:
     every write to departments moves that generation on (a trigger, in the writing transaction)."""
     generation = g.get("auth_generation") if has_request_context() and request.method == "GET" else None
-    cached = current_app.extensions.get("department_rows")
-    if generation is not None and cached is not None and cached[0] == generation and include_inactive in cached[1]:
-        return list(cached[1][include_inactive])
+    kept = worker_cache("department_rows").get(generation, include_inactive)
+    if kept is not None:
+        return list(kept)
     stmt = select(Department.id, Department.name, Department.parent_id, Department.sort_order, Department.path)
     if not include_inactive:
         stmt = stmt.where(Department.is_active)
     rows = tree_order(db.session.execute(stmt).all())
-    if generation is not None:
-        kept = cached[1] if cached is not None and cached[0] == generation else {}
-        current_app.extensions["department_rows"] = (generation, {**kept, include_inactive: rows})
+    worker_cache("department_rows").put(generation, include_inactive, rows)
     return list(rows)
 
 

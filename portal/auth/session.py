@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from sqlalchemy.orm.util import identity_key
 
 from portal.core.actor import Actor, reset_actor, set_actor
 from portal.core.timeutil import utcnow
+from portal.core.workercache import GenerationCache, worker_cache
 from portal.extensions import db, login_manager
 
 from .models import Department, Staff, User, UserSession
@@ -155,19 +155,8 @@ def _column_keys(model) -> tuple[str, ...]:
     return tuple(attr.key for attr in model.__mapper__.column_attrs if not attr.deferred)
 
 
-class SessionCache:
-    def __init__(self) -> None:
-        self.generation: int | None = None
-        self.entries: dict[str, SignedIn] = {}
-        self.lock = threading.Lock()
-        self.loads = 0
-
-
-def session_cache() -> SessionCache:
-    found = current_app.extensions.get("session_cache")
-    if found is None:
-        found = current_app.extensions.setdefault("session_cache", SessionCache())
-    return found
+def session_cache() -> GenerationCache:
+    return worker_cache("session_cache", CACHE_SIZE)
 
 
 @login_manager.user_loader
@@ -186,14 +175,8 @@ def load_user(user_id: str) -> User | None:
     digest = session_key_hash(key)
     generation = db.session.execute(GENERATION).scalar()  # before the rows: a later write always moves it on
     g.auth_generation = generation  # also what this worker's department choices are kept for (org.department_rows)
-    store = session_cache()
-    if store.generation != generation:
-        with store.lock:
-            if store.generation != generation:
-                store.entries, store.generation = {}, generation
     max_age = timedelta(hours=current_app.config["SESSION_MAX_HOURS"])
-    # No generation row (a database not built by the migrations): nothing is cached, every request reads the rows.
-    cached = store.entries.get(digest) if generation is not None else None
+    cached = session_cache().get(generation, digest)
     if cached is not None and cached.user_id == pk and utcnow() - cached.created_at <= max_age:
         user = cached.attach()
         user.session_key = key
@@ -214,13 +197,7 @@ def load_user(user_id: str) -> User | None:
     user.session_key = key
     g.user_session = user_session
     g.signed_in, g.session_digest = SignedIn.of(user, user_session), digest
-    with store.lock:
-        store.loads += 1
-        # Another request may have seen a newer generation meanwhile.
-        if generation is not None and store.generation == generation:
-            if len(store.entries) >= CACHE_SIZE:
-                store.entries.clear()
-            store.entries[digest] = g.signed_in
+    session_cache().put(generation, digest, g.signed_in)
     return user
 
 
@@ -235,10 +212,7 @@ def current_session_row() -> UserSession | None:
 def _remember_touch(signed_in: SignedIn, when: datetime) -> None:
     """This worker's cached session carries the new last_seen_at (the touch moves no generation), so the next
     write request within TOUCH_EVERY does not write it again."""
-    store, digest = session_cache(), g.get("session_digest")
-    with store.lock:
-        if store.entries.get(digest) is signed_in:
-            store.entries[digest] = replace(signed_in, last_seen_at=when)
+    session_cache().replace(g.get("session_digest"), signed_in, replace(signed_in, last_seen_at=when))
 
 
 def _leave(message: str):

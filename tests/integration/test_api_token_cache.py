@@ -18,15 +18,12 @@ from portal.api import clients, tokens
 from portal.api.models import ApiToken
 from portal.auth import services as auth_services
 from portal.auth.models import Role, User, UserSession
-from portal.auth.principal import clear_cache
-from portal.core import migrate
 from portal.core.timeutil import local_today
 from portal.credentials import VIEW_PRIVILEGES
 from portal.extensions import db
 from tests import factories
 from tests.api_factories import make_token
-from tests.backends import fresh_database
-from tests.conftest import PortalClient, build_app
+from tests.conftest import committed, workers
 from tests.privilege_factories import grant, make_tech
 
 CHECK = f"/api/v1/privileges/check?staff=H8001&code=TC-3&right=perform&date={local_today().isoformat()}"
@@ -36,13 +33,7 @@ _names = itertools.count(1)
 @pytest.fixture(scope="module")
 def pair(tmp_root, redis_server):
     """Two app objects (two workers) on one committed database, with a surgeon, an operation and a role."""
-    clear_cache()
-    with fresh_database(tmp_root, "tokcache") as url:
-        migrate.upgrade(url)
-        one = build_app(url, redis_server, tmp_root / "tokcache-one")
-        two = build_app(url, redis_server, tmp_root / "tokcache-two")
-        for app in (one, two):
-            app.test_client_class = PortalClient
+    with workers(tmp_root, redis_server, "tokcache") as (one, two):
         with one.app_context():
             tree = factories.make_tree()
             auth_services.create_role(code="tc_check", name="校验接口", description="", data_scope="all",
@@ -52,12 +43,7 @@ def pair(tmp_root, redis_server):
             grant(surgeon, grade=3)
             factories.make_user("tc_admin", ["sysadmin", "ma_staff"], tree.hospital, name="管理员")
             db.session.commit()
-        try:
-            yield one, two
-        finally:
-            for app in (one, two):
-                app.extensions["db.engine"].dispose()
-            clear_cache()
+        yield one, two
 
 
 def _token(app, roles=("tc_check",), scopes=("privileges.check",)) -> tuple[int, str, str]:
@@ -73,12 +59,6 @@ def _calls(pair, raw) -> list[int]:
     return [app.test_client().get(CHECK, headers={"Authorization": f"Bearer {raw}"}).status_code for app in pair]
 
 
-def _change(app, fn) -> None:
-    with app.app_context():
-        fn()
-        db.session.commit()
-
-
 def test_both_workers_answer_from_their_cache_and_load_a_token_once(pair):
     _, raw, _ = _token(pair[0])
     loads = [getattr(app.extensions.get("api_token_cache"), "loads", 0) for app in pair]
@@ -90,17 +70,17 @@ def test_both_workers_answer_from_their_cache_and_load_a_token_once(pair):
 def test_revoking_a_token_stops_it_on_the_next_call_in_every_worker(pair):
     token_id, raw, _ = _token(pair[0])
     assert _calls(pair, raw) == [200, 200]
-    _change(pair[1], lambda: tokens.revoke_token(db.session.get(ApiToken, token_id)))
+    committed(pair[1], lambda: tokens.revoke_token(db.session.get(ApiToken, token_id)))
     assert _calls(pair, raw) == [401, 401]
 
 
 def test_changing_scopes_takes_effect_on_the_next_call(pair):
     token_id, raw, _ = _token(pair[0])
     assert _calls(pair, raw) == [200, 200]
-    _change(pair[0], lambda: tokens.update_scopes(db.session.get(ApiToken, token_id), ["privileges.read"]))
+    committed(pair[0], lambda: tokens.update_scopes(db.session.get(ApiToken, token_id), ["privileges.read"]))
     answers = [app.test_client().get(CHECK, headers={"Authorization": f"Bearer {raw}"}) for app in pair]
     assert [a.get_json()["error"]["code"] for a in answers] == ["SCOPE_DENIED", "SCOPE_DENIED"]
-    _change(pair[1], lambda: tokens.update_scopes(db.session.get(ApiToken, token_id), ["privileges.check"]))
+    committed(pair[1], lambda: tokens.update_scopes(db.session.get(ApiToken, token_id), ["privileges.check"]))
     assert _calls(pair, raw) == [200, 200]
 
 
@@ -116,10 +96,10 @@ def test_deactivating_the_client_system_stops_its_tokens(pair):
         client = clients.by_code("LIS")
         clients.update_client(client, code="LIS", name=client.name, contact="", notes="", is_active=active)
 
-    _change(pair[0], lambda: deactivate(False))
+    committed(pair[0], lambda: deactivate(False))
     assert _calls(pair, other_raw) == [401, 401]
     assert _calls(pair, raw) == [200, 200]  # another client's token is untouched
-    _change(pair[1], lambda: deactivate(True))
+    committed(pair[1], lambda: deactivate(True))
     assert _calls(pair, other_raw) == [200, 200]
 
 
@@ -131,9 +111,9 @@ def test_deactivating_the_account_stops_its_tokens(pair):
         user = db.session.scalar(select(User).where(User.login_name == login))
         auth_services.set_user_active(user, active, acting_user_id=None)
 
-    _change(pair[1], lambda: set_active(False))
+    committed(pair[1], lambda: set_active(False))
     assert _calls(pair, raw) == [401, 401]
-    _change(pair[0], lambda: set_active(True))
+    committed(pair[0], lambda: set_active(True))
     assert _calls(pair, raw) == [200, 200]
 
 
@@ -146,19 +126,19 @@ def test_taking_a_role_from_the_account_or_a_grant_from_the_role_is_seen_at_once
         ids = [r.id for r in db.session.scalars(select(Role).where(Role.code.in_(codes)))]
         auth_services.update_user(user, login_name=login, staff_id=user.staff_id, wecom_userid=None, role_ids=ids)
 
-    _change(pair[0], lambda: set_roles([]))
+    committed(pair[0], lambda: set_roles([]))
     answers = [app.test_client().get(CHECK, headers={"Authorization": f"Bearer {raw}"}) for app in pair]
     assert [a.get_json()["error"]["code"] for a in answers] == ["PERMISSION_DENIED", "PERMISSION_DENIED"]
-    _change(pair[1], lambda: set_roles(["tc_check"]))
+    committed(pair[1], lambda: set_roles(["tc_check"]))
     assert _calls(pair, raw) == [200, 200]
 
     def set_grants(permissions):
         role = db.session.scalar(select(Role).where(Role.code == "tc_check"))
         auth_services.update_role(role, name=role.name, description="", data_scope="all", permissions=permissions)
 
-    _change(pair[1], lambda: set_grants([]))
+    committed(pair[1], lambda: set_grants([]))
     assert _calls(pair, raw) == [403, 403]
-    _change(pair[0], lambda: set_grants([VIEW_PRIVILEGES.code]))
+    committed(pair[0], lambda: set_grants([VIEW_PRIVILEGES.code]))
     assert _calls(pair, raw) == [200, 200]
 
 

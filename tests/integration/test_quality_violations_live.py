@@ -9,8 +9,6 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal.auth.principal import clear_cache
-from portal.core import migrate
 from portal.core.timeutil import local_today
 from portal.extensions import db, sqlite_begin
 from portal.notify.models import Notification
@@ -18,18 +16,13 @@ from portal.quality.models import QualityRiskAlert, QualityViolation, Surgery
 from portal.quality.violations import detect
 from tests import factories
 from tests import quality_factories as qf
-from tests.backends import fresh_database
-from tests.conftest import build_app
+from tests.conftest import workers
 from tests.privilege_factories import make_tech
 
 
 @pytest.fixture(scope="module")
-def workers(tmp_root, redis_server):
-    clear_cache()
-    with fresh_database(tmp_root, "viol_live") as url:
-        migrate.upgrade(url)
-        first = build_app(url, redis_server, tmp_root / "viol-live-1")
-        second = build_app(url, redis_server, tmp_root / "viol-live-2")
+def apps(tmp_root, redis_server):
+    with workers(tmp_root, redis_server, "viol_live") as (first, second):
         with second.app_context():
             tree = factories.make_tree()
             surgeon = qf.make_surgeon(tree.surgery, "并发医生", "VL001")
@@ -44,16 +37,11 @@ def workers(tmp_root, redis_server):
             db.session.execute(QualityRiskAlert.__table__.delete())
             db.session.execute(Notification.__table__.delete().where(Notification.category == "quality_risk"))
             db.session.commit()
-        try:
-            yield first, second, day
-        finally:
-            for app in (first, second):
-                app.extensions["db.engine"].dispose()
-            clear_cache()
+        yield first, second, day
 
 
-def test_concurrent_evaluations_notify_once_per_surgeon_and_day(workers):
-    first, second, _day = workers
+def test_concurrent_evaluations_notify_once_per_surgeon_and_day(apps):
+    first, second, _day = apps
     barrier = threading.Barrier(4)
     errors = []
 

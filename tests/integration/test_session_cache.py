@@ -16,35 +16,21 @@ from sqlalchemy import event, select, update
 from portal.auth import org
 from portal.auth import services as auth_services
 from portal.auth.models import Department, Role, User, UserSession
-from portal.auth.principal import clear_cache
-from portal.core import migrate
 from portal.extensions import db
 from tests import factories
-from tests.backends import fresh_database
-from tests.conftest import PortalClient, build_app, text_of
+from tests.conftest import committed, text_of, workers
 
 _names = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_root, redis_server):
-    clear_cache()
-    with fresh_database(tmp_root, "sesscache") as url:
-        migrate.upgrade(url)
-        one = build_app(url, redis_server, tmp_root / "sesscache-one")
-        two = build_app(url, redis_server, tmp_root / "sesscache-two")
-        for app in (one, two):
-            app.test_client_class = PortalClient
+    with workers(tmp_root, redis_server, "sesscache") as (one, two):
         with one.app_context():
             factories.make_tree()
             factories.make_user("sc_root", ["sysadmin"], None, name="管理员")
             db.session.commit()
-        try:
-            yield one, two
-        finally:
-            for app in (one, two):
-                app.extensions["db.engine"].dispose()
-            clear_cache()
+        yield one, two
 
 
 def _browser(pair, roles=("clinician",)):
@@ -61,12 +47,6 @@ def _browser(pair, roles=("clinician",)):
     assert [first.get("/").status_code, second.get("/").status_code] == [200, 200]
     assert [first.get("/").status_code, second.get("/").status_code] == [200, 200]  # from the caches
     return login, first, second
-
-
-def _change(app, fn) -> None:
-    with app.app_context():
-        fn()
-        db.session.commit()
 
 
 def _user(login: str) -> User:
@@ -104,14 +84,14 @@ def test_logout_through_one_worker_is_seen_by_the_other(pair):
 def test_a_session_ended_elsewhere_is_refused_at_the_next_request(pair):
     one, _ = pair
     login, first, second = _browser(pair)
-    _change(one, lambda: auth_services.end_all_sessions(_user(login).id, "password"))
+    committed(one, lambda: auth_services.end_all_sessions(_user(login).id, "password"))
     assert _refused(first, second)
 
 
 def test_deactivation_is_seen_by_both_workers(pair):
     one, _ = pair
     login, first, second = _browser(pair)
-    _change(one, lambda: auth_services.set_user_active(_user(login), False, acting_user_id=None))
+    committed(one, lambda: auth_services.set_user_active(_user(login), False, acting_user_id=None))
     assert _refused(first, second)
 
 
@@ -131,7 +111,7 @@ def test_a_password_change_ends_the_other_workers_copy_of_the_session(pair):
 def test_a_forced_password_change_applies_at_the_next_request(pair):
     one, _ = pair
     login, first, second = _browser(pair)
-    _change(one, lambda: setattr(_user(login), "must_change_password", True))
+    committed(one, lambda: setattr(_user(login), "must_change_password", True))
     for client in (first, second):
         response = client.get("/")
         assert response.status_code == 302 and response.headers["Location"].endswith("/account/password")
@@ -141,16 +121,16 @@ def test_a_role_granted_or_a_grant_withdrawn_applies_at_the_next_request(pair):
     one, _ = pair
     login, first, second = _browser(pair)
     assert [first.get("/admin/users").status_code, second.get("/admin/users").status_code] == [403, 403]
-    _change(one, lambda: auth_services.update_user(
+    committed(one, lambda: auth_services.update_user(
         _user(login), login_name=login, staff_id=_user(login).staff_id, wecom_userid=None,
         role_ids=[db.session.scalar(select(Role.id).where(Role.code == "sysadmin"))]))
     assert [first.get("/admin/users").status_code, second.get("/admin/users").status_code] == [200, 200]
-    _change(one, lambda: db.session.execute(update(User).where(User.login_name == login)
+    committed(one, lambda: db.session.execute(update(User).where(User.login_name == login)
                                             .values(access_version=User.access_version + 1)))
     assert second.get("/admin/users").status_code == 200
 
 
-def test_the_users_department_and_name_are_read_again_after_a_change(pair):
+def test_the_users_department_and_name_are_read_again_after_acommitted(pair):
     one, _ = pair
     login, first, second = _browser(pair)
 
@@ -160,9 +140,9 @@ def test_the_users_department_and_name_are_read_again_after_a_change(pair):
                               parent_id=department.parent_id, sort_order=department.sort_order,
                               is_active=department.is_active)
 
-    _change(one, rename)
+    committed(one, rename)
     assert "心血管内科" in text_of(second.get("/"))
-    _change(one, lambda: setattr(_user(login).staff, "name", "改名用户"))
+    committed(one, lambda: setattr(_user(login).staff, "name", "改名用户"))
     assert "改名用户" in text_of(first.get("/")) and "改名用户" in text_of(second.get("/"))
 
 
@@ -225,6 +205,6 @@ def test_department_choices_are_kept_per_generation_and_a_new_department_shows_a
         division = db.session.scalar(select(Department).where(Department.kind == "division").limit(1))
         org.create_department(name="新建缓存科", code="SC-NEW", kind="department", parent_id=division.id)
 
-    _change(one, add)
+    committed(one, add)
     assert "新建缓存科" in second.get("/admin/users").get_data(as_text=True)
     assert "新建缓存科" in first.get("/admin/staff").get_data(as_text=True)

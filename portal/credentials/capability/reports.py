@@ -18,6 +18,7 @@ from sqlalchemy.orm import selectinload
 from portal.auth.models import Department, Staff
 from portal.catalogue.models.technologies import CATEGORIES, Technology
 from portal.core.timeutil import local_today
+from portal.core.workercache import worker_cache
 from portal.io.export import Column as Shown
 from portal.reports.registry import Chart, Choice, Column, Drill, Report, register
 
@@ -68,7 +69,7 @@ class OwnOnlyTechnologies(Mapping):
     Ordinary entries are covered by grade: who may perform one is the catalogue's 可开展人员 page."""
 
     def _entries(self) -> dict[str, str]:
-        from flask import current_app, g
+        from flask import g
 
         from portal.extensions import db
 
@@ -77,13 +78,11 @@ class OwnOnlyTechnologies(Mapping):
         found = g.get("capability_own_only_technologies")
         if found is None:
             generation = current_generation()
-            kept = current_app.extensions.get("capability_own_only_technologies")
-            if kept is not None and kept[0] == generation:
-                found = kept[1]
-            else:
+            found = worker_cache("capability_own_only_technologies").get(generation, "")
+            if found is None:
                 found = {code: f"{name}（{code}）" for code, name in db.session.execute(
                     select(Technology.code, Technology.name).where(OWN_ONLY).order_by(Technology.code))}
-                current_app.extensions["capability_own_only_technologies"] = (generation, found)
+                worker_cache("capability_own_only_technologies").put(generation, "", found)
             g.capability_own_only_technologies = found
         return found
 

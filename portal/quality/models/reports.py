@@ -57,7 +57,17 @@ class SurgeonMonth(_Measures, Base):
 OUTCOME_MEASURES = ("cases", "complication", "reoperation", "reop48", "reop31", "infection", "ssi")
 
 
-class OutcomeMonth(Base):
+class _Outcomes:
+    cases: Mapped[int] = mapped_column(Integer, default=0)
+    complication: Mapped[int] = mapped_column(Integer, default=0)
+    reoperation: Mapped[int] = mapped_column(Integer, default=0)
+    reop48: Mapped[int] = mapped_column(Integer, default=0)
+    reop31: Mapped[int] = mapped_column(Integer, default=0)
+    infection: Mapped[int] = mapped_column(Integer, default=0)
+    ssi: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OutcomeMonth(_Outcomes, Base):
     """Operations and operations with an event, per month, operating department, technology, grade and kind.
 
     The surgeon outcomes' department and hospital rates, the event-rate, capability and monitoring reports by
@@ -73,16 +83,9 @@ class OutcomeMonth(Base):
     technology_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grade: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
-    cases: Mapped[int] = mapped_column(Integer, default=0)
-    complication: Mapped[int] = mapped_column(Integer, default=0)
-    reoperation: Mapped[int] = mapped_column(Integer, default=0)
-    reop48: Mapped[int] = mapped_column(Integer, default=0)
-    reop31: Mapped[int] = mapped_column(Integer, default=0)
-    infection: Mapped[int] = mapped_column(Integer, default=0)
-    ssi: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class SurgeonOutcomeMonth(Base):
+class SurgeonOutcomeMonth(_Outcomes, Base):
     """The same counts per month, operating department and surgeon (the event-rate report by surgeon)."""
 
     __tablename__ = "quality_surgeon_outcome_months"
@@ -90,16 +93,9 @@ class SurgeonOutcomeMonth(Base):
     month: Mapped[date] = mapped_column(primary_key=True)
     department_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     surgeon_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    cases: Mapped[int] = mapped_column(Integer, default=0)
-    complication: Mapped[int] = mapped_column(Integer, default=0)
-    reoperation: Mapped[int] = mapped_column(Integer, default=0)
-    reop48: Mapped[int] = mapped_column(Integer, default=0)
-    reop31: Mapped[int] = mapped_column(Integer, default=0)
-    infection: Mapped[int] = mapped_column(Integer, default=0)
-    ssi: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class GradeOutcomeMonth(Base):
+class GradeOutcomeMonth(_Outcomes, Base):
     """The same counts per month, operating department and grade (the surgeon outcomes' rates by grade)."""
 
     __tablename__ = "quality_grade_outcome_months"
@@ -107,10 +103,3 @@ class GradeOutcomeMonth(Base):
     month: Mapped[date] = mapped_column(primary_key=True)
     department_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grade: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    cases: Mapped[int] = mapped_column(Integer, default=0)
-    complication: Mapped[int] = mapped_column(Integer, default=0)
-    reoperation: Mapped[int] = mapped_column(Integer, default=0)
-    reop48: Mapped[int] = mapped_column(Integer, default=0)
-    reop31: Mapped[int] = mapped_column(Integer, default=0)
-    infection: Mapped[int] = mapped_column(Integer, default=0)
-    ssi: Mapped[int] = mapped_column(Integer, default=0)

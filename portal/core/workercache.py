@@ -1,0 +1,59 @@
+"""Values a worker keeps between requests while one generation value read from the database is unchanged.
+
+Database triggers move a generation row (``api_auth_generation``, ``privilege_generation``) in the same
+transaction as any write the kept values depend on, so a request that reads the generation first and then
+finds an entry kept for that same value sees what it would have read from the rows. One cache per worker and
+name (per app object); entries kept for another generation are dropped on first sight of the new one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable
+
+from flask import current_app
+
+DEFAULT_SIZE = 4096
+
+
+class GenerationCache:
+    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+        self.generation: int | None = None
+        self.entries: dict = {}
+        self.size = size
+        self.lock = threading.Lock()
+        self.loads = 0  # how many values were built from the rows (what the tests count)
+
+    def get(self, generation: int | None, key: Hashable):
+        """The value kept for `key` under `generation`, else None. No generation (a database not built by the
+        migrations): nothing is kept."""
+        if generation is None:
+            return None
+        if self.generation != generation:
+            with self.lock:
+                if self.generation != generation:
+                    self.entries, self.generation = {}, generation
+        return self.entries.get(key)
+
+    def put(self, generation: int | None, key: Hashable, value) -> None:
+        """Keep `value`, built from rows read after `generation` was, unless another request has meanwhile seen a
+        newer generation."""
+        with self.lock:
+            self.loads += 1
+            if generation is not None and self.generation == generation:
+                if len(self.entries) >= self.size:
+                    self.entries.clear()
+                self.entries[key] = value
+
+    def replace(self, key: Hashable, old, new) -> None:
+        """Swap the entry for `key` if it is still `old` (a change the generation does not track)."""
+        with self.lock:
+            if self.entries.get(key) is old:
+                self.entries[key] = new
+
+
+def worker_cache(name: str, size: int = DEFAULT_SIZE) -> GenerationCache:
+    found = current_app.extensions.get(name)
+    if found is None:
+        found = current_app.extensions.setdefault(name, GenerationCache(size))
+    return found

@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from portal.approvals import services as approvals
 from portal.auth.models import User
@@ -23,6 +23,7 @@ from tests import approval_subject  # noqa: F401  (registers the staff_review su
 from tests import cm_factories as cm
 from tests.conftest import text_of
 from tests.factories import make_staff, make_user
+from tests.sqlcount import TRANSACTION_CONTROL, statements
 
 TODAY = local_today()
 YESTERDAY = TODAY - timedelta(days=1)
@@ -310,46 +311,28 @@ def test_the_registry_refuses_unclear_declarations():
 
 
 def test_each_panel_costs_a_few_queries(client, app, tree, cm_day, monkeypatch):
-    statements = []
-
-    def count(conn, cursor, statement, *args):
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")):
-            statements.append(statement)
-
     monkeypatch.setitem(panels.REGISTRY, "test.idle", panels.Panel(
         "test.idle", "空", SIGNED_IN, "count", lambda user: panels.PanelContent()))
     make_user("both", ["ma_admin", "cm_supervisor"], tree.hospital)
     client.login("both")
-    engine = app.extensions["db.engine"]
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements(app.extensions["db.engine"], leave_out=TRANSACTION_CONTROL) as seen:
         client.get("/")  # the home page (its sidebar) also caches the user's roles
-        statements.clear()
+        seen.clear()
         client.htmx_get("/panels/test.idle")
-        baseline = len(statements)  # the request itself: the signed-in user
+        baseline = len(seen)  # the request itself: the signed-in user
         assert baseline == 1
         for code in [*EVERYONE, "supervision.deadlines", "casemgmt.team_day", "casemgmt.events", *KPI_PANELS]:
-            statements.clear()
+            seen.clear()
             assert client.htmx_get(f"/panels/{code}").status_code == 200
-            assert len(statements) - baseline <= 3, (code, statements[baseline:])
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+            assert len(seen) - baseline <= 3, (code, seen[baseline:])
 
 
 def test_the_teams_day_panel_counts_without_reading_the_managers(client, cm_day):
     """The panel shows totals only: one count query over the day's lists, no user rows for the names."""
     client.login("boss")
     client.htmx_get("/panels/casemgmt.team_day")
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements() as seen:
         team = figures(client.htmx_get("/panels/casemgmt.team_day"))
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
     assert team["待完成"][0] == "4" and team["未分派"][0] == "0"
-    assert len([s for s in statements if "FROM care_tasks" in s]) == 1
-    assert not [s for s in statements if "FROM users" in s and "user_sessions" not in s], statements
+    assert len([s for s in seen if "FROM care_tasks" in s]) == 1
+    assert not [s for s in seen if "FROM users" in s and "user_sessions" not in s], seen

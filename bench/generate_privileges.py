@@ -76,7 +76,8 @@ def generate(ctx: Context) -> dict:
     horizon = ctx.scale.days
 
     def chain(sid, kind, grade, cats, tech_id, order, perform):
-        start = ctx.day(rng.randrange(max(horizon - 200, 30), horizon))
+        # Most staff held it before the history begins; one in ten was granted within it (new staff).
+        start = ctx.day(horizon + rng.randrange(0, 400) if rng.random() < 0.9 else rng.randrange(30, horizon))
         previous = None
         while len(rows) < total:
             end = start + timedelta(days=365 * rng.choice((2, 3)))
@@ -91,7 +92,7 @@ def generate(ctx: Context) -> dict:
             created = ctx.at(start - timedelta(days=rng.randrange(1, 20)), 10)
             rows.append((pid, sid, kind, grade, cats, tech_id, order, perform, start, end, status,
                          "apply" if previous is None else "renew", "", "import" if previous is None else "adjustment",
-                         previous, created, created))
+                         previous, created, created, end + timedelta(days=1) if renewed else None))
             if not renewed:
                 return
             previous, start = pid, end + timedelta(days=1)
@@ -121,17 +122,17 @@ def generate(ctx: Context) -> dict:
         tech = techs[(k * 11) % len(techs)]
         pending.append((base + len(rows) + len(pending), sid, "technology", None, "", tech[0], True, True, today,
                         today + timedelta(days=3 * 365), "pending", "apply", "申请单项技术授权", "application", None,
-                        ctx.at(today, 9), ctx.at(today, 9)))
+                        ctx.at(today, 9), ctx.at(today, 9), None))
     rows = rows[:total - len(pending)] + pending
     ctx.bulk(Privilege, ("id", "staff_id", "kind", "grade", "categories", "technology_id", "can_order",
                          "can_perform", "valid_from", "valid_to", "status", "action", "reason", "source",
-                         "supersedes_id", "created_at", "updated_at"), rows)
+                         "supersedes_id", "created_at", "updated_at", "ended_on"), rows)
     if ctx.postgres:
         ctx.connection.exec_driver_sql(
             "SELECT setval(pg_get_serial_sequence('privileges', 'id'), (SELECT max(id) FROM privileges))")
     reviewer = ctx.users.get("bma")
     for row in rows[::100]:
-        ctx.audit.add(row[-2], ctx.user(reviewer), "privilege", row[0], "create", label=f"授权{row[0]}")
+        ctx.audit.add(row[15], ctx.user(reviewer), "privilege", row[0], "create", label=f"授权{row[0]}")
     ending = sum(1 for r in rows if r[10] == "active" and r[9] <= today + timedelta(days=90))
     return {"privileges": len(rows), "privileges ending in 90 days": ending,
             "technologies": ctx.connection.execute(select(func.count()).select_from(Technology)).scalar()}

@@ -57,6 +57,45 @@ def _catalogue(ctx: Context) -> list[tuple]:
     return [(i, *r) for i, r in zip(ids, rows, strict=True)]
 
 
+class _Coverage:
+    """Who in a team holds a performing privilege for an entry (grade and category, or the entry itself), as
+    ``generate_privileges`` wrote them: as in a hospital, an operation goes to such a surgeon when the team has
+    one, so the violations are the exceptions they are on a ward (no one covered, a record's gaps, overlaps)."""
+
+    def __init__(self, ctx: Context) -> None:
+        from portal.credentials.models import Privilege
+
+        self.own_only = {tid for tid, flag in ctx.connection.execute(
+            select(Technology.id, Technology.restricted | Technology.new_tech)) if flag}
+        self.grades: dict[int, list[tuple[int, frozenset]]] = defaultdict(list)
+        self.techs: dict[int, set[int]] = defaultdict(set)
+        for sid, kind, grade, cats, tid in ctx.connection.execute(
+                select(Privilege.staff_id, Privilege.kind, Privilege.grade, Privilege.categories,
+                       Privilege.technology_id)
+                .where(Privilege.can_perform.is_(True), Privilege.status.in_(("active", "expired", "superseded")))):
+            if kind == "technology":
+                self.techs[sid].add(tid)
+            else:
+                self.grades[sid].append((grade or 0, frozenset(c for c in (cats or "").split(",") if c)))
+
+    def covers(self, sid: int, tid: int, grade: int, category: str) -> bool:
+        if tid in self.techs.get(sid, ()):
+            return True
+        return tid not in self.own_only and any(
+            held >= grade and (not cats or category in cats) for held, cats in self.grades.get(sid, ()))
+
+    def anyone(self, team: list, tid: int, grade: int, category: str) -> bool:
+        return any(sid is not None and self.covers(sid, tid, grade, category) for sid in team)
+
+    def surgeon(self, team: list, made: int, tid: int, grade: int, category: str):
+        """The first covered member of the team from this operation's turn on, else the one whose turn it is."""
+        for k in range(len(team)):
+            sid = team[(made + k) % len(team)]
+            if sid is not None and self.covers(sid, tid, grade, category):
+                return sid
+        return team[made % len(team)]
+
+
 def generate_quality(ctx: Context) -> dict:
     discharges_total, surgeries_total, events_total = SIZES.get(ctx.scale.name, SIZES["small"])
     rng, days = ctx.rng, ctx.scale.days
@@ -68,6 +107,7 @@ def generate_quality(ctx: Context) -> dict:
         surgeons[dept].append(sid)
     # Each department performs a share of the catalogue.
     offered = {d: rng.sample(catalogue, min(len(catalogue), 40)) for d in departments}
+    covered = _Coverage(ctx)
     now = ctx.now
     surgical_share = surgeries_total / discharges_total
     discharge_rows, surgery_rows = [], []
@@ -82,10 +122,16 @@ def generate_quality(ctx: Context) -> dict:
         is_day = stay == 1 and rng.random() < 0.5
         flags = [False] * len(FLAGS)
         operations = 0
-        if made < surgeries_total and rng.random() < surgical_share / 1.12 * 1.02:
+        # A little above the share, so the total is always reached (the cap stops it).
+        if made < surgeries_total and rng.random() < surgical_share / 1.12 * 1.05:
             operations = 1 if rng.random() < 0.88 else 2
+        team = surgeons[dept] or [None]
         for k in range(min(operations, surgeries_total - made)):
-            tech = rng.choice(offered[dept])
+            # A team does what someone in it holds a privilege for: another draw when no one does (twice at most).
+            for _ in range(3):
+                tech = rng.choice(offered[dept])
+                if covered.anyone(team, tech[0], tech[4], tech[5]):
+                    break
             tid, code, national, name, grade, category, mi, perf4 = tech
             kind = KIND_OF.get(category, "procedure")
             urgency = "elective" if rng.random() < 0.8 else ("emergency" if rng.random() < 0.7 else "limited")
@@ -95,11 +141,12 @@ def generate_quality(ctx: Context) -> dict:
             incision = "I" if kind == "surgery" and rng.random() < 0.45 else ("II" if kind == "surgery" else "")
             healing = ("C" if rng.random() < 0.015 else "A") if incision else ""
             day_surgery = is_day and urgency == "elective"
-            team = surgeons[dept] or [None]
-            surgery_rows.append((f"BS{made:08d}", record, mrn, dept, team[made % len(team)],
+            surgeon = covered.surgeon(team, made, tid, grade, category)
+            planned = surgeon if made % 50 else team[(made + 1) % len(team)]
+            surgery_rows.append((f"BS{made:08d}", record, mrn, dept, surgeon,
                                  team[(made + 1) % len(team)], "全身麻醉", tid, code, national, name, grade, perf4,
                                  kind, mi, incision, healing, urgency, start.astimezone(LOCAL_TZ).date(), start, end,
-                                 day_surgery, team[(made + (made % 17 == 0)) % len(team)], "bench", now, now))
+                                 day_surgery, planned, "bench", now, now))
             made += 1
             if kind in KIND_OF.values():
                 flags[0] = True

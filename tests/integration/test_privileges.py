@@ -285,6 +285,27 @@ def test_granted_records_never_change_adjustments_chain_through_the_engine(clini
     assert "授权历程" in page and "暂停" in page and "恢复" in page
 
 
+def test_a_superseded_record_still_answers_for_the_days_before_its_successor(clinician):
+    user, head, _ = clinician
+    make_tech("PA-3", 3, national="PA.3")
+    today = local_today()
+    record = grant(user.staff, grade=3, start=today - timedelta(days=200))
+    narrowed = services.adjust_privilege(record, db.session.get(User, head.id), "narrow",
+                                         {"reason": "执行例数不足", "categories": ["surgery"], "can_order": True,
+                                          "can_perform": False})
+    db.session.commit()
+    _approve_all(narrowed.id)
+    old = db.session.get(Privilege, record.id, populate_existing=True)
+    assert old.status == "superseded" and old.ended_on == today
+    assert old.counts_on(today - timedelta(days=1)) and not old.counts_on(today)
+    no = user.staff.employee_no
+    # An operation of last month, asked about (or imported) today, was covered by what held then.
+    assert decide(no, "PA-3", day=today - timedelta(days=30)).allowed
+    assert not decide(no, "PA-3").allowed  # the perform right is gone from today on
+    assert decide(no, "PA-3", right="order").allowed
+    assert not decide(no, "PA-3", day=today - timedelta(days=201)).allowed  # before the record began
+
+
 def test_upgrades_and_narrowing_need_a_reason_and_a_real_change(clinician):
     user, head, _ = clinician
     headu = db.session.get(User, head.id)

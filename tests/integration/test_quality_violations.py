@@ -224,3 +224,18 @@ def test_an_overlap_across_midnight_is_found_and_a_surgeon_change_clears_the_oth
     db.session.execute(QualityViolation.__table__.delete())
     detect.evaluate(detect.for_period(night, night + timedelta(days=1)))
     assert found() == before and ("VN1", "overlap") in before
+
+
+def test_a_surgery_imported_after_its_surgeons_privilege_was_adjusted_is_judged_by_what_held_that_day(world):
+    tree, p, _ = world
+    # A's grade-3 privilege is replaced from today by a grade-4 one; last week's operations come in afterwards.
+    old = db.session.scalar(select(Privilege).where(Privilege.staff_id == p["A"].id, Privilege.kind == "grade"))
+    new = grant(p["A"], grade=4, start=local_today())
+    db.session.execute(update(Privilege).where(Privilege.id == old.id)
+                       .values(status="superseded", ended_on=local_today()))
+    db.session.execute(update(Privilege).where(Privilege.id == new.id).values(supersedes_id=old.id))
+    db.session.commit()
+    qf.save(surgery_rows=[qf.surgery("VX1", "DX1", tree.surgery, p["A"], "V-3", at(8), ended_at=at(9)),
+                          qf.surgery("VX2", "DX2", tree.surgery, p["A"], "V-4", at(10), ended_at=at(11))])
+    assert ("VX1", "privilege") not in found()  # grade 3 held on that day
+    assert found()[("VX2", "privilege")] == "future"  # grade 4 only from today

@@ -3,8 +3,10 @@ for a period; the admission rules an application must meet; interception alerts;
 generation counter that tells every worker's check cache that something it depends on has changed.
 
 A granted record is never changed: an adjustment (suspend, restore, revoke, narrow, extend, upgrade,
-downgrade, renew) is a new record that supersedes the old one (``supersedes_id``) once approved. Whether a
-record counts on a day follows from its status and dates alone (``counts_on``).
+downgrade, renew) is a new record that supersedes the old one (``supersedes_id``) once approved; the old one
+keeps counting for the days before the new one starts (``ended_on``), so a question about a past day (a late
+surgery import, the check API with a date) is answered by what held that day. Whether a record counts on a day
+follows from its status and dates alone (``counts_on``, ``counts_condition``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    or_,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -68,6 +71,8 @@ class Privilege(Model):
     valid_from: Mapped[date] = mapped_column(Date)
     valid_to: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="pending")
+    # Superseded: the first day the record that replaced it counts; it counted on the days before.
+    ended_on: Mapped[date | None] = mapped_column(Date)
     action: Mapped[str] = mapped_column(String(16), default="apply")
     reason: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(String(16), default="application")  # application / department / manual
@@ -100,7 +105,7 @@ class Privilege(Model):
         return ACTIONS.get(self.action, self.action)
 
     def counts_on(self, day: date) -> bool:
-        return self.status in ("active", "expired") and self.valid_from <= day <= self.valid_to
+        return counts(self.status, self.ended_on, self.valid_from, self.valid_to, day)
 
     def state_on(self, day: date) -> str:
         if self.status not in ("active", "expired"):
@@ -131,8 +136,21 @@ def privilege_state_condition(state: str, day: date):
     return Privilege.status == state
 
 
-def counts_condition(day: date):
-    return and_(Privilege.status.in_(("active", "expired")), Privilege.valid_from <= day, Privilege.valid_to >= day)
+HELD = ("active", "expired")
+
+
+def counts(status: str, ended_on: date | None, valid_from: date, valid_to: date, day: date) -> bool:
+    """Whether a record counts on `day`: granted and within its dates; a superseded one before its ``ended_on``."""
+    if not valid_from <= day <= valid_to:
+        return False
+    return status in HELD or (status == "superseded" and ended_on is not None and day < ended_on)
+
+
+def counts_condition(day, privilege=None):
+    """The SQL form of `counts`: `day` a date or a date column, `privilege` the table or an alias."""
+    p = Privilege if privilege is None else privilege
+    return and_(or_(p.status.in_(HELD), and_(p.status == "superseded", p.ended_on > day)),
+                p.valid_from <= day, p.valid_to >= day)
 
 
 TITLE_LEVELS = {"初级": 1, "中级": 2, "副高级": 3, "正高级": 4}

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from flask import current_app, has_request_context
-from sqlalchemy import select, text
+from sqlalchemy import and_, or_, select, text
 
 from portal.api import tokens
 from portal.auth.models import Department, Staff
@@ -28,6 +28,7 @@ from portal.catalogue.models.technologies import Technology, TechnologyDepartmen
 from portal.extensions import db
 
 from ..models.privileges import GRADES, RIGHTS, Privilege
+from ..models.privileges import counts as held_on
 from ..models.qualifications import Qualification, QualificationType
 
 CATEGORY_ALL = frozenset()
@@ -85,6 +86,7 @@ class _Priv:
     valid_from: date
     valid_to: date
     status: str
+    ended_on: date | None = None  # superseded: counts before this day
 
 
 @dataclass
@@ -163,10 +165,14 @@ def _load(generation: int) -> _Data:
     for p in db.session.execute(select(
             Privilege.id, Privilege.staff_id, Privilege.kind, Privilege.grade, Privilege.categories,
             Privilege.technology_id, Privilege.can_order, Privilege.can_perform, Privilege.valid_from,
-            Privilege.valid_to, Privilege.status).where(Privilege.status.in_(("active", "expired", "suspended")))):
+            Privilege.valid_to, Privilege.status, Privilege.ended_on)
+            .where(or_(Privilege.status.in_(("active", "expired", "suspended")),
+                       # A superseded record answers for the days before its successor (a past date).
+                       and_(Privilege.status == "superseded", Privilege.ended_on > Privilege.valid_from)))):
         data.privileges.setdefault(p.staff_id, []).append(_Priv(
             p.id, p.kind, int(p.grade or 0), frozenset(c for c in (p.categories or "").split(",") if c),
-            p.technology_id, bool(p.can_order), bool(p.can_perform), p.valid_from, p.valid_to, p.status))
+            p.technology_id, bool(p.can_order), bool(p.can_perform), p.valid_from, p.valid_to, p.status,
+            p.ended_on))
     for sid, code, start, end in db.session.execute(
             select(Qualification.staff_id, QualificationType.code, Qualification.valid_from, Qualification.valid_to)
             .join(QualificationType, QualificationType.id == Qualification.type_id)
@@ -220,7 +226,7 @@ def check(staff_no: str, code: str, right: str, on_date: date) -> Decision:
     privileges = data.privileges.get(sid, ())
     best = None
     for p in privileges:
-        counts = p.status in ("active", "expired") and p.valid_from <= on_date <= p.valid_to
+        counts = held_on(p.status, p.ended_on, p.valid_from, p.valid_to, on_date)
         if counts and _covers(p, tech, right) and (best is None or (p.kind == "technology" != best.kind)):
             best = p
     if best is not None:

@@ -399,6 +399,8 @@ def _activate(record: Privilege) -> None:
         if old is not None and old.status in ("active", "expired", "suspended"):
             old_before = audit.snapshot(old, FIELDS)
             old.status = "superseded"
+            # It still answers for the days before the new record starts (a surgery of last week, imported today).
+            old.ended_on = max(record.valid_from, old.valid_from)
             audit.record("update", "privilege", old.id, label=_label(old), before=old_before,
                          after={**audit.snapshot(old, FIELDS), "superseded_by": record.id})
     db.session.flush()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 
 from portal.catalogue.models.technologies import Technology
 from portal.core.timeutil import utcnow
-from portal.credentials.models.privileges import Privilege
+from portal.credentials.models.privileges import Privilege, counts_condition
 from portal.credentials.privileges.check import covering_condition
 from portal.extensions import db
 
@@ -61,8 +61,7 @@ def _insert():
 
 
 def _counts_on_day(p):
-    return and_(p.staff_id == S.surgeon_id, p.status.in_(("active", "expired")), p.valid_from <= S.operation_date,
-                p.valid_to >= S.operation_date)
+    return and_(p.staff_id == S.surgeon_id, counts_condition(S.operation_date, p))
 
 
 def _privilege_select(now):

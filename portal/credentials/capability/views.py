@@ -43,8 +43,7 @@ def _person_or_404(staff_id: int | None):
 
 def _technologies_context(staff) -> dict:
     today, q = local_today(), arg_str("q", 50)
-    page = paginate(queries.performable_query(staff.id, today, q), arg_int("page", 1),
-                    current_app.config["PAGE_SIZE"], scalars=False, total_in_page=True)
+    page = queries.performable_page(staff.id, today, q, arg_int("page", 1), current_app.config["PAGE_SIZE"])
     return {"staff": staff, "tech_page": page, "tech_args": {"staff_id": staff.id, "q": q}, "q": q,
             "categories": CATEGORIES, "grades": GRADES}
 
@@ -112,8 +111,7 @@ def _department_or_404():
 
 def _staff_context(department, staff_ids: list[int] | None = None) -> dict:
     today, q = local_today(), arg_str("q", 50)
-    page = paginate(queries.staff_query(department.id, today, q, staff_ids), arg_int("page", 1),
-                    current_app.config["PAGE_SIZE"], scalars=False, total_in_page=True)
+    page = queries.staff_page(department.id, today, q, arg_int("page", 1), current_app.config["PAGE_SIZE"], staff_ids)
     return {"department": department, "staff_page": page, "staff_args": {"department_id": department.id, "q": q},
             "q": q, "grades": GRADES}
 

@@ -136,6 +136,19 @@ def current_generation() -> int:
     return int(db.session.execute(text(GENERATION_SQL)).scalar() or 0)
 
 
+def page_generation() -> int:
+    """The generation as a page's cached parts read it: once a GET request (a page keeps several parts: the
+    grid, the coverage, the staff list), otherwise at each call (a write in the request moves it on)."""
+    from flask import g, request
+
+    if not (has_request_context() and request.method == "GET"):
+        return current_generation()
+    found = g.get("privilege_generation")
+    if found is None:
+        found = g.privilege_generation = current_generation()
+    return found
+
+
 def _load(generation: int) -> _Data:
     """Everything the check reads, as plain tuples; a few queries over indexed, modest tables."""
     data = _Data(generation=generation)

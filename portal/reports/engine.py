@@ -158,6 +158,15 @@ class Result:
     total_cells: list[Cell] = field(default_factory=list)
     page: Any = None  # portal.core.listing.Page of the rows shown (reports with a page size), else None
     shown: list[dict] | None = None  # the rows of `grid` (all rows unless paged)
+    derived: dict = field(default_factory=dict)  # what pages build from the result alone (derive)
+
+    def derive(self, name: str, build):
+        """`build()` once per result: a kept result is shared, so the table's HTML and the chart's data built for
+        one request serve the next ones (build depends on the result only, never on the request)."""
+        found = self.derived.get(name)
+        if found is None:
+            found = self.derived[name] = build()
+        return found
 
     @property
     def compare_label(self) -> str:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import itertools
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 import pytest
 from sqlalchemy import event, select
 
-from portal.auth.models import Department
+from portal.auth.models import Department, Staff
 from portal.catalogue.models.technologies import Technology, TechnologyDepartment
 from portal.credentials.models.privileges import Privilege
 from portal.extensions import db
@@ -173,3 +173,53 @@ def test_a_warm_page_reads_no_privilege_rows(pair):
         finally:
             event.remove(engine, "before_cursor_execute", record)
         assert not [s for s in seen if "privileges" in s and "privilege_generation" not in s], page
+
+
+def test_outcomes_are_kept_until_an_operation_or_event_is_written_through_any_worker(pair):
+    """The person page's outcomes read operations: kept per worker under the quality generation, which every
+    write to operations, events and their summaries moves."""
+    from datetime import datetime
+
+    from portal.core.workercache import worker_cache
+    from portal.credentials.capability import queries
+    from portal.quality.outcomes.queries import surgeon_outcomes
+    from tests import quality_factories as qf
+
+    one, two = pair
+    end = date(2026, 11, 30)
+    start = date(2026, 9, 1)
+
+    def operate(surgeon_id: int, n: int, day: int, complication: bool = False) -> None:
+        surgeon = db.session.get(Staff, surgeon_id)
+        row = qf.surgery(f"CC{n}", f"DCC{n}", _department("普外科"), surgeon, "T-LC",
+                         datetime(2026, 10, day, 1, tzinfo=UTC))
+        events = {"complication": [{"surgery_record_id": f"CC{n}", "event_date": date(2026, 10, day + 1),
+                                    "name": "出血"}]} if complication else None
+        qf.save(surgery_rows=[row], event_rows=events)
+
+    def setup() -> int:
+        _department("普外科").code = "GS"
+        db.session.commit()
+        qf.make_catalogue()
+        return qf.make_surgeon(_department("普外科"), "缓存刀").id
+
+    with one.app_context():
+        surgeon_id = setup()
+        operate(surgeon_id, 1, 5)
+
+    def seen(app) -> tuple[int, int, int]:
+        with app.test_request_context("/"):
+            found = queries.outcomes(surgeon_id, start, end)
+            direct = surgeon_outcomes(surgeon_id, start, end)
+            assert [(r.label, r.cases, r.mine["complication"].events) for r in found.by_technology] == \
+                [(r.label, r.cases, r.mine["complication"].events) for r in direct.by_technology]
+            row = found.by_technology[0]
+            return row.cases, row.mine["complication"].events, worker_cache("capability_outcomes").loads
+
+    cases, events, loads = seen(two)
+    assert (cases, events) == (1, 0)
+    assert seen(two) == (1, 0, loads)  # kept: not built again
+    with one.app_context():
+        operate(surgeon_id, 2, 9, complication=True)
+    assert seen(two)[:2] == (2, 1)
+    assert seen(one)[:2] == (2, 1)

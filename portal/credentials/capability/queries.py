@@ -39,14 +39,15 @@ def subtree(department_id: int):
     return department_subtree(department_id)
 
 
-def kept(name: str, key, build):
+def kept(name: str, key, build, generation=None):
     """A part of a capability page from this worker's copy while the privilege generation is unchanged: it reads
     only privileges, qualifications, staff, departments and the catalogue, whose every write moves that generation
     (a trigger, in the writing transaction). `key` holds everything else it depends on (the day, the filters); a
-    kept value is shared between requests and never changed."""
+    kept value is shared between requests and never changed. `generation`: another generation it depends on too."""
     from ..privileges.check import page_generation
 
-    generation = page_generation()  # before the rows: a write committed later always moves it on
+    # before the rows: a write committed later always moves it on
+    generation = page_generation() if generation is None else (page_generation(), generation())
     cache = worker_cache(f"capability_{name}", 1024)
     found = cache.get(generation, key)
     if found is None:
@@ -135,6 +136,14 @@ def performable_query(staff_id: int, day: date, q: str = "") -> Select:
     return (stmt.group_by(Technology.id, Technology.code, Technology.national_code, Technology.name,
                           Technology.category, Technology.grade, Technology.restricted, Technology.new_tech)
             .order_by(Technology.grade.desc(), Technology.code))
+
+
+def outcomes(staff_id: int, start: date, end: date):
+    """The surgeon's outcomes (quality.outcomes), kept while neither operations and events nor the catalogue and
+    staff (names, the surgeon's department) change: both generations."""
+    from portal.quality.outcomes.queries import generation, surgeon_outcomes
+
+    return kept("outcomes", (staff_id, start, end), lambda: surgeon_outcomes(staff_id, start, end), generation)
 
 
 # --- an entry --------------------------------------------------------------------------------------------------

@@ -95,6 +95,9 @@ class OwnOnlyTechnologies(Mapping):
     def __len__(self) -> int:
         return len(self._entries())
 
+    def items(self):  # the filter bar lists every entry: one lookup, not one per entry
+        return self._entries().items()
+
 
 def _technology(stmt, code):
     return stmt.where(Privilege.kind == "technology", Technology.code == code)

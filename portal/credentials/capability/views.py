@@ -14,7 +14,6 @@ from portal.core.rendering import render
 from portal.core.scoping import MAX_ID, get_or_404
 from portal.core.timeutil import local_today
 from portal.extensions import db
-from portal.quality.outcomes.queries import surgeon_outcomes
 from portal.reports import engine
 from portal.reports.params import Params
 from portal.study.attendance.services import study_hours_by_year
@@ -54,7 +53,7 @@ def _person_page(staff):
                   own=staff.id == current_user.staff_id,
                   may_view_department=has_permission(current_user, VIEW_PRIVILEGES)
                   and current_user.principal.can_act_on(VIEW_PRIVILEGES, staff.department_id),
-                  outcomes=surgeon_outcomes(staff.id, today.replace(year=today.year - 3, day=1), today),
+                  outcomes=queries.outcomes(staff.id, today.replace(year=today.year - 3, day=1), today),
                   study_hours=study_hours_by_year(staff.id, (today.year, today.year - 1)))
 
 

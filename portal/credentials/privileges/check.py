@@ -137,16 +137,11 @@ def current_generation() -> int:
 
 
 def page_generation() -> int:
-    """The generation as a page's cached parts read it: once a GET request (a page keeps several parts: the
-    grid, the coverage, the staff list), otherwise at each call (a write in the request moves it on)."""
-    from flask import g, request
+    """The generation as a page's kept parts read it: once a GET request (a page keeps several parts: the grid,
+    the coverage, the staff list), otherwise at each call (a write in the request moves it on)."""
+    from portal.core.workercache import read_once
 
-    if not (has_request_context() and request.method == "GET"):
-        return current_generation()
-    found = g.get("privilege_generation")
-    if found is None:
-        found = g.privilege_generation = current_generation()
-    return found
+    return read_once("privileges", current_generation)
 
 
 def _load(generation: int) -> _Data:

@@ -82,15 +82,11 @@ GENERATION_SQL = "SELECT value FROM quality_generation WHERE id = 1"
 def generation() -> int:
     """The quality generation (moved by every write to operations, events and the outcome summaries): what a
     worker keeps of outcomes is valid while it is unchanged. Read once a GET request, else at each call."""
-    from flask import g, has_request_context, request
     from sqlalchemy import text
 
-    if has_request_context() and request.method == "GET":
-        found = g.get("quality_generation")
-        if found is None:
-            found = g.quality_generation = int(db.session.execute(text(GENERATION_SQL)).scalar() or 0)
-        return found
-    return int(db.session.execute(text(GENERATION_SQL)).scalar() or 0)
+    from portal.core.workercache import read_once
+
+    return read_once("quality", lambda: int(db.session.execute(text(GENERATION_SQL)).scalar() or 0))
 
 
 def rule() -> tuple[float, int]:

@@ -52,6 +52,21 @@ class GenerationCache:
                 self.entries[key] = new
 
 
+def read_once(name: str, read):
+    """`read()` once a GET request (a page whose several kept parts check one generation reads it once); at each
+    call otherwise, since a write in the request moves it on. Kept in the request's environ, which no other request
+    shares (``g`` is shared by requests made inside one application context, as tests make them)."""
+    from flask import has_request_context, request
+
+    if not (has_request_context() and request.method == "GET"):
+        return read()
+    key = f"portal.generation.{name}"
+    found = request.environ.get(key)
+    if found is None:
+        found = request.environ[key] = read()
+    return found
+
+
 def worker_cache(name: str, size: int = DEFAULT_SIZE) -> GenerationCache:
     found = current_app.extensions.get(name)
     if found is None:

@@ -158,6 +158,15 @@ class Result:
     total_cells: list[Cell] = field(default_factory=list)
     page: Any = None  # portal.core.listing.Page of the rows shown (reports with a page size), else None
     shown: list[dict] | None = None  # the rows of `grid` (all rows unless paged)
+    derived: dict = field(default_factory=dict)  # what pages build from the result alone (derive)
+
+    def derive(self, name: str, build):
+        """`build()` once per result: a kept result is shared, so the table's HTML and the chart's data built for
+        one request serve the next ones (build depends on the result only, never on the request)."""
+        found = self.derived.get(name)
+        if found is None:
+            found = self.derived[name] = build()
+        return found
 
     @property
     def compare_label(self) -> str:
@@ -332,19 +341,28 @@ def _drill_base(report: Report, col: Column, params: Params) -> str:
     return found[1]
 
 
-def drill_url(report: Report, col: Column, row: Mapping | None, params: Params) -> str | None:
-    """The URL of the rows behind one number (row None: the totals row, every row of the period)."""
-    from urllib.parse import urlencode
-
+def drill_url(report: Report, col: Column, row: Mapping | None, params: Params, keys: str | None = None
+              ) -> str | None:
+    """The URL of the rows behind one number (row None: the totals row, every row of the period). `keys`: the
+    row's encoded keys (``row_keys``), when the caller links several numbers of one row."""
     if col.drill is None:
         return None
     if col.drill.url is not None:
         return col.drill.url(row if row is not None else {}, params)
     base = _drill_base(report, col, params)
-    keys = [] if row is None else [(f"k_{d.key}", "" if row.get(d.key) is None else row.get(d.key))
-                                   for d in report.dimensions]
-    # The keys go last, encoded as the router encodes query arguments: the same URL as url_for(..., **keys).
-    return base + "&" + urlencode(keys, safe="!$'()*,/:;?@") if keys else base
+    if row is None:
+        return base
+    keys = row_keys(report, row) if keys is None else keys
+    return base + "&" + keys if keys else base
+
+
+def row_keys(report: Report, row: Mapping) -> str:
+    """A row's dimension values as the drill URL's keys, encoded as the router encodes query arguments (so the URL
+    is the same as url_for(..., **keys)); the same for every number of the row, so encoded once a row."""
+    from urllib.parse import urlencode
+
+    return urlencode([(f"k_{d.key}", "" if row.get(d.key) is None else row.get(d.key)) for d in report.dimensions],
+                     safe="!$'()*,/:;?@")
 
 
 def run(report: Report, params: Params, user, links: bool = True, page: int | None = None) -> Result:
@@ -352,7 +370,41 @@ def run(report: Report, params: Params, user, links: bool = True, page: int | No
 
     `page` (the page, for a report with a page size): only that page's rows get labels, cells and links; the
     totals are still those of every row. None: every row (the export and the archive).
+    A report declaring `cache` (registry.ResultCache) answers from this worker's copy while its generation is
+    unchanged; a kept Result is shared between requests and never changed after it is built.
     """
+    cache = report.cache
+    if cache is None:
+        return _run(report, params, user, links, page)
+    from portal.core.workercache import worker_cache
+
+    generation = cache.generation()  # before the rows: a write committed later always moves it on
+    key = _cache_key(report, params, user, links, page)
+    kept = worker_cache(f"report_results:{report.code}", cache.size)
+    found = kept.get(generation, key)
+    if found is None:
+        found = _run(report, params, user, links, page)
+        kept.put(generation, key, found)
+    return found
+
+
+def _cache_key(report: Report, params: Params, user, links: bool, page: int | None) -> tuple:
+    """Everything a result depends on besides the generation: the filters, the page, the user's scope, today."""
+    from portal.core.timeutil import local_today
+
+    cache = report.cache
+    if user is None:
+        scope = ("system",)  # a schedule sees every row
+    elif cache.scope is not None:
+        scope = ("declared", cache.scope(user))
+    else:
+        scope = ("departments", user.principal.departments_for(report.permission))
+    return (params.start, params.end, params.month, params.department_id, tuple(sorted(params.options.items())),
+            params.compare, page if report.page_size else None, links, scope, local_today(),
+            cache.key(params) if cache.key is not None else None)
+
+
+def _run(report: Report, params: Params, user, links: bool, page: int | None) -> Result:
     from portal.core.listing import Page
 
     rows, totals = fetch(report, params, user)
@@ -368,18 +420,19 @@ def run(report: Report, params: Params, user, links: bool = True, page: int | No
     result = Result(report, params, shown_columns(report, params.compare), rows, totals,
                     labels_for(report, page_rows), page=paged, shown=page_rows)
     for row in page_rows:
-        result.grid.append([_cell(result, shown, row, links) for shown in result.columns])
+        keys = row_keys(report, row) if links else ""
+        result.grid.append([_cell(result, shown, row, links, keys) for shown in result.columns])
     result.total_cells = [_total_cell(result, shown, links) for shown in result.columns]
     return result
 
 
-def _cell(result: Result, shown: Shown, row: dict, links: bool) -> Cell:
+def _cell(result: Result, shown: Shown, row: dict, links: bool, keys: str) -> Cell:
     value = row.get(shown.key)
     if shown.fmt == "text":
         return Cell(value, result.label(shown.key, value))
     url = None
     if links and shown.role == "value" and value:
-        url = drill_url(result.report, shown.column, row, result.params)
+        url = drill_url(result.report, shown.column, row, result.params, keys)
     return Cell(value, format_value(value, shown.fmt), url)
 
 

@@ -9,7 +9,7 @@ partial, the Excel export, the print and phone layouts, period comparisons and t
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +100,25 @@ class Rollup:
 
 
 @dataclass(frozen=True)
+class ResultCache:
+    """Keep a report's computed result in each worker while a generation read from the database is unchanged.
+
+    `generation()` returns the value of a generation row that database triggers move in the transaction of every
+    write the result depends on (its rows, its labels); it is read before the rows. The engine keys a result by
+    the filters, the page, the user's scope and today's date (a period in progress counts up to today), so a
+    result is never shown to a user whose scope differs or on another day. `scope(user)` is what of the user the
+    rows depend on: by default the departments the report's permission reaches (``departments_for``); a report
+    whose `scope` reads anything else about the user must declare it. `key(params)`: anything else the result
+    depends on (default: nothing).
+    """
+
+    generation: Callable[[], int | None]
+    scope: Callable[[Any], Hashable] | None = None
+    key: Callable[[Any], Hashable] | None = None
+    size: int = 256  # results kept per worker and report (a result of a hundred rows is some tens of KB)
+
+
+@dataclass(frozen=True)
 class Report:
     code: str
     title: str
@@ -130,6 +149,8 @@ class Report:
     # A row per person (thousands): the page shows this many rows at a time (`?page=`); totals, the export and the
     # archive hold every row.
     page_size: int | None = None
+    # Each worker keeps computed results while a generation is unchanged (see ResultCache); None: every run reads.
+    cache: ResultCache | None = None
 
     def column(self, key: str) -> Column:
         for col in self.columns:

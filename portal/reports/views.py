@@ -6,8 +6,9 @@ limited by the report's scope. Filters live in the URL (the filter bar pushes th
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, request, url_for
+from flask import abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 
 from portal.core.listing import apply_sort, arg_choice, arg_int, paginate, parse_sort
 from portal.core.permissions import SIGNED_IN, has_permission, require
@@ -80,7 +81,12 @@ def _context(report: registry.Report, params: Params) -> dict:
     return {"note": report.note(result) if report.note else "", "scope_note": _scope_note(report),
             "home": report.back(params) if report.back else None,
             "report": report, "params": params, "result": result, "args": params.args(),
-            "filter_lines": result.filter_lines(dept), "chart": result.chart_data(), "compares": COMPARES,
+            "filter_lines": result.filter_lines(dept), "chart": result.derive("chart", result.chart_data),
+            "table": result.derive("table", lambda: Markup(render_template("reports/_report_table.html", report=report,
+                                                                           params=params, result=result,
+                                                                           compare_header=COMPARE_HEADERS.get(
+                                                                               params.compare, "")))),
+            "compares": COMPARES,
             "departments": department_choices(report), "prev_args": prev_args, "next_args": next_args,
             "compare_header": COMPARE_HEADERS.get(params.compare, "")}
 

@@ -48,7 +48,9 @@ def grant(staff, *, grade=None, categories="", technology=None, order=True, perf
 
 @pytest.fixture
 def world(app, tree):
-    app.extensions.pop("privilege_check_cache", None)  # generations repeat across rolled-back tests
+    for name in [n for n in app.extensions if n == "privilege_check_cache" or n.startswith(("capability_",
+                                                                                            "report_results:"))]:
+        app.extensions.pop(name)  # generations repeat across rolled-back tests
     ma = make_user("cap_ma", ["ma_admin", "ma_staff"], tree.hospital, name="医务科王")
     head = make_user("cap_head", ["dept_head"], tree.cardiology, name="心内张主任")
     doc = make_user("cap_doc", ["clinician"], tree.cardiology, name="心内刘医生")

@@ -13,6 +13,7 @@ from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
 from portal.auth.models import Department, Staff
 from portal.catalogue.models.technologies import Technology, TechnologyDepartment
 from portal.core.scoping import scope_query
+from portal.core.workercache import worker_cache
 from portal.extensions import db
 
 from .. import VIEW_PRIVILEGES
@@ -38,11 +39,28 @@ def subtree(department_id: int):
     return department_subtree(department_id)
 
 
+def kept(name: str, key, build, generation=None):
+    """A part of a capability page from this worker's copy while the privilege generation is unchanged: it reads
+    only privileges, qualifications, staff, departments and the catalogue, whose every write moves that generation
+    (a trigger, in the writing transaction). `key` holds everything else it depends on (the day, the filters); a
+    kept value is shared between requests and never changed. `generation`: another generation it depends on too."""
+    from ..privileges.check import page_generation
+
+    # before the rows: a write committed later always moves it on
+    generation = page_generation() if generation is None else (page_generation(), generation())
+    cache = worker_cache(f"capability_{name}", 1024)
+    found = cache.get(generation, key)
+    if found is None:
+        found = build()
+        cache.put(generation, key, found)
+    return found
+
+
 def department_staff_ids(department_id: int) -> list[int]:
     """The working staff of a department and its wards: read once, then every query of the page probes the
     staff_id indexes of privileges and qualifications with them (a department has tens of people)."""
-    return list(db.session.scalars(select(Staff.id).where(Staff.department_id.in_(subtree(department_id)),
-                                                          Staff.is_active.is_(True))))
+    return kept("staff_ids", department_id, lambda: list(db.session.scalars(
+        select(Staff.id).where(Staff.department_id.in_(subtree(department_id)), Staff.is_active.is_(True)))))
 
 
 # --- a person --------------------------------------------------------------------------------------------------
@@ -89,6 +107,14 @@ def person(staff: Staff, today: date) -> Person:
         alerts, overrides)
 
 
+def performable_page(staff_id: int, day: date, q: str, page: int, per_page: int):
+    """A page of `performable_query` (with the total), kept per worker while privileges are unchanged."""
+    from portal.core.listing import paginate
+
+    return kept("performable", (staff_id, day, q, page, per_page), lambda: paginate(
+        performable_query(staff_id, day, q), page, per_page, scalars=False, total_in_page=True))
+
+
 def performable_query(staff_id: int, day: date, q: str = "") -> Select:
     """The active catalogue entries this person may perform or order on `day` (可开展技术), with both rights;
     searchable by code, national code and name. Driven by the person's few counting privileges (joined to the
@@ -110,6 +136,14 @@ def performable_query(staff_id: int, day: date, q: str = "") -> Select:
     return (stmt.group_by(Technology.id, Technology.code, Technology.national_code, Technology.name,
                           Technology.category, Technology.grade, Technology.restricted, Technology.new_tech)
             .order_by(Technology.grade.desc(), Technology.code))
+
+
+def outcomes(staff_id: int, start: date, end: date):
+    """The surgeon's outcomes (quality.outcomes), kept while neither operations and events nor the catalogue and
+    staff (names, the surgeon's department) change: both generations."""
+    from portal.quality.outcomes.queries import generation, surgeon_outcomes
+
+    return kept("outcomes", (staff_id, start, end), lambda: surgeon_outcomes(staff_id, start, end), generation)
 
 
 # --- an entry --------------------------------------------------------------------------------------------------
@@ -177,6 +211,10 @@ def allowed_query(department_id: int):
 
 def coverage(department_id: int, day: date, staff_ids: list[int] | None = None) -> Coverage:
     """Entries allowed for the department against those at least one of its staff may perform today."""
+    return kept("coverage", (department_id, day), lambda: _coverage(department_id, day, staff_ids))
+
+
+def _coverage(department_id: int, day: date, staff_ids: list[int] | None) -> Coverage:
     own_only = or_(Technology.restricted.is_(True), Technology.new_tech.is_(True))
     covered = _covered_by_department(department_staff_ids(department_id) if staff_ids is None else staff_ids, day)
     row = db.session.execute(
@@ -205,6 +243,15 @@ def department_technologies_query(department_id: int, day: date, covered: str = 
         stmt = stmt.where(or_(func.lower(Technology.code).like(pattern, escape="\\"),
                               func.lower(Technology.name).like(pattern, escape="\\")))
     return stmt.order_by(Technology.grade.desc(), Technology.code)
+
+
+def staff_page(department_id: int, day: date, q: str, page: int, per_page: int,
+               staff_ids: list[int] | None = None):
+    """A page of `staff_query` (with the total), kept per worker while privileges and staff are unchanged."""
+    from portal.core.listing import paginate
+
+    return kept("staff", (department_id, day, q, page, per_page), lambda: paginate(
+        staff_query(department_id, day, q, staff_ids), page, per_page, scalars=False, total_in_page=True))
 
 
 def staff_query(department_id: int, day: date, q: str = "", staff_ids: list[int] | None = None) -> Select:
@@ -241,23 +288,43 @@ def _first(stmt: Select, limit: int) -> tuple[int, list]:
     return page.total, page.items
 
 
-def expiring_privileges(principal, department_id: int, day: date, limit: int = 10) -> tuple[int, list[Privilege]]:
+@dataclass(frozen=True)
+class Expiring:
+    """One line of an "expiring" list: plain values, so a worker can keep the list between requests."""
+
+    id: int
+    staff_id: int
+    staff_name: str
+    label: str
+    valid_to: date
+
+
+def expiring_privileges(principal, department_id: int, day: date, limit: int = 10) -> tuple[int, list[Expiring]]:
     """Privileges ending within 90 days in the department: the privilege list's own query with its "ending"
     filter, so the number and the list it links to are the same rows."""
     from ..privileges import queries as privilege_queries
 
-    return _first(privilege_queries.list_query(
-        principal, privilege_queries.Filters(department_id=department_id, ending_days=EXPIRING_DAYS), day), limit)
+    def build():
+        total, first = _first(privilege_queries.list_query(
+            principal, privilege_queries.Filters(department_id=department_id, ending_days=EXPIRING_DAYS), day), limit)
+        return total, [Expiring(p.id, p.staff_id, p.staff.name, p.scope_label, p.valid_to) for p in first]
+
+    return kept("expiring_privileges", (department_id, day, limit, principal.departments_for(VIEW_PRIVILEGES)), build)
 
 
 def expiring_qualifications(principal, department_id: int, day: date, limit: int = 10
-                            ) -> tuple[int, list[Qualification]]:
+                            ) -> tuple[int, list[Expiring]]:
     """Qualifications ending within 90 days in the department: the qualification list's own query."""
     from ..qualifications import queries as qualification_queries
 
-    return _first(qualification_queries.list_query(
-        principal, qualification_queries.Filters(department_id=department_id, expiring_days=EXPIRING_DAYS), day,
-        perm=VIEW_PRIVILEGES), limit)
+    def build():
+        total, first = _first(qualification_queries.list_query(
+            principal, qualification_queries.Filters(department_id=department_id, expiring_days=EXPIRING_DAYS), day,
+            perm=VIEW_PRIVILEGES), limit)
+        return total, [Expiring(q.id, q.staff_id, q.staff.name, q.display_name, q.valid_to) for q in first]
+
+    return kept("expiring_qualifications",
+                (department_id, day, limit, principal.departments_for(VIEW_PRIVILEGES)), build)
 
 
 def departments(principal, perm=VIEW_PRIVILEGES) -> list[Department]:

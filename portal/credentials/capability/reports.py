@@ -20,7 +20,7 @@ from portal.catalogue.models.technologies import CATEGORIES, Technology
 from portal.core.timeutil import local_today
 from portal.core.workercache import worker_cache
 from portal.io.export import Column as Shown
-from portal.reports.registry import Chart, Choice, Column, Drill, Report, register
+from portal.reports.registry import Chart, Choice, Column, Drill, Report, ResultCache, register
 
 from .. import VIEW_PRIVILEGES
 from ..models.privileges import GRADES, KINDS, Privilege, counts_condition
@@ -73,11 +73,11 @@ class OwnOnlyTechnologies(Mapping):
 
         from portal.extensions import db
 
-        from ..privileges.check import current_generation
+        from ..privileges.check import page_generation
 
         found = g.get("capability_own_only_technologies")
         if found is None:
-            generation = current_generation()
+            generation = page_generation()
             found = worker_cache("capability_own_only_technologies").get(generation, "")
             if found is None:
                 found = {code: f"{name}（{code}）" for code, name in db.session.execute(
@@ -94,6 +94,9 @@ class OwnOnlyTechnologies(Mapping):
 
     def __len__(self) -> int:
         return len(self._entries())
+
+    def items(self):  # the filter bar lists every entry: one lookup, not one per entry
+        return self._entries().items()
 
 
 def _technology(stmt, code):
@@ -245,8 +248,17 @@ def _scope(stmt, user, permission):
     return scope_query(stmt, Staff.department_id, user.principal, permission)
 
 
+def _generation():
+    from ..privileges.check import page_generation
+
+    return page_generation()
+
+
+# Every number reads privileges, staff and the catalogue, and the labels departments and staff: all of them move
+# the privilege generation, so each worker keeps a result (per filters, scope and day) until one of them changes.
 COMMON = {"permission": VIEW_PRIVILEGES, "definition": DEFINITION, "department_column": Staff.department_id,
-          "scope": _scope, "filters": FILTERS, "group": "能力展示", "empty": "该日没有有效授权。"}
+          "scope": _scope, "filters": FILTERS, "group": "能力展示", "empty": "该日没有有效授权。",
+          "cache": ResultCache(_generation)}
 
 
 def _by_department(params):

@@ -14,7 +14,6 @@ from portal.core.rendering import render
 from portal.core.scoping import MAX_ID, get_or_404
 from portal.core.timeutil import local_today
 from portal.extensions import db
-from portal.quality.outcomes.queries import surgeon_outcomes
 from portal.reports import engine
 from portal.reports.params import Params
 from portal.study.attendance.services import study_hours_by_year
@@ -43,8 +42,7 @@ def _person_or_404(staff_id: int | None):
 
 def _technologies_context(staff) -> dict:
     today, q = local_today(), arg_str("q", 50)
-    page = paginate(queries.performable_query(staff.id, today, q), arg_int("page", 1),
-                    current_app.config["PAGE_SIZE"], scalars=False, total_in_page=True)
+    page = queries.performable_page(staff.id, today, q, arg_int("page", 1), current_app.config["PAGE_SIZE"])
     return {"staff": staff, "tech_page": page, "tech_args": {"staff_id": staff.id, "q": q}, "q": q,
             "categories": CATEGORIES, "grades": GRADES}
 
@@ -55,7 +53,7 @@ def _person_page(staff):
                   own=staff.id == current_user.staff_id,
                   may_view_department=has_permission(current_user, VIEW_PRIVILEGES)
                   and current_user.principal.can_act_on(VIEW_PRIVILEGES, staff.department_id),
-                  outcomes=surgeon_outcomes(staff.id, today.replace(year=today.year - 3, day=1), today),
+                  outcomes=queries.outcomes(staff.id, today.replace(year=today.year - 3, day=1), today),
                   study_hours=study_hours_by_year(staff.id, (today.year, today.year - 1)))
 
 
@@ -112,8 +110,7 @@ def _department_or_404():
 
 def _staff_context(department, staff_ids: list[int] | None = None) -> dict:
     today, q = local_today(), arg_str("q", 50)
-    page = paginate(queries.staff_query(department.id, today, q, staff_ids), arg_int("page", 1),
-                    current_app.config["PAGE_SIZE"], scalars=False, total_in_page=True)
+    page = queries.staff_page(department.id, today, q, arg_int("page", 1), current_app.config["PAGE_SIZE"], staff_ids)
     return {"department": department, "staff_page": page, "staff_args": {"department_id": department.id, "q": q},
             "q": q, "grades": GRADES}
 

@@ -138,6 +138,14 @@ def current_generation() -> int:
     return int(db.session.execute(text(GENERATION_SQL)).scalar() or 0)
 
 
+def page_generation() -> int:
+    """The generation as a page's kept parts read it: once a GET request (a page keeps several parts: the grid,
+    the coverage, the staff list), otherwise at each call (a write in the request moves it on)."""
+    from portal.core.workercache import read_once
+
+    return read_once("privileges", current_generation)
+
+
 def _load(generation: int) -> _Data:
     """Everything the check reads, as plain tuples; a few queries over indexed, modest tables."""
     data = _Data(generation=generation)

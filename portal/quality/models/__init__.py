@@ -16,9 +16,11 @@ from .events import QualityEvent  # noqa: F401
 from .records import FLAGS, Discharge, QualityMonth, Surgery, mask_record_no  # noqa: F401
 from .reports import (  # noqa: F401
     OUTCOME_MEASURES,
+    OUTCOME_WATCHED_TABLES,
     SURGERY_MEASURES,
     GradeOutcomeMonth,
     OutcomeMonth,
+    QualityGeneration,
     SurgeonMonth,
     SurgeonOutcomeMonth,
     SurgeryMonth,

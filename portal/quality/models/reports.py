@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Index, Integer, SmallInteger, String
+from sqlalchemy import BigInteger, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.core.models import Base
@@ -103,3 +103,19 @@ class GradeOutcomeMonth(_Outcomes, Base):
     month: Mapped[date] = mapped_column(primary_key=True)
     department_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grade: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+
+
+class QualityGeneration(Base):
+    """One row: set to a new, never repeated value by database triggers on every write to the operations, their
+    events and the outcome summaries, in the writing transaction; what a worker keeps of surgeon outcomes is
+    valid while it is unchanged."""
+
+    __tablename__ = "quality_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# The tables whose changes move the quality generation (the migration puts a trigger on each).
+OUTCOME_WATCHED_TABLES = ("quality_surgeries", "quality_events", "quality_outcome_months",
+                          "quality_surgeon_outcome_months", "quality_grade_outcome_months")

@@ -76,6 +76,19 @@ class Outcomes:
         return any(r.flags for r in (*self.by_technology, *self.by_grade))
 
 
+GENERATION_SQL = "SELECT value FROM quality_generation WHERE id = 1"
+
+
+def generation() -> int:
+    """The quality generation (moved by every write to operations, events and the outcome summaries): what a
+    worker keeps of outcomes is valid while it is unchanged. Read once a GET request, else at each call."""
+    from sqlalchemy import text
+
+    from portal.core.workercache import read_once
+
+    return read_once("quality", lambda: int(db.session.execute(text(GENERATION_SQL)).scalar() or 0))
+
+
 def rule() -> tuple[float, int]:
     return (float(current_app.config.get("QUALITY_OUTCOME_FACTOR", 2)),
             int(current_app.config.get("QUALITY_OUTCOME_MIN_EVENTS", 3)))

@@ -1,13 +1,13 @@
 """Violations by the other surgery of an overlap: a correction re-evaluates the other side without a scan.
 
 Revision ID: 0040
-Revises: 0034
+Revises: 0036
 """
 
 from alembic import op
 
 revision = "0040"
-down_revision = "0034"
+down_revision = "0036"
 branch_labels = None
 depends_on = None
 

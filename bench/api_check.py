@@ -60,7 +60,7 @@ def _statements(app, requests, calls: int = 200) -> dict:
     engine = app.extensions["db.engine"]
     seen: list[str] = []
     client = app.test_client()
-    for r in requests[:20]:  # warm the caches
+    for r in requests:  # warm the caches (a person's privileges are read at their first check)
         client.get(r.path, headers=dict(r.headers))
 
     def record(conn, cursor, statement, params, context, executemany):
@@ -85,8 +85,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rates", default="100,200")
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--port", type=int, default=0, help="gunicorn's port (default: any free one)")
+    parser.add_argument("--queue", default="", help="PORTAL_RQ_QUEUE (default: the benchmark's): where the call "
+                                                   "log and the denials wait in Redis")
+    parser.add_argument("--cold", action="store_true",
+                        help="no warm-up: measure from fresh workers, as `make bench` does after its restart")
     args = parser.parse_args(argv)
     env = settings(args)
+    if args.queue:
+        env["PORTAL_RQ_QUEUE"] = args.queue
     os.environ.update(env)
     from portal import create_app
 
@@ -95,9 +102,10 @@ def main(argv: list[str] | None = None) -> dict:
     random.Random(1).shuffle(requests)
     result = {"statements": _statements(app, requests)}
     app.extensions["db.engine"].dispose()
-    port = _free_port()
+    port = args.port or _free_port()
     with gunicorn(env, port, args.workers) as proc:
-        openloop.run("127.0.0.1", port, requests, 50, 5)  # warm every worker's caches
+        if not args.cold:
+            openloop.run("127.0.0.1", port, requests, 50, 5)  # warm every worker's caches
         for rate in (int(r) for r in args.rates.split(",")):
             before = _workers_cpu(proc)
             run = openloop.run("127.0.0.1", port, requests, rate, args.seconds)

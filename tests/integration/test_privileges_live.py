@@ -195,3 +195,36 @@ def test_a_cache_built_from_changes_later_rolled_back_is_never_taken_for_a_commi
         db.session.rollback()
     truth = ask(first, "LV-3", day=local_today() + timedelta(days=10))
     assert answer.allowed == truth.allowed and answer.reason == truth.reason
+
+
+def test_after_a_change_a_worker_reads_only_the_people_it_is_asked_about(workers):
+    """A rebuild reads the staff and the catalogue; a person's privileges and qualifications are read at their
+    first check under the new generation (not the whole hospital's: that stalled each worker for about a second
+    after every change), once."""
+    from sqlalchemy import event
+
+    first, second, _ = workers
+    ask(first, "LV-3")
+    with second.app_context():  # any write to a watched table: every worker rebuilds at its next call
+        db.session.execute(update(Technology).where(Technology.code == "LV-3").values(status="active"))
+        db.session.commit()
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, params, context, executemany):
+        statements.append(" ".join(statement.split()))
+
+    def reads(table: str) -> list[str]:
+        return [s for s in statements if f"FROM {table} " in s + " " or f"FROM {table} JOIN" in s]
+
+    engine = first.extensions["db.engine"]
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        ask(first, "LV-3")
+        assert reads("privileges") and all("privileges.staff_id =" in s for s in reads("privileges"))
+        assert reads("qualifications") and all("qualifications.staff_id =" in s for s in reads("qualifications"))
+        statements.clear()
+        assert ask(first, "LV-RAD").technology_code == "LV-RAD"  # the same person again: nothing more to read
+        assert not reads("privileges") and not reads("qualifications")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert first.extensions["privilege_check_cache"].data.person_loads == 1

@@ -170,6 +170,58 @@ def test_todo_and_unread_counts_link_to_their_lists(client, tree):
     assert figures(empty)["待审批"][0] == "0" and "没有待您审批的事项" in text_of(empty)
 
 
+def test_the_todo_and_unread_panels_read_their_figure_and_rows_in_one_statement(client, app, tree, monkeypatch):
+    """The two panels everyone sees answer with one statement beyond the request's own (the count beside the
+    rows), with the same figure, rows and "more" link as their lists, whether the list is empty or longer than
+    the panel shows."""
+    applicant = make_user("doc", ["clinician"], tree.cardiology_ward, name="刘医生")
+    make_user("head", ["dept_head"], tree.cardiology, name="张主任")
+    for n in range(5):
+        subject = make_staff(f"待审人员{n}", tree.cardiology)
+        approvals.submit("t_qualification", entity_type="staff_review", entity_id=subject.id, title=f"资质审核{n}",
+                         applicant=db.session.get(User, applicant.id), department_id=tree.cardiology_ward.id,
+                         comment="请审核")
+    db.session.commit()
+    monkeypatch.setitem(panels.REGISTRY, "test.idle", panels.Panel(
+        "test.idle", "空", SIGNED_IN, "count", lambda user: panels.PanelContent()))
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")):
+            statements.append(statement)
+
+    def panel(code: str):
+        client.htmx_get(f"/panels/{code}")  # a first request may reload the signed-in user
+        statements.clear()
+        response = client.htmx_get(f"/panels/{code}")
+        assert response.status_code == 200
+        return response, len(statements)
+
+    engine = app.extensions["db.engine"]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for login, pending in (("head", 5), ("doc", 0)):
+            client.login(login)
+            baseline = panel("test.idle")[1]
+            todo, used = panel("approvals.todo")
+            assert used == baseline + 1, statements
+            assert figures(todo)["待审批"] == (str(pending), "/approvals/todo")
+            html = todo.get_data(as_text=True)
+            assert len(re.findall(r'href="/approvals/\d+"', html)) == min(pending, 3)
+            assert ("全部 5 项待审批" in html) == (pending == 5)
+            assert ("没有待您审批的事项" in text_of(todo)) == (pending == 0)
+            unread, used = panel("notify.unread")
+            assert used == baseline + 1, statements
+            listed = client.get("/notifications?unread=1").get_data(as_text=True).count('class="note-link')
+            number = int(figures(unread)["未读"][0])
+            assert number == listed and (number >= 5) == (login == "head")  # one notification per request to decide
+            assert (f"全部 {number} 条未读" in text_of(unread)) == (number > 3)
+            assert ("没有未读通知" in text_of(unread)) == (number == 0)
+            client.submit("/logout")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
 def issue_finding(client, department_id: int, title: str) -> int:
     response = client.submit("/supervision/new", {
         "department_id": department_id, "title": title, "description": "抽查发现",

@@ -558,8 +558,9 @@ def test_each_cell_links_to_its_department_month_and_shows_its_state(client, app
     # Next year: nothing is due yet, so a month without a plan is a dash (no badge) that still opens the month.
     table, foot = matrix_table(client.get(f"/study?year={year + 2}").get_data(as_text=True))
     with app.test_request_context():
+        ortho = tree.orthopaedics.id
         assert table["骨科"]["cells"] == [
-            (url_for("study.department_month", department_id=tree.orthopaedics.id, month=f"{year + 2}-{n:02d}"), None, "—")
+            (url_for("study.department_month", department_id=ortho, month=f"{year + 2}-{n:02d}"), None, "—")
             for n in range(1, 13)]
 
 

@@ -320,8 +320,21 @@ def test_the_supervisor_sees_the_teams_day_and_the_months_kpis_with_drill_downs(
     assert chart.status_code == 200 and "本月还没有到期的路径步骤" in text_of(chart)
 
 
-def test_open_events_are_counted_for_their_owner(client, cm_day):
+def test_open_events_are_counted_for_their_owner(client, app, cm_day):
     client.login("cm_li")
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    client.htmx_get("/panels/casemgmt.events")
+    event.listen(app.extensions["db.engine"], "before_cursor_execute", record)
+    try:
+        empty = client.htmx_get("/panels/casemgmt.events")  # nothing unclosed: the counts alone, no list query
+    finally:
+        event.remove(app.extensions["db.engine"], "before_cursor_execute", record)
+    assert len([s for s in statements if "FROM adverse_events" in s]) == 1, statements
+    assert figures(empty)["待处理"][0] == "0" and "没有未关闭的不良事件或投诉" in text_of(empty)
     created = client.submit("/casemgmt/events/new", {"kind": "complaint", "occurred_on": TODAY.isoformat(),
                                                      "severity": "severe", "description": "等候时间过长"})
     assert created.status_code in (200, 303), text_of(created)[-300:]

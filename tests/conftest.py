@@ -89,6 +89,7 @@ def workers(tmp, redis: str, label: str, count: int = 2):
         finally:
             for application in apps:
                 application.extensions["db.engine"].dispose()
+                application.extensions["redis"].close()
             clear_cache()
 
 

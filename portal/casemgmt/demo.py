@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
 
 from portal.auth.models import Department, User
-from portal.core.timeutil import local_today, utcnow
+from portal.core.timeutil import LOCAL_TZ, local_today, utcnow
 from portal.extensions import db
 
-from .models import Plan, PlanItem, WardCoverage
+from .models import CareTask, Plan, PlanItem, WardCoverage
 from .pathways import services as pathways
 from .patients import services as patients
 from .tasks import services as tasks
@@ -87,8 +89,30 @@ def seed(departments: dict[str, Department], users: dict[str, User]) -> None:
                                     special_needs=needs, special_note="需家属陪同" if needs else "",
                                     source="form", submitted_at=now))
     db.session.flush()
+    _history(today, managers)
     tasks.build_daily_tasks(today - timedelta(days=1))
     tasks.build_daily_tasks(today)
+
+
+def _history(today, managers: list[User]) -> None:
+    """Three weeks of past task lists, most of them done on their day, so the ledger, the monthly report and the
+    indicators have something to show; every sixth is left open (overdue, as on a real ward)."""
+    for back in range(21, 1, -1):
+        tasks.build_daily_tasks(today - timedelta(days=back))
+    by_id = {user.id: user for user in managers}
+    before = today - timedelta(days=1)
+    past = db.session.scalars(select(CareTask).where(CareTask.status == "open", CareTask.due_date < before)
+                              .order_by(CareTask.due_date, CareTask.id)).all()
+    for n, task in enumerate(past):
+        if n % 6 == 5:
+            continue
+        tasks.complete_task(task, by_id.get(task.case_manager_id, managers[n % 2]), may_assign=True,
+                            outcome="declined" if n % 11 == 0 else "reached", score=(5, 4, 5, 3, 5)[n % 5],
+                            values={label: "正常" for label in task.outcome_fields or []}, today=task.due_date)
+        # Done that morning, not when the demo was built (the timeliness indicators read it).
+        day = task.due_date
+        done = datetime(day.year, day.month, day.day, 10, n % 60, tzinfo=LOCAL_TZ).astimezone(UTC)
+        db.session.execute(update(CareTask).where(CareTask.id == task.id).values(completed_at=done))
 
 
 def build(demo) -> None:

@@ -160,3 +160,17 @@ def test_phone_in_wecom_user_list_is_stacked_cards_without_horizontal_scroll(ope
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(short_one.login)
     assert no_horizontal_scroll(page)
+
+    # The other filters wait behind the 筛选 toggle, which counts the ones in use.
+    status = page.get_by_label("状态")
+    expect(status).to_be_hidden()
+    toggle = page.get_by_test_id("filters-toggle")
+    expect(toggle).to_have_text("筛选")
+    toggle.click()
+    expect(status).to_be_visible()
+    status.select_option("inactive")
+    expect(rows).to_have_count(0)
+    page.reload()
+    expect(page.get_by_test_id("filters-toggle")).to_have_text("筛选（已选 1 项）")
+    expect(page.get_by_label("状态")).to_be_hidden()
+    assert no_horizontal_scroll(page)

@@ -24,6 +24,7 @@ from portal.extensions import db, make_engine
 from tests.api_factories import make_token
 from tests.backends import fresh_database
 from tests.factories import make_user
+from tests.sqlcount import statements
 
 API = "/api/v1"
 CODE_WORD = re.compile(r"^[A-Z][A-Z_]+$")
@@ -231,23 +232,12 @@ def test_every_call_is_logged_with_client_token_endpoint_status_and_duration(cli
 
 def test_logging_a_call_costs_no_database_round_trip(client, tree, app):
     """The entry goes to Redis in the request; the database sees it only at the bulk flush."""
-    from sqlalchemy import event
-
     make_user("his_user", ["plan_issuer"], tree.hospital)
     _, raw = make_token("his_user")
     calls.flush()
-    statements = []
-    engine = app.extensions["db.engine"]
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements(app.extensions["db.engine"]) as seen:
         client.get(f"{API}/plans/2026-12-01", headers=bearer(raw))
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    assert not [s for s in statements if "api_calls" in s]
+    assert not [s for s in seen if "api_calls" in s]
 
 
 def test_old_calls_and_expired_nonces_are_purged(session, app):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from portal.api import clients, tokens
 from portal.api.models import ApiToken
@@ -25,6 +25,7 @@ from tests import factories
 from tests.api_factories import make_token
 from tests.conftest import committed, workers
 from tests.privilege_factories import grant, make_tech
+from tests.sqlcount import statements
 
 CHECK = f"/api/v1/privileges/check?staff=H8001&code=TC-3&right=perform&date={local_today().isoformat()}"
 _names = itertools.count(1)
@@ -145,30 +146,21 @@ def test_taking_a_role_from_the_account_or_a_grant_from_the_role_is_seen_at_once
 def test_a_warm_check_call_is_one_statement_and_last_use_is_written_once(pair):
     token_id, raw, _ = _token(pair[0])
     app = pair[0]
-    seen: list[tuple[str, int | None]] = []
-
-    def record(conn, cursor, statement, params, context, executemany):
-        info = getattr(conn.connection.dbapi_connection, "info", None)
-        seen.append((statement, getattr(info, "transaction_status", None)))
-
     engine = app.extensions["db.engine"]
     client = app.test_client()
     headers = {"Authorization": f"Bearer {raw}"}
-    event.listen(engine, "after_cursor_execute", record)
-    try:
+    with statements(engine) as seen:
         assert client.get(CHECK, headers=headers).status_code == 200  # loads the token, writes its last use
-        assert any(s.startswith("UPDATE api_tokens SET last_used_at") for s, _ in seen)
+        assert any(s.startswith("UPDATE api_tokens SET last_used_at") for s in seen)
         for _ in range(3):
             seen.clear()
             answer = client.get(CHECK, headers=headers)
             assert answer.status_code == 200 and answer.get_json()["allowed"] is True
-            statements = [s for s, _ in seen if s.strip().upper() not in ("BEGIN", "COMMIT", "ROLLBACK")]
-            assert len(statements) == 1, statements
-            assert "api_auth_generation" in statements[0] and "privilege_generation" in statements[0]
+            sent = [s for s in seen if s.strip().upper() not in ("BEGIN", "COMMIT", "ROLLBACK")]
+            assert len(sent) == 1, sent
+            assert "api_auth_generation" in sent[0] and "privilege_generation" in sent[0]
             if engine.dialect.name == "postgresql":
-                assert [state for _, state in seen] == [0]  # no BEGIN, nothing to commit
-    finally:
-        event.remove(engine, "after_cursor_execute", record)
+                assert seen.states == [0] and len(seen) == 1  # no BEGIN, nothing to commit
     with app.app_context():
         assert db.session.get(ApiToken, token_id).last_used_at is not None
 
@@ -179,17 +171,8 @@ def test_a_session_cookie_never_authenticates_an_api_call_and_a_token_never_open
     browser = app.test_client()
     browser.login("tc_admin")
     assert browser.get("/admin/api-clients").status_code == 200  # the cookie works for pages
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, params, context, executemany):
-        seen.append(statement)
-
-    engine = app.extensions["db.engine"]
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements(app.extensions["db.engine"]) as seen:
         answer = browser.get(CHECK)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert answer.status_code == 401 and answer.get_json()["error"]["code"] == "AUTH_MISSING"
     assert "Set-Cookie" not in answer.headers and answer.headers["Cache-Control"] == "no-store"
     assert not any(UserSession.__tablename__ in s or "FROM users" in s for s in seen)  # the session is not loaded

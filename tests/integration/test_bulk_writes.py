@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import delete, event, func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import DataError, IntegrityError
 
 from portal.auth.models import Staff
@@ -19,6 +19,7 @@ from portal.io.bulk import insert_rows, update_rows
 from portal.io.models import ImportLog
 from tests.conftest import xlsx_bytes
 from tests.factories import make_staff
+from tests.sqlcount import statements
 
 WHEN = datetime(2026, 11, 5, 8, 30, 15, tzinfo=UTC)
 HEADER = ["工号", "姓名", "科室", "职称", "职务", "在职"]
@@ -161,16 +162,7 @@ def test_copy_on_a_page_reads_connection_is_inside_its_transaction(app):
 def test_update_rows_is_one_statement(session, tree):
     people = [make_staff(f"甲{n}", tree.cardiology, employee_no=f"S{n}") for n in range(30)]
     db.session.commit()
-    seen: list[str] = []
-    connection = db.session.connection()
-
-    def record(conn, cursor, statement, *args):
-        seen.append(statement)
-
-    event.listen(connection, "before_cursor_execute", record)
-    try:
+    with statements(db.session.connection()) as seen:
         update_rows(Staff.__table__, [{"id": p.id, "name": f"乙{n}"} for n, p in enumerate(people)])
-    finally:
-        event.remove(connection, "before_cursor_execute", record)
     assert len(seen) == 1 and seen[0].lstrip().upper().startswith("UPDATE")  # executemany on SQLite: one call
     assert db.session.scalar(select(func.count()).select_from(Staff).where(Staff.name.like("乙%"))) == 30

@@ -14,6 +14,7 @@ from portal.core.service import Conflict, ServiceError
 from portal.core.timeutil import utcnow
 from portal.extensions import db
 from tests import cm_factories as cm
+from tests.sqlcount import statements
 
 DAY = date(2026, 11, 24)
 
@@ -190,20 +191,9 @@ def test_a_finished_task_cannot_be_reassigned(session, ward_setup):
 
 
 def _count_statements(run) -> int:
-    from sqlalchemy import event
-
-    statements: list[str] = []
-    connection = db.session.connection()
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(connection, "before_cursor_execute", record)
-    try:
+    with statements(db.session.connection()) as seen:
         run()
-    finally:
-        event.remove(connection, "before_cursor_execute", record)
-    return len(statements)
+    return len(seen)
 
 
 def test_the_build_issues_the_same_few_statements_however_long_the_plan(session, ward_setup):

@@ -21,6 +21,7 @@ from portal.extensions import db
 from tests import cm_factories as cm
 from tests.conftest import text_of
 from tests.factories import make_user
+from tests.sqlcount import statements
 
 MONTH = date(2026, 10, 1)
 
@@ -423,8 +424,6 @@ def test_list_paginates_with_the_filters_kept(client, world):
 def test_a_ledger_page_costs_the_same_statements_for_two_rows_or_twenty_and_shows_every_column(client, world, app):
     """The page picks its entries first and joins names and the survey check onto them in one query: the number
     of statements does not grow with the rows, and each column says what the entry holds."""
-    from sqlalchemy import event
-
     from portal.casemgmt.models import SatisfactionSurvey
 
     a, b, _ = world.li_patients
@@ -433,27 +432,19 @@ def test_a_ledger_page_costs_the_same_statements_for_two_rows_or_twenty_and_show
     db.session.add(SatisfactionSurvey(patient_id=a.id, task_id=rated.id, survey_month=MONTH, timeliness=5,
                                       effectiveness=5, attitude=5))
     db.session.commit()
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
     client.login("cm_boss")
     client.get("/casemgmt/ledger")
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements() as seen:
         few = client.get("/casemgmt/ledger")
-        small = len(statements)
+        small = len(seen)
         for i in range(25):
             ledger.record_adhoc_service(world.wang_patients[i % 2], world.wang, service_date=MONTH + timedelta(days=4),
                                         task_type="education", title=f"宣教{i:02d}", outcome="reached",
                                         today=MONTH + timedelta(days=4))
         db.session.commit()
-        statements.clear()
+        seen.clear()
         many = client.get("/casemgmt/ledger?page=2")
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
-    assert len(statements) == small, statements
+    assert len(seen) == small, seen
     assert "第 21–27 条，共 27 条" in text_of(many)
     html = few.get_data(as_text=True)
     row = next(r for r in html.split("<tr>") if "出院随访" in r)

@@ -183,63 +183,51 @@ def test_the_rebuild_command_restores_a_damaged_summary(app, session, world, mon
 def test_two_completions_for_one_month_and_manager_at_once_both_count(tmp_path, redis_server):
     import threading
 
-    from portal.auth.principal import clear_cache
     from portal.casemgmt.models import CareTask
-    from portal.core import migrate
     from portal.core.timeutil import local_today
     from tests import cm_factories as cm
-    from tests.backends import fresh_database
-    from tests.conftest import PortalClient, build_app
+    from tests.conftest import workers
     from tests.factories import make_tree, make_user
 
-    clear_cache()
     today = local_today()
-    with fresh_database(tmp_path, "summaryrace") as url:
-        migrate.upgrade(url)
-        app = build_app(url, redis_server, tmp_path / "instance")
-        app.test_client_class = PortalClient
-        try:
-            with app.app_context():
-                tree = make_tree()
-                ward = cm.make_ward("胸外病区", tree.surgery)
-                li = cm.make_case_manager("cm_li", tree.surgery, "李个管")
-                make_user("cm_boss", ["cm_supervisor"], tree.surgery, name="赵组长")
-                patient = cm.make_patient("张三丰")
-                enrolment = cm.enrol(patient, case_manager=li, ward=ward, bed="12床")
-                task_ids = []
-                for title in ("术后电话随访一", "术后电话随访二"):
-                    task = CareTask(due_date=today, first_due_date=today, case_manager_id=li.id,
-                                    patient_id=patient.id, enrolment_id=enrolment.id if enrolment else None,
-                                    source="plan", task_type="phone_followup", title=title, ward_id=ward.id)
-                    db.session.add(task)
-                    db.session.flush()
-                    task_ids.append(task.id)
-                db.session.commit()
+    with workers(tmp_path, redis_server, "summaryrace", 1) as (app,):
+        with app.app_context():
+            tree = make_tree()
+            ward = cm.make_ward("胸外病区", tree.surgery)
+            li = cm.make_case_manager("cm_li", tree.surgery, "李个管")
+            make_user("cm_boss", ["cm_supervisor"], tree.surgery, name="赵组长")
+            patient = cm.make_patient("张三丰")
+            enrolment = cm.enrol(patient, case_manager=li, ward=ward, bed="12床")
+            task_ids = []
+            for title in ("术后电话随访一", "术后电话随访二"):
+                task = CareTask(due_date=today, first_due_date=today, case_manager_id=li.id,
+                                patient_id=patient.id, enrolment_id=enrolment.id if enrolment else None,
+                                source="plan", task_type="phone_followup", title=title, ward_id=ward.id)
+                db.session.add(task)
+                db.session.flush()
+                task_ids.append(task.id)
+            db.session.commit()
 
-            tablets = {"cm_li": app.test_client(), "cm_boss": app.test_client()}
-            for login, client in tablets.items():
-                client.login(login)
-            barrier = threading.Barrier(2)
-            answers: dict[str, int] = {}
+        tablets = {"cm_li": app.test_client(), "cm_boss": app.test_client()}
+        for login, client in tablets.items():
+            client.login(login)
+        barrier = threading.Barrier(2)
+        answers: dict[str, int] = {}
 
-            def complete_from(login: str, task_id: int) -> None:
-                barrier.wait()
-                response = tablets[login].submit(f"/casemgmt/tasks/{task_id}/complete",
-                                                 {"outcome": "reached", "day": today.isoformat()}, htmx=True)
-                answers[login] = response.status_code
+        def complete_from(login: str, task_id: int) -> None:
+            barrier.wait()
+            response = tablets[login].submit(f"/casemgmt/tasks/{task_id}/complete",
+                                             {"outcome": "reached", "day": today.isoformat()}, htmx=True)
+            answers[login] = response.status_code
 
-            threads = [threading.Thread(target=complete_from, args=(login, task_id))
-                       for login, task_id in zip(tablets, task_ids, strict=True)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(30)
-            assert sorted(answers.values()) == [200, 200], answers
-            with app.app_context():
-                rows = db.session.scalars(select(LedgerMonth)).all()
-                assert [(r.case_manager_id, r.services, r.reached) for r in rows] == [(li.id, 2, 2)]
-                assert snapshot() == rebuilt()
-        finally:
-            app.extensions["db.engine"].dispose()
-            app.extensions["redis"].close()
-            clear_cache()
+        threads = [threading.Thread(target=complete_from, args=(login, task_id))
+                   for login, task_id in zip(tablets, task_ids, strict=True)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert sorted(answers.values()) == [200, 200], answers
+        with app.app_context():
+            rows = db.session.scalars(select(LedgerMonth)).all()
+            assert [(r.case_manager_id, r.services, r.reached) for r in rows] == [(li.id, 2, 2)]
+            assert snapshot() == rebuilt()

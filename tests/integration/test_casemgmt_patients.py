@@ -24,6 +24,7 @@ from portal.notify.models import Notification
 from tests import cm_factories as cm
 from tests.conftest import PortalClient, build_app, rolled_back, text_of, xlsx_bytes
 from tests.factories import make_staff, make_user
+from tests.sqlcount import statements
 
 ID = cm.resident_id(501)
 PHONE = "13987654321"
@@ -560,20 +561,9 @@ def test_import_needs_the_enrol_permission(client, s):
 
 def _writes_during(action) -> tuple[object, list[str]]:
     """The INSERT, COPY and UPDATE statements (as the driver receives them: one per executemany) an action sends."""
-    from sqlalchemy import event
-
-    statements: list[str] = []
-    connection = db.session.connection()
-
-    def record(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith(("INSERT", "COPY", "UPDATE")):
-            statements.append(statement)
-
-    event.listen(connection, "before_cursor_execute", record)
-    try:
-        return action(), statements
-    finally:
-        event.remove(connection, "before_cursor_execute", record)
+    with statements(db.session.connection(), only=("INSERT", "COPY", "UPDATE")) as writes:
+        result = action()
+    return result, writes
 
 
 def test_import_writes_in_bulk_with_one_summary_audit_record_naming_patients_masked(importer, s):
@@ -762,8 +752,6 @@ def test_import_names_are_normalised_so_a_space_makes_no_second_patient(importer
 def test_the_list_reads_one_row_per_patient_with_its_active_enrolment(client, s):
     """One query gives each patient's masked fields, active enrolment, ward, bed and case manager, and whether
     they were ever enrolled: the statements do not grow with the patients, and each column says what it holds."""
-    from sqlalchemy import event
-
     from portal.casemgmt.patients import services as patient_services
 
     managed_patient(s)
@@ -772,24 +760,16 @@ def test_the_list_reads_one_row_per_patient_with_its_active_enrolment(client, s)
     patient_services.close_enrolment(enrolment, closed_on=date(2026, 11, 20), reason="治疗结束")
     cm.make_patient("钱多多", hospital_no="Z1003")
     db.session.commit()
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
     client.login("cm_boss")
     client.get("/casemgmt/patients")
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements() as seen:
         page = client.get("/casemgmt/patients")
-        few = len(statements)
+        few = len(seen)
         for n in range(8):
             cm.enrol(cm.make_patient(f"孙{n}号", phone=None), case_manager=s.li, ward=s.ward, bed=str(n))
-        statements.clear()
+        seen.clear()
         more = client.get("/casemgmt/patients")
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
-    assert len(statements) == few, statements
+    assert len(seen) == few, seen
     assert "（11）" in text_of(more)
     rows = page.get_data(as_text=True).split("<tr>")
     managed = next(r for r in rows if "Z1001" in r)

@@ -21,6 +21,7 @@ from portal.io import imports
 from tests import cm_factories as cm
 from tests.conftest import text_of, xlsx_bytes
 from tests.factories import make_user
+from tests.sqlcount import statements
 
 DAY = date(2026, 11, 24)
 BEFORE = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # 16:00 Beijing
@@ -195,25 +196,13 @@ def test_the_same_patient_service_and_slot_under_two_item_ids_is_a_preview_error
 
 def test_the_plan_import_writes_in_bulk_with_one_summary_audit_record(session, world, clock):
     """One submission per date, not one per row: the items are audited by the import's record of changed keys."""
-    from sqlalchemy import event
-
     from portal.core.audit import AuditLog
 
     def commit_counting(content: bytes, name: str):
-        statements: list[str] = []
-        connection = db.session.connection()
-
-        def record(conn, cursor, statement, *args):
-            if statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
-                statements.append(statement)
-
-        event.listen(connection, "before_cursor_execute", record)
-        try:
+        with statements(db.session.connection(), only=("INSERT", "UPDATE")) as writes:
             log = imports.commit("cm_plan", name, content, "upsert", user_id=None)
-        finally:
-            event.remove(connection, "before_cursor_execute", record)
         db.session.commit()
-        return log, len(statements)
+        return log, len(writes)
 
     for i in range(20):
         cm.make_patient(f"患者{i}", hospital_no=f"ZY1{i:02d}")

@@ -18,6 +18,7 @@ from portal.extensions import db
 from tests import cm_factories as cm
 from tests.conftest import text_of
 from tests.factories import make_user
+from tests.sqlcount import statements
 
 TODAY = local_today()
 YESTERDAY = TODAY - timedelta(days=1)
@@ -530,39 +531,27 @@ def test_a_case_manager_may_not_reassign(client, team, day_list):
 def test_the_list_costs_a_fixed_number_of_queries(client, team, day_list, app):
     """One query for the tasks (patients, wards, who finished them joined), which also gives the counts when the
     list is unfiltered; a filtered list counts the whole day with a second query. No N+1."""
-    from sqlalchemy import event
-
     client.login("cm_li")
     complete(client, day_list["zhang"], outcome="reached")
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        if statement.startswith("SELECT"):
-            statements.append(statement)
-
-    connection = db.session.connection()
-    event.listen(connection, "before_cursor_execute", record)
-    try:
+    with statements(db.session.connection(), only="SELECT") as selects:
         first = client.get("/casemgmt/tasks")
-        small = list(statements)
+        small = list(selects)
         for i in range(6):  # more tasks on the list must not mean more queries
             extra = patient(f"蒋{i}号", team.li, team.other_ward, f"{40 + i}床")
             cm.make_plan(TODAY, {"patient_id": extra.id, "ward_id": team.other_ward.id})
         tasks.build_daily_tasks(TODAY)
         db.session.commit()
-        statements.clear()
+        selects.clear()
         second = client.get("/casemgmt/tasks")
-        unfiltered = list(statements)
-        statements.clear()
+        unfiltered = list(selects)
+        selects.clear()
         filtered = client.get(f"/casemgmt/tasks?ward_id={team.other_ward.id}")
-    finally:
-        event.remove(connection, "before_cursor_execute", record)
     assert first.status_code == second.status_code == filtered.status_code == 200
     assert shown(second, "count-open") == shown(filtered, "count-open") == "9"
     assert shown(second, "count-done") == shown(filtered, "count-done")
     assert len(unfiltered) <= len(small), (small, unfiltered)
     assert len([s for s in unfiltered if "FROM care_tasks" in s]) == 1, unfiltered
-    assert len([s for s in statements if "FROM care_tasks" in s]) == 2, statements
+    assert len([s for s in selects if "FROM care_tasks" in s]) == 2, selects
 
 
 def test_counts_taken_from_the_list_equal_the_count_query(client, team, day_list, app):
@@ -589,47 +578,27 @@ def test_counts_taken_from_the_list_equal_the_count_query(client, team, day_list
 
 def test_an_attempt_that_leaves_the_task_open_reads_no_enrolment(client, team, day_list):
     """"Not reached" keeps the task open: no ledger row, so its enrolment (the ledger's disease) is not read."""
-    from sqlalchemy import event
-
     client.login("cm_li")
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements() as seen:
         response = complete(client, day_list["zhang"], outcome="not_reached")
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
     assert response.status_code == 200 and task(day_list["zhang"]).attempts == 1
-    assert not [s for s in statements if "FROM enrolments" in s], statements
+    assert not [s for s in seen if "FROM enrolments" in s], seen
 
 
 def test_an_overview_with_nothing_unassigned_or_flagged_reads_no_cards(client, team, day_list):
     """The overview's counts already say whether any task is unassigned or flagged: with none, no card query runs;
     once one is unassigned, its card is read and shown."""
-    from sqlalchemy import event
-
     client.login("cm_boss")
     client.submit(f"/casemgmt/tasks/{day_list['nobody']}/reassign", {"case_manager_id": str(team.wang.id),
                                                                      "day": TODAY.isoformat()})
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements() as seen:
         empty = client.get("/casemgmt/tasks/overview")
-        quiet = [s for s in statements if "FROM care_tasks" in s]
+        quiet = [s for s in seen if "FROM care_tasks" in s]
         db.session.get(CareTask, day_list["nobody"]).case_manager_id = None
         db.session.commit()
-        statements.clear()
+        seen.clear()
         one = client.get("/casemgmt/tasks/overview")
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
     assert "未分派任务 （0）" in text_of(empty) and "冯*" not in text_of(empty)
     assert len(quiet) == 2, quiet  # the per-manager counts and the flagged total
-    assert len([s for s in statements if "FROM care_tasks" in s]) == 3
+    assert len([s for s in seen if "FROM care_tasks" in s]) == 3
     assert "未分派任务 （1）" in text_of(one) and "冯*" in text_of(one)

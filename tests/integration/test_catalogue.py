@@ -20,6 +20,7 @@ from portal.extensions import db
 from portal.io import imports
 from tests.conftest import text_of
 from tests.factories import make_user
+from tests.sqlcount import statements
 
 DAY = timedelta(days=1)
 
@@ -370,8 +371,6 @@ def test_home_panel_counts_this_months_changes_and_disabled(client, tree, ma):
 
 
 def test_list_and_as_of_pages_issue_the_same_queries_for_few_or_many_rows(client, tree, ma):
-    from sqlalchemy import event
-
     def add(start: int, n: int) -> None:
         for i in range(start, start + n):
             tech = make_tech(f"SQ{i:03d}", f"术式{i}", departments=[tree.surgery, tree.cardiology])
@@ -379,16 +378,8 @@ def test_list_and_as_of_pages_issue_the_same_queries_for_few_or_many_rows(client
         db.session.commit()
 
     def queries_of(url: str) -> int:
-        seen: list[str] = []
-
-        def record(conn, cursor, statement, params, context, executemany):
-            seen.append(statement)
-
-        event.listen(db.engine, "before_cursor_execute", record)
-        try:
+        with statements() as seen:
             assert client.get(url).status_code == 200
-        finally:
-            event.remove(db.engine, "before_cursor_execute", record)
         return len(seen)
 
     client.login("yiwu_cat")

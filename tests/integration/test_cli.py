@@ -45,6 +45,13 @@ def test_operator_commands_from_install_to_restore(cli_env, tmp_path):
         assert {r[0] for r in conn.execute("SELECT status FROM project_items")} == {
             "pending", "uploaded", "submitted", "passed", "returned"}
         assert conn.execute("SELECT count(DISTINCT content_type) FROM project_template_versions").fetchone()[0] == 4
+        # Case management has weeks of service history: the ledger, the monthly report and the indicators show it.
+        days, entries, done_late = conn.execute(
+            "SELECT count(DISTINCT service_date), count(*), sum(service_date > date(t.due_date)) FROM ledger_entries e "
+            "JOIN care_tasks t ON t.id = e.task_id").fetchone()
+        assert days >= 10 and entries >= 30 and done_late == 0
+        assert conn.execute("SELECT count(*) FROM care_tasks WHERE status = 'open' AND due_date < date('now', '-2 day')"
+                            ).fetchone()[0] > 0  # some left overdue, as on a ward
     admin = run(env, "create-admin", "--login", "ops").stdout
     assert "ops" in admin and "首次登录须修改" in admin
     assert "日志链完整" in run(env, "audit-verify").stdout

@@ -8,13 +8,11 @@ from __future__ import annotations
 import html
 import io
 import re
-from contextlib import contextmanager
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import event
 
 from portal.catalogue.models.technologies import Technology, TechnologyDepartment
 from portal.core.timeutil import local_today
@@ -23,6 +21,7 @@ from portal.credentials.models.privileges import Privilege
 from portal.credentials.privileges import check
 from portal.extensions import db
 from tests.factories import make_staff, make_user
+from tests.sqlcount import statements
 
 TODAY = local_today()
 
@@ -288,21 +287,6 @@ def test_grade_category_report_counts_grade_privileges_in_each_category(client, 
 
 
 # --- cost at hospital scale: statements per page, the list's index ------------------------------------------------
-
-@contextmanager
-def statements():
-    """The SQL statements the block issues."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, params, context, executemany):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
-
 
 def test_capability_pages_issue_a_fixed_number_of_statements_whatever_the_data(client, world):
     """Counts travel with their first rows (count(*) OVER ()), study hours of both years come in one query, and

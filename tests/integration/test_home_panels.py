@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from portal.approvals import services as approvals
 from portal.auth.models import User
@@ -23,6 +23,7 @@ from tests import approval_subject  # noqa: F401  (registers the staff_review su
 from tests import cm_factories as cm
 from tests.conftest import text_of
 from tests.factories import make_staff, make_user
+from tests.sqlcount import TRANSACTION_CONTROL, statements
 
 TODAY = local_today()
 YESTERDAY = TODAY - timedelta(days=1)
@@ -184,42 +185,31 @@ def test_the_todo_and_unread_panels_read_their_figure_and_rows_in_one_statement(
     db.session.commit()
     monkeypatch.setitem(panels.REGISTRY, "test.idle", panels.Panel(
         "test.idle", "空", SIGNED_IN, "count", lambda user: panels.PanelContent()))
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")):
-            statements.append(statement)
-
     def panel(code: str):
         client.htmx_get(f"/panels/{code}")  # a first request may reload the signed-in user
-        statements.clear()
-        response = client.htmx_get(f"/panels/{code}")
+        with statements(app.extensions["db.engine"], leave_out=TRANSACTION_CONTROL) as seen:
+            response = client.htmx_get(f"/panels/{code}")
         assert response.status_code == 200
-        return response, len(statements)
+        return response, len(seen)
 
-    engine = app.extensions["db.engine"]
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        for login, pending in (("head", 5), ("doc", 0)):
-            client.login(login)
-            baseline = panel("test.idle")[1]
-            todo, used = panel("approvals.todo")
-            assert used == baseline + 1, statements
-            assert figures(todo)["待审批"] == (str(pending), "/approvals/todo")
-            html = todo.get_data(as_text=True)
-            assert len(re.findall(r'href="/approvals/\d+"', html)) == min(pending, 3)
-            assert ("全部 5 项待审批" in html) == (pending == 5)
-            assert ("没有待您审批的事项" in text_of(todo)) == (pending == 0)
-            unread, used = panel("notify.unread")
-            assert used == baseline + 1, statements
-            listed = client.get("/notifications?unread=1").get_data(as_text=True).count('class="note-link')
-            number = int(figures(unread)["未读"][0])
-            assert number == listed and (number >= 5) == (login == "head")  # one notification per request to decide
-            assert (f"全部 {number} 条未读" in text_of(unread)) == (number > 3)
-            assert ("没有未读通知" in text_of(unread)) == (number == 0)
-            client.submit("/logout")
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    for login, pending in (("head", 5), ("doc", 0)):
+        client.login(login)
+        baseline = panel("test.idle")[1]
+        todo, used = panel("approvals.todo")
+        assert used == baseline + 1
+        assert figures(todo)["待审批"] == (str(pending), "/approvals/todo")
+        html = todo.get_data(as_text=True)
+        assert len(re.findall(r'href="/approvals/\d+"', html)) == min(pending, 3)
+        assert ("全部 5 项待审批" in html) == (pending == 5)
+        assert ("没有待您审批的事项" in text_of(todo)) == (pending == 0)
+        unread, used = panel("notify.unread")
+        assert used == baseline + 1
+        listed = client.get("/notifications?unread=1").get_data(as_text=True).count('class="note-link')
+        number = int(figures(unread)["未读"][0])
+        assert number == listed and (number >= 5) == (login == "head")  # one notification per request to decide
+        assert (f"全部 {number} 条未读" in text_of(unread)) == (number > 3)
+        assert ("没有未读通知" in text_of(unread)) == (number == 0)
+        client.submit("/logout")
 
 
 def issue_finding(client, department_id: int, title: str) -> int:
@@ -320,20 +310,12 @@ def test_the_supervisor_sees_the_teams_day_and_the_months_kpis_with_drill_downs(
     assert chart.status_code == 200 and "本月还没有到期的路径步骤" in text_of(chart)
 
 
-def test_open_events_are_counted_for_their_owner(client, app, cm_day):
+def test_open_events_are_counted_for_their_owner(client, cm_day):
     client.login("cm_li")
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
     client.htmx_get("/panels/casemgmt.events")
-    event.listen(app.extensions["db.engine"], "before_cursor_execute", record)
-    try:
+    with statements() as seen:
         empty = client.htmx_get("/panels/casemgmt.events")  # nothing unclosed: the counts alone, no list query
-    finally:
-        event.remove(app.extensions["db.engine"], "before_cursor_execute", record)
-    assert len([s for s in statements if "FROM adverse_events" in s]) == 1, statements
+    assert len([s for s in seen if "FROM adverse_events" in s]) == 1, seen
     assert figures(empty)["待处理"][0] == "0" and "没有未关闭的不良事件或投诉" in text_of(empty)
     created = client.submit("/casemgmt/events/new", {"kind": "complaint", "occurred_on": TODAY.isoformat(),
                                                      "severity": "severe", "description": "等候时间过长"})
@@ -375,46 +357,28 @@ def test_the_registry_refuses_unclear_declarations():
 
 
 def test_each_panel_costs_a_few_queries(client, app, tree, cm_day, monkeypatch):
-    statements = []
-
-    def count(conn, cursor, statement, *args):
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")):
-            statements.append(statement)
-
     monkeypatch.setitem(panels.REGISTRY, "test.idle", panels.Panel(
         "test.idle", "空", SIGNED_IN, "count", lambda user: panels.PanelContent()))
     make_user("both", ["ma_admin", "cm_supervisor"], tree.hospital)
     client.login("both")
-    engine = app.extensions["db.engine"]
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements(app.extensions["db.engine"], leave_out=TRANSACTION_CONTROL) as seen:
         client.get("/")  # the home page (its sidebar) also caches the user's roles
-        statements.clear()
+        seen.clear()
         client.htmx_get("/panels/test.idle")
-        baseline = len(statements)  # the request itself: the signed-in user
+        baseline = len(seen)  # the request itself: the signed-in user
         assert baseline == 1
         for code in [*EVERYONE, "supervision.deadlines", "casemgmt.team_day", "casemgmt.events", *KPI_PANELS]:
-            statements.clear()
+            seen.clear()
             assert client.htmx_get(f"/panels/{code}").status_code == 200
-            assert len(statements) - baseline <= 3, (code, statements[baseline:])
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+            assert len(seen) - baseline <= 3, (code, seen[baseline:])
 
 
 def test_the_teams_day_panel_counts_without_reading_the_managers(client, cm_day):
     """The panel shows totals only: one count query over the day's lists, no user rows for the names."""
     client.login("boss")
     client.htmx_get("/panels/casemgmt.team_day")
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements() as seen:
         team = figures(client.htmx_get("/panels/casemgmt.team_day"))
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
     assert team["待完成"][0] == "4" and team["未分派"][0] == "0"
-    assert len([s for s in statements if "FROM care_tasks" in s]) == 1
-    assert not [s for s in statements if "FROM users" in s and "user_sessions" not in s], statements
+    assert len([s for s in seen if "FROM care_tasks" in s]) == 1
+    assert not [s for s in seen if "FROM users" in s and "user_sessions" not in s], seen

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 from rq import SimpleWorker
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 import jobs
 from jobs import schedule
@@ -27,6 +27,7 @@ from portal.io.models import Job
 from portal.notify.models import Notification
 from tests.conftest import text_of, xlsx_bytes
 from tests.factories import make_user
+from tests.sqlcount import statements
 
 HEADER = ["工号", "姓名", "科室"]
 STARTED: list[str] = []
@@ -68,24 +69,6 @@ def send(client, content: bytes, name: str = "人员.xlsx"):
 
 def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
-
-
-class Statements:
-    """The SQL statements the session's connection runs while counting."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def __enter__(self):
-        self.connection = db.session.connection()
-        event.listen(self.connection, "before_cursor_execute", self._record)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.connection, "before_cursor_execute", self._record)
-
-    def _record(self, conn, cursor, statement, parameters, context, executemany):
-        self.seen.append(statement)
 
 
 # --- item: caps and thresholds, lookups in bulk, previews as jobs ---
@@ -138,10 +121,10 @@ def test_a_sheet_recorded_far_beyond_the_cap_is_refused_without_counting_its_row
 def test_lookups_and_existing_records_cost_the_same_few_queries_for_any_number_of_rows(session, tree):
     def queries(rows: int) -> int:
         content = xlsx_bytes(staff_rows(rows))
-        with Statements() as statements:
+        with statements(db.session.connection()) as seen:
             result = imports.preview("staff", "a.xlsx", content)
         assert result.counts["new"] == rows
-        return len(statements.seen)
+        return len(seen)
 
     assert queries(400) == queries(20) <= 3
 
@@ -203,13 +186,13 @@ def test_a_staff_import_writes_in_bulk_with_one_audit_record_listing_the_keys(se
     audits_before = count(AuditLog)
     rows = staff_rows(size)
     rows[2][1] = "新名"
-    with Statements() as statements:
+    with statements(db.session.connection()) as seen:
         log = imports.commit("staff", "批量.xlsx", xlsx_bytes(rows), "upsert", user_id=None)
     db.session.commit()
     assert (log.rows_new, log.rows_updated, log.rows_unchanged) == (size - 1, 1, 0)
-    inserts = [s for s in statements.seen if s.startswith(("INSERT INTO staff", "COPY staff"))]
+    inserts = [s for s in seen if s.startswith(("INSERT INTO staff", "COPY staff"))]
     assert 1 <= len(inserts) <= 5  # executemany batches (SQLite) or COPY (PostgreSQL), not one statement per row
-    assert len(statements.seen) <= 25, statements.seen
+    assert len(seen) <= 25, seen
     assert count(AuditLog) == audits_before + 1
     record = db.session.scalars(select(AuditLog).order_by(AuditLog.id.desc())).first()
     assert record.entity_type == "import_log" and record.changes["keys"]["after"]["updated"] == ["Q00002"]

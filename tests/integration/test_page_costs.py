@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 
 from portal import extensions
 from portal.auth import services as auth_services
@@ -29,33 +29,12 @@ from portal.core.permissions import public
 from portal.core.timeutil import local_today
 from portal.extensions import db, needs_transaction
 from tests import cm_factories as cm
-from tests import factories
+from tests import factories, sqlcount
 from tests.api_factories import make_token
 from tests.backends import fresh_database
 from tests.conftest import PortalClient, build_app, text_of
 
 TODAY = local_today()
-
-
-class Recorder:
-    """The statements the engine sends, each with the server's transaction state after it (PostgreSQL)."""
-
-    def __init__(self, engine):
-        self.engine = engine
-        self.statements: list[str] = []
-        self.states: list[int | None] = []
-
-    def _after(self, conn, cursor, statement, params, context, executemany):
-        self.statements.append(statement)
-        info = getattr(conn.connection.dbapi_connection, "info", None)
-        self.states.append(getattr(info, "transaction_status", None))
-
-    def __enter__(self):
-        event.listen(self.engine, "after_cursor_execute", self._after)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "after_cursor_execute", self._after)
 
 
 def test_only_plain_reads_run_outside_a_transaction():
@@ -117,10 +96,10 @@ def test_a_page_read_sends_no_begin_and_no_commit(committed):
     client = committed.test_client()
     client.login("cm_cost")
     assert client.get("/casemgmt/patients").status_code == 200  # caches filled
-    with Recorder(committed.extensions["db.engine"]) as seen:
+    with sqlcount.statements(committed.extensions["db.engine"]) as seen:
         page = client.get("/casemgmt/patients")
     assert page.status_code == 200 and "患*" in text_of(page)
-    assert seen.statements  # the user, the list...
+    assert seen  # the user, the list...
     assert set(seen.states) == {0}  # ...each in its own snapshot, none inside a transaction: nothing to commit
 
 
@@ -128,7 +107,7 @@ def test_a_pooled_connection_pinged_before_a_read_still_reads_outside_a_transact
     monkeypatch.setattr(extensions, "PING_AFTER_IDLE_SECONDS", 0.0)  # every checkout is pinged first
     client = committed.test_client()
     client.login("cm_cost")
-    with Recorder(committed.extensions["db.engine"]) as seen:
+    with sqlcount.statements(committed.extensions["db.engine"]) as seen:
         for _ in range(3):
             assert client.get("/casemgmt/patients").status_code == 200
     assert set(seen.states) == {0}
@@ -137,10 +116,10 @@ def test_a_pooled_connection_pinged_before_a_read_still_reads_outside_a_transact
 def test_a_read_that_writes_is_one_transaction_committed_or_rolled_back_whole(committed):
     client = committed.test_client()
     engine = committed.extensions["db.engine"]
-    with Recorder(engine) as seen:
+    with sqlcount.statements(engine) as seen:
         assert client.get("/_test/probe").status_code == 200
     assert seen.states[-3:] == [2, 2, 2]  # FOR UPDATE began a transaction (2: INTRANS) before the writes
-    with Recorder(engine):
+    with sqlcount.statements(engine):
         failed = client.get("/_test/probe?fail=1")
     assert failed.status_code == 500
     with engine.connect() as conn:
@@ -178,16 +157,9 @@ def test_logout_and_deactivation_take_effect_on_the_next_read(committed):
 
 
 @pytest.fixture
-def statements():
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, params, context, executemany):
-        seen.append(statement)
-
-    engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
+def statements(session):
+    with sqlcount.statements() as seen:
+        yield seen
 
 
 def test_a_case_managers_patient_list_evaluates_visibility_once(app, client, tree, statements):

@@ -14,9 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from portal.auth.principal import clear_cache
 from portal.catalogue.models.technologies import Technology
-from portal.core import migrate
 from portal.core.timeutil import local_today
 from portal.credentials.models import Privilege, PrivilegeAlert, Qualification
 from portal.credentials.privileges import check, services
@@ -24,8 +22,7 @@ from portal.extensions import db
 from portal.notify.models import Notification
 from tests import factories
 from tests.api_factories import make_token
-from tests.backends import fresh_database
-from tests.conftest import build_app
+from tests.conftest import workers as app_workers
 from tests.privilege_factories import give_qualification, grant, make_tech
 
 
@@ -37,11 +34,7 @@ class _Quiet(WSGIRequestHandler):
 @pytest.fixture(scope="module")
 def workers(tmp_root, redis_server):
     """Two app objects (two workers' caches) on one fresh database, with a surgeon, entries and a HIS token."""
-    clear_cache()
-    with fresh_database(tmp_root, "priv_live") as url:
-        migrate.upgrade(url)
-        first = build_app(url, redis_server, tmp_root / "priv-live-1")
-        second = build_app(url, redis_server, tmp_root / "priv-live-2")
+    with app_workers(tmp_root, redis_server, "priv_live") as (first, second):
         with second.app_context():
             tree = factories.make_tree()
             factories.make_staff("线上医生", tree.surgery, employee_no="L5001")
@@ -50,12 +43,7 @@ def workers(tmp_root, redis_server):
             make_tech("LV-3", 3, national="LV.3")
             make_tech("LV-RAD", 2, prerequisites=["RADIATION"])
             _, token = make_token("live_ma", scopes=["privileges.check"], code="HIS", name="HIS 校验")
-        try:
-            yield first, second, token
-        finally:
-            for app in (first, second):
-                app.extensions["db.engine"].dispose()
-            clear_cache()
+        yield first, second, token
 
 
 def ask(app, code="LV-3", right="perform", day=None):

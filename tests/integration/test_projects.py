@@ -25,6 +25,7 @@ from portal.projects.models import ItemFile, Project, ProjectArchive, ProjectIte
 from portal.projects.projects.services import entry_names
 from tests.conftest import text_of
 from tests.factories import make_department, make_user
+from tests.sqlcount import TRANSACTION_CONTROL, statements
 
 
 def people(tree):
@@ -387,31 +388,22 @@ def test_department_panel_lists_open_tasks(client, tree):
 def test_pages_cost_the_same_queries_however_many_tasks_items_and_files(client, app, tree):
     """The task list counts progress in one query, a task page reads all its file versions in one, the
     progress matrix reads plain rows: adding projects, departments and files adds no query."""
-    from sqlalchemy import event
-
     people(tree)
-    statements = []
-
-    def count(conn, cursor, statement, *args):
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")):
-            statements.append(statement)
 
     def queries(login, path) -> tuple[int, str]:
         client.submit("/logout")
         client.login(login)
         client.get(path)  # the first request also caches the user's roles
-        statements.clear()
+        seen.clear()
         response = client.get(path)
         assert response.status_code == 200
-        return len(statements), text_of(response)
+        return len(seen), text_of(response)
 
     first = publish(client, tree, [tree.cardiology])
     task = task_of(first, tree.cardiology)
     client.login("sec")
     assert upload(client, task, items(task)[0]).status_code == 303
-    engine = app.extensions["db.engine"]
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements(app.extensions["db.engine"], leave_out=TRANSACTION_CONTROL) as seen:
         one_list, _ = queries("sec", "/projects/tasks")
         one_task, _ = queries("sec", f"/projects/tasks/{task.id}")
         one_matrix, _ = queries("yiwu", f"/projects/{first.id}")
@@ -427,5 +419,3 @@ def test_pages_cost_the_same_queries_however_many_tasks_items_and_files(client, 
         assert got == one_task and text.count("第 2 版") == 3 and text.count("第 1 版") == 3
         got, text = queries("yiwu", f"/projects/{second.id}")
         assert got == one_matrix and "心内科" in text and "已上传" in text
-    finally:
-        event.remove(engine, "before_cursor_execute", count)

@@ -121,48 +121,38 @@ def test_pushes_are_idempotent_and_corrections_are_audited_and_counted(client, h
 
 
 def test_two_overlapping_pushes_at_once_write_each_record_once(tmp_path, redis_server):
-    from portal.auth.principal import clear_cache
-    from portal.core import migrate
-    from tests.backends import fresh_database
-    from tests.conftest import PortalClient, build_app
+    from tests.conftest import workers
     from tests.factories import make_tree
 
-    clear_cache()
-    with fresh_database(tmp_path, "qualityrace") as url:
-        migrate.upgrade(url)
-        app = build_app(url, redis_server, tmp_path / "instance")
-        app.test_client_class = PortalClient
-        try:
-            with app.app_context():
-                tree = make_tree()
-                tree.surgery.code = "GS"
-                db.session.commit()
-                make_user("his_quality", ["ma_staff"], tree.hospital, name="HIS 接口")
-                _, raw = make_token("his_quality", scopes=("quality.push",))
-            batches = [[disc(f"R{i}") for i in range(0, 30)], [disc(f"R{i}") for i in range(15, 45)]]
-            barrier = threading.Barrier(2)
-            answers: list[int] = []
+    with workers(tmp_path, redis_server, "qualityrace", 1) as (app,):
+        with app.app_context():
+            tree = make_tree()
+            tree.surgery.code = "GS"
+            db.session.commit()
+            make_user("his_quality", ["ma_staff"], tree.hospital, name="HIS 接口")
+            _, raw = make_token("his_quality", scopes=("quality.push",))
+        batches = [[disc(f"R{i}") for i in range(0, 30)], [disc(f"R{i}") for i in range(15, 45)]]
+        barrier = threading.Barrier(2)
+        answers: list[int] = []
 
-            def push(items):
-                client = app.test_client()
-                barrier.wait()
-                answers.append(client.post(URL_D, json={"items": items}, headers=auth(raw)).status_code)
+        def push(items):
+            client = app.test_client()
+            barrier.wait()
+            answers.append(client.post(URL_D, json={"items": items}, headers=auth(raw)).status_code)
 
-            threads = [threading.Thread(target=push, args=(b,)) for b in batches]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(60)
-            assert all(code in (200, 503) for code in answers) and 200 in answers, answers
-            if 503 in answers:  # SQLite busy: the caller retries, as Retry-After says
-                assert app.test_client().post(URL_D, json={"items": batches[answers.index(503)]},
-                                              headers=auth(raw)).status_code == 200
-            with app.app_context():
-                assert count(Discharge) == 45
-                rows = {r.department_id: r.discharges for r in db.session.scalars(select(QualityMonth))}
-                assert rows == {tree.surgery.id: 45}
-                summary.rebuild()
-                assert {r.department_id: r.discharges for r in db.session.scalars(select(QualityMonth))} == rows
-                db.session.rollback()
-        finally:
-            app.extensions["db.engine"].dispose()
+        threads = [threading.Thread(target=push, args=(b,)) for b in batches]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert all(code in (200, 503) for code in answers) and 200 in answers, answers
+        if 503 in answers:  # SQLite busy: the caller retries, as Retry-After says
+            assert app.test_client().post(URL_D, json={"items": batches[answers.index(503)]},
+                                          headers=auth(raw)).status_code == 200
+        with app.app_context():
+            assert count(Discharge) == 45
+            rows = {r.department_id: r.discharges for r in db.session.scalars(select(QualityMonth))}
+            assert rows == {tree.surgery.id: 45}
+            summary.rebuild()
+            assert {r.department_id: r.discharges for r in db.session.scalars(select(QualityMonth))} == rows
+            db.session.rollback()

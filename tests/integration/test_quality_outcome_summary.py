@@ -19,6 +19,7 @@ from portal.quality.surgeries import services as surgeries
 from tests import quality_factories as qf
 from tests.api_factories import make_token
 from tests.factories import make_user
+from tests.sqlcount import statements
 
 KINDS = tuple(EVENT_KINDS)
 
@@ -196,25 +197,13 @@ def test_the_summary_equals_the_records_after_every_write_and_outcomes_equal_the
 
 
 def test_outcomes_read_the_summary_not_the_hospital_s_operations(world):
-    from sqlalchemy import event
-
-    statements = []
-
-    def record(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append(statement)
-
-    engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements(only="SELECT") as selects:
         queries.surgeon_outcomes(world.people["wang"].id, date(2026, 9, 1), date(2026, 11, 30))
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    on_records = [s for s in statements if "quality_surgeries" in s]
+    on_records = [s for s in selects if "quality_surgeries" in s]
     assert len(on_records) == 1 and "surgeon_id" in on_records[0]  # only the surgeon's own operations
-    assert sum("quality_outcome_months" in s for s in statements) == 1  # by technology
-    assert sum("quality_grade_outcome_months" in s for s in statements) == 1  # by grade
-    assert len(statements) == 5  # the surgeon's department, own operations, two comparisons, technology names
+    assert sum("quality_outcome_months" in s for s in selects) == 1  # by technology
+    assert sum("quality_grade_outcome_months" in s for s in selects) == 1  # by grade
+    assert len(selects) == 5  # the surgeon's department, own operations, two comparisons, technology names
 
 
 def test_outcomes_over_random_periods_equal_the_raw_computation(world):

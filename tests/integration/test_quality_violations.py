@@ -203,3 +203,24 @@ def test_set_based_evaluation_over_a_period_matches_the_write_path(world):
     db.session.execute(QualityViolation.__table__.delete())
     detect.evaluate(detect.for_period(DAY, DAY))
     assert found() == before
+
+
+def test_an_overlap_across_midnight_is_found_and_a_surgeon_change_clears_the_other_side(world):
+    tree, p, _ = world
+    night = DAY - timedelta(days=3)
+    morning = night + timedelta(days=1)
+    late = qf.surgery("VN1", "DN1", tree.surgery, p["A"], "V-3", at(23, 0, night), ended_at=at(1, 30, morning))
+    early = qf.surgery("VN2", "DN2", tree.surgery, p["A"], "V-3", at(0, 45, morning), ended_at=at(2, 0, morning))
+    qf.save(surgery_rows=[late, early])
+    assert {k for k in found() if k[1] == "overlap"} == {("VN1", "overlap"), ("VN2", "overlap")}
+    # The second operation was in fact done by another surgeon: both sides' overlap goes, not only its own.
+    grant(p["D"], grade=3)
+    db.session.commit()
+    qf.save(surgery_rows=[{**early, "surgeon_id": p["D"].id}])
+    assert not {k for k in found() if k[1] == "overlap"}
+    # The period evaluation (history, rebuilds) finds the same as the write path.
+    qf.save(surgery_rows=[early])
+    before = found()
+    db.session.execute(QualityViolation.__table__.delete())
+    detect.evaluate(detect.for_period(night, night + timedelta(days=1)))
+    assert found() == before and ("VN1", "overlap") in before

@@ -7,11 +7,10 @@ data), the others count the statements a request issues.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import distinct, event, func, select, text
+from sqlalchemy import distinct, func, select, text
 
 from portal.auth.models import User
 from portal.casemgmt import scoping
@@ -23,24 +22,9 @@ from portal.core.timeutil import local_today
 from portal.extensions import db
 from tests import cm_factories as cm
 from tests.factories import make_user
+from tests.sqlcount import statements
 
 TODAY = local_today()
-
-
-@contextmanager
-def statements():
-    """The SQL statements the block issues."""
-    seen: list[str] = []
-    engine = db.engine
-
-    def record(conn, cursor, statement, params, context, executemany):
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def plan_of(stmt) -> str:

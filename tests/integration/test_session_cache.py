@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from portal.auth import org
 from portal.auth import services as auth_services
@@ -19,6 +19,7 @@ from portal.auth.models import Department, Role, User, UserSession
 from portal.extensions import db
 from tests import factories
 from tests.conftest import committed, text_of, workers
+from tests.sqlcount import TRANSACTION_CONTROL, statements
 
 _names = itertools.count(1)
 
@@ -60,18 +61,8 @@ def _refused(*clients) -> bool:
 def test_a_warm_page_reads_the_generation_and_no_user_or_session_row(pair):
     one, _ = pair
     _, first, _ = _browser(pair)
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
-            seen.append(statement)
-
-    engine = one.extensions["db.engine"]
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements(one.extensions["db.engine"], leave_out=TRANSACTION_CONTROL) as seen:
         assert first.get("/").status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert len(seen) == 1 and "api_auth_generation" in seen[0], seen
 
 
@@ -167,17 +158,10 @@ def test_without_the_generation_row_nothing_is_served_from_the_cache(pair):
     with one.app_context():
         db.session.execute(text("DELETE FROM api_auth_generation"))
         db.session.commit()
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        seen.append(statement)
-
-    engine = one.extensions["db.engine"]
-    event.listen(engine, "before_cursor_execute", record)
     try:
-        assert first.get("/").status_code == 200 and first.get("/").status_code == 200
+        with statements(one.extensions["db.engine"]) as seen:
+            assert first.get("/").status_code == 200 and first.get("/").status_code == 200
     finally:
-        event.remove(engine, "before_cursor_execute", record)
         with one.app_context():
             db.session.execute(text("INSERT INTO api_auth_generation (id, value) VALUES (1, 424242)"))
             db.session.commit()
@@ -188,17 +172,8 @@ def test_department_choices_are_kept_per_generation_and_a_new_department_shows_a
     one, _ = pair
     _, first, second = _browser(pair, roles=("sysadmin",))
     second.get("/admin/users")
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        seen.append(statement)
-
-    engine = pair[1].extensions["db.engine"]
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements(pair[1].extensions["db.engine"]) as seen:
         assert second.get("/admin/users").status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert not any("FROM departments" in statement for statement in seen)
 
     def add():

@@ -24,6 +24,7 @@ from portal.study.models import StudyAttendance, StudyPlan, StudyRecord, StudyRe
 from portal.study.records import services as records
 from tests.conftest import text_of
 from tests.factories import make_staff, make_user
+from tests.sqlcount import TRANSACTION_CONTROL, statements
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
@@ -461,7 +462,6 @@ def test_the_matrix_links_every_cell_and_costs_the_same_queries_for_more_departm
     import re
 
     from flask import url_for
-    from sqlalchemy import event
 
     from portal.auth.models import Department
 
@@ -469,24 +469,16 @@ def test_the_matrix_links_every_cell_and_costs_the_same_queries_for_more_departm
     month = current_month()
     approved_plan(client, tree, month)
     as_user(client, "yiwu")
-    statements = []
-
-    def count(conn, cursor, statement, *args):
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")):
-            statements.append(statement)
-
     def page() -> str:
-        statements.clear()
+        seen.clear()
         response = client.get(f"/study?year={month.year}")
         assert response.status_code == 200
         return response.get_data(as_text=True)
 
-    engine = app.extensions["db.engine"]
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements(app.extensions["db.engine"], leave_out=TRANSACTION_CONTROL) as seen:
         page()  # the first request also caches the user's roles
         html = page()
-        few = len(statements)
+        few = len(seen)
         departments = db.session.scalars(select(Department).where(Department.kind == "department")).all()
         table, _ = matrix_table(html)
         links = {href for row in table.values() for href, _, _ in row["cells"]}
@@ -504,9 +496,7 @@ def test_the_matrix_links_every_cell_and_costs_the_same_queries_for_more_departm
         page()  # new departments move the sign-in cache's generation: the first request reloads the user
         cells = sum(len(row["cells"]) for row in table.values())
         assert cells + 6 * 12 == sum(len(row["cells"]) for row in matrix_table(page())[0].values())
-        assert len(statements) == few
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+        assert len(seen) == few
 
 
 def test_each_cell_links_to_its_department_month_and_shows_its_state(client, app, tree):
@@ -582,36 +572,24 @@ def test_the_matrix_leaves_out_departments_that_are_not_clinical(client, tree):
 
 
 def test_the_department_month_reads_its_sessions_and_records_in_one_query(client, app, tree):
-    from sqlalchemy import event
-
     people(tree)
     month = current_month()
     plan = approved_plan(client, tree, month)
     first, second = plan.sessions
     start_record(client, tree, first)
-    statements = []
-
-    def count(conn, cursor, statement, *args):
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")):
-            statements.append(statement)
-
     def page() -> str:
-        statements.clear()
+        seen.clear()
         response = client.get(month_url(tree, month))
         assert response.status_code == 200
         return text_of(response)
 
-    engine = app.extensions["db.engine"]
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements(app.extensions["db.engine"], leave_out=TRANSACTION_CONTROL) as seen:
         page()
         assert "出勤 0 人" in page()
-        few = len(statements)
+        few = len(seen)
         record = start_record(client, tree, second)
         staff = set(db.session.scalars(select(User.staff_id).where(User.login_name.in_(("doc", "doc2")))))
         records.set_attendance(record, staff)
         db.session.commit()
         text = page()
-        assert "出勤 0 人" in text and "出勤 2 人" in text and len(statements) == few
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+        assert "出勤 0 人" in text and "出勤 2 人" in text and len(seen) == few

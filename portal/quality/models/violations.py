@@ -34,6 +34,7 @@ class QualityViolation(Model):
         Index("ix_quality_violations_staff", "staff_id", "operation_date"),
         Index("ix_quality_violations_department", "department_id", "operation_date"),
         Index("ix_quality_violations_kind", "kind", "operation_date", "id"),  # one kind in every state
+        Index("ix_quality_violations_other", "other_surgery_id"),  # the other side of an overlap, on a correction
     )
 
     surgery_id: Mapped[int] = mapped_column(ForeignKey("quality_surgeries.id", ondelete="CASCADE"))

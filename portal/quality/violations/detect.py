@@ -32,10 +32,24 @@ T = aliased(Technology, name="t")
 
 
 def for_ids(ids: list[int]):
-    """These surgeries, and the other surgeries of their surgeons on their days (an overlap has two sides)."""
+    """These surgeries; the other surgeries of their surgeons from the day before to the day after (an overlap has
+    two sides, and an operation may run past midnight); and the surgeries whose open overlap names one of them (the
+    other side, when a correction moved this one to another surgeon or time)."""
     x, o = aliased(Surgery, name="x"), aliased(Surgery, name="o")
-    return S.id.in_(select(o.id).join(x, and_(x.surgeon_id == o.surgeon_id, x.operation_date == o.operation_date))
-                    .where(x.id.in_(ids)))
+    v = QualityViolation
+    return or_(
+        S.id.in_(select(o.id).join(x, and_(x.surgeon_id == o.surgeon_id,
+                                           o.operation_date.between(_days_after(x.operation_date, -1),
+                                                                    _days_after(x.operation_date, 1))))
+                 .where(x.id.in_(ids))),
+        S.id.in_(select(v.surgery_id).where(v.kind == "overlap", v.status == "open", v.other_surgery_id.in_(ids))))
+
+
+def _days_after(day, n: int):
+    """`day` + n days as an SQL date (SQLite keeps dates as ISO text)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return day + n  # date + integer is a date
+    return func.date(day, f"{n:+d} day")
 
 
 def for_period(start: date, end: date):
@@ -69,8 +83,10 @@ def _privilege_select(now):
 
 def _overlap_select(now):
     o = aliased(Surgery, name="o")
+    # The day before to the day after: an operation that runs past midnight overlaps the next day's.
     other = (select(func.min(o.id)).where(o.surgeon_id == S.surgeon_id, o.id != S.id,
-                                          o.operation_date == S.operation_date,
+                                          o.operation_date.between(_days_after(S.operation_date, -1),
+                                                                   _days_after(S.operation_date, 1)),
                                           o.started_at < S.ended_at, S.started_at < o.ended_at)
              .scalar_subquery())
     return (select(S.id, literal("overlap"), literal(""), S.surgeon_id, S.department_id, S.operation_date,

@@ -15,7 +15,7 @@ SHOWN = 3
 
 def build_todo(user) -> PanelContent:
     """The count of pending decisions (linking to the to-do list) and the most urgent few."""
-    page = queries.todo(user.id, 1, SHOWN)
+    page = queries.todo_head(user.id, SHOWN)
     todo_url = url_for("approvals.list_todo")
     now = utcnow()
     rows = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Select, func, literal_column, select
 
 from portal.auth.models import Staff, User
-from portal.core.listing import Page, paginate
+from portal.core.listing import Page, first_page, paginate
 
 from .models import ApprovalInstance, ApprovalProcess, ApprovalTask
 
@@ -43,6 +43,12 @@ TODO_ORDER = (ApprovalTask.due_at.asc().nulls_last(), ApprovalTask.id)
 def todo(user_id: int, page: int, per_page: int) -> Page:
     """The user's pending tasks, the earliest deadline first (none last): ix_approval_tasks_todo."""
     return _task_page(_pending(user_id), TODO_ORDER, page, per_page)
+
+
+def todo_head(user_id: int, shown: int) -> Page:
+    """The most urgent few of the user's pending tasks and how many there are, in one statement (home panel)."""
+    where = _pending(user_id)
+    return first_page(_task_rows(where, TODO_ORDER), shown, count_stmt=select(ApprovalTask.id).where(*where))
 
 
 def mine(user_id: int, status: str, page: int, per_page: int) -> Page:

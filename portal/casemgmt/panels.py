@@ -65,9 +65,10 @@ def build_events(user) -> PanelContent:
     unclosed = AdverseEvent.status != "closed"
     by_status = dict(db.session.execute(scope_events(
         select(AdverseEvent.status, func.count()).where(unclosed).group_by(AdverseEvent.status), user)).all())
+    # The serious ones are among the unclosed: none counted (most users, most days), none to list.
     serious = db.session.scalars(scope_events(
         select(AdverseEvent).where(unclosed, AdverseEvent.severity.in_(SERIOUS)), user)
-        .order_by(AdverseEvent.occurred_on.desc(), AdverseEvent.id.desc()).limit(SHOWN)).all()
+        .order_by(AdverseEvent.occurred_on.desc(), AdverseEvent.id.desc()).limit(SHOWN)).all() if by_status else []
     content = PanelContent(
         figures=[Figure("待处理", by_status.get("open", 0), url_for("casemgmt.list_events", status="open"),
                         "bad" if by_status.get("open") else ""),

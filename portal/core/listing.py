@@ -236,6 +236,17 @@ def paginate(stmt: Select, page: int, per_page: int, scalars: bool = True, total
     return Page(items, page, per_page, total)
 
 
+def first_page(stmt: Select, per_page: int, count_stmt: Select | None = None) -> Page:
+    """The first rows of a list (plain rows) and its total in one statement: the count is an uncorrelated scalar
+    subquery, evaluated once, beside each row. For a home panel's figure and short list, which otherwise pay a
+    second round trip for the count. count_stmt as for paginate (the same rows without the page's joins); no rows
+    means a total of 0. Not for a list whose exact count is costly (paginate caches those)."""
+    counted = (count_stmt if count_stmt is not None else stmt).order_by(None).subquery()
+    total = select(func.count()).select_from(counted).scalar_subquery().label("_list_total")
+    rows = db.session.execute(stmt.add_columns(total).limit(per_page)).all()
+    return Page(rows, 1, per_page, rows[0][-1] if rows else 0)  # rows keep their names (and _list_total)
+
+
 def _cached_total(key: tuple) -> int | None:
     with _counts_lock:
         hit = _counts.get(key)

@@ -15,7 +15,7 @@ SHOWN = 3
 
 def build_unread(user) -> PanelContent:
     """The unread count (linking to the unread notifications) and the newest few."""
-    page = services.list_notifications(user.id, "", True, 1, SHOWN)
+    page = services.unread_head(user.id, SHOWN)
     unread_url = url_for("notify.list_notifications", unread="1")
     content = PanelContent(
         figures=[Figure("未读", page.total, unread_url, "wait" if page.total else "")],

@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from portal.auth.models import User
-from portal.core.listing import Page, paginate
+from portal.core.listing import Page, first_page, paginate
 from portal.core.timeutil import format_datetime, utcnow
 from portal.extensions import db
 
@@ -63,6 +63,13 @@ def list_notifications(user_id: int, category: str, unread_only: bool, page: int
     if unread_only:
         stmt = stmt.where(Notification.read_at.is_(None))
     return paginate(stmt.order_by(Notification.id.desc()), page, per_page)
+
+
+def unread_head(user_id: int, shown: int) -> Page:
+    """The newest few unread notifications (title, time) and how many are unread, in one statement (home panel)."""
+    stmt = (select(Notification.title, Notification.created_at)
+            .where(Notification.user_id == user_id, Notification.read_at.is_(None)).order_by(Notification.id.desc()))
+    return first_page(stmt, shown)
 
 
 def mark_read(user_id: int, notification_id: int) -> Notification | None:

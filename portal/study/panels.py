@@ -19,8 +19,9 @@ BEHIND = ("none", "returned", "submitted")
 def build_status(user) -> PanelContent:
     """Departments by this month's state; the ones behind listed, each opening its department-month."""
     month = current_month(local_today())
-    departments = list(db.session.execute(queries.study_departments(user.principal)))
-    found = queries.cells([d.id for d in departments], month, month)
+    scoped = queries.study_departments(user.principal)
+    departments = list(db.session.execute(scoped))
+    found = queries.cells(queries.department_ids(scoped), month, month) if departments else {}
     states = {d.id: (found.get((d.id, month)) or queries.Cell(d.id, month)) for d in departments}
     behind = [d for d in departments if states[d.id].state in BEHIND]
     done = sum(1 for c in states.values() if c.state == "complete")

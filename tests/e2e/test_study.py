@@ -128,6 +128,11 @@ def test_the_matrix_on_a_wide_screen_and_a_department_row_on_the_phone(wecom_liv
         page.goto("/study")  # the whole matrix on the phone: one card per department, no sideways scrolling
         expect(page.get_by_role("link", name="记录部分完成")).to_be_visible()
         assert no_horizontal_scroll(page)
+        # Each month cell of a card is labelled with its month (from the stylesheet), the rate with 完成率.
+        row = page.get_by_role("row", name=re.compile("心内科"))
+        labels = row.locator("td").evaluate_all("cells => cells.map(c => getComputedStyle(c, '::before').content)")
+        assert labels == [f'"{n}月："' for n in range(1, 13)] + ['"完成率："'], labels
+        expect(row.get_by_role("cell", name=f"{current_month().month}月： 记录部分完成")).to_be_visible()
         screenshot(page, "matrix-phone-375")
     finally:
         context.close()

@@ -171,6 +171,47 @@ def test_todo_and_unread_counts_link_to_their_lists(client, tree):
     assert figures(empty)["待审批"][0] == "0" and "没有待您审批的事项" in text_of(empty)
 
 
+def test_the_todo_and_unread_panels_read_their_figure_and_rows_in_one_statement(client, app, tree, monkeypatch):
+    """The two panels everyone sees answer with one statement beyond the request's own (the count beside the
+    rows), with the same figure, rows and "more" link as their lists, whether the list is empty or longer than
+    the panel shows."""
+    applicant = make_user("doc", ["clinician"], tree.cardiology_ward, name="刘医生")
+    make_user("head", ["dept_head"], tree.cardiology, name="张主任")
+    for n in range(5):
+        subject = make_staff(f"待审人员{n}", tree.cardiology)
+        approvals.submit("t_qualification", entity_type="staff_review", entity_id=subject.id, title=f"资质审核{n}",
+                         applicant=db.session.get(User, applicant.id), department_id=tree.cardiology_ward.id,
+                         comment="请审核")
+    db.session.commit()
+    monkeypatch.setitem(panels.REGISTRY, "test.idle", panels.Panel(
+        "test.idle", "空", SIGNED_IN, "count", lambda user: panels.PanelContent()))
+    def panel(code: str):
+        client.htmx_get(f"/panels/{code}")  # a first request may reload the signed-in user
+        with statements(app.extensions["db.engine"], leave_out=TRANSACTION_CONTROL) as seen:
+            response = client.htmx_get(f"/panels/{code}")
+        assert response.status_code == 200
+        return response, len(seen)
+
+    for login, pending in (("head", 5), ("doc", 0)):
+        client.login(login)
+        baseline = panel("test.idle")[1]
+        todo, used = panel("approvals.todo")
+        assert used == baseline + 1
+        assert figures(todo)["待审批"] == (str(pending), "/approvals/todo")
+        html = todo.get_data(as_text=True)
+        assert len(re.findall(r'href="/approvals/\d+"', html)) == min(pending, 3)
+        assert ("全部 5 项待审批" in html) == (pending == 5)
+        assert ("没有待您审批的事项" in text_of(todo)) == (pending == 0)
+        unread, used = panel("notify.unread")
+        assert used == baseline + 1
+        listed = client.get("/notifications?unread=1").get_data(as_text=True).count('class="note-link')
+        number = int(figures(unread)["未读"][0])
+        assert number == listed and (number >= 5) == (login == "head")  # one notification per request to decide
+        assert (f"全部 {number} 条未读" in text_of(unread)) == (number > 3)
+        assert ("没有未读通知" in text_of(unread)) == (number == 0)
+        client.submit("/logout")
+
+
 def issue_finding(client, department_id: int, title: str) -> int:
     response = client.submit("/supervision/new", {
         "department_id": department_id, "title": title, "description": "抽查发现",
@@ -271,6 +312,11 @@ def test_the_supervisor_sees_the_teams_day_and_the_months_kpis_with_drill_downs(
 
 def test_open_events_are_counted_for_their_owner(client, cm_day):
     client.login("cm_li")
+    client.htmx_get("/panels/casemgmt.events")
+    with statements() as seen:
+        empty = client.htmx_get("/panels/casemgmt.events")  # nothing unclosed: the counts alone, no list query
+    assert len([s for s in seen if "FROM adverse_events" in s]) == 1, seen
+    assert figures(empty)["待处理"][0] == "0" and "没有未关闭的不良事件或投诉" in text_of(empty)
     created = client.submit("/casemgmt/events/new", {"kind": "complaint", "occurred_on": TODAY.isoformat(),
                                                      "severity": "severe", "description": "等候时间过长"})
     assert created.status_code in (200, 303), text_of(created)[-300:]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
 
 import pytest
 from openpyxl import load_workbook
@@ -91,6 +92,59 @@ def matrix_state(client, tree, month):
 
     cell = cells([tree.cardiology.id], month, month).get((tree.cardiology.id, month))
     return cell.state if cell else "none"
+
+
+class _MatrixTable(HTMLParser):
+    """The matrix as shown: per department row its name, its year's address, and each month cell as (address,
+    the badge's state class or None for a dash, the text); the footer's cells as text."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self.foot, self.section, self.row, self.cell, self.text = [], [], None, None, None, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ("thead", "tbody", "tfoot"):
+            self.section = tag
+        elif tag == "tr" and self.section == "tbody":
+            self.row = {"name": None, "href": None, "cells": [], "rate": None}
+        elif tag == "th" and self.row is not None:
+            self.cell = "th"
+        elif tag == "td":
+            self.cell, self.text = {"href": None, "state": None, "num": "num" in (attrs.get("class") or "")}, ""
+        elif tag == "a" and self.row is not None:
+            if self.cell == "th":
+                self.row["href"], self.text = attrs["href"], ""
+            elif isinstance(self.cell, dict):
+                self.cell["href"] = attrs["href"]
+        elif tag == "span" and isinstance(self.cell, dict):
+            self.cell["state"] = attrs.get("class")
+
+    def handle_data(self, data):
+        if self.text is not None:
+            self.text += data
+
+    def handle_endtag(self, tag):
+        if tag == "th" and self.row is not None and self.cell == "th":
+            self.row["name"], self.cell, self.text = self.text, None, None
+        elif tag == "td" and isinstance(self.cell, dict):
+            if self.section == "tfoot":
+                self.foot.append(self.text)
+            elif self.cell["num"]:
+                self.row["rate"] = self.text
+            else:
+                self.row["cells"].append((self.cell["href"], self.cell["state"], self.text))
+            self.cell, self.text = None, None
+        elif tag == "tr" and self.row is not None:
+            self.rows.append(self.row)
+            self.row = None
+
+
+def matrix_table(html: str) -> tuple[dict[str, dict], list[str]]:
+    """{department name: its row} and the footer cells of the matrix page."""
+    parser = _MatrixTable()
+    parser.feed(html)
+    return {r["name"]: r for r in parser.rows}, parser.foot
 
 
 def test_plan_goes_through_review_returned_with_a_comment_then_resubmitted_and_approved(client, tree):
@@ -426,21 +480,78 @@ def test_the_matrix_links_every_cell_and_costs_the_same_queries_for_more_departm
         html = page()
         few = len(seen)
         departments = db.session.scalars(select(Department).where(Department.kind == "department")).all()
-        links = set(re.findall(r'class="study-cell" href="([^"]+)"', html))
+        table, _ = matrix_table(html)
+        links = {href for row in table.values() for href, _, _ in row["cells"]}
         with app.test_request_context():
             expected = {url_for("study.department_month", department_id=d.id, month=f"{m:%Y-%m}")
                         for d in departments for m in (month.replace(month=n) for n in range(1, 13))}
             rows = {url_for("study.department_row", department_id=d.id, year=month.year) for d in departments}
         assert links == expected
         assert rows <= set(re.findall(r'<th scope="row" data-label="科室"><a href="([^"]+)"', html))
-        assert '<span class="badge badge-wait">计划已通过</span>' in html
+        assert table["心内科"]["cells"][month.month - 1][1:] == ("wait", "计划已通过")
         for n in range(6):
             db.session.add(Department(name=f"新科室{n}", code=f"NEW{n}", kind="department",
                                       parent_id=tree.north.id, path=f"{tree.north.path}{tree.north.id}/"))
         db.session.commit()
         page()  # new departments move the sign-in cache's generation: the first request reloads the user
-        assert html.count('class="study-cell"') + 6 * 12 == page().count('class="study-cell"')
+        cells = sum(len(row["cells"]) for row in table.values())
+        assert cells + 6 * 12 == sum(len(row["cells"]) for row in matrix_table(page())[0].values())
         assert len(seen) == few
+
+
+def test_each_cell_links_to_its_department_month_and_shows_its_state(client, app, tree):
+    """Every month cell of every department opens that department-month and shows that month's state as its
+    badge (word and colour); months not yet due without a plan are a dash that still links; the footer counts
+    the complete departments per month."""
+    from flask import url_for
+
+    from portal.study.models import CELL_BADGE, CELL_STATES
+
+    people(tree)
+    year = current_month().year - 1
+    plans = {  # (department, month): (plan status, sessions, approved records, returned records)
+        (tree.cardiology, 1): ("submitted", 1, 0, 0), (tree.cardiology, 2): ("approved", 2, 0, 0),
+        (tree.cardiology, 3): ("approved", 2, 1, 0), (tree.cardiology, 4): ("approved", 1, 1, 0),
+        (tree.cardiology, 5): ("draft", 1, 0, 0), (tree.cardiology, 6): ("approved", 2, 1, 1),
+        (tree.surgery, 3): ("returned", 1, 0, 0), (tree.surgery, 4): ("approved", 2, 2, 0),
+        (tree.orthopaedics, 12): ("approved", 1, 1, 0)}
+    expected = {(tree.cardiology, 1): "submitted", (tree.cardiology, 2): "approved", (tree.cardiology, 3): "partial",
+                (tree.cardiology, 4): "complete", (tree.cardiology, 6): "returned", (tree.surgery, 3): "returned",
+                (tree.surgery, 4): "complete", (tree.orthopaedics, 12): "complete"}
+    for (dept, number), (status, sessions, approved, returned) in plans.items():
+        month = date(year, number, 1)
+        plan = StudyPlan(department_id=dept.id, month=month, status=status, note="")
+        db.session.add(plan)
+        for n in range(sessions):
+            session = StudySession(plan=plan, day=month.replace(day=n + 1), topic=f"主题{n}", speaker="张主任")
+            db.session.add(session)
+            if n < approved + returned:
+                db.session.add(StudyRecord(session=session, department_id=dept.id, month=month, held_on=session.day,
+                                           starts_at=datetime.now(UTC), minutes=60, topic=session.topic, speaker="x",
+                                           status="approved" if n < approved else "returned",
+                                           signin_token=f"t{dept.id}-{number}-{n}"))
+    db.session.commit()
+    as_user(client, "yiwu")
+    table, foot = matrix_table(client.get(f"/study?year={year}").get_data(as_text=True))
+    assert list(table) == ["心内科", "普外科", "骨科"]
+    with app.test_request_context():
+        for dept in (tree.cardiology, tree.surgery, tree.orthopaedics):
+            row = table[dept.name]
+            assert row["href"] == url_for("study.department_row", department_id=dept.id, year=year)
+            assert len(row["cells"]) == 12
+            for number, (href, badge, text) in enumerate(row["cells"], start=1):
+                state = expected.get((dept, number), "none")
+                assert href == url_for("study.department_month", department_id=dept.id, month=f"{year}-{number:02d}")
+                assert (badge, text) == (CELL_BADGE[state], CELL_STATES[state]), (dept.name, number)
+    assert table["心内科"]["rate"] == f"{1 / 12 * 100:.1f}%" and table["普外科"]["rate"] == f"{1 / 12 * 100:.1f}%"
+    assert foot[:12] == [f"{ {4: 2, 12: 1}.get(n, 0)} / 3" for n in range(1, 13)]
+    # Next year: nothing is due yet, so a month without a plan is a dash (no badge) that still opens the month.
+    table, foot = matrix_table(client.get(f"/study?year={year + 2}").get_data(as_text=True))
+    with app.test_request_context():
+        ortho = tree.orthopaedics.id
+        assert table["骨科"]["cells"] == [
+            (url_for("study.department_month", department_id=ortho, month=f"{year + 2}-{n:02d}"), None, "—")
+            for n in range(1, 13)]
 
 
 def test_the_matrix_leaves_out_departments_that_are_not_clinical(client, tree):

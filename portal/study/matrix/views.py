@@ -66,8 +66,7 @@ def matrix():
     """Departments x months of a year, each cell's state linking to the department-month."""
     year, division, args = _filters()
     result = queries.build(current_user.principal, date(year, 1, 1), date(year, 12, 1), division)
-    return render("study/matrix.html", matrix=result, grid=grid(result, year),
-                  month_labels=[f"{m.month}月" for m in result.months], year=year, division=division, args=args,
+    return render("study/matrix.html", matrix=result, grid=grid(result, year), year=year, division=division, args=args,
                   divisions=queries.divisions(), states=CELL_STATES, percent=_percent, this_year=local_today().year)
 
 

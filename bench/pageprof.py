@@ -103,9 +103,9 @@ def main(argv: list[str] | None = None) -> None:
             out = io.StringIO()
             pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(50)
             print(f"== {page.name}\n{out.getvalue()}")
-        restore(page)
         rows.append((page.name, page.weight, (time.perf_counter() - wall) / args.n * 1000,
                      (time.process_time() - cpu) / args.n * 1000, statements["n"] / args.n, size / args.n / 1024))
+        restore(page)
     total_weight = sum(r[1] for r in rows) or 1
     weighted = sum(r[1] * r[2] for r in rows) or 1
     print(f"{'page':46} {'weight':>6} {'wall ms':>8} {'CPU ms':>7} {'stmts':>6} {'KB':>6} {'share':>6}")

@@ -285,8 +285,14 @@ def workload(app, sessions: dict) -> tuple[list, list]:
     return [page for page in total.pages if page.requests], total.api
 
 
+# The most requests a second a closed-loop run of the mix is expected to reach here: its list is made this long
+# per second of the run, so it is sent through about once and a request that changes data is not repeated.
+MIX_CEILING = 400
+
+
 def mix(pages: list, n: int = 2000, seed: int = 5) -> list[openloop.Request]:
-    """n requests drawn by weight; a page that changes data takes each of its requests once before any twice."""
+    """n requests drawn by weight; a page that changes data takes each of its requests once before any twice
+    (size n to the run: the load tools start over at the end of the list)."""
     rng = random.Random(seed)
     picks = rng.choices(pages, weights=[page.weight for page in pages], k=n)
     cursor = {page.name: 0 for page in pages}
@@ -537,7 +543,8 @@ def main(argv: list[str] | None = None) -> dict:
             results["pages"][page.name] = wrk(port, page.requests, short, 8)
             print(f"  {page.name:24} {results['pages'][page.name]}", flush=True)
         results["bare_after_pages"] = wrk(port, bare, short, 16)
-        requests = mix(pages)
+        requests = mix(pages, n=max(2000, MIX_CEILING * short * 2))
+        reset(app, pages)
         print("mix, closed loop ...", flush=True)
         results["mix_saturation"] = wrk(port, requests, short * 2, 16)
         print(f"  {results['mix_saturation']}", flush=True)
@@ -546,11 +553,14 @@ def main(argv: list[str] | None = None) -> dict:
             # A saturated server keeps serving requests whose clients gave up: a fresh server per rate,
             # so no rate inherits the queue the one before left behind.
             server.restart()
+            reset(app, pages)
             print(f"mix, open loop at {rate}/s ...", flush=True)
-            outcome = openloop.run("127.0.0.1", port, mix(pages, seed=rate), rate, rates_seconds, seed=rate)
+            outcome = openloop.run("127.0.0.1", port, mix(pages, n=max(2000, rate * rates_seconds), seed=rate),
+                                   rate, rates_seconds, seed=rate)
             results["mix_open"].append(outcome)
             print(f"  {({k: v for k, v in outcome.items() if k != 'by_kind'})}", flush=True)
         server.restart()
+        reset(app, pages)
         print("reports and dashboards ...", flush=True)
         # An account holding every role, so each domain's reports answer (each is scoped by its own permission).
         results["reports"] = measure_reports(port, app, sessions["benchadmin"][0], quick)
@@ -588,6 +598,14 @@ def sign_in_all(port: int, app, quick: bool) -> dict:
     return sessions
 
 
+def reset(app, pages: list) -> None:
+    """Put back what the mix's writing requests changed in the run before (see Page.reset)."""
+    with app.app_context():
+        for page in pages:
+            if page.reset is not None:
+                page.reset()
+
+
 def sweep(args, env: dict, app, results: dict, short: float, rates_seconds: float) -> dict:
     """The same mix on different gunicorn settings (workers x threads): what docs/deploy.md recommends."""
     results["sweep"] = []
@@ -597,12 +615,14 @@ def sweep(args, env: dict, app, results: dict, short: float, rates_seconds: floa
         try:
             server.start()
             pages, _ = workload(app, sign_in_all(args.port, app, args.quick))
+            reset(app, pages)
             row = {"workers": workers, "threads": threads,
                    "bare": wrk(args.port, [openloop.Request("bare", "/bench/bare")], short, 16),
-                   "mix": wrk(args.port, mix(pages), short * 2, 16)}
+                   "mix": wrk(args.port, mix(pages, n=max(2000, MIX_CEILING * short * 2)), short * 2, 16)}
             server.restart()
-            row["open_200"] = openloop.run("127.0.0.1", args.port, mix(pages, seed=200), 200, rates_seconds,
-                                           seed=200)
+            reset(app, pages)
+            row["open_200"] = openloop.run("127.0.0.1", args.port, mix(pages, n=max(2000, 200 * rates_seconds),
+                                                                       seed=200), 200, rates_seconds, seed=200)
             row["rss_mb"] = server.rss()
         finally:
             server.stop()

@@ -23,6 +23,9 @@ class Page:
     weight: int
     requests: list[Request]
     in_mix_only: bool = False  # a page whose request changes data (measured within the mix, not alone)
+    # Puts back what the requests changed, so each run of the mix (and each benchmark) finds the same data;
+    # called in an app context before each run that sends them.
+    reset: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -7,27 +7,52 @@ from datetime import timedelta
 from .load import ApiCall, Load, LoadContext, Page
 from .openloop import Request
 
+# The columns a "not reached" changes on a task that stays open (tasks/services.py _record_attempt).
+ATTEMPT_COLUMNS = ("attempts", "last_attempt_at", "outcome", "outcome_values", "note", "updated_at")
+
 
 def load(ctx: LoadContext) -> Load:
-    from sqlalchemy import select
+    from sqlalchemy import bindparam, select, update
 
     from portal.auth.models import User
     from portal.casemgmt.models import CareTask
+    from portal.casemgmt.tasks.services import max_attempts
     from portal.extensions import db
 
     cms = ctx.case_managers()
     with ctx.app.app_context():
         ids = {login: db.session.scalar(select(User.id).where(User.login_name == login)) for login in cms}
-        open_tasks = {login: list(db.session.scalars(select(CareTask.id).where(
-            CareTask.case_manager_id == uid, CareTask.due_date == ctx.today, CareTask.status == "open")
-            .order_by(CareTask.id))) for login, uid in ids.items()}
-    complete = []
-    for login in cms:
+        # Open tasks on each list (due today or carried over) that a "not reached" leaves open, with what it changes.
+        keep_open = max_attempts() - 1
+        rows = db.session.execute(select(CareTask.id, CareTask.case_manager_id, *(
+            getattr(CareTask, name) for name in ATTEMPT_COLUMNS)).where(
+            CareTask.case_manager_id.in_(list(ids.values())), CareTask.due_date <= ctx.today,
+            CareTask.status == "open", CareTask.attempts < keep_open).order_by(CareTask.id)).mappings().all()
+    saved = [{"task_id": row["id"], **{f"old_{name}": row[name] for name in ATTEMPT_COLUMNS}} for row in rows]
+    login_of = {uid: login for login, uid in ids.items()}
+    body = f"outcome=not_reached&note=&mode=list&day={ctx.today.isoformat()}".encode()
+
+    def completion(task_id: int, login: str) -> Request:
         headers = (("Content-Type", "application/x-www-form-urlencoded"), ("X-CSRFToken", ctx.csrf(login)),
                    ("HX-Request", "true"))
-        body = f"outcome=not_reached&note=&mode=list&day={ctx.today.isoformat()}".encode()
-        complete += [Request("cm: complete task", f"/casemgmt/tasks/{task_id}/complete", ctx.cookie(login), "POST",
-                             body, headers) for task_id in open_tasks[login]]
+        return Request("cm: complete task", f"/casemgmt/tasks/{task_id}/complete", ctx.cookie(login), "POST",
+                       body, headers)
+
+    # Each task as often as a "not reached" keeps it open, every task once before any twice (the mix takes the
+    # requests in order), so every request records a real attempt and no task closes.
+    complete = [completion(row["id"], login_of[row["case_manager_id"]])
+                for attempt in range(keep_open) for row in rows if row["attempts"] <= attempt]
+
+    def reset() -> None:
+        """Put the tasks back as they were before the run: the attempts recorded since are taken off again."""
+        if saved:
+            table = CareTask.__table__
+            restore = (update(table).where(table.c.id == bindparam("task_id"), table.c.status == "open")
+                       .values({name: bindparam(f"old_{name}", type_=table.c[name].type)
+                                for name in ATTEMPT_COLUMNS}))
+            db.session.execute(restore, saved)
+            db.session.commit()
+
     sup = ctx.cookie("bsup")
 
     def each(name: str, path: str) -> list[Request]:
@@ -37,8 +62,8 @@ def load(ctx: LoadContext) -> Load:
         Page("cm: task list", 24, each("cm: task list", "/casemgmt/tasks")),
         Page("cm: patients", 8, each("cm: patients", "/casemgmt/patients")),
         Page("cm: ledger", 8, each("cm: ledger", "/casemgmt/ledger")),
-        # Each completion records "not reached": the task stays on the list, so the data can be reused.
-        Page("cm: complete task", 6, complete, in_mix_only=True),
+        # Each completion records "not reached": the task stays on the list; reset() takes the attempts off again.
+        Page("cm: complete task", 6, complete, in_mix_only=True, reset=reset),
         Page("supervisor: overview", 4, [Request("supervisor: overview", "/casemgmt/tasks/overview", sup)]),
         Page("supervisor: KPIs", 3, [Request("supervisor: KPIs", "/casemgmt/kpis", sup)]),
         Page("supervisor: patients", 3, [Request("supervisor: patients", "/casemgmt/patients?page=20", sup)]),

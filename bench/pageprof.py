@@ -9,7 +9,8 @@ the figure to compare before and after a change to one page, while ``make bench`
     python -m bench.pageprof --only "audit" --profile # and print where the time goes (cProfile)
 
 Environment as for the portal (DATABASE_URL, REDIS_URL, SECRET_KEY, PORTAL_DATA_KEY; PORTAL_BENCH=1 and
-PORTAL_COOKIE_SECURE=0, as ``bench/harness.py`` sets them). Requests that write (completing a task) change the data.
+PORTAL_COOKIE_SECURE=0, as ``bench/harness.py`` sets them). Requests that write (completing a task) change the data;
+a page's ``reset`` puts it back before and after.
 """
 
 from __future__ import annotations
@@ -75,11 +76,17 @@ def main(argv: list[str] | None = None) -> None:
         return client.open(request.path, method=request.method, data=request.body or None,
                            headers=headers + list(request.headers))
 
+    def restore(page):
+        if page.reset is not None:
+            with app.app_context():
+                page.reset()
+
     rows = []
     for page in load.pages:
         if args.only and args.only not in page.name:
             continue
         requests = page.requests[:max(1, min(len(page.requests), args.n))]
+        restore(page)
         send(requests[0])  # warm: caches, compiled statements
         statements["n"], size = 0, 0
         wall, cpu = time.perf_counter(), time.process_time()
@@ -98,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"== {page.name}\n{out.getvalue()}")
         rows.append((page.name, page.weight, (time.perf_counter() - wall) / args.n * 1000,
                      (time.process_time() - cpu) / args.n * 1000, statements["n"] / args.n, size / args.n / 1024))
+        restore(page)
     total_weight = sum(r[1] for r in rows) or 1
     weighted = sum(r[1] * r[2] for r in rows) or 1
     print(f"{'page':46} {'weight':>6} {'wall ms':>8} {'CPU ms':>7} {'stmts':>6} {'KB':>6} {'share':>6}")

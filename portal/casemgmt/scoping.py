@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import abort
 from flask_login import current_user
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, any_, func, select
 
 from portal.core.scoping import get_or_404
 from portal.extensions import db
@@ -54,17 +54,29 @@ def visible_patient_ids(user_id: int) -> Select:
     has enrolled yet (else a patient would vanish from its author right after being saved).
     """
     tasked_patients = _task_patients(user_id)
-    managed = select(Enrolment.patient_id).where(Enrolment.status == "active", or_(
-        Enrolment.case_manager_id == user_id, Enrolment.ward_id.in_(covered_ward_ids(user_id))))
+    # Managed and in a covered ward are two branches, each on its own index (one OR of the two read every
+    # enrolment and misjudged the rows by twenty times).
+    managed = select(Enrolment.patient_id).where(Enrolment.status == "active", Enrolment.case_manager_id == user_id)
+    in_ward = select(Enrolment.patient_id).where(Enrolment.status == "active",
+                                                 Enrolment.ward_id.in_(covered_ward_ids(user_id)))
     tasked = select(tasked_patients.c.patient_id).where(tasked_patients.c.patient_id.is_not(None))
     registered = select(Patient.id).where(Patient.created_by_id == user_id, ~Patient.enrolments.any())
-    return managed.union(tasked, registered)
+    return managed.union(in_ward, tasked, registered)
+
+
+def _visible(patient_id_column, user_id: int):
+    """patient_id_column among the visible ids. On PostgreSQL as `= ANY(ARRAY(...))`: the ids are computed once
+    and each looked up by index, where `IN (...)` led the planner to merge-join the list with every patient."""
+    ids = visible_patient_ids(user_id)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return patient_id_column == any_(func.array(ids.scalar_subquery()))
+    return patient_id_column.in_(ids)
 
 
 def scope_patients(stmt: Select, patient_id_column, user) -> Select:
     if sees_all(user):
         return stmt
-    return stmt.where(patient_id_column.in_(visible_patient_ids(user.id)))
+    return stmt.where(_visible(patient_id_column, user.id))
 
 
 def scope_to_manager(stmt: Select, manager_column, user) -> Select:
@@ -76,7 +88,7 @@ def scope_to_manager(stmt: Select, manager_column, user) -> Select:
 
 def may_see_patient(patient: Patient, user) -> bool:
     return sees_all(user) or db.session.scalar(
-        select(Patient.id).where(Patient.id == patient.id, Patient.id.in_(visible_patient_ids(user.id)))) is not None
+        select(Patient.id).where(Patient.id == patient.id, _visible(Patient.id, user.id))) is not None
 
 
 def get_patient_or_404(patient_id, user) -> Patient:

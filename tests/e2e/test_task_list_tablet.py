@@ -248,3 +248,31 @@ def test_one_tap_outcomes_and_a_legible_details_bar(open_context, base_url, case
     assert max(colour) - min(colour) > 60, colour
     assert summary.evaluate("el => parseFloat(getComputedStyle(el).borderTopWidth)") >= 1
     assert no_horizontal_scroll(page)
+
+
+def test_the_detail_form_loads_when_opened_and_answers_in_chinese(open_context, base_url, case_managers_day):
+    """The list carries no detail forms: opening 填写详情 fetches it in place; a bad date is refused in Chinese
+    with the form still open, and the same form then saves."""
+    day = case_managers_day
+    page = open_context(viewport=TABLET, has_touch=True).new_page()
+    open_list_signed_in(page, day, base_url)
+    expect(page.locator(".task-card textarea")).to_have_count(0)
+    page.evaluate("window.__sameDocument = true")
+    phone = card(page, day.phone_task)
+    phone.get_by_test_id("task-complete").click()
+    form = phone.locator("form.task-detail")
+    expect(form.locator("textarea[name=note]")).to_be_visible()
+    assert_touch_target(form.locator("textarea[name=note]"))
+    form.locator("input[name=reschedule_to]").fill("")
+    form.get_by_role("button", name="改期").click()
+    refused = card(page, day.phone_task)
+    expect(refused.locator(".alert-error")).to_contain_text("请选择改期到的日期")
+    expect(refused.locator("details.task-act")).to_have_attribute("open", "")
+    expect(refused.get_by_test_id("task-state")).to_have_text("待完成")
+    refused.locator("textarea[name=note]").fill("家属代为回复")
+    refused.locator("form.task-detail").get_by_role("button", name="患者拒绝").click()
+    declined = card(page, day.phone_task)
+    expect(declined.get_by_test_id("task-state")).to_have_text("患者拒绝")
+    expect(declined).to_contain_text("家属代为回复")
+    assert page.evaluate("window.__sameDocument === true")
+    assert no_horizontal_scroll(page)

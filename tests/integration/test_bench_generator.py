@@ -266,3 +266,22 @@ def test_every_page_and_api_call_the_domains_declare_for_the_load_answers(bench_
     # The mix draws by weight and covers every page.
     drawn = {request.kind for request in mix(load.pages, n=3000)}
     assert drawn == set(names)
+
+    # Completing: every declared request records a real attempt and leaves its task open (none runs out), and
+    # reset() puts the tasks back as they were, so the next run (or benchmark) sends the same requests again.
+    complete = next(page for page in load.pages if page.name == "cm: complete task")
+    state = select(CareTask.id, CareTask.status, CareTask.attempts, CareTask.last_attempt_at, CareTask.note)
+    with app.app_context():
+        complete.reset()
+        before = db.session.execute(state.order_by(CareTask.id)).all()
+        ledger = _count(LedgerEntry)
+    assert len({request.path for request in complete.requests}) >= 10
+    for _ in range(2):
+        for request in complete.requests:
+            response = send(request)
+            assert response.status_code == 200, (request.path, response.status_code)
+            assert "次未联系上，任务保留在清单中" in response.get_data(as_text=True)
+        with app.app_context():
+            assert _count(LedgerEntry) == ledger
+            complete.reset()
+            assert db.session.execute(state.order_by(CareTask.id)).all() == before

@@ -248,6 +248,36 @@ def test_each_kpi_matches_the_rows_it_counts(world, app, monkeypatch):
     assert result.late_plans.previous.numerator == expected_late_plans(PREVIOUS)[0]
 
 
+def test_both_months_are_counted_in_one_statement_with_the_same_figures(world, app):
+    """The dashboard's figures for the month and the month before come from one statement (one subquery per
+    figure); each equals the figure counted alone (kpi_for, the drill-down pages' header)."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    connection = db.session.connection()
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        result = kpis.month_kpis(MONTH)
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
+    counting = [s for s in statements if "ledger_entries" in s or "care_tasks" in s or "adverse_events" in s]
+    assert len(counting) == 1, statements
+    assert all(table in counting[0] for table in ("satisfaction_surveys", "plan_items", "plans"))
+    for month, figures in ((MONTH, result), (PREVIOUS, None)):
+        for code in kpis.KPI_CODES:
+            if code == "workload":
+                continue
+            shown = getattr(result, code) if figures else getattr(result, code).previous
+            alone = kpis.kpi_for(code, month)
+            assert (shown.numerator, shown.denominator) == (alone.numerator, alone.denominator), (month, code)
+            assert [p.count for p in shown.parts] == [p.count for p in alone.parts], (month, code)
+    assert result.workload.parts[1].count == kpis._ledger_counts(MONTH)[1]
+
+
 def test_drill_down_lists_exactly_the_counted_rows(world):
     for state in kpis.EXECUTION_STATES:
         listed = db.session.scalars(kpis.execution_query(MONTH, state)).all()

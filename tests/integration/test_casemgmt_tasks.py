@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.auth.models import Department, User
-from portal.casemgmt.models import CareTask, LedgerEntry, Patient, SatisfactionSurvey
+from portal.casemgmt.models import OUTCOMES, CareTask, LedgerEntry, Patient, SatisfactionSurvey
 from portal.casemgmt.tasks import services as tasks
 from portal.core import timeutil
 from portal.core.timeutil import LOCAL_TZ, local_today
@@ -259,7 +259,10 @@ def test_completing_swaps_the_card_and_stores_values_and_score(client, team, day
     zheng = task(day_list["zheng"])
     assert zheng.outcome_fields == ["体温", "伤口情况"]
     page = client.get("/casemgmt/tasks").get_data(as_text=True)
-    assert 'name="value_0"' in page and "体温" in page  # the step's outcome fields become inputs
+    detail = f"/casemgmt/tasks/{zheng.id}/detail"
+    assert f'hx-get="{detail}' in page and 'name="value_0"' not in page  # the form comes when the card opens it
+    form = client.htmx_get(f"{detail}?day={TODAY.isoformat()}").get_data(as_text=True)
+    assert 'name="value_0"' in form and "体温" in form  # the step's outcome fields become inputs
     response = complete(client, zheng.id, outcome="reached", value_0="36.8", value_1="愈合良好", note="已电话联系",
                         score="5")
     html = response.get_data(as_text=True)
@@ -366,6 +369,49 @@ def test_without_htmx_the_form_redirects_back_to_the_list(client, team, day_list
     response = complete(client, day_list["zhang"], htmx=False, outcome="not_reached")
     assert response.status_code == 303 and "/casemgmt/tasks" in response.headers["Location"]
     assert task(day_list["zhang"]).outcome == "not_reached"
+
+
+def test_the_detail_form_is_fetched_with_the_same_checks_as_completing(client, tree, team, day_list):
+    make_user("cm_viewer", ["case_manager", "plan_issuer"], tree.surgery, name="查看者")
+    zhang = day_list["zhang"]
+    detail = f"/casemgmt/tasks/{zhang}/detail?day={TODAY.isoformat()}"
+    assert client.htmx_get(detail).status_code in (302, 401)  # signed out: no form
+    client.login("cm_li")
+    page = client.get("/casemgmt/tasks").get_data(as_text=True)
+    card = page[page.index(f'<article id="task-{zhang}"'):]
+    card = card[:card.index("</article>")]
+    # The collapsed details hold a link (the page without JavaScript) that htmx replaces with the form on opening.
+    assert 'hx-trigger="toggle once"' in card and f'<a href="{detail}">' in card and "<textarea" not in card
+    response = client.htmx_get(detail)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and html.lstrip().startswith('<form class="task-detail"')
+    assert f'hx-post="/casemgmt/tasks/{zhang}/complete"' in html and 'name="csrf_token"' in html
+    assert f'name="day" value="{TODAY.isoformat()}"' in html and f'min="{TOMORROW.isoformat()}"' in html
+    assert re.findall(r'name="outcome" value="(\w+)"', html) == list(OUTCOMES)
+    # Without htmx: the task's own page, the form open, a way back to the list.
+    whole = client.get(detail)
+    assert whole.status_code == 200 and "<html" in whole.get_data(as_text=True)
+    assert '<details class="task-act" open>' in whole.get_data(as_text=True) and "返回任务列表" in text_of(whole)
+    # Posting the fetched form validates in Chinese and comes back with the form open.
+    refused = complete(client, zhang, outcome="reached", score="9")
+    assert refused.status_code == 422 and "1–5" in text_of(refused)
+    assert '<details class="task-act" open>' in refused.get_data(as_text=True)
+    # Someone else's task is not there at all; a task finished meanwhile says so instead of offering the form.
+    client.submit("/logout")
+    client.login("cm_wang")
+    assert client.htmx_get(detail).status_code == 404 and client.get(detail).status_code == 404
+    assert client.htmx_get("/casemgmt/tasks/99999999999/detail").status_code == 404
+    assert client.htmx_get(f"/casemgmt/tasks/{day_list['sun']}/detail").status_code == 200
+    complete(client, day_list["sun"], outcome="reached")
+    closed = client.htmx_get(f"/casemgmt/tasks/{day_list['sun']}/detail")
+    assert closed.status_code == 200 and "该任务已处理（已完成）" in text_of(closed) and "<form" not in closed.text
+    # Seeing every task does not make it one's own: without the right to assign, a 403.
+    client.submit("/logout")
+    client.login("cm_viewer")
+    assert client.htmx_get(detail).status_code == 403
+    client.submit("/logout")
+    client.login("cm_boss")  # the supervisor may act on any task
+    assert 'name="note"' in client.htmx_get(detail).get_data(as_text=True)
 
 
 def test_someone_elses_task_is_refused_with_403_and_left_alone(client, team, day_list):

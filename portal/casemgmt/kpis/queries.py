@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 from flask import current_app
-from sqlalchemy import Select, and_, case, distinct, false, func, literal, or_, select
+from sqlalchemy import Select, and_, case, distinct, false, func, literal, or_, select, true
 from sqlalchemy.orm import selectinload
 
 from portal.auth.models import User
@@ -175,22 +175,31 @@ def execution_state(task: CareTask) -> str:
     return "open"
 
 
-def _execution(month: date, today: date) -> Kpi:
+def _execution_counts(month: date, today: date) -> Select | None:
+    """One row: the steps due, on time, carried out, unreached (None: no window has closed yet)."""
     start, end = execution_period(month, today)
+    if end < start:
+        return None
+    # Late = carried out (with a completion time) but not in time: the per-day window CASE is written once.
+    done = and_(CareTask.status.in_(EXECUTED_STATES), CareTask.outcome.in_(DONE_OUTCOMES),
+                CareTask.completed_at.is_not(None))
+    return select(
+        func.count(),
+        func.sum(case((_state_condition("ontime", start, end), 1), else_=0)),
+        func.sum(case((done, 1), else_=0)),
+        func.sum(case((_state_condition("unreached", start, end), 1), else_=0)),
+    ).where(*_execution_where(start, end))
+
+
+def _execution(month: date, today: date, row: tuple | None = None) -> Kpi:
     counts = dict.fromkeys(EXECUTION_STATES, 0)
-    if end >= start:
-        # Late = carried out (with a completion time) but not in time: the per-day window CASE is written once.
-        done = and_(CareTask.status.in_(EXECUTED_STATES), CareTask.outcome.in_(DONE_OUTCOMES),
-                    CareTask.completed_at.is_not(None))
-        total, ontime, carried_out, unreached = db.session.execute(select(
-            func.count(),
-            func.sum(case((_state_condition("ontime", start, end), 1), else_=0)),
-            func.sum(case((done, 1), else_=0)),
-            func.sum(case((_state_condition("unreached", start, end), 1), else_=0)),
-        ).where(*_execution_where(start, end))).one()
-        counts.update(ontime=int(ontime or 0), late=int(carried_out or 0) - int(ontime or 0),
-                      unreached=int(unreached or 0))
-        counts["open"] = total - counts["ontime"] - counts["late"] - counts["unreached"]
+    if row is None:
+        stmt = _execution_counts(month, today)
+        row = db.session.execute(stmt).one() if stmt is not None else (0, 0, 0, 0)
+    total, ontime, carried_out, unreached = row
+    counts.update(ontime=int(ontime or 0), late=int(carried_out or 0) - int(ontime or 0),
+                  unreached=int(unreached or 0))
+    counts["open"] = total - counts["ontime"] - counts["late"] - counts["unreached"]
     due = sum(counts.values())
     definition = ("管理路径生成的任务中，窗口截止日在本月内、且未取消（入组结案而取消的不计）的为应完成步骤；"
                   "其中结果为“已完成（联系上）”或“患者拒绝”、"
@@ -228,10 +237,13 @@ def _in_month(column, month: date):
     return and_(column >= month, column <= month_end(month))
 
 
-def _satisfaction(month: date) -> Kpi:
-    total, satisfied = db.session.execute(select(
-        func.count(), func.sum(case((_survey_total() >= SATISFIED_TOTAL, 1), else_=0)),
-    ).where(_in_month(SatisfactionSurvey.survey_month, month))).one()
+def _satisfaction_counts(month: date) -> Select:
+    return select(func.count(), func.sum(case((_survey_total() >= SATISFIED_TOTAL, 1), else_=0))).where(
+        _in_month(SatisfactionSurvey.survey_month, month))
+
+
+def _satisfaction(month: date, row: tuple | None = None) -> Kpi:
+    total, satisfied = row if row is not None else db.session.execute(_satisfaction_counts(month)).one()
     satisfied = int(satisfied or 0)
     definition = ("调查月份为本月的满意度调查中，服务及时性、服务有效性、服务态度三项评分（1–5 分）"
                   "的平均分 ≥ 4 分的为满意。满意度 = 满意份数 ÷ 本月调查总份数。")
@@ -252,10 +264,14 @@ def survey_query(month: date, satisfied: str = "", viewer=None) -> Select:
     return stmt
 
 
+def _ledger_select(month: date) -> Select:
+    return select(func.count(distinct(LedgerEntry.patient_id)), func.count()).where(
+        _in_month(LedgerEntry.service_date, month))
+
+
 def _ledger_counts(month: date) -> tuple[int, int]:
     """The month's patients served (distinct) and services (ledger rows), in one pass over the ledger's index."""
-    served, services = db.session.execute(select(func.count(distinct(LedgerEntry.patient_id)), func.count())
-                                          .where(_in_month(LedgerEntry.service_date, month))).one()
+    served, services = db.session.execute(_ledger_select(month)).one()
     return served, services
 
 
@@ -266,11 +282,15 @@ def _served(month: date, served: int) -> Kpi:
                target_label="—（考核基数）")
 
 
-def _events(month: date, served: int) -> Kpi:
-    by_kind = dict(db.session.execute(select(AdverseEvent.kind, func.count())
-                                      .where(_in_month(AdverseEvent.occurred_on, month))
-                                      .group_by(AdverseEvent.kind)).all())
-    events = sum(by_kind.values())
+def _event_counts(month: date) -> Select:
+    """One row: all the month's events, then those of each kind (EVENT_KINDS' order)."""
+    return select(func.count(), *(func.sum(case((AdverseEvent.kind == code, 1), else_=0)) for code in EVENT_KINDS)
+                  ).where(_in_month(AdverseEvent.occurred_on, month))
+
+
+def _events(month: date, served: int, row: tuple | None = None) -> Kpi:
+    events, *kinds = row if row is not None else db.session.execute(_event_counts(month)).one()
+    by_kind = {code: int(n or 0) for code, n in zip(EVENT_KINDS, kinds, strict=True)}
     definition = ("发生日期在本月的不良事件与服务投诉条数 ÷ 本月服务患者数（见“服务患者数”）。"
                   "本月无服务患者时不计算。")
     return Kpi("events", "不良事件（含服务投诉）发生率", definition, "rate", events, served, "不良事件与投诉",
@@ -336,12 +356,15 @@ def _workload(month: date, managers: int, active: int, over: int, services: int)
 
 # --- late plans -------------------------------------------------------------------------------------------------
 
-def _late_plans(month: date) -> Kpi:
+def _late_plan_counts(month: date) -> Select:
     late_items = (select(func.count()).select_from(PlanItem).join(Plan, Plan.id == PlanItem.plan_id)
                   .where(_in_month(Plan.plan_date, month), PlanItem.is_late.is_(True)).scalar_subquery())
-    plans, late, late_items = db.session.execute(
-        select(func.count(), func.sum(case((Plan.is_late.is_(True), 1), else_=0)), late_items)
-        .where(_in_month(Plan.plan_date, month))).one()
+    return (select(func.count(), func.sum(case((Plan.is_late.is_(True), 1), else_=0)), late_items)
+            .where(_in_month(Plan.plan_date, month)))
+
+
+def _late_plans(month: date, row: tuple | None = None) -> Kpi:
+    plans, late, late_items = row if row is not None else db.session.execute(_late_plan_counts(month)).one()
     definition = ("计划日期在本月的次日服务计划中，有内容在前一日 17:00 之后提交（逾期）的天数；"
                   "分母为本月有计划的天数，另计逾期提交的计划条目数。此为医院下达计划的及时性，不计入考核建议分。")
     return Kpi("late_plans", "次日计划逾期下达", definition, "count", int(late or 0), plans, "逾期下达的计划",
@@ -379,10 +402,39 @@ def sorted_query(code: str, stmt: Select, sort) -> Select:
 
 # --- the month ----------------------------------------------------------------------------------------------------
 
-def _month(month: date, today: date, managers: int, active: int, over: int) -> MonthKpis:
-    served, services = _ledger_counts(month)
-    return MonthKpis(month, today, _execution(month, today), _satisfaction(month), _events(month, served),
-                     _served(month, served), _workload(month, managers, active, over, services), _late_plans(month))
+def _month_counts(month: date, today: date) -> list[Select | None]:
+    """The one-row counting selects behind a month's KPIs (None: nothing to count)."""
+    return [_ledger_select(month), _execution_counts(month, today), _satisfaction_counts(month),
+            _event_counts(month), _late_plan_counts(month)]
+
+
+def _one_row(selects: list[Select | None]) -> list[tuple | None]:
+    """Several one-row selects as one statement (each a subquery of a cross join): one round trip instead of
+    one per figure. Their rows in order, None for a None select."""
+    present = [s.subquery() for s in selects if s is not None]
+    row = ()
+    if present:
+        joined = present[0]
+        for sub in present[1:]:
+            joined = joined.join(sub, true())  # one row each: the cross join is one row
+        row = tuple(db.session.execute(select(*(c for sub in present for c in sub.c)).select_from(joined)).one())
+    out, at = [], 0
+    for stmt in selects:
+        if stmt is None:
+            out.append(None)
+            continue
+        width = len(stmt.selected_columns)
+        out.append(row[at:at + width])
+        at += width
+    return out
+
+
+def _month(month: date, today: date, managers: int, active: int, over: int,
+           rows: list[tuple | None]) -> MonthKpis:
+    (served, services), execution, satisfaction, events, late_plans = rows
+    return MonthKpis(month, today, _execution(month, today, execution or (0, 0, 0, 0)),
+                     _satisfaction(month, satisfaction), _events(month, served, events), _served(month, served),
+                     _workload(month, managers, active, over, services), _late_plans(month, late_plans))
 
 
 def month_kpis(month: date, *, today: date | None = None, with_previous: bool = True) -> MonthKpis:
@@ -396,9 +448,13 @@ def month_kpis(month: date, *, today: date | None = None, with_previous: bool = 
                                     .where(Enrolment.status == "active").group_by(Enrolment.case_manager_id)).all())
     active = sum(loads.values())
     over = sum(1 for uid, load in loads.items() if uid is not None and load > norm)
-    result = _month(month, today, managers, active, over)
+    # The month's figures and the previous month's: one statement.
+    before_month = previous_month(month)
+    counts = _month_counts(month, today) + (_month_counts(before_month, today) if with_previous else [])
+    rows = _one_row(counts)
+    result = _month(month, today, managers, active, over, rows[:5])
     if with_previous:
-        before = _month(previous_month(month), today, managers, active, over)
+        before = _month(before_month, today, managers, active, over, rows[5:])
         for code in KPI_CODES:
             if code != "workload":  # the caseload is a count of now: last month's would be the same number
                 getattr(result, code).previous = getattr(before, code)

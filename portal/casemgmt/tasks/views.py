@@ -19,7 +19,7 @@ from portal.io.export import Column, export_query
 
 from .. import ASSIGN, TASKS, bp
 from ..models import OUTCOMES, TASK_TYPES, CareTask
-from ..scoping import sees_all
+from ..scoping import get_task_or_404, sees_all
 from . import queries as task_queries
 from . import services as tasks
 
@@ -206,6 +206,23 @@ def complete_task(task_id: int):
         flash(message, "success")
         return redirect(url_for("casemgmt.list_tasks", day=day.isoformat()), 303)
     return _card(task, day, message=message, mode=mode, counts=True)
+
+
+@bp.route("/tasks/<int:task_id>/detail")
+@require(TASKS)
+def task_detail(task_id: int):
+    """A card's detail form (填写详情 / 改期), fetched when the card opens it; without htmx, the task's page
+    with the form open. The same checks as completing: someone else's task is 404 (not seen) or 403."""
+    task = get_task_or_404(task_id, current_user)
+    if not tasks.can_act_on(task, current_user, _may_assign()):
+        abort(403, NOT_YOURS)
+    day = arg_date("day") or local_today()
+    team = request.args.get("team") == "1" and sees_all(current_user)
+    if wants_partial():  # the form alone: no card, so no list of managers to read
+        return render("casemgmt/tasks/_task_detail.html", task=task, day=day, team_view=team, outcomes=OUTCOMES,
+                      tomorrow=local_today() + timedelta(days=1), entered={}, error_field=None)
+    return render("casemgmt/tasks/task_card.html",
+                  **(_card_context(day) | {"task": task, "detail_open": True, "team_view": team}))
 
 
 @bp.route("/tasks/<int:task_id>/reassign", methods=["POST"])

@@ -21,6 +21,7 @@ from .reports import (  # noqa: F401
     OutcomeMonth,
     SurgeonMonth,
     SurgeonOutcomeMonth,
+    SurgeonTechnologyMonths,
     SurgeryMonth,
 )
 from .violations import (  # noqa: F401

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Index, Integer, SmallInteger, String
+from sqlalchemy import BigInteger, Index, Integer, PrimaryKeyConstraint, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.core.models import Base
@@ -103,3 +103,26 @@ class GradeOutcomeMonth(_Outcomes, Base):
     month: Mapped[date] = mapped_column(primary_key=True)
     department_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grade: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+
+
+class SurgeonTechnologyMonths(Base):
+    """Which months a surgeon operated with a technology (at a grade, of a kind, in a department): one row per five
+    years.
+
+    `months` is a bit set of the 60 months from 1 January of `block` (a year divisible by 5): bit
+    (year - block) * 12 + month - 1. The capability report by surgeon counts distinct technologies over the rows
+    whose bits meet the period's: about a hundred thousand rows for five years instead of half a million
+    operations. Kept current by every surgery write (``quality.reports.technologies``).
+    """
+
+    __tablename__ = "quality_surgeon_technology_months"
+    __table_args__ = (PrimaryKeyConstraint("block", "surgeon_id", "technology_id", "grade", "kind", "department_id",
+                                           name="pk_quality_surgeon_technology_months"),)
+
+    block: Mapped[int] = mapped_column(Integer)
+    surgeon_id: Mapped[int] = mapped_column(Integer)
+    technology_id: Mapped[int] = mapped_column(Integer)
+    grade: Mapped[int] = mapped_column(SmallInteger)
+    kind: Mapped[str] = mapped_column(String(16))
+    department_id: Mapped[int] = mapped_column(Integer)
+    months: Mapped[int] = mapped_column(BigInteger)

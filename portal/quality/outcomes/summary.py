@@ -21,6 +21,7 @@ from portal.extensions import db
 
 from ..models import OUTCOME_MEASURES, GradeOutcomeMonth, OutcomeMonth, QualityEvent, SurgeonOutcomeMonth, Surgery
 from ..models.choices import REOP_31D, REOP_48H
+from ..reports import technologies
 from ..reports.summary import _month_key
 from ..summary import _chunks, _insert
 
@@ -110,6 +111,7 @@ class Change:
                 for key, values in found.items():
                     deltas[key] = [a + sign * b for a, b in zip(deltas[key], values, strict=True)]
         add_counts(deltas)
+        technologies.apply(deltas)
 
 
 def by_record_ids(record_ids: Iterable[str]) -> Change:

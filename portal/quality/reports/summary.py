@@ -118,9 +118,10 @@ def rebuild(month: date | None = None) -> int:
 
 
 def rebuild_all(month: date | None = None) -> int:
-    """The domain's summaries: the indicators' ``quality_months``, these and the outcomes' (``cli.py
-    rebuild-summaries``)."""
+    """The domain's summaries: the indicators' ``quality_months``, these, the outcomes' and the surgeons'
+    technologies (``cli.py rebuild-summaries``)."""
     from .. import summary
     from ..outcomes import summary as outcome_months
+    from . import technologies
 
-    return summary.rebuild(month) + rebuild(month) + outcome_months.rebuild(month)
+    return summary.rebuild(month) + rebuild(month) + outcome_months.rebuild(month) + technologies.rebuild(month)

@@ -29,9 +29,11 @@ from ..models import (
     QualityEvent,
     SurgeonMonth,
     SurgeonOutcomeMonth,
+    SurgeonTechnologyMonths,
     Surgery,
     SurgeryMonth,
 )
+from . import technologies
 from .summary import CONDITIONS
 
 GROUP = "医疗质量"
@@ -418,6 +420,19 @@ def _capability_summary(code):
     return Rollup(query, min_months=1)
 
 
+def _surgeon_capability_summary(code):
+    """Per surgeon from ``quality_surgeon_technology_months``: a technology counts where a row of it has a month
+    in the period (a key may have a row in each of two five-year blocks; the distinct count takes it once)."""
+    def query(params, user):
+        if any(params.options.get(choice.name) for choice in FILTERS):
+            return _on_records(code, params, user)
+        table = SurgeonTechnologyMonths
+        stmt = _capability_select("surgeon_id", False, table).where(
+            technologies.months_between(params.start, params.end))
+        return stmt if user is None else scope_query(stmt, table.department_id, user.principal, VIEW)
+    return Rollup(query, min_months=1)
+
+
 def _technology_rows(condition):
     def rows(params, keys):
         stmt = select(Technology).join(Surgery, Surgery.technology_id == Technology.id)
@@ -458,7 +473,7 @@ def _capability_report(code, title, dimension, with_catalogue, summary):
         columns=tuple(columns), definition=CAPABILITY_DEFINITION, date_column=Surgery.operation_date,
         department_column=Surgery.department_id, filters=FILTERS,
         chart=Chart("bar", dimension, ("tech_grade3", "tech_grade4")), group=GROUP, archive="monthly",
-        rollup=_capability_summary(code) if with_catalogue else None,
+        rollup=_capability_summary(code) if with_catalogue else _surgeon_capability_summary(code),
         empty="该期间没有手术记录。", summary=summary, page_size=_page_size(dimension)))
 
 

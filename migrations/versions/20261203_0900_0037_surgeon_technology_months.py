@@ -48,6 +48,9 @@ def upgrade() -> None:
                                 name="pk_quality_surgeon_technology_months"),
     )
     op.execute(backfill_sql(op.get_bind().dialect.name))
+    op.create_index("ix_quality_surgeon_technology_months_surgeon", "quality_surgeon_technology_months",
+                    ["surgeon_id", "technology_id"],
+                    postgresql_include=["block", "months", "grade", "kind", "department_id"])
 
 
 def downgrade() -> None:

@@ -423,14 +423,30 @@ def _capability_summary(code):
 def _surgeon_capability_summary(code):
     """Per surgeon from ``quality_surgeon_technology_months``: a technology counts where a row of it has a month
     in the period (a key may have a row in each of two five-year blocks; the distinct count takes it once)."""
+    table = SurgeonTechnologyMonths
+
+    def period(stmt, params, user):
+        stmt = stmt.where(technologies.months_between(params.start, params.end))
+        return stmt if user is None else scope_query(stmt, table.department_id, user.principal, VIEW)
+
     def query(params, user):
         if any(params.options.get(choice.name) for choice in FILTERS):
             return _on_records(code, params, user)
-        table = SurgeonTechnologyMonths
-        stmt = _capability_select("surgeon_id", False, table).where(
-            technologies.months_between(params.start, params.end))
-        return stmt if user is None else scope_query(stmt, table.department_id, user.principal, VIEW)
-    return Rollup(query, min_months=1)
+        # PostgreSQL reads it in the covering index's order (surgeon, technology): no sort for the distinct counts.
+        return period(_capability_select("surgeon_id", False, table), params, user)
+
+    def totals(params, user):
+        """The whole period's distinct technologies: one row a technology (whether any of its rows meets each
+        measure's condition), then counted, instead of distinct counts over every row."""
+        if any(params.options.get(choice.name) for choice in FILTERS):
+            return None
+        measured = {key: cond for key, (_, cond) in CAPABILITY.items() if cond is not None}
+        flags = period(select(table.technology_id, *(func.max(case((cond(table), 1), else_=0)).label(key)
+                                                     for key, cond in measured.items())), params, user)
+        flags = flags.group_by(table.technology_id).subquery("flags")
+        return select(func.count().label("technologies"),
+                      *(cast(func.coalesce(func.sum(flags.c[key]), 0), BigInteger).label(key) for key in measured))
+    return Rollup(query, min_months=1, totals=totals)
 
 
 def _technology_rows(condition):

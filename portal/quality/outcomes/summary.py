@@ -76,10 +76,11 @@ def _add(model, names: Sequence[str], deltas: dict[tuple, list[int]]) -> None:
     rows = [{**dict(zip(names, key, strict=True)), **dict(zip(OUTCOME_MEASURES, values, strict=True))}
             for key, values in deltas.items() if any(values)]
     table = model.__table__
-    for chunk in _chunks(rows):
-        stmt = _insert(model).values(chunk)
-        db.session.execute(stmt.on_conflict_do_update(
-            index_elements=list(names), set_={name: table.c[name] + stmt.excluded[name] for name in OUTCOME_MEASURES}))
+    if rows:
+        # Many parameter sets for one statement compiled once (rows spelled into the text cost seconds to compile).
+        stmt = _insert(table)
+        added = {name: table.c[name] + stmt.excluded[name] for name in OUTCOME_MEASURES}
+        db.session.execute(stmt.on_conflict_do_update(index_elements=list(names), set_=added), rows)
     emptied = sorted({key[0] for key, values in deltas.items() if values[0] < 0})
     for chunk in _chunks(emptied):
         db.session.execute(delete(model).where(model.month.in_(chunk), model.cases <= 0))

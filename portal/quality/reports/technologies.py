@@ -4,8 +4,8 @@ whole months (distinct technologies over these rows, not over the operations).
 
 Every surgery write goes through ``outcomes.summary.Change``, which counts the operations it may change before and
 after by (month, department, surgeon, technology, grade, kind); ``apply`` gets that difference in the same
-transaction: a key whose month gained operations gets the month's bit; a key that lost operations in a month may
-still have others then, so its bits are recomputed from the operations (a handful a key, by the surgeon index).
+transaction (under the quality write lock): a key whose month gained operations gets the month's bit; a key that
+lost operations in a month loses the bit unless other operations of it remain in that month.
 Invariant: each row's bits are exactly the months of its key's operations, and a key without any has no row.
 ``rebuild`` recomputes it (``cli.py rebuild-summaries``).
 """
@@ -20,6 +20,7 @@ from sqlalchemy import (
     BigInteger,
     Integer,
     and_,
+    bindparam,
     cast,
     delete,
     extract,
@@ -28,7 +29,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    tuple_,
     update,
 )
 
@@ -87,34 +87,51 @@ def apply(deltas: Mapping[tuple, Sequence[int]]) -> None:
     """Follow a surgery write: `deltas` are the changes of the operations' counts (first value: operations) by
     outcomes.summary.FULL."""
     came: dict[tuple, int] = defaultdict(int)
-    gone: dict[int, set[tuple]] = defaultdict(set)
+    gone: dict[date, set[tuple]] = defaultdict(set)
     for key, values in deltas.items():
         if not values[0]:
             continue  # as many operations as before in that month: its bit stands
-        month = key[0]
-        row = (block_of(month), *(key[i] for i in FULL_POSITIONS))
+        month, row = key[0], tuple(key[i] for i in FULL_POSITIONS)
         if values[0] > 0:
-            came[row] |= bit_of(month)
+            came[(block_of(month), *row)] |= bit_of(month)
         else:
-            gone[row[0]].add(row[1:])
-    table = SurgeonTechnologyMonths
-    columns = [getattr(table, name) for name in KEY]
-    for block, keys in gone.items():
-        for chunk in _chunks(sorted(keys)):
-            db.session.execute(delete(table).where(table.block == block, tuple_(*columns).in_(chunk)))
-            found = grouped([_in_block(block), tuple_(*(getattr(Surgery, n) for n in KEY)).in_(chunk)])
-            db.session.execute(insert(table).from_select(["block", *KEY, "months"], found))
+            gone[month].add(row)
+    # A key that lost operations in a month keeps its bit if others remain then: one query a month touched, by
+    # the surgeon index (a handful of operations per surgeon and month).
+    clear: dict[tuple, int] = defaultdict(int)
+    for month, keys in gone.items():
+        after = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+        left: set[tuple] = set()
+        for chunk in _chunks(sorted({k[0] for k in keys})):
+            left.update(tuple(r) for r in db.session.execute(
+                select(*(getattr(Surgery, name) for name in KEY)).distinct()
+                .where(Surgery.surgeon_id.in_(chunk), Surgery.operation_date >= month,
+                       Surgery.operation_date < after)))
+        for key in keys - left:
+            clear[(block_of(month), *key)] |= bit_of(month)
+    if clear:
+        # By primary key, many parameter sets in one call; a row left without months goes.
+        table = SurgeonTechnologyMonths.__table__
+        by_key = and_(table.c.block == bindparam("k_block"),
+                      *(table.c[name] == bindparam(f"k_{name}") for name in KEY))
+        keys = [{"k_block": key[0], **{f"k_{name}": v for name, v in zip(KEY, key[1:], strict=True)}}
+                for key in clear]
+        db.session.execute(update(table).where(by_key).values(months=table.c.months.op("&")(bindparam("keep"))),
+                           [{**k, "keep": ALL_MONTHS ^ bits} for k, bits in zip(keys, clear.values(), strict=True)])
+        db.session.execute(delete(table).where(by_key, table.c.months == 0), keys)
     _set_bits([{"block": row[0], **dict(zip(KEY, row[1:], strict=True)), "months": bits}
                for row, bits in came.items()])
 
 
 def _set_bits(rows: list[dict]) -> None:
     """OR the rows' bits into the summary (a new key gets a row)."""
-    table = SurgeonTechnologyMonths
-    for chunk in _chunks(rows):
-        stmt = _insert(table).values(chunk)
-        db.session.execute(stmt.on_conflict_do_update(
-            index_elements=["block", *KEY], set_={"months": table.months.op("|")(stmt.excluded.months)}))
+    if not rows:
+        return
+    table = SurgeonTechnologyMonths.__table__
+    stmt = _insert(table)
+    # One statement with many parameter sets (compiled once), not thousands of rows spelled into its text.
+    db.session.execute(stmt.on_conflict_do_update(
+        index_elements=["block", *KEY], set_={"months": table.c.months.op("|")(stmt.excluded.months)}), rows)
 
 
 def rebuild(month: date | None = None) -> int:

@@ -85,9 +85,10 @@ def assert_report_equals_records(head):
                 found = db.session.execute(engine.restrict(REPORT, REPORT.query(params), params, user)).mappings().all()
                 rolled = db.session.execute(rolled_stmt).mappings().all()
                 assert [dict(r) for r in found] == [dict(r) for r in rolled], (start, end, chosen, user)
-            # Totals ("query": recounted over every row, not added up) too, through the engine.
-            assert engine.fetch(REPORT, params, None) == engine.fetch(
-                dataclasses.replace(REPORT, rollup=None), params, None), (start, end, chosen)
+            # Totals ("query": recounted over every row, not added up) too, through the engine, in either scope.
+            for user in (None, head):
+                assert engine.fetch(REPORT, params, user) == engine.fetch(
+                    dataclasses.replace(REPORT, rollup=None), params, user), (start, end, chosen, user)
 
 
 def check(world):

@@ -28,6 +28,7 @@ from portal.quality.models import (
 )
 from portal.quality.outcomes import summary as outcome_summary
 from portal.quality.reports import summary as surgery_summary
+from portal.quality.reports import technologies as surgeon_technologies
 
 from .kit import Context
 
@@ -215,6 +216,7 @@ def generate_quality(ctx: Context) -> dict:
     ctx.bulk(SurgeonMonth, ("month", "department_id", "surgeon_id", *SURGERY_MEASURES),
              [(*key, *values) for key, values in by_surgeon.items()], ids=False)
     outcome_summary.rebuild()  # quality_outcome_months: one INSERT ... SELECT over the surgeries and events
+    surgeon_technologies.rebuild()  # the same, the surgeons' technologies by month bits
     from .generate_violations import generate_violations
 
     return {"discharges": len(discharge_rows), "surgeries": len(surgery_rows), "quality events": len(event_rows),

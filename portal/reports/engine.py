@@ -87,11 +87,16 @@ def whole_months(params: Params) -> int:
     return (params.end.year - params.start.year) * 12 + params.end.month - params.start.month + 1
 
 
+def rolled_up(report: Report, params: Params) -> bool:
+    """Whether the period reads the report's summary tables (whole months, no department filter)."""
+    rollup = report.rollup
+    return rollup is not None and whole_months(params) >= max(rollup.min_months, 1) and not params.department_id
+
+
 def statement(report: Report, params: Params, user):
     """The report's restricted query; its summary table's where that gives identical results (whole months)."""
-    rollup = report.rollup
-    if rollup is not None and whole_months(params) >= max(rollup.min_months, 1) and not params.department_id:
-        return rollup.query(params, user)
+    if rolled_up(report, params):
+        return report.rollup.query(params, user)
     return restrict(report, report.query(params), params, user)
 
 
@@ -109,10 +114,14 @@ def fetch(report: Report, params: Params, user) -> tuple[list[dict], dict]:
             totals[key] = sum(values) if values else 0
     again = [c.key for c in report.measures if c.total == "query" and not c.ratio]
     if again:
-        total_stmt = (stmt.with_only_columns(*(selected[k] for k in again), maintain_column_froms=True)
-                      .group_by(None).order_by(None))
-        found = db.session.execute(total_stmt).first()
-        totals.update({k: _number(v) or 0 for k, v in zip(again, found or [0] * len(again), strict=True)})
+        total_stmt = None
+        if rolled_up(report, params) and report.rollup.totals is not None:
+            total_stmt = report.rollup.totals(params, user)
+        if total_stmt is None:
+            total_stmt = (stmt.with_only_columns(*(selected[k] for k in again), maintain_column_froms=True)
+                          .group_by(None).order_by(None))
+        found = db.session.execute(total_stmt).mappings().first() or {}
+        totals.update({k: _number(found.get(k)) or 0 for k in again})
     for col in report.measures:
         if col.ratio:
             for row in rows:

@@ -97,6 +97,9 @@ class Rollup:
 
     query: Callable[[Any, Any], Any]
     min_months: int = 2  # a shorter period reads the report's query (one month is cheap on the ledger's index)
+    # Optional: (params, user) -> a select of the "query" totals (labelled as the columns), or None for the usual
+    # (the rolled-up query without its grouping); for a distinct count that is cheaper counted another way.
+    totals: Callable[[Any, Any], Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from .reports import (  # noqa: F401
     QualityGeneration,
     SurgeonMonth,
     SurgeonOutcomeMonth,
+    SurgeonTechnologyMonths,
     SurgeryMonth,
 )
 from .violations import (  # noqa: F401

@@ -21,6 +21,7 @@ from portal.extensions import db
 
 from ..models import OUTCOME_MEASURES, GradeOutcomeMonth, OutcomeMonth, QualityEvent, SurgeonOutcomeMonth, Surgery
 from ..models.choices import REOP_31D, REOP_48H
+from ..reports import technologies
 from ..reports.summary import _month_key
 from ..summary import _chunks, _insert
 
@@ -75,10 +76,11 @@ def _add(model, names: Sequence[str], deltas: dict[tuple, list[int]]) -> None:
     rows = [{**dict(zip(names, key, strict=True)), **dict(zip(OUTCOME_MEASURES, values, strict=True))}
             for key, values in deltas.items() if any(values)]
     table = model.__table__
-    for chunk in _chunks(rows):
-        stmt = _insert(model).values(chunk)
-        db.session.execute(stmt.on_conflict_do_update(
-            index_elements=list(names), set_={name: table.c[name] + stmt.excluded[name] for name in OUTCOME_MEASURES}))
+    if rows:
+        # Many parameter sets for one statement compiled once (rows spelled into the text cost seconds to compile).
+        stmt = _insert(table)
+        added = {name: table.c[name] + stmt.excluded[name] for name in OUTCOME_MEASURES}
+        db.session.execute(stmt.on_conflict_do_update(index_elements=list(names), set_=added), rows)
     emptied = sorted({key[0] for key, values in deltas.items() if values[0] < 0})
     for chunk in _chunks(emptied):
         db.session.execute(delete(model).where(model.month.in_(chunk), model.cases <= 0))
@@ -110,6 +112,7 @@ class Change:
                 for key, values in found.items():
                     deltas[key] = [a + sign * b for a, b in zip(deltas[key], values, strict=True)]
         add_counts(deltas)
+        technologies.apply(deltas)
 
 
 def by_record_ids(record_ids: Iterable[str]) -> Change:

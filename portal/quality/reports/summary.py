@@ -18,7 +18,7 @@ from sqlalchemy import Date, case, delete, func, select
 from portal.extensions import db
 
 from ..models import SURGERY_MEASURES, SurgeonMonth, Surgery, SurgeryMonth
-from ..summary import _chunks, _insert
+from ..summary import _insert
 
 # measure -> the condition an operation meets to count in it (None: every operation), on Surgery's columns
 CONDITIONS = {
@@ -65,10 +65,11 @@ def add_counts(model, deltas: Mapping[tuple, Iterable[int]]) -> None:
     rows = [{**dict(zip(keys, key, strict=True)), **dict(zip(SURGERY_MEASURES, values, strict=True))}
             for key, values in deltas.items() if any(values)]
     table = model.__table__
-    for chunk in _chunks(rows):
-        stmt = _insert(model).values(chunk)
+    if rows:
+        # Many parameter sets for one statement compiled once (rows spelled into the text cost seconds to compile).
+        stmt = _insert(table)
         db.session.execute(stmt.on_conflict_do_update(
-            index_elements=keys, set_={name: table.c[name] + stmt.excluded[name] for name in SURGERY_MEASURES}))
+            index_elements=keys, set_={name: table.c[name] + stmt.excluded[name] for name in SURGERY_MEASURES}), rows)
 
 
 def _month_key():
@@ -118,9 +119,10 @@ def rebuild(month: date | None = None) -> int:
 
 
 def rebuild_all(month: date | None = None) -> int:
-    """The domain's summaries: the indicators' ``quality_months``, these and the outcomes' (``cli.py
-    rebuild-summaries``)."""
+    """The domain's summaries: the indicators' ``quality_months``, these, the outcomes' and the surgeons'
+    technologies (``cli.py rebuild-summaries``)."""
     from .. import summary
     from ..outcomes import summary as outcome_months
+    from . import technologies
 
-    return summary.rebuild(month) + rebuild(month) + outcome_months.rebuild(month)
+    return summary.rebuild(month) + rebuild(month) + outcome_months.rebuild(month) + technologies.rebuild(month)

@@ -29,9 +29,11 @@ from ..models import (
     QualityEvent,
     SurgeonMonth,
     SurgeonOutcomeMonth,
+    SurgeonTechnologyMonths,
     Surgery,
     SurgeryMonth,
 )
+from . import technologies
 from .summary import CONDITIONS
 
 GROUP = "医疗质量"
@@ -418,6 +420,35 @@ def _capability_summary(code):
     return Rollup(query, min_months=1)
 
 
+def _surgeon_capability_summary(code):
+    """Per surgeon from ``quality_surgeon_technology_months``: a technology counts where a row of it has a month
+    in the period (a key may have a row in each of two five-year blocks; the distinct count takes it once)."""
+    table = SurgeonTechnologyMonths
+
+    def period(stmt, params, user):
+        stmt = stmt.where(technologies.months_between(params.start, params.end))
+        return stmt if user is None else scope_query(stmt, table.department_id, user.principal, VIEW)
+
+    def query(params, user):
+        if any(params.options.get(choice.name) for choice in FILTERS):
+            return _on_records(code, params, user)
+        # PostgreSQL reads it in the covering index's order (surgeon, technology): no sort for the distinct counts.
+        return period(_capability_select("surgeon_id", False, table), params, user)
+
+    def totals(params, user):
+        """The whole period's distinct technologies: one row a technology (whether any of its rows meets each
+        measure's condition), then counted, instead of distinct counts over every row."""
+        if any(params.options.get(choice.name) for choice in FILTERS):
+            return None
+        measured = {key: cond for key, (_, cond) in CAPABILITY.items() if cond is not None}
+        flags = period(select(table.technology_id, *(func.max(case((cond(table), 1), else_=0)).label(key)
+                                                     for key, cond in measured.items())), params, user)
+        flags = flags.group_by(table.technology_id).subquery("flags")
+        return select(func.count().label("technologies"),
+                      *(cast(func.coalesce(func.sum(flags.c[key]), 0), BigInteger).label(key) for key in measured))
+    return Rollup(query, min_months=1, totals=totals)
+
+
 def _technology_rows(condition):
     def rows(params, keys):
         stmt = select(Technology).join(Surgery, Surgery.technology_id == Technology.id)
@@ -458,7 +489,7 @@ def _capability_report(code, title, dimension, with_catalogue, summary):
         columns=tuple(columns), definition=CAPABILITY_DEFINITION, date_column=Surgery.operation_date,
         department_column=Surgery.department_id, filters=FILTERS,
         chart=Chart("bar", dimension, ("tech_grade3", "tech_grade4")), group=GROUP, archive="monthly",
-        rollup=_capability_summary(code) if with_catalogue else None,
+        rollup=_capability_summary(code) if with_catalogue else _surgeon_capability_summary(code),
         empty="该期间没有手术记录。", summary=summary, page_size=_page_size(dimension)))
 
 

@@ -59,42 +59,55 @@ def _catalogue(ctx: Context) -> list[tuple]:
 
 
 class _Coverage:
-    """Who in a team holds a performing privilege for an entry (grade and category, or the entry itself), as
-    ``generate_privileges`` wrote them: as in a hospital, an operation goes to such a surgeon when the team has
-    one, so the violations are the exceptions they are on a ward (no one covered, a record's gaps, overlaps)."""
+    """Who in a team holds a performing privilege for an entry on a day (grade and category, or the entry itself),
+    as ``generate_privileges`` wrote them: as in a hospital, an operation goes to a covered surgeon who is not in
+    another theatre at the time, when the team has one, so the violations are the exceptions they are on a ward."""
 
     def __init__(self, ctx: Context) -> None:
         from portal.credentials.models import Privilege
 
         self.own_only = {tid for tid, flag in ctx.connection.execute(
             select(Technology.id, Technology.restricted | Technology.new_tech)) if flag}
-        self.grades: dict[int, list[tuple[int, frozenset]]] = defaultdict(list)
-        self.techs: dict[int, set[int]] = defaultdict(set)
-        for sid, kind, grade, cats, tid in ctx.connection.execute(
+        self.grades: dict[int, list[tuple]] = defaultdict(list)
+        self.techs: dict[tuple[int, int], list[tuple]] = defaultdict(list)
+        self.busy: dict[tuple, list[tuple]] = defaultdict(list)
+        for sid, kind, grade, cats, tid, start, end, status, ended in ctx.connection.execute(
                 select(Privilege.staff_id, Privilege.kind, Privilege.grade, Privilege.categories,
-                       Privilege.technology_id)
+                       Privilege.technology_id, Privilege.valid_from, Privilege.valid_to, Privilege.status,
+                       Privilege.ended_on)
                 .where(Privilege.can_perform.is_(True), Privilege.status.in_(("active", "expired", "superseded")))):
+            if status == "superseded":  # it counted until the record that replaced it began
+                end = min(end, ended - timedelta(days=1)) if ended else start - timedelta(days=1)
             if kind == "technology":
-                self.techs[sid].add(tid)
+                self.techs[(sid, tid)].append((start, end))
             else:
-                self.grades[sid].append((grade or 0, frozenset(c for c in (cats or "").split(",") if c)))
+                self.grades[sid].append((grade or 0, frozenset(c for c in (cats or "").split(",") if c), start, end))
 
-    def covers(self, sid: int, tid: int, grade: int, category: str) -> bool:
-        if tid in self.techs.get(sid, ()):
+    def covers(self, sid: int, tid: int, grade: int, category: str, day) -> bool:
+        if any(start <= day <= end for start, end in self.techs.get((sid, tid), ())):
             return True
         return tid not in self.own_only and any(
-            held >= grade and (not cats or category in cats) for held, cats in self.grades.get(sid, ()))
+            held >= grade and (not cats or category in cats) and start <= day <= end
+            for held, cats, start, end in self.grades.get(sid, ()))
 
-    def anyone(self, team: list, tid: int, grade: int, category: str) -> bool:
-        return any(sid is not None and self.covers(sid, tid, grade, category) for sid in team)
+    def anyone(self, team: list, tid: int, grade: int, category: str, day) -> bool:
+        return any(sid is not None and self.covers(sid, tid, grade, category, day) for sid in team)
 
-    def surgeon(self, team: list, made: int, tid: int, grade: int, category: str):
-        """The first covered member of the team from this operation's turn on, else the one whose turn it is."""
+    def surgeon(self, team: list, made: int, tid: int, grade: int, category: str, start, end):
+        """From this operation's turn on: the first covered member free at the time, else the first covered one,
+        else the one whose turn it is."""
+        day, covered = start.date(), None
         for k in range(len(team)):
             sid = team[(made + k) % len(team)]
-            if sid is not None and self.covers(sid, tid, grade, category):
-                return sid
-        return team[made % len(team)]
+            if sid is None or not self.covers(sid, tid, grade, category, day):
+                continue
+            if not any(s < end and start < e for s, e in self.busy[(sid, day)]):
+                covered = sid
+                break
+            covered = covered or sid
+        chosen = covered or team[made % len(team)]
+        self.busy[(chosen, day)].append((start, end))
+        return chosen
 
 
 def generate_quality(ctx: Context) -> dict:
@@ -131,7 +144,7 @@ def generate_quality(ctx: Context) -> dict:
             # A team does what someone in it holds a privilege for: another draw when no one does (twice at most).
             for _ in range(3):
                 tech = rng.choice(offered[dept])
-                if covered.anyone(team, tech[0], tech[4], tech[5]):
+                if covered.anyone(team, tech[0], tech[4], tech[5], day):
                     break
             tid, code, national, name, grade, category, mi, perf4 = tech
             kind = KIND_OF.get(category, "procedure")
@@ -142,7 +155,7 @@ def generate_quality(ctx: Context) -> dict:
             incision = "I" if kind == "surgery" and rng.random() < 0.45 else ("II" if kind == "surgery" else "")
             healing = ("C" if rng.random() < 0.015 else "A") if incision else ""
             day_surgery = is_day and urgency == "elective"
-            surgeon = covered.surgeon(team, made, tid, grade, category)
+            surgeon = covered.surgeon(team, made, tid, grade, category, start.astimezone(LOCAL_TZ), end)
             planned = surgeon if made % 50 else team[(made + 1) % len(team)]
             surgery_rows.append((f"BS{made:08d}", record, mrn, dept, surgeon,
                                  team[(made + 1) % len(team)], "全身麻醉", tid, code, national, name, grade, perf4,

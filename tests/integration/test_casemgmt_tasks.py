@@ -340,6 +340,17 @@ def test_not_reached_keeps_the_task_open_carried_over_until_the_supervisor_is_to
     assert (reopened.status, reopened.attempts, reopened.case_manager_id, reopened.flagged_at) == \
         ("open", 0, team.wang.id, None)
     assert 'data-testid="flagged-tasks"' not in client.get("/casemgmt/tasks/overview").get_data(as_text=True)
+    # Wang reaches the patient: the task's one ledger row now says so (not a second row), counted once.
+    client.submit("/logout")
+    client.login("cm_wang")
+    reached = complete(client, zhang, outcome="reached")
+    assert reached.status_code == 200, text_of(reached)
+    assert task(zhang).status == "done"
+    rows = db.session.scalars(select(LedgerEntry).where(LedgerEntry.task_id == zhang)).all()
+    assert [(r.outcome, r.case_manager_id) for r in rows] == [("reached", team.wang.id)]
+    from portal.casemgmt.models import LedgerMonth
+
+    assert db.session.scalar(select(func.sum(LedgerMonth.services))) == 1
 
 
 def test_declined_is_its_own_grey_closed_state_and_a_flag_can_be_dismissed(client, team, day_list, app,

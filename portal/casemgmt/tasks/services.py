@@ -358,13 +358,20 @@ def complete_task(task: CareTask, user: User, *, outcome: str, may_assign: bool 
                       "note": note, "completed_at": now, "completed_by_id": user.id, "updated_at": now})
     if task.is_closed:  # one ledger row per task (unique): its closing outcome; open attempts are on the task
         enrolment = task.enrolment
-        entry = LedgerEntry(service_date=today, patient_id=task.patient_id, enrolment_id=task.enrolment_id,
-                            case_manager_id=task.case_manager_id or user.id, task_id=task.id,
-                            task_type=task.task_type, title=task.title, outcome=outcome,
-                            icd10_code=enrolment.icd10_code if enrolment else "",
-                            disease_name=enrolment.disease_name if enrolment else "", ward_id=task.ward_id,
-                            note=note)
-        db.session.add(entry)
+        values = dict(service_date=today, patient_id=task.patient_id, enrolment_id=task.enrolment_id,
+                      case_manager_id=task.case_manager_id or user.id, task_id=task.id,
+                      task_type=task.task_type, title=task.title, outcome=outcome,
+                      icd10_code=enrolment.icd10_code if enrolment else "",
+                      disease_name=enrolment.disease_name if enrolment else "", ward_id=task.ward_id, note=note)
+        # A task the supervisor reopened after it closed unreached has its row already: this closing replaces it.
+        entry = db.session.scalar(select(LedgerEntry).where(LedgerEntry.task_id == task.id))
+        if entry is None:
+            entry = LedgerEntry(**values)
+            db.session.add(entry)
+        else:
+            ledger_summary.count_entry(entry, -1)
+            for key, value in values.items():
+                setattr(entry, key, value)
         ledger_summary.count_entry(entry)
     if score is not None:
         db.session.add(SatisfactionSurvey(patient_id=task.patient_id, task_id=task.id,

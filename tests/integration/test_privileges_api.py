@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from portal.core.timeutil import local_today
-from portal.credentials.models import PrivilegeAlert, PrivilegeOverride
+from portal.core.timeutil import local_today, utcnow
+from portal.credentials.models import Privilege, PrivilegeAlert, PrivilegeOverride
 from portal.extensions import db
 from tests import factories
 from tests.api_factories import make_token
@@ -109,6 +109,17 @@ def test_the_paged_pull_gives_every_record_once_in_update_order(client, his, tre
     types = {t for t, _ in seen}
     assert types == {"qualification", "privilege"}
     assert ("privilege", his["record"].id) in seen
+    # An adjusted record says from which day its successor counts (it counted before it).
+    old = grant(other, grade=3)
+    new = grant(other, grade=4)
+    db.session.execute(update(Privilege).where(Privilege.id == old.id)
+                       .values(status="superseded", ended_on=local_today(), updated_at=utcnow()))
+    db.session.execute(update(Privilege).where(Privilege.id == new.id).values(supersedes_id=old.id))
+    db.session.commit()
+    items = {item["id"]: item for item in client.get("/api/v1/privileges?limit=500", headers=bearer(his["token"]))
+             .get_json()["items"] if item["type"] == "privilege"}
+    assert items[old.id]["state"] == "superseded" and items[old.id]["ended_on"] == local_today().isoformat()
+    assert items[new.id]["supersedes_id"] == old.id and items[new.id]["ended_on"] is None
     # updated_since leaves out what did not change since
     later = (local_today() + timedelta(days=1)).isoformat() + "T00:00:00+08:00"
     empty = client.get(f"/api/v1/privileges?updated_since={later.replace('+', '%2B')}", headers=bearer(his["token"]))

@@ -40,7 +40,8 @@ ITEM = obj(type=text("qualification / privilege"), id=integer(), staff=text("工
            counts=boolean("在 as_of 当天是否有效"), updated_at=text(), valid_from=text(), valid_to=text(),
            qualification_code=text(), qualification_name=text(), level=text(), kind=text("grade / technology"),
            grade=integer(), categories=arr(text()), code=text(), national_code=text(), can_order=boolean(),
-           can_perform=boolean(), supersedes_id=integer())
+           can_perform=boolean(), supersedes_id=integer(),
+           ended_on=text("已调整的授权：新记录生效的第一天（此前仍有效）", format="date"))
 PULL_ANSWER = obj(items=arr(ITEM), next_page_token=text("为空表示已取完"), as_of=text(format="date"))
 OVERRIDE_BODY = obj(("staff", "code", "performed_at"), staff=text("工号"), code=text("手术/操作编码"),
                     performed_at=text("开展时间 ISO 8601"), patient=text("住院号"), reason=text("紧急情况说明"),
@@ -132,7 +133,7 @@ def _item(rank: int, row, today: date) -> dict:
             "categories": sorted(p.category_set), "code": p.technology.code if p.technology else None,
             "national_code": p.technology.national_code if p.technology else None, "can_order": p.can_order,
             "can_perform": p.can_perform, "valid_from": p.valid_from.isoformat(), "valid_to": p.valid_to.isoformat(),
-            "supersedes_id": p.supersedes_id}
+            "supersedes_id": p.supersedes_id, "ended_on": p.ended_on.isoformat() if p.ended_on else None}
 
 
 @endpoint("GET", "/privileges", scope=READ, permission=VIEW_PRIVILEGES, summary="分页拉取资质与授权（增量同步）",

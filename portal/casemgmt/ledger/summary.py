@@ -62,6 +62,21 @@ def _keys(entry: LedgerEntry) -> dict:
             "source": "task" if entry.task_id else "adhoc"}
 
 
+def write_task_entry(values: dict) -> LedgerEntry:
+    """A closing task's ledger row, counted. A task the supervisor reopened after it closed unreached has its row
+    already (one per task): the new closing rewrites it, its old counts taken away first."""
+    entry = db.session.scalar(select(LedgerEntry).where(LedgerEntry.task_id == values["task_id"]))
+    if entry is None:
+        entry = LedgerEntry(**values)
+        db.session.add(entry)
+    else:
+        count_entry(entry, -1)
+        for key, value in values.items():
+            setattr(entry, key, value)
+    count_entry(entry)
+    return entry
+
+
 def count_entry(entry: LedgerEntry, sign: int = 1) -> None:
     """Add (sign 1) or take away (sign -1, before the row is changed or deleted) one ledger row's counts."""
     keys = _keys(entry)

@@ -30,7 +30,6 @@ from ..models import (
     TASK_TYPES,
     CareTask,
     Enrolment,
-    LedgerEntry,
     PathwayStep,
     Plan,
     PlanItem,
@@ -363,16 +362,7 @@ def complete_task(task: CareTask, user: User, *, outcome: str, may_assign: bool 
                       task_type=task.task_type, title=task.title, outcome=outcome,
                       icd10_code=enrolment.icd10_code if enrolment else "",
                       disease_name=enrolment.disease_name if enrolment else "", ward_id=task.ward_id, note=note)
-        # A task the supervisor reopened after it closed unreached has its row already: this closing replaces it.
-        entry = db.session.scalar(select(LedgerEntry).where(LedgerEntry.task_id == task.id))
-        if entry is None:
-            entry = LedgerEntry(**values)
-            db.session.add(entry)
-        else:
-            ledger_summary.count_entry(entry, -1)
-            for key, value in values.items():
-                setattr(entry, key, value)
-        ledger_summary.count_entry(entry)
+        ledger_summary.write_task_entry(values)
     if score is not None:
         db.session.add(SatisfactionSurvey(patient_id=task.patient_id, task_id=task.id,
                                           survey_month=today.replace(day=1), timeliness=score,

@@ -63,3 +63,32 @@ def check_not_future(month: date, today: date | None = None, what: str = "查看
         raise ServiceError(f"不能{what}未来的月份（本月为 {month_text(current_month(today))}）。", field="month",
                            status=400)
     return month
+
+
+# Month bit sets: a row per key and five-year block whose bits say which months it covers (the ledger's patients
+# served, the surgeons' technologies operated), so a distinct count over a long period reads few rows.
+BLOCK_YEARS = 5
+
+
+def block_of(day: date) -> int:
+    return day.year - day.year % BLOCK_YEARS
+
+
+def bit_of(day: date) -> int:
+    return 1 << ((day.year - block_of(day)) * 12 + day.month - 1)
+
+
+def months_between(model, start: date, end: date):
+    """The condition "a bit set in a month from start to end" on `model` (columns block, months): one term per
+    block."""
+    from sqlalchemy import and_, or_
+
+    terms = []
+    for block in range(block_of(start), block_of(end) + 1, BLOCK_YEARS):
+        mask = 0
+        for year in range(max(block, start.year), min(block + BLOCK_YEARS - 1, end.year) + 1):
+            for month in range(1, 13):
+                if (start.year, start.month) <= (year, month) <= (end.year, end.month):
+                    mask |= bit_of(date(year, month, 1))
+        terms.append(and_(model.block == block, model.months.op("&")(mask) != 0))
+    return or_(*terms)

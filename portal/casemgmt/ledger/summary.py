@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import and_, delete, exists, func, or_, select, text, update
+from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from portal.core import months
+from portal.core.months import BLOCK_YEARS, bit_of, block_of
 from portal.extensions import db
 
 from ..models import LedgerEntry, LedgerMonth, LedgerPatientMonths
@@ -23,7 +25,6 @@ from ..models import LedgerEntry, LedgerMonth, LedgerPatientMonths
 KEY = ("month", "case_manager_id", "task_type", "icd10_code", "disease_name", "source")
 PATIENT_KEY = ("block", "case_manager_id", "task_type", "icd10_code", "disease_name", "source", "patient_id")
 OUTCOME_COUNTS = ("reached", "not_reached", "declined")
-BLOCK_YEARS = 5
 ALL_MONTHS = (1 << 12 * BLOCK_YEARS) - 1
 
 
@@ -31,25 +32,8 @@ def month_of(day: date) -> date:
     return day.replace(day=1)
 
 
-def block_of(day: date) -> int:
-    return day.year - day.year % BLOCK_YEARS
-
-
-def bit_of(day: date) -> int:
-    return 1 << ((day.year - block_of(day)) * 12 + day.month - 1)
-
-
 def months_between(start: date, end: date):
-    """The condition "served in a month from start to end" on ledger_patient_months: one term per block."""
-    terms = []
-    for block in range(block_of(start), block_of(end) + 1, BLOCK_YEARS):
-        mask = 0
-        for year in range(max(block, start.year), min(block + BLOCK_YEARS - 1, end.year) + 1):
-            for month in range(1, 13):
-                if (start.year, start.month) <= (year, month) <= (end.year, end.month):
-                    mask |= bit_of(date(year, month, 1))
-        terms.append(and_(LedgerPatientMonths.block == block, LedgerPatientMonths.months.op("&")(mask) != 0))
-    return or_(*terms)
+    return months.months_between(LedgerPatientMonths, start, end)
 
 
 def _insert(model):

@@ -27,17 +27,17 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    or_,
     select,
     update,
 )
 
+from portal.core import months
+from portal.core.months import BLOCK_YEARS, bit_of, block_of
 from portal.extensions import db
 
 from ..models import SurgeonTechnologyMonths, Surgery
 from ..summary import _chunks, _insert
 
-BLOCK_YEARS = 5
 ALL_MONTHS = (1 << 12 * BLOCK_YEARS) - 1
 # The key after the block, as named on both the summary and the surgeries.
 KEY = ("surgeon_id", "technology_id", "grade", "kind", "department_id")
@@ -45,26 +45,8 @@ KEY = ("surgeon_id", "technology_id", "grade", "kind", "department_id")
 FULL_POSITIONS = (2, 3, 4, 5, 1)
 
 
-def block_of(day: date) -> int:
-    return day.year - day.year % BLOCK_YEARS
-
-
-def bit_of(day: date) -> int:
-    return 1 << ((day.year - block_of(day)) * 12 + day.month - 1)
-
-
 def months_between(start: date, end: date):
-    """The condition "operated in a month from start to end": one term per five-year block."""
-    terms = []
-    for block in range(block_of(start), block_of(end) + 1, BLOCK_YEARS):
-        mask = 0
-        for year in range(max(block, start.year), min(block + BLOCK_YEARS - 1, end.year) + 1):
-            for month in range(1, 13):
-                if (start.year, start.month) <= (year, month) <= (end.year, end.month):
-                    mask |= bit_of(date(year, month, 1))
-        terms.append(and_(SurgeonTechnologyMonths.block == block,
-                          SurgeonTechnologyMonths.months.op("&")(mask) != 0))
-    return or_(*terms)
+    return months.months_between(SurgeonTechnologyMonths, start, end)
 
 
 def grouped(where: Sequence = ()):

@@ -5,7 +5,7 @@ The enumerations are the ones the models and pages use, registered by reference.
 
 from __future__ import annotations
 
-from portal.core import labels
+from portal.core import labels, masking
 
 from .ledger import services as ledger
 from .models import (
@@ -88,3 +88,10 @@ labels.register_filters("patient", {"q": "姓名、住院号或证件号"}, {"st
 labels.register_filters("ledger_entry", {"q": "搜索"}, {"source": ledger.LEDGER_SOURCES})
 labels.register_filters("adverse_event", {}, {"status": EVENT_STATES})
 labels.register_filters(labels.ANY, {"manager_id": "个案管理师"})
+
+# A patient's name never stands in clear in an audit record (screens show it masked): the patient's own, the name a
+# plan item carries, and the search text of an export of lists searchable by name.
+masking.register_audited("patient", "name")
+masking.register_audited("plan_item", "patient_name")
+for entity in ("patient", "care_task", "plan_item", "ledger_entry"):
+    masking.register_audited(entity, "filters.q")

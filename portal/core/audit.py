@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
 
+from . import masking
 from .actor import current_actor
 from .audit_chain import Anchor, mac, read_anchors
 from .models import Base, IdMixin, UTCDateTime
@@ -177,7 +178,7 @@ def record(action: str, entity_type: str, entity_id: Any, *, label: str = "",
         entity_id=str(entity_id if entity_id is not None else ""),
         entity_label=(label or "")[:255],
         action=action,
-        changes=_plain(changes if changes is not None else diff(before, after)),
+        changes=_plain(masking.audited_changes(entity_type, changes if changes is not None else diff(before, after))),
         prev_hash=prev or GENESIS,
     )
     log.hash = _content_hash(log)

@@ -16,6 +16,8 @@ from typing import Any
 
 from flask import has_request_context, request
 
+from . import masking
+
 ANY = "*"
 EMPTY = "（空）"
 YES_NO = {True: "是", False: "否"}
@@ -135,7 +137,7 @@ def _pair(change: Any) -> tuple[Any, Any] | None:
 def describe_changes(entity: str, changes: Mapping | None) -> list[Change]:
     """An audit record's changes, field by field, in Chinese: labels and values, never internal names."""
     out = []
-    for key, change in (changes or {}).items():
+    for key, change in (masking.audited_changes(entity, changes) or {}).items():
         label = field_label(entity, str(key))
         if key == "filters" and isinstance(change, Mapping):  # an export's filters: the same line as its header
             out.append(Change(label, None, describe_filters(change, entity)))

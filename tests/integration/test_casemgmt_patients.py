@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 from portal.auth.models import User
 from portal.casemgmt.models import CareTask, Enrolment, HandoverNote, LedgerEntry, Patient, WardCoverage
 from portal.casemgmt.tasks import services as tasks
-from portal.core import crypto
+from portal.core import audit, crypto
 from portal.core.audit import AuditLog
+from portal.core.masking import _AUDITED
 from portal.core.timeutil import local_today
 from portal.extensions import db
 from portal.io import imports
@@ -302,6 +303,37 @@ def test_edit_patient_re_encrypts_and_blank_keeps(client, s):
     back = client.submit(f"/casemgmt/patients/{patient.id}/edit", {
         "name": "", "id_type": "resident", "id_number": "AB1234567", "gender": "M"})
     assert back.status_code == 422 and "18 位" in text_of(back)
+
+
+def test_audit_records_and_the_audit_log_never_show_a_patients_name_in_clear(client, s):
+    make_user("aud", ["auditor"], s.tree.hospital)
+    client.login("cm_li")
+    assert client.submit("/casemgmt/patients/new", new_patient_form()).status_code == 303
+    patient = db.session.scalar(select(Patient).where(Patient.name == "李四光"))
+    client.login("cm_boss")
+    assert client.submit(f"/casemgmt/patients/{patient.id}/edit", {
+        "name": "李四海", "id_type": "resident", "id_number": "", "phone": "", "hospital_no": "Z2002",
+        "gender": "M", "birth_date": "", "notes": ""}).status_code == 303
+    assert client.get("/casemgmt/patients/export?q=%E6%9D%8E%E5%9B%9B%E6%B5%B7").status_code == 200
+    created, updated = audits("create", "patient")[-1], audits("update", "patient")[-1]
+    assert created.changes["name"] == {"before": None, "after": "李*光"}
+    assert updated.changes["name"] == {"before": "李*光", "after": "李*海"}
+    assert audits("export", "patient")[-1].changes["filters"]["q"] == "李*海"
+    stored = " ".join(str(log.changes) for log in db.session.scalars(select(AuditLog)))
+    assert "李四光" not in stored and "李四海" not in stored
+    # A record written before the name was masked is shown masked, on the page and in the export.
+    mask = _AUDITED.pop(("patient", "name"))
+    try:
+        audit.record("update", "patient", patient.id, changes={"name": {"before": "李四海", "after": "李四洋"}})
+    finally:
+        _AUDITED[("patient", "name")] = mask
+    db.session.commit()
+    client.login("aud")
+    page = text_of(client.get("/audit/?entity_type=patient"))
+    assert "李*海 → 李*洋" in page and "李*光 → 李*海" in page
+    assert not any(name in page for name in ("李四光", "李四海", "李四洋"))
+    cells = workbook_text(client.get("/audit/export?entity_type=patient").data)
+    assert "李*洋" in cells and "李四洋" not in cells and "李四光" not in cells
 
 
 # --- scoping -----------------------------------------------------------------------------------------------------

@@ -147,6 +147,19 @@ def test_report_page_filters_in_the_url_totals_and_drill_down(client, world):
     assert 'href="/reports/cm_services_by_type/export?month=2026-10"' in body
 
 
+def test_an_empty_month_offers_the_month_before(client, world):
+    _month_of_services(world)
+    client.login("cm_boss")
+    empty = client.get("/reports/cm_services_by_type?month=2026-11&source=task")
+    assert "2026年11月" in text_of(empty) and "<table class=\"data report\"" not in empty.get_data(as_text=True)
+    found = re.search(r'<div class="empty-state">.*?<a class="button" href="([^"]+)">查看上月</a>',
+                      empty.get_data(as_text=True), re.S)
+    action = html.unescape(found.group(1))
+    assert query_of(action) == {"month": "2026-10", "source": "task"}
+    assert table_rows(client.get(action))[-1][:3] == ["合计", "5", "4"]
+    assert "查看上月" not in text_of(client.get("/reports/cm_services_by_type?month=2026-10&source=task"))
+
+
 def test_drill_down_query_lists_the_rows_behind_a_number(client, world):
     _month_of_services(world)
     client.login("cm_boss")

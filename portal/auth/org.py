@@ -102,22 +102,31 @@ def department_tree(include_inactive: bool = True) -> list[Department]:
     return tree_order(list(db.session.scalars(stmt)))
 
 
+def kept_while_org_unchanged(name: str, key, read):
+    """`read()`, reused by this worker's page reads while the auth generation the session loader read is unchanged.
+
+    Its triggers move it in the writing transaction of every write to users, staff, roles, their grants and
+    departments: so only values read from those tables may be kept here. The value is shared by later requests:
+    callers hand out copies (or immutable values)."""
+    generation = g.get("auth_generation") if has_request_context() and request.method == "GET" else None
+    cache = worker_cache(name)
+    kept = cache.get(generation, key)
+    if kept is None:
+        kept = read()
+        cache.put(generation, key, kept)
+    return kept
+
+
 def department_rows(include_inactive: bool = True) -> list:
     """The same departments in the same order as plain rows (id, name, parent_id, sort_order, path):
-    for the department choices on every list page, no ORM objects.
+    for the department choices on every list page, no ORM objects (kept per worker: kept_while_org_unchanged)."""
+    def read():
+        stmt = select(Department.id, Department.name, Department.parent_id, Department.sort_order, Department.path)
+        if not include_inactive:
+            stmt = stmt.where(Department.is_active)
+        return tree_order(db.session.execute(stmt).all())
 
-    A page read reuses this worker's copy while the auth generation its session loader read is unchanged:
-    every write to departments moves that generation on (a trigger, in the writing transaction)."""
-    generation = g.get("auth_generation") if has_request_context() and request.method == "GET" else None
-    kept = worker_cache("department_rows").get(generation, include_inactive)
-    if kept is not None:
-        return list(kept)
-    stmt = select(Department.id, Department.name, Department.parent_id, Department.sort_order, Department.path)
-    if not include_inactive:
-        stmt = stmt.where(Department.is_active)
-    rows = tree_order(db.session.execute(stmt).all())
-    worker_cache("department_rows").put(generation, include_inactive, rows)
-    return list(rows)
+    return list(kept_while_org_unchanged("department_rows", include_inactive, read))
 
 
 def tree_order(rows: list) -> list:

@@ -162,10 +162,16 @@ def staff_choices_without_login(current_staff_id: int | None = None) -> list[tup
 
 
 def active_user_ids_with_roles(role_codes: tuple[str, ...], department_id: int | None = None) -> list[int]:
-    """Active users holding any of the roles, optionally only those whose staff record is in the department."""
-    stmt = (select(User.id).join(user_roles, user_roles.c.user_id == User.id)
-            .join(Role, Role.id == user_roles.c.role_id)
-            .where(Role.code.in_(role_codes), User.is_active_flag))
-    if department_id is not None:
-        stmt = stmt.join(Staff, User.staff_id == Staff.id).where(Staff.department_id == department_id)
-    return sorted(set(db.session.scalars(stmt)))
+    """Active users holding any of the roles, optionally only those whose staff record is in the department
+    (kept per worker while users, roles and staff are unchanged: org.kept_while_org_unchanged)."""
+    from .org import kept_while_org_unchanged
+
+    def read():
+        stmt = (select(User.id).join(user_roles, user_roles.c.user_id == User.id)
+                .join(Role, Role.id == user_roles.c.role_id)
+                .where(Role.code.in_(role_codes), User.is_active_flag))
+        if department_id is not None:
+            stmt = stmt.join(Staff, User.staff_id == Staff.id).where(Staff.department_id == department_id)
+        return tuple(sorted(set(db.session.scalars(stmt))))
+
+    return list(kept_while_org_unchanged("active_user_ids_with_roles", (tuple(role_codes), department_id), read))

@@ -15,7 +15,13 @@ from portal.casemgmt import reports as cm_reports
 from portal.casemgmt.kpis import reports as kpi_reports
 from portal.casemgmt.ledger import services as ledger
 from portal.casemgmt.ledger import summary
-from portal.casemgmt.models import LedgerEntry, LedgerMonth, LedgerPatientMonths
+from portal.casemgmt.models import (
+    LedgerEntry,
+    LedgerMonth,
+    LedgerPatientMonths,
+    LedgerServedMonth,
+    LedgerServedPatients,
+)
 from portal.extensions import db
 from portal.reports import engine, registry
 from portal.reports.params import Params
@@ -34,7 +40,23 @@ def snapshot() -> dict:
         out[tuple(getattr(r, k) for k in summary.KEY)] = (r.services, r.reached, r.not_reached, r.declined)
     for r in db.session.execute(select(LedgerPatientMonths)).scalars():
         out[tuple(getattr(r, k) for k in summary.PATIENT_KEY)] = r.months
+    for r in db.session.execute(select(LedgerServedMonth)).scalars():
+        out[(r.month, "served")] = r.patients
+    for r in db.session.execute(select(LedgerServedPatients)).scalars():
+        out[(r.block, r.patient_id, "served")] = r.months
     return out
+
+
+def served_in_ledger() -> dict:
+    """Distinct patients per month, counted from the ledger rows themselves."""
+    patients: dict[date, set] = {}
+    for e in db.session.scalars(select(LedgerEntry)):
+        patients.setdefault(e.service_date.replace(day=1), set()).add(e.patient_id)
+    return {month: len(ids) for month, ids in patients.items()}
+
+
+def served_kept() -> dict:
+    return {k[0]: v for k, v in snapshot().items() if k[1:] == ("served",)}
 
 
 def rebuilt() -> dict:
@@ -75,6 +97,7 @@ def test_the_summary_equals_the_ledger_after_completions_corrections_and_removal
     fill(world)
     kept = snapshot()
     assert kept and sum(v[0] for k, v in kept.items() if len(k) == 6) == db.session.query(LedgerEntry).count()
+    assert served_kept() == served_in_ledger() and len(served_kept()) == 3
     assert kept == rebuilt()
 
     # A correction (the row moves to another outcome and month) and a removal, counted out and in again.
@@ -88,6 +111,7 @@ def test_the_summary_equals_the_ledger_after_completions_corrections_and_removal
     db.session.flush()
     kept = snapshot()
     assert all((v[0] if len(k) == 6 else v) > 0 for k, v in kept.items())  # emptied rows are gone
+    assert served_kept() == served_in_ledger()
     assert kept == rebuilt()
 
 
@@ -164,6 +188,8 @@ def test_the_rebuild_command_restores_a_damaged_summary(app, session, world, mon
     db.session.execute(update(LedgerMonth).values(services=LedgerMonth.services + 5))
     db.session.execute(delete(LedgerMonth).where(LedgerMonth.month == date(2026, 9, 1)))
     db.session.execute(update(LedgerPatientMonths).values(months=LedgerPatientMonths.months.op("|")(1 << 50)))
+    db.session.execute(update(LedgerServedMonth).values(patients=LedgerServedMonth.patients + 5))
+    db.session.execute(update(LedgerServedPatients).values(months=LedgerServedPatients.months.op("|")(1 << 50)))
     db.session.commit()
     assert snapshot() != good
     monkeypatch.setattr(cli, "_app", lambda: app)
@@ -230,4 +256,5 @@ def test_two_completions_for_one_month_and_manager_at_once_both_count(tmp_path, 
         with app.app_context():
             rows = db.session.scalars(select(LedgerMonth)).all()
             assert [(r.case_manager_id, r.services, r.reached) for r in rows] == [(li.id, 2, 2)]
+            assert served_kept() == {today.replace(day=1): 1}  # one patient, served twice at once
             assert snapshot() == rebuilt()

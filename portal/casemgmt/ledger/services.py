@@ -20,6 +20,7 @@ from sqlalchemy import Select, case, false, func, or_, select
 from sqlalchemy.orm import aliased
 
 from portal.auth.models import Department, Role, Staff, User, user_roles
+from portal.auth.org import kept_while_org_unchanged
 from portal.core import audit, reveal
 from portal.core.listing import Page, count_rows
 from portal.core.masking import mask_name
@@ -207,23 +208,33 @@ def _filtered(user: User, filters: LedgerFilters) -> Select:
 
 
 def case_manager_choices(blank: str | None = "全部个案管理师") -> list[tuple]:
-    """(id, name) of every holder of the case-manager role, former ones included (old months name them)."""
-    rows = db.session.execute(select(User.id, User.login_name, User.is_active_flag, Staff.id, Staff.name)
-                              .outerjoin(Staff, Staff.id == User.staff_id)
-                              .join(user_roles, user_roles.c.user_id == User.id)
-                              .join(Role, Role.id == user_roles.c.role_id).where(Role.code == "case_manager")
-                              .order_by(User.id))
+    """(id, name) of every holder of the case-manager role, former ones included (old months name them).
+    Kept per worker while users, roles and staff are unchanged."""
+    def read():
+        rows = db.session.execute(select(User.id, User.login_name, User.is_active_flag, Staff.id, Staff.name)
+                                  .outerjoin(Staff, Staff.id == User.staff_id)
+                                  .join(user_roles, user_roles.c.user_id == User.id)
+                                  .join(Role, Role.id == user_roles.c.role_id).where(Role.code == "case_manager")
+                                  .order_by(User.id))
+        return tuple((user_id, (name if staff_id is not None else login_name) + ("" if active else "（已停用）"))
+                     for user_id, login_name, active, staff_id, name in rows)
+
     choices = [("", blank)] if blank is not None else []
-    return choices + [(user_id, (name if staff_id is not None else login_name) + ("" if active else "（已停用）"))
-                      for user_id, login_name, active, staff_id, name in rows]
+    return choices + list(kept_while_org_unchanged("casemgmt.ledger_manager_choices", None, read))
 
 
 def ward_choices(blank: str | None = "全部病区") -> list[tuple]:
-    """(id, name) of the wards (and departments used as wards) services can be recorded in."""
-    rows = db.session.execute(select(Department.id, Department.name).where(Department.kind.in_(("ward", "department")))
-                              .order_by(Department.kind.desc(), Department.path, Department.sort_order,
-                                        Department.name)).all()
-    return ([("", blank)] if blank is not None else []) + [(i, n) for i, n in rows]
+    """(id, name) of the wards (and departments used as wards) services can be recorded in.
+    Kept per worker while departments are unchanged."""
+    def read():
+        rows = db.session.execute(select(Department.id, Department.name)
+                                  .where(Department.kind.in_(("ward", "department")))
+                                  .order_by(Department.kind.desc(), Department.path, Department.sort_order,
+                                            Department.name))
+        return tuple((i, n) for i, n in rows)
+
+    return ([("", blank)] if blank is not None else []) + list(
+        kept_while_org_unchanged("casemgmt.ledger_ward_choices", None, read))
 
 
 # --- the monthly service report -------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 `ledger_months` holds the counts (services and outcomes) per month, case manager, type, disease and source;
 `ledger_patient_months` holds, per patient and the same keys, a bit set of the months they were served (one row
 per five years), so patients served over a long period are a distinct count over few rows.
+`ledger_served_months` holds the distinct patients served per month over the whole ledger (the KPIs' 服务患者数),
+kept exact by `ledger_served_patients` (per patient, the bit set of months served at all).
 `count_entry` is called by every service that adds a ledger row, in the same transaction: upserts
 (`INSERT … ON CONFLICT DO UPDATE SET services = services + 1`, `months = months | bit`), so concurrent
 completions for the same month and case manager both count. `rebuild` recomputes both from the ledger.
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import delete, exists, func, select, text, update
+from sqlalchemy import delete, exists, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -20,7 +22,7 @@ from portal.core import months
 from portal.core.months import BLOCK_YEARS, bit_of, block_of
 from portal.extensions import db
 
-from ..models import LedgerEntry, LedgerMonth, LedgerPatientMonths
+from ..models import LedgerEntry, LedgerMonth, LedgerPatientMonths, LedgerServedMonth, LedgerServedPatients
 
 KEY = ("month", "case_manager_id", "task_type", "icd10_code", "disease_name", "source")
 PATIENT_KEY = ("block", "case_manager_id", "task_type", "icd10_code", "disease_name", "source", "patient_id")
@@ -75,7 +77,9 @@ def count_entry(entry: LedgerEntry, sign: int = 1) -> None:
         stmt = _insert(LedgerPatientMonths).values(block=block, patient_id=entry.patient_id, months=bit, **keys)
         db.session.execute(stmt.on_conflict_do_update(
             index_elements=list(PATIENT_KEY), set_={"months": patients.c.months.op("|")(stmt.excluded.months)}))
+        _count_served(entry)
         return
+    _uncount_served(entry)
     db.session.execute(delete(LedgerMonth).where(
         LedgerMonth.month == month_of(entry.service_date), *(getattr(LedgerMonth, k) == v for k, v in keys.items()),
         LedgerMonth.services <= 0))
@@ -96,6 +100,56 @@ def count_entry(entry: LedgerEntry, sign: int = 1) -> None:
     db.session.execute(update(LedgerPatientMonths).where(*where)
                        .values(months=LedgerPatientMonths.months.op("&")(ALL_MONTHS ^ bit)))
     db.session.execute(delete(LedgerPatientMonths).where(*where, LedgerPatientMonths.months == 0))
+
+
+def _month_after(day: date) -> date:
+    first = month_of(day)
+    return date(first.year + first.month // 12, first.month % 12 + 1, 1)
+
+
+def _add_served(month: date, change: int) -> None:
+    stmt = _insert(LedgerServedMonth).values(month=month, patients=change)
+    db.session.execute(stmt.on_conflict_do_update(
+        index_elements=["month"], set_={"patients": LedgerServedMonth.patients + stmt.excluded.patients}))
+
+
+def _count_served(entry: LedgerEntry) -> None:
+    """The entry's patient counted in its month if it is the month's first service to them: the upsert sets the
+    bit and returns a row only when the bit was clear (concurrent writers wait on the row and see it set)."""
+    table = LedgerServedPatients.__table__
+    stmt = _insert(LedgerServedPatients).values(block=block_of(entry.service_date), patient_id=entry.patient_id,
+                                                months=bit_of(entry.service_date))
+    stmt = stmt.on_conflict_do_update(index_elements=["block", "patient_id"],
+                                      set_={"months": table.c.months.op("|")(stmt.excluded.months)},
+                                      where=table.c.months.op("&")(stmt.excluded.months) == 0)
+    if db.session.execute(stmt.returning(literal(1))).first() is not None:
+        _add_served(month_of(entry.service_date), 1)
+
+
+def _uncount_served(entry: LedgerEntry) -> None:
+    """Before the entry is changed or deleted: its patient no longer counted in its month unless another row of the
+    month serves them. The patient's row is locked first, so two such changes at once do not both see the other."""
+    block, bit = block_of(entry.service_date), bit_of(entry.service_date)
+    where = (LedgerServedPatients.block == block, LedgerServedPatients.patient_id == entry.patient_id)
+    if db.session.scalar(select(LedgerServedPatients.months).where(*where).with_for_update()) is None:
+        return
+    still = exists().where(LedgerEntry.id != entry.id, LedgerEntry.patient_id == entry.patient_id,
+                           LedgerEntry.service_date >= month_of(entry.service_date),
+                           LedgerEntry.service_date < _month_after(entry.service_date))
+    if db.session.scalar(select(still)):
+        return
+    cleared = db.session.execute(
+        update(LedgerServedPatients).where(*where, LedgerServedPatients.months.op("&")(bit) != 0)
+        .values(months=LedgerServedPatients.months.op("&")(ALL_MONTHS ^ bit))).rowcount
+    if cleared:
+        _add_served(month_of(entry.service_date), -1)
+    db.session.execute(delete(LedgerServedPatients).where(*where, LedgerServedPatients.months == 0))
+
+
+def served_patients(month: date):
+    """A scalar subquery: the month's distinct patients served (0 when nobody was)."""
+    return func.coalesce(select(LedgerServedMonth.patients).where(LedgerServedMonth.month == month_of(month))
+                         .scalar_subquery(), 0)
 
 
 def rebuild_sql(dialect: str, month: date | None = None) -> list[str]:
@@ -127,28 +181,41 @@ def rebuild_sql(dialect: str, month: date | None = None) -> list[str]:
                                            patient_id, months)
         SELECT {block}, {keys}, patient_id, sum(DISTINCT {one} << (({year} - {block}) * 12 + {mon} - 1))
         FROM ledger_entries {where}
-        GROUP BY 1, 2, 3, 4, 5, 6, 7"""]
+        GROUP BY 1, 2, 3, 4, 5, 6, 7""", f"""
+        INSERT INTO ledger_served_patients (block, patient_id, months)
+        SELECT {block}, patient_id, sum(DISTINCT {one} << (({year} - {block}) * 12 + {mon} - 1))
+        FROM ledger_entries {where}
+        GROUP BY 1, 2""", f"""
+        INSERT INTO ledger_served_months (month, patients)
+        SELECT {first}, count(DISTINCT patient_id) FROM ledger_entries {where} GROUP BY 1"""]
 
 
 def rebuild(month: date | None = None) -> int:
     """Recompute the summaries from the ledger (one month, or everything). Returns the month rows written."""
     dialect = db.session.get_bind().dialect.name
     if month is None:
-        db.session.execute(delete(LedgerMonth))
-        db.session.execute(delete(LedgerPatientMonths))
+        for model in (LedgerMonth, LedgerPatientMonths, LedgerServedPatients, LedgerServedMonth):
+            db.session.execute(delete(model))
         for sql in rebuild_sql(dialect):
             db.session.execute(text(sql))
         return db.session.scalar(select(func.count()).select_from(LedgerMonth))
     first, bit = month_of(month), bit_of(month)
     db.session.execute(delete(LedgerMonth).where(LedgerMonth.month == first))
+    db.session.execute(delete(LedgerServedMonth).where(LedgerServedMonth.month == first))
     # This month's bit is cleared everywhere, then set again from the month's ledger rows.
-    db.session.execute(update(LedgerPatientMonths).where(LedgerPatientMonths.block == block_of(first))
-                       .values(months=LedgerPatientMonths.months.op("&")(ALL_MONTHS ^ bit)))
-    counts_sql, patients_sql = rebuild_sql(dialect, first)
+    for model in (LedgerPatientMonths, LedgerServedPatients):
+        db.session.execute(update(model).where(model.block == block_of(first))
+                           .values(months=model.months.op("&")(ALL_MONTHS ^ bit)))
+    counts_sql, patients_sql, served_sql, served_months_sql = rebuild_sql(dialect, first)
     db.session.execute(text(counts_sql))
     db.session.execute(text(patients_sql.replace(
         "GROUP BY 1, 2, 3, 4, 5, 6, 7",
         "GROUP BY 1, 2, 3, 4, 5, 6, 7 ON CONFLICT (block, case_manager_id, task_type, icd10_code, disease_name, "
         "source, patient_id) DO UPDATE SET months = ledger_patient_months.months | excluded.months")))
-    db.session.execute(delete(LedgerPatientMonths).where(LedgerPatientMonths.months == 0))
+    db.session.execute(text(served_sql.replace(
+        "GROUP BY 1, 2", "GROUP BY 1, 2 ON CONFLICT (block, patient_id) "
+        "DO UPDATE SET months = ledger_served_patients.months | excluded.months")))
+    db.session.execute(text(served_months_sql))
+    for model in (LedgerPatientMonths, LedgerServedPatients):
+        db.session.execute(delete(model).where(model.months == 0))
     return db.session.scalar(select(func.count()).select_from(LedgerMonth).where(LedgerMonth.month == first))

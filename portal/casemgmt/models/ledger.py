@@ -97,3 +97,25 @@ class LedgerPatientMonths(Base):
     source: Mapped[str] = mapped_column(String(8))
     patient_id: Mapped[int] = mapped_column(Integer)
     months: Mapped[int] = mapped_column(BigInteger)
+
+
+class LedgerServedPatients(Base):
+    """Which months a patient was served at all (any case manager, type or disease): one row per five years, bits
+    as in LedgerPatientMonths. What keeps LedgerServedMonth exact: a ledger row counts its patient in the month
+    only when it sets the month's bit here (an upsert that changes the row only then, so two at once count once)."""
+
+    __tablename__ = "ledger_served_patients"
+    __table_args__ = (PrimaryKeyConstraint("block", "patient_id", name="pk_ledger_served_patients"),)
+
+    block: Mapped[int] = mapped_column(Integer)
+    patient_id: Mapped[int] = mapped_column(Integer)
+    months: Mapped[int] = mapped_column(BigInteger)
+
+
+class LedgerServedMonth(Base):
+    """Distinct patients served per month (the KPIs' 服务患者数), kept current with LedgerServedPatients."""
+
+    __tablename__ = "ledger_served_months"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # the first day of the month
+    patients: Mapped[int] = mapped_column(Integer)

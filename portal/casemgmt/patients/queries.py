@@ -9,6 +9,7 @@ from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
 from portal.auth.models import Department, Role, Staff, User, user_roles
+from portal.auth.org import kept_while_org_unchanged
 from portal.core import masking, reveal
 from portal.extensions import db
 
@@ -162,19 +163,28 @@ def wards(include_ids: tuple[int, ...] = ()) -> list[Department]:
 
 
 def manager_choices() -> list[tuple[int, str]]:
-    """The list filter's active case managers, (id, "工号 姓名") by employee number: case_managers() as plain rows."""
-    holders = (select(user_roles.c.user_id).join(Role, Role.id == user_roles.c.role_id)
-               .where(Role.code == "case_manager"))
-    rows = db.session.execute(select(User.id, User.login_name, Staff.id, Staff.employee_no, Staff.name)
-                              .outerjoin(Staff, User.staff_id == Staff.id)
-                              .where(User.id.in_(holders), User.is_active_flag)
-                              .order_by(Staff.employee_no, User.login_name))
-    return [(user_id, f"{employee_no} {name}" if staff_id is not None else login_name)
-            for user_id, login_name, staff_id, employee_no, name in rows]
+    """The list filter's active case managers, (id, "工号 姓名") by employee number: case_managers() as plain rows.
+    Kept per worker while users, roles and staff are unchanged."""
+    def read():
+        holders = (select(user_roles.c.user_id).join(Role, Role.id == user_roles.c.role_id)
+                   .where(Role.code == "case_manager"))
+        rows = db.session.execute(select(User.id, User.login_name, Staff.id, Staff.employee_no, Staff.name)
+                                  .outerjoin(Staff, User.staff_id == Staff.id)
+                                  .where(User.id.in_(holders), User.is_active_flag)
+                                  .order_by(Staff.employee_no, User.login_name))
+        return tuple((user_id, f"{employee_no} {name}" if staff_id is not None else login_name)
+                     for user_id, login_name, staff_id, employee_no, name in rows)
+
+    return list(kept_while_org_unchanged("casemgmt.manager_choices", None, read))
 
 
 def ward_choices() -> list[tuple[int, str]]:
-    """The list filter's active wards and departments, (id, name) in tree order: wards() as plain rows."""
+    """The list filter's active wards and departments, (id, name) in tree order: wards() as plain rows.
+    Kept per worker while departments are unchanged."""
+    return list(kept_while_org_unchanged("casemgmt.ward_choices", None, _read_ward_choices))
+
+
+def _read_ward_choices() -> tuple[tuple[int, str], ...]:
     rows = db.session.execute(select(Department.id, Department.name, Department.parent_id, Department.sort_order,
                                      Department.kind, Department.is_active)).all()
     children: dict[int | None, list] = {}
@@ -192,7 +202,7 @@ def ward_choices() -> list[tuple[int, str]]:
     walk(None)
     for orphan_parent in [pid for pid in children if pid is not None and pid not in known]:
         walk(orphan_parent)
-    return ordered
+    return tuple(ordered)
 
 
 @dataclass

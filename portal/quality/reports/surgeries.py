@@ -25,6 +25,7 @@ from ..indicators.reports import KEPT, _month_key, department_names, month_label
 from ..models import (
     KINDS,
     URGENCIES,
+    GradeOutcomeMonth,
     OutcomeMonth,
     QualityEvent,
     SurgeonMonth,
@@ -239,8 +240,9 @@ EVENTS_DEFINITION = (
 
 
 def _events_summary(code, dimension, model):
-    """From the outcomes summary (operations, and operations with each event, a month): ``quality_outcome_months``
-    per department, ``quality_surgeon_outcome_months`` per surgeon."""
+    """From the outcomes summary (operations, and operations with each event, a month): per department
+    ``quality_grade_outcome_months`` (the same counts as ``quality_outcome_months`` without the technology: an
+    eighth of its rows), ``quality_surgeon_outcome_months`` per surgeon."""
     def query(params, user):
         if any(params.options.get(choice.name) for choice in FILTERS):
             return _on_records(code, params, user)
@@ -265,7 +267,8 @@ def _events_report(code, title, dimension):
         code=code, title=title, permission=VIEW, query=_events_query(dimension), columns=tuple(columns),
         definition=EVENTS_DEFINITION, date_column=Surgery.operation_date, department_column=Surgery.department_id,
         filters=FILTERS, chart=Chart("bar", dimension, ("complication_rate", "reop31_rate", "ssi_rate")),
-        rollup=_events_summary(code, dimension, OutcomeMonth if dimension == "department_id" else SurgeonOutcomeMonth),
+        rollup=_events_summary(code, dimension,
+                               GradeOutcomeMonth if dimension == "department_id" else SurgeonOutcomeMonth),
         group=GROUP, archive="monthly",
         empty="该期间没有手术记录。", page_size=_page_size(dimension), cache=KEPT,
         summary="并发症、非计划重返（48小时/31天）、术后感染与手术部位感染：每百台手术的发生率"))

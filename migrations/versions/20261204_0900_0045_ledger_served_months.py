@@ -2,7 +2,7 @@
 kept by the ledger's writes, back-filled here
 
 Revision ID: 0045
-Revises: 0042
+Revises: 0044
 Create Date: 2026-12-04 09:00:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0045"
-down_revision = "0042"
+down_revision = "0044"
 branch_labels = None
 depends_on = None
 

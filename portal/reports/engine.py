@@ -103,15 +103,20 @@ def statement(report: Report, params: Params, user):
 def fetch(report: Report, params: Params, user) -> tuple[list[dict], dict]:
     """The rows of one period and their totals: one grouped query, plus one ungrouped for "query" totals."""
     stmt = statement(report, params, user)
-    rows = [{k: _number(v) for k, v in r._mapping.items()} for r in db.session.execute(stmt)]
+    result = db.session.execute(stmt)
+    keys = list(result.keys())
+    # Column by column (a report by person has thousands of rows): only a column holding floats is converted.
+    columns = list(zip(*result.all(), strict=True)) or [() for _ in keys]
+    columns = [list(map(_number, col)) if any(type(v) is float for v in col) else col for col in columns]
+    rows = [dict(zip(keys, values, strict=True)) for values in zip(*columns, strict=True)]
+    by_key = dict(zip(keys, columns, strict=True))
     selected = stmt.selected_columns
     dimension_keys = {c.key for c in report.dimensions}
     totals: dict[str, Any] = {}
     selected_keys = list(selected.keys())
     for key in selected_keys:
         if key not in dimension_keys:
-            values = [r[key] for r in rows if isinstance(r.get(key), (int, Decimal))]
-            totals[key] = sum(values) if values else 0
+            totals[key] = sum(v for v in by_key.get(key, ()) if isinstance(v, (int, Decimal)))
     again = [c.key for c in report.measures if c.total == "query" and not c.ratio]
     if again:
         total_stmt = None

@@ -16,7 +16,7 @@ from portal.core.timeutil import LOCAL_TZ, local_today
 from portal.credentials.models import Privilege, PrivilegeOverride
 from portal.extensions import db
 from portal.notify.models import Notification
-from portal.quality.models import QualityRiskAlert, QualityViolation, Surgery
+from portal.quality.models import PRIVILEGE_REASONS, QualityRiskAlert, QualityViolation, Surgery
 from portal.quality.outcomes.queries import surgeon_outcomes
 from portal.quality.violations import detect
 from portal.supervision.models import Finding
@@ -117,6 +117,11 @@ def test_handling_paths_are_audited_and_scoped(world, client):
     client.login("v_head")
     body = text_of(client.get("/quality/violations"))
     assert "医生D" in body and "超权限手术" in body
+    # each row: its surgeon (a link to their violations), department, operation and the link that handles it
+    html = client.get("/quality/violations").get_data(as_text=True)
+    assert f'href="/quality/violations/{ids[("VD1", "privilege")]}"' in html and "VD1" in html
+    assert f'href="/quality/violations?status=open&amp;staff_id={p["D"].id}">医生D</a>' in html
+    assert "普外科" in body and PRIVILEGE_REASONS["none"] in body
     client.login("v_ma")
     page = client.get(f"/quality/violations?kind=planned&staff_id={p['E'].id}")
     assert "医生E" in text_of(page) and "医生D" not in text_of(page)

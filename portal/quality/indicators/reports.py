@@ -15,11 +15,23 @@ from sqlalchemy import BigInteger, case, cast, extract, func, select
 from portal.auth.models import Department
 from portal.core.scoping import scope_query
 from portal.extensions import db
-from portal.reports.registry import Chart, Column, Drill, Report, Rollup, register
+from portal.reports.registry import Chart, Column, Drill, Report, ResultCache, Rollup, register
 
 from .. import VIEW
 from ..models import EXCLUDED_MODE, FLAGS, Discharge, QualityMonth
 from .definitions import COUNTS, INDICATORS, RULES
+
+
+def _generation():
+    from ..outcomes.queries import generation
+
+    return generation()
+
+
+# Every quality report reads tables that move the quality generation (operations, events, discharges, the quality
+# summaries, the catalogue) and labels departments and staff, which move it too: each worker keeps a result (per
+# filters, page, scope and day) until one of them changes.
+KEPT = ResultCache(_generation)
 
 
 def department_names(ids: list) -> dict:
@@ -98,6 +110,7 @@ INDICATOR_REPORT = register(Report(
     definition=DEFINITION, date_column=Discharge.discharge_date, department_column=Discharge.department_id,
     chart=Chart("bar", "department_id", ("surgery_rate", "mi_rate", "grade4_rate")),
     rollup=Rollup(_summary, min_months=1), group="医疗质量", archive="monthly", empty="该期间没有出院记录。",
+    cache=KEPT,
     summary="出院患者手术占比、微创、四级、日间、非计划重返、并发症与Ⅰ类切口感染：分子、分母与比率"))
 
 
@@ -129,4 +142,5 @@ INDICATOR_TREND = register(Report(
     definition=DEFINITION, date_column=Discharge.discharge_date, department_column=Discharge.department_id,
     chart=Chart("line", "month", ("surgery_rate", "mi_rate", "grade4_rate")),
     rollup=Rollup(_by_month_summary, min_months=1), group="医疗质量", empty="该期间没有出院记录。",
+    cache=KEPT,
     summary="各月的手术质量指标（全院或所选科室）：分子、分母与比率，看趋势"))

@@ -107,8 +107,9 @@ class GradeOutcomeMonth(_Outcomes, Base):
 
 class QualityGeneration(Base):
     """One row: set to a new, never repeated value by database triggers on every write to the operations, their
-    events and the outcome summaries, in the writing transaction; what a worker keeps of surgeon outcomes is
-    valid while it is unchanged."""
+    events, the discharges, the quality summaries and what the quality reports label or join (departments, staff,
+    the catalogue), in the writing transaction; what a worker keeps of surgeon outcomes and of the quality reports
+    is valid while it is unchanged."""
 
     __tablename__ = "quality_generation"
 
@@ -116,9 +117,12 @@ class QualityGeneration(Base):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-# The tables whose changes move the quality generation (the migration puts a trigger on each).
+# The tables whose changes move the quality generation (migrations 0036 and 0044 put a trigger on each).
 OUTCOME_WATCHED_TABLES = ("quality_surgeries", "quality_events", "quality_outcome_months",
-                          "quality_surgeon_outcome_months", "quality_grade_outcome_months")
+                          "quality_surgeon_outcome_months", "quality_grade_outcome_months", "quality_discharges",
+                          "quality_months", "quality_surgery_months", "quality_surgeon_months",
+                          "quality_surgeon_technology_months", "departments", "staff", "technologies",
+                          "technology_departments", "technology_revisions")
 
 
 class SurgeonTechnologyMonths(Base):

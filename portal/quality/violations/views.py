@@ -15,7 +15,7 @@ from portal.core.timeutil import format_datetime
 from portal.io.export import Column, export_query
 
 from .. import bp
-from ..models import VIOLATION_KINDS, VIOLATION_STATUSES, QualityViolation
+from ..models import PRIVILEGE_REASONS, VIOLATION_KINDS, VIOLATION_STATUSES, QualityViolation
 from . import HANDLE, services
 from .forms import HandleForm
 
@@ -40,9 +40,10 @@ def _filters():
 def list_violations():
     """Violations found in the surgeries (default: open ones), in the user's departments."""
     stmt, args = _filters()
-    page = paginate(stmt, arg_int("page", 1), current_app.config["PAGE_SIZE"])
+    page = paginate(services.list_page(stmt), arg_int("page", 1), current_app.config["PAGE_SIZE"], scalars=False,
+                    count_stmt=stmt)
     return render("quality/violations/list.html", "quality/violations/_rows.html", page=page, args=args,
-                  kinds=VIOLATION_KINDS, statuses={**VIOLATION_STATUSES, "all": "全部"},
+                  kinds=VIOLATION_KINDS, reasons=PRIVILEGE_REASONS, statuses={**VIOLATION_STATUSES, "all": "全部"},
                   departments=department_choices(current_user.principal, HANDLE))
 
 

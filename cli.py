@@ -294,6 +294,30 @@ def audit_anchor() -> None:
         sys.exit(1)
 
 
+@cli.command("rotate-data-key")
+def rotate_data_key() -> None:
+    """用新的数据密钥（PORTAL_DATA_KEY）重新加密证件号、电话等并重算检索摘要；原密钥放在 PORTAL_DATA_KEY_PREVIOUS。
+    须先停止网页与后台进程（docs/security.md）。"""
+    from portal.core import keyrotation
+    from portal.core.actor import SYSTEM, acting_as
+    from portal.extensions import db
+
+    app = _app()
+    with app.app_context(), acting_as(SYSTEM):
+        try:
+            report = keyrotation.rotate()
+        except keyrotation.RotationError as error:
+            raise click.ClickException(error.message) from None
+        db.session.commit()
+    done = ("、".join(f"{table} {count} 行" for table, count in report.rewritten.items())
+            or "没有需要改动的数据（已是新密钥）")
+    click.echo(f"数据密钥轮换完成：{done}。")
+    for column, count in report.unhashable.items():
+        click.echo(f"注意：{column} 有 {count} 行以脱敏形式保存（如以证件号登记、尚未匹配患者的计划条目），"
+                   "无法按新密钥重算摘要，这些条目需在计划页手工指定患者。")
+    click.echo("确认门户运行正常后，从配置中删除 PORTAL_DATA_KEY_PREVIOUS，并妥善保管新密钥（与备份一起）。")
+
+
 def _sqlite_path() -> Path:
     url = Config.DATABASE_URL
     if not url.startswith("sqlite:///"):

@@ -32,6 +32,9 @@ class Config:
     SECRET_KEY = None  # filled in by load()
     # Encrypts ID and phone numbers at rest (and keys their lookup hash). Back it up with the data.
     DATA_KEY = None  # filled in by load()
+    # Former data keys (comma-separated), while `cli.py rotate-data-key` seals everything under DATA_KEY: they only
+    # decrypt. Remove them once the rotation has finished.
+    DATA_KEY_PREVIOUS = tuple(k.strip() for k in os.environ.get("PORTAL_DATA_KEY_PREVIOUS", "").split(",") if k.strip())
     # Keys the audit log's hash chain (HMAC-SHA256). Empty: derived from DATA_KEY. Never in the database.
     AUDIT_KEY = os.environ.get("PORTAL_AUDIT_KEY", "")
     # Append-only file of audit chain anchors (head id, count, hash). Empty: instance/audit_anchors.jsonl.

@@ -83,3 +83,15 @@ def make_plan(day: date, *items: dict, **plan_fields) -> Plan:
             "task_type": "accompany_admission", "external_id": f"T{next(_seq)}", **item}))
     db.session.commit()
     return plan
+
+
+def submit_waiting_items(day: date) -> None:
+    """Two plan items naming patients not yet registered: U1 by hospital number H601 (赵六), U2 by the ID number
+    resident_id(602) (孙七)."""
+    from portal.casemgmt.plans import services as plans
+
+    plans.submit_plan(day, [{"external_id": "U1", "patient": "H601", "patient_name": "赵六",
+                             "task_type": "accompany_admission", "time_slot": "morning"},
+                            {"external_id": "U2", "patient": resident_id(602), "patient_name": "孙七",
+                             "task_type": "accompany_admission", "time_slot": "morning"}], source="api")
+    db.session.commit()

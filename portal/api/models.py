@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.auth.models import User
+from portal.core import crypto
 from portal.core.models import Base, IdMixin, Model, UTCDateTime
 from portal.core.timeutil import utcnow
 
@@ -27,6 +28,9 @@ class ApiClient(Model):
     secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="client", order_by="ApiToken.id.desc()")
+
+
+crypto.register_sealed(crypto.Sealed(ApiClient, encrypted=("secret_encrypted",)))
 
 
 class ApiToken(Model):

@@ -42,6 +42,7 @@ ACTIONS = {
     "activate": "启用",
     "grant": "授权",
     "reveal": "查看敏感信息",
+    "rotate_key": "轮换密钥",
     "export": "导出",
     "cancel": "取消",
     "close": "关闭/结案",

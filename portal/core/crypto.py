@@ -4,6 +4,9 @@ ID numbers and phone numbers are stored encrypted (a random nonce per value) and
 HMAC-SHA256 of the normalised value, so that "find the patient with this ID number" is an index
 lookup without decrypting the table. Both keys derive from ``DATA_KEY`` (PORTAL_DATA_KEY), which
 must be kept with the backups: without it the encrypted columns cannot be read.
+
+Rotation: the new key becomes PORTAL_DATA_KEY and the old one goes to PORTAL_DATA_KEY_PREVIOUS, which only
+decrypts; ``portal.core.keyrotation`` then seals every registered column (``register_sealed``) under the new key.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ import hashlib
 import hmac
 import os
 import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -25,11 +31,19 @@ class DecryptError(ValueError):
     """A stored value that the configured key cannot open (wrong key or damaged data)."""
 
 
-def _keys() -> tuple[bytes, bytes]:
-    secret = current_app.config["DATA_KEY"].encode()
-    encryption = hashlib.sha256(b"portal-data-encryption\x00" + secret).digest()
-    lookup = hashlib.sha256(b"portal-data-lookup\x00" + secret).digest()
+def _derived(secret: str) -> tuple[bytes, bytes]:
+    encryption = hashlib.sha256(b"portal-data-encryption\x00" + secret.encode()).digest()
+    lookup = hashlib.sha256(b"portal-data-lookup\x00" + secret.encode()).digest()
     return encryption, lookup
+
+
+def _keys() -> tuple[bytes, bytes]:
+    return _derived(current_app.config["DATA_KEY"])
+
+
+def _previous_keys() -> list[bytes]:
+    """The encryption keys of former data keys (PORTAL_DATA_KEY_PREVIOUS): they open values, never seal them."""
+    return [_derived(secret)[0] for secret in current_app.config.get("DATA_KEY_PREVIOUS") or ()]
 
 
 def normalise(value: str) -> str:
@@ -52,10 +66,27 @@ def decrypt(token: str | None) -> str | None:
     if not raw.startswith(_PREFIX):
         raise DecryptError("unknown format")
     blob = base64.b64decode(raw[len(_PREFIX):])
+    for key in (_keys()[0], *_previous_keys()):
+        try:
+            return AESGCM(key).decrypt(blob[:12], blob[12:], _PREFIX).decode()
+        except InvalidTag:
+            continue
+    raise DecryptError("wrong key or damaged value")
+
+
+def sealed_by_current_key(token: str | None) -> bool:
+    """Whether the current key opens a stored value (empty values need no key)."""
+    if not token:
+        return True
+    raw = token.encode()
+    if not raw.startswith(_PREFIX):
+        return False
+    blob = base64.b64decode(raw[len(_PREFIX):])
     try:
-        return AESGCM(_keys()[0]).decrypt(blob[:12], blob[12:], _PREFIX).decode()
+        AESGCM(_keys()[0]).decrypt(blob[:12], blob[12:], _PREFIX)
     except InvalidTag:
-        raise DecryptError("wrong key or damaged value") from None
+        return False
+    return True
 
 
 def lookup_hash(value: str | None) -> str | None:
@@ -63,3 +94,26 @@ def lookup_hash(value: str | None) -> str | None:
     if value is None or value == "":
         return None
     return hmac.new(_keys()[1], normalise(value).encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A table's columns the data key protects, declared by the domain that owns the table.
+
+    `encrypted`: columns holding ``encrypt()`` values. `hashes`: (hash column, source column) pairs; the source is
+    an encrypted column (the hash is of its plain value) or a plain column, whose stored value is hashed when
+    `plain_source(value)` says it is the value that was hashed (a masked reference is not).
+    """
+
+    model: Any
+    encrypted: tuple[str, ...] = ()
+    hashes: tuple[tuple[str, str], ...] = ()
+    plain_source: Callable[[str], bool] | None = None
+    only: Callable[[Any], Any] | None = None  # model -> a condition: the rows that need their hashes kept
+
+
+SEALED: list[Sealed] = []
+
+
+def register_sealed(sealed: Sealed) -> None:
+    SEALED.append(sealed)

@@ -684,14 +684,7 @@ def test_import_of_a_case_manager_no_longer_active_refuses_the_correction(import
 
 
 def test_import_attaches_waiting_plan_items_to_the_patients_it_registers(importer, s):
-    from portal.casemgmt.plans import services as plans
-
-    tomorrow = local_today() + timedelta(days=1)
-    plans.submit_plan(tomorrow, [{"external_id": "U1", "patient": "H601", "patient_name": "赵六",
-                                  "task_type": "accompany_admission", "time_slot": "morning"},
-                                 {"external_id": "U2", "patient": cm.resident_id(602), "patient_name": "孙七",
-                                  "task_type": "accompany_admission", "time_slot": "morning"}], source="api")
-    db.session.commit()
+    cm.submit_waiting_items(local_today() + timedelta(days=1))
     imports.commit("cm_enrolment", "a.xlsx", xlsx_bytes(enrolment_rows(s)), "upsert", user_id=None)
     db.session.commit()
     from portal.casemgmt.models import PlanItem

@@ -1,4 +1,5 @@
-"""The command line an operator uses: upgrade, seed-demo, create-admin, audit-verify, backup, restore."""
+"""The command line an operator uses: upgrade, seed-demo, create-admin, audit-verify, backup, restore,
+rotate-data-key."""
 
 from __future__ import annotations
 
@@ -77,6 +78,20 @@ def test_operator_commands_from_install_to_restore(cli_env, tmp_path):
     assert "审计锚点文件已移到" in run(env, "restore", str(archive), "--yes").stdout
     assert "日志链完整" in run(env, "audit-verify").stdout
     assert list(instance.glob("audit_anchors.jsonl.before-restore-*"))
+
+    # Rotating the data key: refused until the former key and the audit chain's key are named, then done.
+    old_key = (instance / "data_key").read_text().strip()
+    refused = run({**env, "PORTAL_DATA_KEY": "new-data-key-2026"}, "rotate-data-key", check=False)
+    assert refused.returncode == 1 and "PORTAL_DATA_KEY_PREVIOUS" in refused.stderr
+    rotating = {**env, "PORTAL_DATA_KEY": "new-data-key-2026", "PORTAL_DATA_KEY_PREVIOUS": old_key}
+    refused = run(rotating, "rotate-data-key", check=False)
+    assert refused.returncode == 1 and "PORTAL_AUDIT_KEY" in refused.stderr
+    rotated = run({**rotating, "PORTAL_AUDIT_KEY": old_key}, "rotate-data-key").stdout
+    assert "数据密钥轮换完成" in rotated and "patients" in rotated
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT count(*) FROM patients").fetchone()[0] > 0
+    after = {**env, "PORTAL_DATA_KEY": "new-data-key-2026", "PORTAL_AUDIT_KEY": old_key}
+    assert "日志链完整" in run(after, "audit-verify").stdout
 
     with closing(sqlite3.connect(db)) as conn, conn:  # tamper behind the application's back
         conn.execute("DROP TRIGGER audit_logs_no_update")

@@ -9,7 +9,7 @@ from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.auth.models import Department, User
-from portal.core import masking
+from portal.core import crypto, masking
 from portal.core.models import Model
 
 from .choices import ENROLMENT_STATES, GENDERS, ID_TYPES, PACKAGES
@@ -59,6 +59,10 @@ class Patient(Model):
     @property
     def active_enrolment(self) -> Enrolment | None:
         return next((e for e in self.enrolments if e.status == "active"), None)
+
+
+crypto.register_sealed(crypto.Sealed(Patient, encrypted=("id_number_enc", "phone_enc"),
+                                     hashes=(("id_number_hash", "id_number_enc"), ("phone_hash", "phone_enc"))))
 
 
 class Enrolment(Model):

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.auth.models import Department
+from portal.core import crypto
 from portal.core.models import Model, UTCDateTime
 
 from .choices import SPECIAL_NEEDS, TASK_TYPES
@@ -71,3 +72,10 @@ class PlanItem(Model):
     @property
     def special_need_labels(self) -> list[str]:
         return [SPECIAL_NEEDS.get(code, code) for code in self.special_needs or []]
+
+
+# The hash of an unmatched item's reference finds its patient once registered: a hospital number is kept as given
+# (hashed again under a new key); an ID number is kept masked, so its hash cannot be made again.
+crypto.register_sealed(crypto.Sealed(PlanItem, hashes=(("patient_ref_hash", "patient_ref"),),
+                                     plain_source=lambda ref: "*" not in ref,
+                                     only=lambda item: item.patient_id.is_(None)))

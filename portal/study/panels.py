@@ -8,7 +8,6 @@ from flask import url_for
 from portal.core.months import current_month, month_label
 from portal.core.panels import MAX_ROWS, Figure, Panel, PanelContent, Row, register
 from portal.core.timeutil import local_today
-from portal.extensions import db
 
 from . import VIEW
 from .matrix import queries
@@ -18,11 +17,12 @@ BEHIND = ("none", "returned", "submitted")
 
 def build_status(user) -> PanelContent:
     """Departments by this month's state; the ones behind listed, each opening its department-month."""
-    month = current_month(local_today())
-    scoped = queries.study_departments(user.principal)
-    departments = list(db.session.execute(scoped))
-    found = queries.cells(queries.department_ids(scoped), month, month) if departments else {}
-    states = {d.id: (found.get((d.id, month)) or queries.Cell(d.id, month)) for d in departments}
+    today = local_today()
+    month = current_month(today)
+    # this month's column of the matrix, kept per worker like the matrix page's while the study generation holds
+    matrix = queries.kept_build(user.principal, month, month, today=today)
+    departments = [row.department for row in matrix.rows]
+    states = {row.department.id: row.cells[0] for row in matrix.rows}
     behind = [d for d in departments if states[d.id].state in BEHIND]
     done = sum(1 for c in states.values() if c.state == "complete")
     rows = [Row(d.name, url_for("study.department_month", department_id=d.id, month=f"{month:%Y-%m}"),

@@ -1,7 +1,9 @@
 """The departments x months matrix: each cell's state from one grouped query over the period's plans.
 
 Departments are plain rows (id, name); completion per row and per column is counted once in `build`, so the
-page (about a thousand cells) renders without calling back into Python per cell."""
+page (about a thousand cells) renders without calling back into Python per cell. A worker keeps a built matrix
+(and what the pages derive from it, such as the table's markup) while the study generation is unchanged
+(`kept_build`)."""
 
 from __future__ import annotations
 
@@ -9,18 +11,19 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, and_, case, false, func, select
+from sqlalchemy import Select, and_, case, false, func, select, text
 
 from portal.auth.models import Department
 from portal.core.months import current_month, next_month
 from portal.core.scoping import scope_query
+from portal.core.workercache import read_once, worker_cache
 from portal.extensions import db
 
 from .. import VIEW
 from ..models import CELL_BADGE, CELL_STATES, StudyPlan, StudyRecord, StudySession
 
 
-@dataclass
+@dataclass(slots=True)
 class Cell:
     department_id: int
     month: date
@@ -55,6 +58,7 @@ class Matrix:
     counts: dict[str, int] = field(init=False)  # due cells per state
     complete_cells: int = field(init=False)
     columns_complete: list[int] = field(init=False)  # per month: departments complete
+    derived: dict = field(init=False, default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         counts = dict.fromkeys(CELL_STATES, 0)
@@ -67,6 +71,14 @@ class Matrix:
                     columns[index] += 1
         self.counts, self.columns_complete = counts, columns
         self.complete_cells = sum(r.complete(self.upto) for r in self.rows)
+
+    def derive(self, name, build):
+        """`build()` once per matrix: a kept matrix is shared, so what one request derives from it (the table's
+        markup) serves the next ones; `build` must depend on the matrix and `name` only."""
+        found = self.derived.get(name)
+        if found is None:
+            found = self.derived[name] = build()
+        return found
 
     def due_months(self) -> list[date]:
         return [m for m in self.months if m <= self.upto]
@@ -163,3 +175,28 @@ def build(principal, first: date, last: date, division_id: int | None = None,
     found = cells(department_ids(scoped), first, last) if departments else {}
     rows = [MatrixRow(d, [found.get((d.id, m)) or Cell(d.id, m) for m in months]) for d in departments]
     return Matrix(months, rows, current_month(today))
+
+
+GENERATION_SQL = "SELECT value FROM study_generation WHERE id = 1"
+KEPT = 64  # matrices kept per worker: a year of every department is some hundreds of KB with its markup
+
+
+def generation() -> int:
+    """The study generation (moved by every write to plans, sessions, records and departments, in the writing
+    transaction): a kept matrix is valid while it is unchanged. Read once a GET request, else at each call."""
+    return read_once("study", lambda: int(db.session.execute(text(GENERATION_SQL)).scalar() or 0))
+
+
+def kept_build(principal, first: date, last: date, division_id: int | None = None,
+               department_id: int | None = None, today: date | None = None) -> Matrix:
+    """`build(...)` from this worker's copy while the study generation is unchanged. The key holds everything
+    else the matrix depends on: the filters, the departments the principal may view and the current month (the
+    months due). The kept matrix is shared between requests and never changed."""
+    current = generation()  # before the rows: a write committed later always moves it on
+    key = (first, last, division_id or None, department_id, principal.departments_for(VIEW), current_month(today))
+    cache = worker_cache("study_matrix", KEPT)
+    found = cache.get(current, key)
+    if found is None:
+        found = build(principal, first, last, division_id, department_id, today)
+        cache.put(current, key, found)
+    return found

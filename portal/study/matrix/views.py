@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import abort, url_for
+from flask import abort, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 
 from portal.core.listing import arg_int
 from portal.core.months import month_label
@@ -65,9 +66,18 @@ def grid(result: queries.Matrix, year: int) -> list[tuple]:
 def matrix():
     """Departments x months of a year, each cell's state linking to the department-month."""
     year, division, args = _filters()
-    result = queries.build(current_user.principal, date(year, 1, 1), date(year, 12, 1), division)
-    return render("study/matrix.html", matrix=result, grid=grid(result, year), year=year, division=division, args=args,
-                  divisions=queries.divisions(), states=CELL_STATES, percent=_percent, this_year=local_today().year)
+    result = _year(year, division)
+    # The content is the same for every request that finds this matrix kept (its key holds the filters): rendered
+    # once, then only the layout around it per request. Keyed by the script root its addresses start with.
+    body = result.derive(("page", request.script_root), lambda: Markup(render_template(
+        "study/_matrix.html", matrix=result, grid=grid(result, year), year=year, division=division, args=args,
+        divisions=queries.divisions(), states=CELL_STATES, percent=_percent)))
+    return render("study/matrix.html", body=body)
+
+
+def _year(year: int, division: int | None = None, department_id: int | None = None) -> queries.Matrix:
+    return queries.kept_build(current_user.principal, date(year, 1, 1), date(year, 12, 1), division, department_id,
+                              local_today())
 
 
 @bp.route("/export")
@@ -75,7 +85,7 @@ def matrix():
 def export_matrix():
     """The matrix exactly as filtered, one row per department, as .xlsx."""
     year, division, args = _filters()
-    result = queries.build(current_user.principal, date(year, 1, 1), date(year, 12, 1), division)
+    result = _year(year, division)
     columns = [Column("科室", lambda r: r.department.name, 18)]
     for index, month in enumerate(result.months):
         columns.append(Column(month_label(month), lambda r, i=index: r.cells[i].label, 12))
@@ -91,6 +101,6 @@ def department_row(department_id: int):
     """One department's year as a column of month cards: the view for the phone."""
     dept = department_or_404(department_id, VIEW)
     year, _, _ = _filters()
-    result = queries.build(current_user.principal, date(year, 1, 1), date(year, 12, 1), department_id=dept.id)
+    result = _year(year, department_id=dept.id)
     row = result.rows[0] if result.rows else queries.MatrixRow(dept, [])
     return render("study/department_row.html", dept=dept, row=row, year=year, matrix=result, percent=_percent)

@@ -4,14 +4,16 @@ from .study import (
     ATTENDANCE_METHODS,
     CELL_BADGE,
     CELL_STATES,
+    MATRIX_WATCHED_TABLES,
     STATE_BADGE,
     STATES,
     StudyAttendance,
+    StudyGeneration,
     StudyPlan,
     StudyRecord,
     StudyReminder,
     StudySession,
 )
 
-__all__ = ["ATTENDANCE_METHODS", "CELL_BADGE", "CELL_STATES", "STATES", "STATE_BADGE", "StudyAttendance",
-           "StudyPlan", "StudyRecord", "StudyReminder", "StudySession"]
+__all__ = ["ATTENDANCE_METHODS", "CELL_BADGE", "CELL_STATES", "MATRIX_WATCHED_TABLES", "STATES", "STATE_BADGE",
+           "StudyAttendance", "StudyGeneration", "StudyPlan", "StudyRecord", "StudyReminder", "StudySession"]

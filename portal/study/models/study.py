@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.auth.models import Department, Staff
@@ -138,6 +138,21 @@ class StudyReminder(Base, IdMixin):
 
     def __repr__(self) -> str:
         return f"<StudyReminder {self.department_id} {self.month}>"
+
+
+class StudyGeneration(Base):
+    """One row: set to a new, never repeated value by database triggers on every write to the tables the matrix
+    reads, in the writing transaction; a worker keeps a built matrix while it is unchanged."""
+
+    __tablename__ = "study_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# The tables whose changes move the study generation (the migration puts a trigger on each): the matrix's plans,
+# sessions and records, and the departments it lists by name (attendance is not counted in it).
+MATRIX_WATCHED_TABLES = ("study_plans", "study_sessions", "study_records", "departments")
 
 
 def _register_labels() -> None:

@@ -7,4 +7,4 @@ from .ledger import LedgerEntry, LedgerMonth, LedgerPatientMonths, LedgerServedM
 from .pathways import Pathway, PathwayStep, PathwayVersion  # noqa: F401
 from .patients import Enrolment, HandoverNote, Patient, WardCoverage  # noqa: F401
 from .plans import Plan, PlanItem  # noqa: F401
-from .tasks import CareTask, TaskLabels, TaskListBuild  # noqa: F401
+from .tasks import CareTask, CareTaskPatient, TaskLabels, TaskListBuild  # noqa: F401

@@ -5,11 +5,22 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.auth.models import Department, User
-from portal.core.models import Model, UTCDateTime
+from portal.core.models import Base, Model, UTCDateTime
 
 from .choices import CLOSED_STATES, OUTCOMES, SPECIAL_NEEDS, TASK_STATES, TASK_TYPES, TIME_SLOTS
 
@@ -120,3 +131,20 @@ class CareTask(Model, TaskLabels):
     case_manager: Mapped[User | None] = relationship(foreign_keys=[case_manager_id])
     completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])
     plan_item: Mapped[PlanItem | None] = relationship()
+
+
+class CareTaskPatient(Base):
+    """Which patients a case manager has tasks for (any status, any day), with how many: patient visibility reads
+    one manager's few hundred rows here instead of walking five years of tasks.
+
+    Kept by database triggers on care_tasks (migration 0047), in the writing transaction, for every writer (the
+    services, the 17:05 build's bulk insert, COPY): a pair appears with its first task and goes with its last
+    (deleted or reassigned). Concurrent writers of one pair queue on its row.
+    """
+
+    __tablename__ = "care_task_patients"
+    __table_args__ = (PrimaryKeyConstraint("case_manager_id", "patient_id", name="pk_care_task_patients"),)
+
+    case_manager_id: Mapped[int] = mapped_column(Integer)
+    patient_id: Mapped[int] = mapped_column(Integer)
+    tasks: Mapped[int] = mapped_column(Integer)

@@ -2,7 +2,7 @@
 on care_tasks in the writing transaction (patient visibility reads it), back-filled here
 
 Revision ID: 0047
-Revises: 0045
+Revises: 0046
 Create Date: 2026-12-04 11:00:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0047"
-down_revision = "0045"
+down_revision = "0046"
 branch_labels = None
 depends_on = None
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.orm import selectinload, undefer
 
 from portal.core.listing import Page, Sort, apply_sort, paginate
@@ -13,6 +12,7 @@ from portal.core.scoping import scope_query
 from portal.extensions import db
 
 from .models import Department, LoginThrottle, Role, Staff, User, user_roles
+from .org import kept_while_org_unchanged
 
 USER_SORTS = {"login_name": User.login_name, "name": Staff.name, "department": Department.name,
               "last_login": User.last_login_at, "created": User.created_at}
@@ -69,25 +69,24 @@ USER_ROW = (User.id, User.login_name, Staff.name.label("name"), Department.name.
 
 
 def list_users(filters: UserFilters, sort: Sort, page: int, per_page: int) -> Page[dict]:
-    """A page of the users list as plain rows with their role names and lock, each read for the page's rows only."""
-    found = paginate(users_query(filters, sort, USER_ROW), page, per_page, scalars=False,
+    """A page of the users list as plain rows with their role names and lock, in the page's one statement.
+
+    Each row carries its role ids (names and order from role_choices, kept per worker) and its latest lock from
+    any address, as User.locked_until computes it (login_throttles keeps lower case; its unique index)."""
+    role_ids = (select(func.aggregate_strings(cast(user_roles.c.role_id, String), ","))
+                .where(user_roles.c.user_id == User.id).scalar_subquery().label("role_ids"))
+    locked = (select(func.max(LoginThrottle.locked_until))
+              .where(LoginThrottle.login_name == func.lower(User.login_name)).scalar_subquery().label("locked_until"))
+    found = paginate(users_query(filters, sort, (*USER_ROW, role_ids, locked)), page, per_page, scalars=False,
                      count_stmt=users_query(filters, sort, (User.id,)))
-    roles: dict[int, list[str]] = {}
-    locks: dict[str, datetime] = {}
-    if found.items:
-        ids = [row["id"] for row in found.items]
-        for user_id, name in db.session.execute(
-                select(user_roles.c.user_id, Role.name).join(Role, Role.id == user_roles.c.role_id)
-                .where(user_roles.c.user_id.in_(ids)).order_by(Role.is_system.desc(), Role.id)):
-            roles.setdefault(user_id, []).append(name)
-        # The latest lock from any address, as User.locked_until computes it (login_throttles keeps lower case).
-        locks = dict(db.session.execute(
-            select(LoginThrottle.login_name, func.max(LoginThrottle.locked_until))
-            .where(LoginThrottle.login_name.in_({row["login_name"].lower() for row in found.items}))
-            .group_by(LoginThrottle.login_name)).all())
-    found.items = [{**row, "roles": roles.get(row["id"], []), "locked_until": locks.get(row["login_name"].lower())}
-                   for row in found.items]
+    names = role_choices()
+    found.items = [{**row, "roles": _role_names(row["role_ids"], names)} for row in found.items]
     return found
+
+
+def _role_names(ids: str | None, names) -> list[str]:
+    held = {int(i) for i in ids.split(",")} if ids else set()
+    return [name for role_id, name in names if role_id in held]
 
 
 @dataclass
@@ -135,8 +134,12 @@ def all_roles() -> list[Role]:
 
 
 def role_choices() -> list:
-    """Roles as (id, name) rows in the same order as all_roles, for filters (no grants loaded)."""
-    return db.session.execute(select(Role.id, Role.name).order_by(Role.is_system.desc(), Role.id)).all()
+    """Roles as (id, name) rows in the same order as all_roles, for filters and the users list's role names (no
+    grants loaded; kept per worker while the auth generation, which every write to roles moves, is unchanged)."""
+    def read():
+        return tuple(db.session.execute(select(Role.id, Role.name).order_by(Role.is_system.desc(), Role.id)).all())
+
+    return list(kept_while_org_unchanged("role_choices", "all", read))
 
 
 def department_choices(principal=None, perm=None, blank: str | None = "全部科室",

@@ -192,25 +192,35 @@ def count_rows(stmt: Select) -> int:
     rows (the audit log) does not count them on every page; while its total is cached, no count runs at all.
     """
     base = stmt.order_by(None)
-    limit = current_app.config["LIST_EXACT_COUNT_LIMIT"]
     # A list already known to be long reads its cached total without even the bounded count (which reads
     # limit + 1 rows: tens of milliseconds on every page of a long ledger). Only long lists are ever cached.
     key = _count_key(base)
-    now = time.monotonic()
-    with _counts_lock:
-        hit = _counts.get(key)
-        if hit and hit[0] > now:
-            _counts.move_to_end(key)
-            return hit[1]
-    small = db.session.execute(select(func.count()).select_from(base.limit(limit + 1).subquery())).scalar_one()
-    if small <= limit:
+    total = _cached_total(key)
+    if total is not None:
+        return total
+    small = db.session.execute(select(func.count()).select_from(_bounded(base))).scalar_one()
+    if small <= current_app.config["LIST_EXACT_COUNT_LIMIT"]:
         return small
+    return _count_long(key, base)
+
+
+def _bounded(base: Select):
+    """At most LIST_EXACT_COUNT_LIMIT + 1 of the list's rows, to count: cheap whatever the table's size."""
+    return base.limit(current_app.config["LIST_EXACT_COUNT_LIMIT"] + 1).subquery()
+
+
+def _count_long(key: tuple, base: Select) -> int:
+    """The full count of a list found long, kept for LIST_COUNT_CACHE_SECONDS."""
     total = db.session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+    _remember_total(key, total)
+    return total
+
+
+def _remember_total(key: tuple, total: int) -> None:
     with _counts_lock:
-        _counts[key] = (now + current_app.config["LIST_COUNT_CACHE_SECONDS"], total)
+        _counts[key] = (time.monotonic() + current_app.config["LIST_COUNT_CACHE_SECONDS"], total)
         while len(_counts) > _COUNT_CACHE_SIZE:
             _counts.popitem(last=False)
-    return total
 
 
 def paginate(stmt: Select, page: int, per_page: int, scalars: bool = True, total_in_page: bool = False,
@@ -227,13 +237,41 @@ def paginate(stmt: Select, page: int, per_page: int, scalars: bool = True, total
     """
     if total_in_page:
         return _paginate_counting_in_page(stmt, page, per_page, scalars)
-    total = count_rows(stmt if count_stmt is None else count_stmt)
+    base = (stmt if count_stmt is None else count_stmt).order_by(None)
+    key = _count_key(base)
+    total = _cached_total(key)
+    if total is None:
+        # The bounded count rides beside the page's rows (an uncorrelated scalar subquery, evaluated once):
+        # one round trip instead of two. A page past the end, or a long list, then counts as before.
+        page = max(page, 1)
+        bounded = select(func.count()).select_from(_bounded(base)).scalar_subquery().label("_list_total")
+        result = db.session.execute(stmt.add_columns(bounded).limit(per_page).offset((page - 1) * per_page))
+        if scalars:  # unique(): entities with joined collections
+            rows = result.unique().all()
+            items = list(dict.fromkeys(row[0] for row in rows))
+        else:  # the same mappings as a page query without the total
+            frozen = result.freeze()
+            rows = frozen().all()
+            items = list(frozen().columns(*range(len(result.keys()) - 1)).mappings())
+        if rows or page == 1:
+            total = rows[0][-1] if rows else 0
+            if total > current_app.config["LIST_EXACT_COUNT_LIMIT"]:
+                total = _count_long(key, base)
+            return Page(items, page, per_page, total)
+        total = count_rows(base)
     pages = max(1, math.ceil(total / per_page))
     page = min(max(page, 1), pages)
     page_stmt = stmt.limit(per_page).offset((page - 1) * per_page)
     result = db.session.execute(page_stmt)
     items = list(result.scalars().unique()) if scalars else list(result.mappings())
     return Page(items, page, per_page, total)
+
+
+def _items(rows: list, scalars: bool) -> list:
+    """Page items without the total that rode along: entities (scalars) or name -> value mappings."""
+    if scalars:
+        return list(dict.fromkeys(row[0] for row in rows))
+    return [{k: v for k, v in row._mapping.items() if k != "_list_total"} for row in rows]
 
 
 def first_page(stmt: Select, per_page: int, count_stmt: Select | None = None) -> Page:
@@ -269,15 +307,8 @@ def _paginate_counting_in_page(stmt: Select, page: int, per_page: int, scalars: 
         return paginate(stmt, page, per_page, scalars)  # past the end: count, then show the last page
     total = rows[0][-1]
     if total > current_app.config["LIST_EXACT_COUNT_LIMIT"]:
-        with _counts_lock:
-            _counts[key] = (time.monotonic() + current_app.config["LIST_COUNT_CACHE_SECONDS"], total)
-            while len(_counts) > _COUNT_CACHE_SIZE:
-                _counts.popitem(last=False)
-    if scalars:
-        items = list(dict.fromkeys(row[0] for row in rows))
-    else:
-        items = [{k: v for k, v in row._mapping.items() if k != "_list_total"} for row in rows]
-    return Page(items, page, per_page, total)
+        _remember_total(key, total)
+    return Page(_items(rows, scalars), page, per_page, total)
 
 
 def query_string(args: dict[str, Any], **changes: Any) -> str:

@@ -22,7 +22,7 @@ from portal.core.timeutil import local_today
 from portal.extensions import db
 from tests import cm_factories as cm
 from tests.factories import make_user
-from tests.sqlcount import statements
+from tests.sqlcount import TRANSACTION_CONTROL, statements
 
 TODAY = local_today()
 
@@ -211,3 +211,25 @@ def test_the_approval_todo_page_reads_its_partial_index_in_order(postgres, tree)
     stmt = approval_queries._task_rows(approval_queries._pending(1), approval_queries.TODO_ORDER).limit(20)
     plan = plan_of(stmt)
     assert "ix_approval_tasks_todo" in plan and "Sort" not in plan, plan
+
+
+def test_a_short_list_reads_its_page_and_its_total_in_one_statement(app, tree):
+    """paginate: the bounded count rides beside the page's rows; a page past the end still shows the last page."""
+    for n in range(7):
+        make_user(f"pager{n}", [], tree.surgery)
+    db.session.commit()
+    rows = select(User.id, User.login_name).where(User.login_name.like("pager%")).order_by(User.login_name)
+    with app.test_request_context():
+        with statements(leave_out=TRANSACTION_CONTROL) as seen:
+            page = listing.paginate(rows, 2, 3, scalars=False, count_stmt=select(User.id).where(
+                User.login_name.like("pager%")))
+        assert len(seen) == 1 and (page.total, page.pages, page.page) == (7, 3, 2)
+        assert [row["login_name"] for row in page.items] == ["pager3", "pager4", "pager5"]
+        assert list(page.items[0].keys()) == ["id", "login_name"]  # the total is not one of the row's values
+        last = listing.paginate(rows, 9, 3, scalars=False)
+        assert (last.page, last.total, [row.login_name for row in last.items]) == (3, 7, ["pager6"])
+        users = listing.paginate(select(User).where(User.login_name.like("pager%")).order_by(User.id), 1, 5)
+        assert users.total == 7 and [u.login_name for u in users.items] == [f"pager{n}" for n in range(5)]
+        with statements(leave_out=TRANSACTION_CONTROL) as empty:
+            none = listing.paginate(select(User.id).where(User.login_name == "nobody"), 1, 5)
+        assert (none.total, none.items, len(empty)) == (0, [], 1)

@@ -183,3 +183,32 @@ def test_department_choices_are_kept_per_generation_and_a_new_department_shows_a
     committed(one, add)
     assert "新建缓存科" in second.get("/admin/users").get_data(as_text=True)
     assert "新建缓存科" in first.get("/admin/staff").get_data(as_text=True)
+
+
+def test_the_users_list_shows_a_role_renamed_or_granted_through_the_other_worker(pair):
+    """The users list names each account's roles from the role list kept per worker: a rename or a new grant
+    committed through one worker shows on the other's next page."""
+    one, two = pair
+    login, _, _ = _browser(pair)
+    viewer = two.test_client()
+    viewer.login("sc_root")
+    url = f"/admin/users?q={login}"
+    with one.app_context():
+        clinician = db.session.scalar(select(Role).where(Role.code == "clinician")).name
+    assert clinician in text_of(viewer.htmx_get(url)) and "缓存角色" not in text_of(viewer.htmx_get(url))
+
+    def grant():
+        user = _user(login)
+        user.roles.append(Role(code=f"sc_role{next(_names)}", name=f"缓存角色{next(_names)}"))
+
+    committed(one, grant)
+    shown = text_of(viewer.htmx_get(url))
+    assert clinician in shown and "缓存角色" in shown
+
+    def rename():
+        db.session.scalar(select(Role).join(Role.users).where(User.login_name == login, Role.code.like("sc_role%"))
+                          ).name = "改名后的缓存角色"
+
+    committed(one, rename)
+    shown = text_of(viewer.htmx_get(url))
+    assert "改名后的缓存角色" in shown and clinician in shown

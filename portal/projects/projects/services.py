@@ -223,21 +223,23 @@ class Matrix:
 
 
 def matrix(project: Project) -> Matrix:
-    """Departments x materials with each cell's state; the completion rate counts passed cells. Two queries of
-    plain rows (the tasks with their departments' names, the items' states), not ORM objects per cell."""
+    """Departments x materials with each cell's state; the completion rate counts passed cells. One query of
+    plain rows (each task with its department's name and its items' states), not ORM objects per cell."""
     materials = list(project.materials)
-    tasks = db.session.execute(select(ProjectTask.id, Department.name)
-                               .join(Department, Department.id == ProjectTask.department_id)
-                               .where(ProjectTask.project_id == project.id)
-                               .order_by(Department.sort_order, Department.name, ProjectTask.id)).all()
+    tasks: dict[int, str] = {}  # in the departments' order
     items: dict[int, dict[int, Cell]] = {}
-    for item_id, task_id, material_id, status in db.session.execute(
-            select(ProjectItem.id, ProjectItem.task_id, ProjectItem.material_id, ProjectItem.status)
-            .join(ProjectTask, ProjectTask.id == ProjectItem.task_id).where(ProjectTask.project_id == project.id)):
-        items.setdefault(task_id, {})[material_id] = Cell(item_id, status)
+    for task_id, department, item_id, material_id, status in db.session.execute(
+            select(ProjectTask.id, Department.name, ProjectItem.id, ProjectItem.material_id, ProjectItem.status)
+            .join(Department, Department.id == ProjectTask.department_id)
+            .outerjoin(ProjectItem, ProjectItem.task_id == ProjectTask.id)
+            .where(ProjectTask.project_id == project.id)
+            .order_by(Department.sort_order, Department.name, ProjectTask.id)):
+        tasks.setdefault(task_id, department)
+        if item_id is not None:
+            items.setdefault(task_id, {})[material_id] = Cell(item_id, status)
     counts = dict.fromkeys(ITEM_STATES, 0)
     rows = []
-    for task_id, department in tasks:
+    for task_id, department in tasks.items():
         by_material = items.get(task_id, {})
         cells = [by_material.get(m.id) for m in materials]
         for cell in cells:

@@ -66,7 +66,7 @@ DOMAIN = Domain(
     demo="portal.casemgmt.demo:build",
     bench="bench.generate_casemgmt:generate_casemgmt",
     bench_load="bench.load_casemgmt:load",
-    summaries="portal.casemgmt.ledger.summary:rebuild",
+    summaries="portal.casemgmt.summaries:rebuild",
 )
 
 

@@ -166,6 +166,20 @@ def test_one_statement_over_many_tasks_keeps_the_pairs_exact(w):
     assert pairs() == pairs_from_tasks() == {(w.li.id, w.patient.id): 3}
 
 
+def test_rebuilding_the_summaries_restores_pairs_changed_behind_the_applications_back(w):
+    from portal.casemgmt import summaries
+
+    add_task(w.patient, w.li)
+    add_task(w.theirs, w.zhao)
+    expected = pairs_from_tasks()
+    db.session.execute(delete(CareTaskPatient))
+    db.session.add(CareTaskPatient(case_manager_id=w.wang.id, patient_id=w.theirs.id, tasks=5))
+    db.session.flush()
+    summaries.rebuild()
+    db.session.expire_all()
+    assert pairs() == expected == {(w.li.id, w.patient.id): 1, (w.zhao.id, w.theirs.id): 1}
+
+
 def test_the_export_follows_the_same_rule(client, w):
     from tests.integration.test_casemgmt_patients import workbook_text
 

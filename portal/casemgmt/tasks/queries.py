@@ -20,7 +20,7 @@ from portal.core.timeutil import local_day_bounds
 from portal.extensions import db
 
 from ..models import CLOSED_STATES, TIME_SLOTS, CareTask, Patient, TaskLabels
-from ..scoping import scope_to_manager, sees_all
+from ..scoping import sees_all
 
 # A case manager has some tens of tasks a day; past this the list asks for a filter instead of paging.
 MAX_TASKS = 500
@@ -205,24 +205,33 @@ def _card_select() -> Select:
 _CARD_SELECT = _card_select()
 
 
-# The list's statements kept by their shape (which filters, whether scoped): every value in them is a named
-# parameter given again at each execution, so a request builds no statement and SQLAlchemy computes no cache key.
-_LIST_STATEMENTS: dict[tuple, Select] = {}
+# The list's and the counts' statements kept by their shape (which filters, whether scoped): every value in them
+# is a named parameter given again at each execution, so a request builds no statement and SQLAlchemy computes no
+# cache key.
+_KEPT: dict[tuple, Select] = {}
+
+
+def _kept(shape: tuple | None, build) -> Select:
+    """The statement of this shape, built once; None: built each time (a search's terms depend on its text)."""
+    stmt = _KEPT.get(shape) if shape is not None else None
+    if stmt is None:
+        stmt = build()
+        if shape is not None:
+            _KEPT[shape] = stmt
+    return stmt
 
 
 def day_tasks(filters: TaskFilters, user) -> list[TaskRow]:
     """One manager's list for a day, filtered, as plain rows: patient, ward and both people's names joined in."""
     values = _list_values(filters, user)
-    # A search's terms depend on the text (a bed or a masked name): built each time.
-    shape = None if filters.q else (filters.manager_id is None, filters.status, not filters.ward_id,
+
+    def build() -> Select:
+        param = _list_params(values)
+        return _CARD_SELECT.where(*_list_conditions(filters, param)).order_by(*_list_order(param)).limit(MAX_TASKS)
+
+    shape = None if filters.q else ("list", filters.manager_id is None, filters.status, not filters.ward_id,
                                     not filters.task_type, "viewer_id" in values)
-    stmt = _LIST_STATEMENTS.get(shape)
-    if stmt is None:
-        params = _list_params(values)
-        stmt = _CARD_SELECT.where(*_list_conditions(filters, params)).order_by(*_list_order(params)).limit(MAX_TASKS)
-        if shape is not None:
-            _LIST_STATEMENTS[shape] = stmt
-    return [TaskRow(row) for row in db.session.execute(stmt, values).mappings()]
+    return [TaskRow(row) for row in db.session.execute(_kept(shape, build), values).mappings()]
 
 
 def day_tasks_query(filters: TaskFilters, user) -> Select:
@@ -255,13 +264,15 @@ def _list_params(values: dict) -> dict:
     return {name: bindparam(name, value, type_=_PARAM_COLUMNS[name].type) for name, value in values.items()}
 
 
+def _whose(param: dict) -> list:
+    """The manager chosen (if any) and the user's own tasks unless they see everything (scope_to_manager)."""
+    return [CareTask.case_manager_id == param[name] for name in ("manager_id", "viewer_id")
+            if name in param and param[name].value is not None]
+
+
 def _list_conditions(filters: TaskFilters, param: dict) -> list:
     day, bounds = param["day"], (param["day_start"], param["day_end"])
-    conditions = []
-    if "viewer_id" in param:
-        conditions.append(CareTask.case_manager_id == param["viewer_id"])
-    if filters.manager_id is not None:
-        conditions.append(CareTask.case_manager_id == param["manager_id"])
+    conditions = _whose(param)
     if filters.status == "open":
         conditions += [CareTask.status == "open", CareTask.due_date <= day]
     elif filters.status == "done":
@@ -301,17 +312,20 @@ def counts_of(tasks: list[TaskRow], day: date) -> DayCounts:
 
 def day_counts(day: date, manager_id: int | None, user) -> DayCounts:
     """Open, closed and overdue on a manager's (None: the team's) whole list for the day, and its wards."""
-    stmt = (select(CareTask.ward_id, Department.name, CareTask.status, func.count(),
-                   func.sum(case((CareTask.due_date < day, 1), else_=0)))
-            .outerjoin(Department, Department.id == CareTask.ward_id)
-            .where(on_list(day))
-            .group_by(CareTask.ward_id, Department.name, CareTask.status))
-    if manager_id is not None:
-        stmt = stmt.where(CareTask.case_manager_id == manager_id)
-    stmt = scope_to_manager(stmt, CareTask.case_manager_id, user)
+    values = _list_values(TaskFilters(day=day, manager_id=manager_id), user)
+
+    def build() -> Select:
+        param = _list_params(values)
+        return (select(CareTask.ward_id, Department.name, CareTask.status, func.count(),
+                       func.sum(case((CareTask.due_date < param["day"], 1), else_=0)))
+                .outerjoin(Department, Department.id == CareTask.ward_id)
+                .where(on_list(param["day"], (param["day_start"], param["day_end"])), *_whose(param))
+                .group_by(CareTask.ward_id, Department.name, CareTask.status))
+
+    stmt = _kept(("counts", manager_id is None, "viewer_id" in values), build)
     counts = DayCounts()
     wards: dict[int, str] = {}
-    for ward_id, ward_name, status, number, late in db.session.execute(stmt):
+    for ward_id, ward_name, status, number, late in db.session.execute(stmt, values):
         if status == "open":
             counts.open += number
             counts.overdue += int(late or 0)

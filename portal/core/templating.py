@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import Flask, current_app, request, url_for
+from flask import Flask, current_app, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
@@ -54,6 +54,27 @@ def asset(filename: str, v: str | None = None) -> str:
     if url is None:
         url = _assets[key] = url_for("static", filename=filename, **({"v": v} if v else {}))
     return url
+
+
+# A number no record has (ids stop at 2**31 - 1): where url_pattern() puts the row's id.
+_ROW_ID = 9876543210
+
+
+def url_pattern(endpoint: str, field: str, **values) -> str:
+    """url_for(endpoint, field=<id>, **values) as a %-pattern (``pattern % row.id``): a list builds each row's
+    link from one url_for per page instead of one per row (url_for costs some microseconds)."""
+    url = url_for(endpoint, **{field: _ROW_ID}, **values)
+    return url.replace("%", "%%").replace(str(_ROW_ID), "%d")
+
+
+def rendered_once(template: str, **constants) -> Markup:
+    """A partial made only of constants (labels and choices fixed in the code, never the request's or the
+    database's values): rendered once per worker, then the same markup on every page."""
+    kept = current_app.extensions.setdefault("portal.rendered_once", {})
+    html = kept.get(template)
+    if html is None:
+        html = kept[template] = Markup(render_template(template, **constants))
+    return html
 
 
 def nav_html() -> Markup:

@@ -6,11 +6,12 @@ over: overdue) plus the tasks finished that day. Each function here is one query
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, Text, and_, bindparam, case, cast, func, or_, select
 from sqlalchemy.orm import aliased, contains_eager, joinedload
 
 from portal.auth.models import Department, Role, Staff, User, user_roles
@@ -19,7 +20,7 @@ from portal.core.timeutil import local_day_bounds
 from portal.extensions import db
 
 from ..models import CLOSED_STATES, TIME_SLOTS, CareTask, Patient, TaskLabels
-from ..scoping import scope_to_manager
+from ..scoping import sees_all
 
 # A case manager has some tens of tasks a day; past this the list asks for a filter instead of paging.
 MAX_TASKS = 500
@@ -87,20 +88,21 @@ class ManagerDay:
         return self.open + self.done
 
 
-def done_on(day: date):
-    """Closed (done, declined, unreached) that day, or due that day and closed (early) before it.
+def done_on(day: date, bounds: tuple | None = None):
+    """Closed (done, declined, unreached) that day, or due that day and closed (early) before it; `bounds`: the
+    day's start and end (as bound parameters in the task list's kept statement), else worked out from `day`.
 
     Written as an OR of two conjunctions, each matching an index (status + due date; completion time), so
     the planner combines two index scans instead of reading every closed task of five years.
     """
-    start, end = local_day_bounds(day)
+    start, end = bounds or local_day_bounds(day)
     closed = CareTask.status.in_(CLOSED_STATES)
     return or_(and_(closed, CareTask.due_date == day),
                and_(closed, CareTask.completed_at >= start, CareTask.completed_at < end))
 
 
-def on_list(day: date):
-    return or_(and_(CareTask.status == "open", CareTask.due_date <= day), *done_on(day).clauses)
+def on_list(day: date, bounds: tuple | None = None):
+    return or_(and_(CareTask.status == "open", CareTask.due_date <= day), *done_on(day, bounds).clauses)
 
 
 def overdue_on(day: date):
@@ -141,20 +143,36 @@ class NameRef:
         return self.name
 
 
-# The columns a task card reads; the list is rendered from plain rows (no ORM objects for read-only cards).
+# The columns a task card reads; the list is rendered from plain rows (no ORM objects for read-only cards). The
+# JSON columns are read as text: most are empty, and the driver's decoder costs more than the rest of the row.
 CARD_COLUMNS = ("id", "due_date", "status", "attempts", "flagged_at", "case_manager_id", "patient_id", "ward_id",
-                "bed", "time_slot", "task_type", "title", "special_needs", "special_note", "outcome_fields",
-                "outcome", "outcome_values", "note", "completed_at", "last_attempt_at")
+                "bed", "time_slot", "task_type", "title", "special_note", "outcome", "note", "completed_at",
+                "last_attempt_at")
+CARD_JSON_COLUMNS = ("special_needs", "outcome_values")
+
+
+def _json(text: str | None):
+    """A JSON column read as text: an empty list or object (most rows) without the decoder."""
+    if text is None:
+        return None
+    if text == "[]":
+        return []
+    if text == "{}":
+        return {}
+    return json.loads(text)
 
 
 class TaskRow(TaskLabels):
-    """One task of a day's list, read-only, with the same names as CareTask for the card template."""
+    """One task of a day's list, read-only, with the same names as CareTask for the card template (the card
+    reads no outcome_fields: the detail form is fetched with the task itself)."""
 
-    __slots__ = (*CARD_COLUMNS, "patient", "ward", "completed_by", "case_manager")
+    __slots__ = (*CARD_COLUMNS, *CARD_JSON_COLUMNS, "patient", "ward", "completed_by", "case_manager")
 
     def __init__(self, row):
         for name in CARD_COLUMNS:
             setattr(self, name, row[name])
+        self.special_needs = _json(row["special_needs"])
+        self.outcome_values = _json(row["outcome_values"])
         self.patient = PatientRef(row["patient_name"])
         self.ward = NameRef(row["ward_name"]) if row["ward_id"] is not None else None
         self.completed_by = NameRef(row["completed_by_name"]) if row["completed_by_name"] is not None else None
@@ -170,7 +188,9 @@ def _card_select() -> Select:
     """The columns and joins of the list's rows; built once (aliases are costly to build per request)."""
     done_by, done_staff = aliased(User), aliased(Staff)
     manager, manager_staff = aliased(User), aliased(Staff)
-    return (select(*(getattr(CareTask, name) for name in CARD_COLUMNS), Patient.name.label("patient_name"),
+    return (select(*(getattr(CareTask, name) for name in CARD_COLUMNS),
+                   *(cast(getattr(CareTask, name), Text).label(name) for name in CARD_JSON_COLUMNS),
+                   Patient.name.label("patient_name"),
                    Department.name.label("ward_name"),
                    _display_name(done_by, done_staff).label("completed_by_name"),
                    _display_name(manager, manager_staff).label("case_manager_name"))
@@ -185,45 +205,92 @@ def _card_select() -> Select:
 _CARD_SELECT = _card_select()
 
 
+# The list's and the counts' statements kept by their shape (which filters, whether scoped): every value in them
+# is a named parameter given again at each execution, so a request builds no statement and SQLAlchemy computes no
+# cache key.
+_KEPT: dict[tuple, Select] = {}
+
+
+def _kept(shape: tuple | None, build) -> Select:
+    """The statement of this shape, built once; None: built each time (a search's terms depend on its text)."""
+    stmt = _KEPT.get(shape) if shape is not None else None
+    if stmt is None:
+        stmt = build()
+        if shape is not None:
+            _KEPT[shape] = stmt
+    return stmt
+
+
 def day_tasks(filters: TaskFilters, user) -> list[TaskRow]:
     """One manager's list for a day, filtered, as plain rows: patient, ward and both people's names joined in."""
-    stmt = _CARD_SELECT.where(*_list_conditions(filters)).order_by(*_list_order(filters.day)).limit(MAX_TASKS)
-    stmt = scope_to_manager(stmt, CareTask.case_manager_id, user)
-    return [TaskRow(row) for row in db.session.execute(stmt).mappings()]
+    values = _list_values(filters, user)
+
+    def build() -> Select:
+        param = _list_params(values)
+        return _CARD_SELECT.where(*_list_conditions(filters, param)).order_by(*_list_order(param)).limit(MAX_TASKS)
+
+    shape = None if filters.q else ("list", filters.manager_id is None, filters.status, not filters.ward_id,
+                                    not filters.task_type, "viewer_id" in values)
+    return [TaskRow(row) for row in db.session.execute(_kept(shape, build), values).mappings()]
 
 
 def day_tasks_query(filters: TaskFilters, user) -> Select:
     """The select behind a day's list as ORM tasks, for the export (same rows and order as day_tasks)."""
-    stmt = (select(CareTask).join(CareTask.patient).outerjoin(CareTask.ward)
+    params = _list_params(_list_values(filters, user))
+    return (select(CareTask).join(CareTask.patient).outerjoin(CareTask.ward)
             .options(contains_eager(CareTask.patient), contains_eager(CareTask.ward),
                      joinedload(CareTask.completed_by), joinedload(CareTask.case_manager))
-            .where(*_list_conditions(filters)).order_by(*_list_order(filters.day)))
-    return scope_to_manager(stmt, CareTask.case_manager_id, user)
+            .where(*_list_conditions(filters, params)).order_by(*_list_order(params)))
 
 
-def _list_conditions(filters: TaskFilters) -> list:
-    day = filters.day
-    conditions = []
-    if filters.manager_id is not None:
-        conditions.append(CareTask.case_manager_id == filters.manager_id)
+def _list_values(filters: TaskFilters, user) -> dict:
+    """The named parameters of the list's statement: all its values but the search's."""
+    start, end = local_day_bounds(filters.day)
+    values = {"day": filters.day, "day_start": start, "day_end": end, "manager_id": filters.manager_id,
+              "ward_id": filters.ward_id, "task_type": filters.task_type}
+    if not sees_all(user):  # the user's own tasks only (scoping.scope_to_manager, as a parameter)
+        values["viewer_id"] = user.id
+    return values
+
+
+# The column each named parameter is compared with (its type converts the value, as a literal's would).
+_PARAM_COLUMNS = {"day": CareTask.due_date, "day_start": CareTask.completed_at, "day_end": CareTask.completed_at,
+                  "manager_id": CareTask.case_manager_id, "viewer_id": CareTask.case_manager_id,
+                  "ward_id": CareTask.ward_id, "task_type": CareTask.task_type}
+
+
+def _list_params(values: dict) -> dict:
+    """`values` as named parameters, bound with their values (so that the statement also runs as built)."""
+    return {name: bindparam(name, value, type_=_PARAM_COLUMNS[name].type) for name, value in values.items()}
+
+
+def _whose(param: dict) -> list:
+    """The manager chosen (if any) and the user's own tasks unless they see everything (scope_to_manager)."""
+    return [CareTask.case_manager_id == param[name] for name in ("manager_id", "viewer_id")
+            if name in param and param[name].value is not None]
+
+
+def _list_conditions(filters: TaskFilters, param: dict) -> list:
+    day, bounds = param["day"], (param["day_start"], param["day_end"])
+    conditions = _whose(param)
     if filters.status == "open":
         conditions += [CareTask.status == "open", CareTask.due_date <= day]
     elif filters.status == "done":
-        conditions.append(done_on(day))
+        conditions.append(done_on(day, bounds))
     else:
-        conditions.append(on_list(day))
+        conditions.append(on_list(day, bounds))
     if filters.ward_id:
-        conditions.append(CareTask.ward_id == filters.ward_id)
+        conditions.append(CareTask.ward_id == param["ward_id"])
     if filters.task_type:
-        conditions.append(CareTask.task_type == filters.task_type)
+        conditions.append(CareTask.task_type == param["task_type"])
     if filters.q:
         conditions.append(_search(filters.q))
     return conditions
 
 
-def _list_order(day: date) -> tuple:
+def _list_order(param: dict) -> tuple:
     # Overdue and open first, so that the cap never hides what is still to do.
-    return (case((overdue_on(day), 0), else_=1), case((CareTask.status == "open", 0), else_=1),
+    return (case((overdue_on(param["day"]), 0), else_=1), case((CareTask.status == "open", 0), else_=1),
             CareTask.due_date, CareTask.id)
 
 
@@ -245,17 +312,20 @@ def counts_of(tasks: list[TaskRow], day: date) -> DayCounts:
 
 def day_counts(day: date, manager_id: int | None, user) -> DayCounts:
     """Open, closed and overdue on a manager's (None: the team's) whole list for the day, and its wards."""
-    stmt = (select(CareTask.ward_id, Department.name, CareTask.status, func.count(),
-                   func.sum(case((CareTask.due_date < day, 1), else_=0)))
-            .outerjoin(Department, Department.id == CareTask.ward_id)
-            .where(on_list(day))
-            .group_by(CareTask.ward_id, Department.name, CareTask.status))
-    if manager_id is not None:
-        stmt = stmt.where(CareTask.case_manager_id == manager_id)
-    stmt = scope_to_manager(stmt, CareTask.case_manager_id, user)
+    values = _list_values(TaskFilters(day=day, manager_id=manager_id), user)
+
+    def build() -> Select:
+        param = _list_params(values)
+        return (select(CareTask.ward_id, Department.name, CareTask.status, func.count(),
+                       func.sum(case((CareTask.due_date < param["day"], 1), else_=0)))
+                .outerjoin(Department, Department.id == CareTask.ward_id)
+                .where(on_list(param["day"], (param["day_start"], param["day_end"])), *_whose(param))
+                .group_by(CareTask.ward_id, Department.name, CareTask.status))
+
+    stmt = _kept(("counts", manager_id is None, "viewer_id" in values), build)
     counts = DayCounts()
     wards: dict[int, str] = {}
-    for ward_id, ward_name, status, number, late in db.session.execute(stmt):
+    for ward_id, ward_name, status, number, late in db.session.execute(stmt, values):
         if status == "open":
             counts.open += number
             counts.overdue += int(late or 0)

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, case, func, insert, literal, null, or_, select, text, update
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.auth.models import User
 from portal.core import audit
@@ -300,14 +301,18 @@ def _check_actor(task: CareTask, user: User, may_assign: bool) -> None:
 
 
 def _claim(task: CareTask, values: dict) -> None:
-    """Change an open task only if it is still open: of two tablets completing it at once, one wins."""
-    changed = db.session.execute(update(CareTask).where(CareTask.id == task.id, CareTask.status == "open")
-                                 .values(**values).execution_options(synchronize_session=False)).rowcount
-    if changed != 1:
+    """Change an open task only if it is still open: of two tablets completing it at once, one wins. The changed
+    columns come back with the UPDATE (values worked out in SQL included), so the task is not read again."""
+    table = CareTask.__table__
+    row = db.session.execute(update(table).where(table.c.id == task.id, table.c.status == "open").values(**values)
+                             .returning(*(table.c[name] for name in values))).first()
+    if row is None:
         db.session.refresh(task)
         who = task.completed_by.display_name if task.completed_by else "他人"
         raise Conflict(f"该任务已由{who}处理（{task.status_label}），无需重复提交。")
-    db.session.refresh(task)
+    for name, value in row._mapping.items():
+        set_committed_value(task, name, value)
+    db.session.expire(task, ["completed_by"])  # its key may have changed
 
 
 def _outcome_values(task: CareTask, values: dict | None) -> dict:

@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 
 from portal.auth.models import User
 from portal.core.listing import arg_choice, arg_date, arg_int, arg_str, bad_request
@@ -13,6 +14,7 @@ from portal.core.permissions import has_permission, require
 from portal.core.rendering import render, wants_partial
 from portal.core.scoping import MAX_ID, get_or_404
 from portal.core.service import ServiceError
+from portal.core.templating import rendered_once, url_pattern
 from portal.core.timeutil import local_today
 from portal.extensions import db
 from portal.io.export import Column, export_query
@@ -56,12 +58,26 @@ def _list_filters() -> tuple[task_queries.TaskFilters, dict]:
     return filters, args
 
 
-def _card_context(day: date, mode: str = "list") -> dict:
+def _card_context(day: date, mode: str = "list", team: bool = False) -> dict:
+    """What every card on a page shares: worked out once per page (links as patterns of the task id, the form's
+    CSRF token and day), not once per card."""
     may_assign = _may_assign()
-    return {"day": day, "today": local_today(), "tomorrow": local_today() + timedelta(days=1), "mode": mode,
+    today = local_today()
+    day_iso = day.isoformat()
+    urls = {"patient_url": url_pattern("casemgmt.view_patient", "patient_id"),
+            "complete_url": url_pattern("casemgmt.complete_task", "task_id"),
+            "detail_url": url_pattern("casemgmt.task_detail", "task_id", day=day_iso, team=1 if team else None)}
+    if may_assign:
+        urls |= {"reassign_url": url_pattern("casemgmt.reassign_task", "task_id"),
+                 "dismiss_url": url_pattern("casemgmt.dismiss_task_flag", "task_id")}
+    return {"day": day, "day_iso": day_iso, "today": today, "tomorrow": today + timedelta(days=1), "mode": mode,
             "may_assign": may_assign, "managers": task_queries.case_managers() if may_assign else [],
-            "outcomes": OUTCOMES, "quick_outcomes": QUICK_OUTCOMES, "max_attempts": tasks.max_attempts(),
-            "team_view": False, "entered": {}, "error_field": None, "message": None}
+            "outcomes": OUTCOMES, "max_attempts": tasks.max_attempts(),
+            "quick_buttons": rendered_once("casemgmt/tasks/_task_quick.html", quick_outcomes=QUICK_OUTCOMES,
+                                           outcomes=OUTCOMES),
+            "team_view": team, "entered": {}, "error_field": None, "message": None, "csrf": generate_csrf(),
+            "viewer_id": current_user.id,
+            **urls}
 
 
 def _list_context(filters: task_queries.TaskFilters, args: dict) -> dict:
@@ -76,7 +92,7 @@ def _list_context(filters: task_queries.TaskFilters, args: dict) -> dict:
         counts = task_queries.day_counts(filters.day, filters.manager_id, current_user)
     else:
         counts = task_queries.counts_of(items, filters.day)
-    context = _card_context(filters.day) | {"team_view": filters.manager_id is None}
+    context = _card_context(filters.day, team=filters.manager_id is None)
     if sees_all(current_user) and not context["managers"]:
         context["managers"] = task_queries.case_managers()
     return context | {
@@ -143,8 +159,8 @@ def _card(task: CareTask, day: date, *, status: int = 200, message: str | None =
           error_field: str | None = None, entered: dict | None = None, mode: str = "list", counts: bool = False):
     """The task's card (the htmx swap), or a page holding it when the browser posted without htmx."""
     team = request.form.get("team") == "1" and sees_all(current_user)
-    context = _card_context(day, mode) | {"task": task, "message": message, "level": level, "team_view": team,
-                                          "error_field": error_field, "entered": entered or {}}
+    context = _card_context(day, mode, team) | {"task": task, "message": message, "level": level,
+                                                "error_field": error_field, "entered": entered or {}}
     if counts and (team or task.case_manager_id is not None):
         manager_id = None if team else task.case_manager_id
         context["counts"] = task_queries.day_counts(day, manager_id, current_user)
@@ -222,7 +238,7 @@ def task_detail(task_id: int):
         return render("casemgmt/tasks/_task_detail.html", task=task, day=day, team_view=team, outcomes=OUTCOMES,
                       tomorrow=local_today() + timedelta(days=1), entered={}, error_field=None)
     return render("casemgmt/tasks/task_card.html",
-                  **(_card_context(day) | {"task": task, "detail_open": True, "team_view": team}))
+                  **(_card_context(day, team=team) | {"task": task, "detail_open": True}))
 
 
 @bp.route("/tasks/<int:task_id>/reassign", methods=["POST"])

@@ -262,6 +262,12 @@ end
 
 # --------------------------------------------------------------------------------------------- the app, in-process
 
+def warm(port: int, requests: list[openloop.Request], seconds: float = 1) -> None:
+    """Unmeasured requests first, so that a figure is the steady state: each worker has prepared its statements
+    and built what it keeps per generation (a first request after a restart is the reports' "one request")."""
+    wrk(port, requests, seconds, 4)
+
+
 def app_for(env: dict):
     """The portal on portal_bench inside this process (for the direct SQL, the token, the build)."""
     os.environ.update({k: v for k, v in env.items() if k.startswith(("PORTAL_", "DATABASE_URL", "REDIS_URL",
@@ -540,11 +546,13 @@ def main(argv: list[str] | None = None) -> dict:
         for page in pages:
             if page.in_mix_only:
                 continue  # it changes data: measured within the mix
+            warm(port, page.requests)
             results["pages"][page.name] = wrk(port, page.requests, short, 8)
             print(f"  {page.name:24} {results['pages'][page.name]}", flush=True)
         results["bare_after_pages"] = wrk(port, bare, short, 16)
         requests = mix(pages, n=max(2000, MIX_CEILING * short * 2))
         reset(app, pages)
+        warm(port, [r for page in pages if not page.in_mix_only for r in page.requests], 3)
         print("mix, closed loop ...", flush=True)
         results["mix_saturation"] = wrk(port, requests, short * 2, 16)
         print(f"  {results['mix_saturation']}", flush=True)
@@ -553,6 +561,7 @@ def main(argv: list[str] | None = None) -> dict:
             # A saturated server keeps serving requests whose clients gave up: a fresh server per rate,
             # so no rate inherits the queue the one before left behind.
             server.restart()
+            warm(port, [r for page in pages if not page.in_mix_only for r in page.requests], 3)
             reset(app, pages)
             print(f"mix, open loop at {rate}/s ...", flush=True)
             outcome = openloop.run("127.0.0.1", port, mix(pages, n=max(2000, rate * rates_seconds), seed=rate),
@@ -711,7 +720,7 @@ def markdown(r: dict) -> str:
                  f"{100 * sat['rps'] / bare:.1f}% |")
     lines += ["", "Open loop: latency from each request's scheduled send time, over the requests answered within 30 s; "
                   "the others are errors (timeouts, or dropped when 2,000 were already waiting). Each rate starts on "
-                  "a freshly started server.",
+                  "a freshly started server, after 3 s of unmeasured requests to the pages.",
               "", "| mix, open loop (Poisson) | answered req/s | P50 ms | P95 ms | P99 ms | errors (5xx, socket, "
               "dropped) | 4xx | generator CPU |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for o in r["mix_open"]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, case, func, insert, literal, null, or_, select, text, update
+from sqlalchemy import and_, case, func, insert, literal, null, or_, select, text, tuple_, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -210,11 +210,12 @@ def _sync_pathway_steps(day: date, result: BuildResult, assigner: _Assigner) -> 
                if due <= day <= window_end]
     if not due_now:
         return
-    # What exists already, only for the steps that are due now (not five years of pathway tasks).
-    made = {tuple(row) for row in db.session.execute(
+    # What exists already: the due occurrences probed on their unique key, not every task of those steps.
+    wanted = sorted({(c[0].id, c[1].id, c[2]) for c in due_now})
+    key = tuple_(CareTask.enrolment_id, CareTask.pathway_step_id, CareTask.occurrence)
+    made = {tuple(row) for start in range(0, len(wanted), 1000) for row in db.session.execute(
         select(CareTask.enrolment_id, CareTask.pathway_step_id, CareTask.occurrence)
-        .join(Enrolment, Enrolment.id == CareTask.enrolment_id)
-        .where(CareTask.source == "pathway", CareTask.pathway_step_id.in_({c[1].id for c in due_now}), *active))}
+        .where(key.in_(wanted[start:start + 1000])))}
     new_rows = []
     for enrolment, step, occurrence, due, window_end in due_now:
         if (enrolment.id, step.id, occurrence) in made:

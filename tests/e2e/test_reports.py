@@ -97,9 +97,18 @@ def test_report_fits_small_screens_as_cards(open_context, base_url, report_viewe
         expect(page.locator("table.data.report thead")).to_be_hidden()  # rows are stacked cards
         expect(page.locator("table.data.report tbody td").first).to_have_css("display", "flex")
     shot(page, f"report-{viewport['width']}x{viewport['height']}.png")
-    page.locator('select[name="compare"]').select_option("prev")
+    compare = page.locator('select[name="compare"]')
+    if viewport["width"] < 768:  # the month in view, the other filters behind 筛选
+        expect(page.locator('input[name="month"]')).to_be_visible()
+        expect(compare).to_be_hidden()
+        page.get_by_test_id("filters-toggle").click()
+    compare.select_option("prev")
     expect(page.locator("table.data.report thead")).to_contain_text("上期", use_inner_text=False)
     assert _fits(page)
+    if viewport["width"] < 768:
+        page.reload()
+        expect(page.get_by_test_id("filters-toggle")).to_have_text("筛选（已选 1 项）")
+        expect(compare).to_be_hidden()
 
 
 def test_monthly_service_report_draws_its_charts_on_a_phone(open_context, base_url, report_viewer):

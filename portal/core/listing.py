@@ -9,14 +9,14 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 from flask import current_app, request
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, Subquery, func, select
 from werkzeug.exceptions import BadRequest
 
 from portal.extensions import db
@@ -224,7 +224,7 @@ def _remember_total(key: tuple, total: int) -> None:
 
 
 def paginate(stmt: Select, page: int, per_page: int, scalars: bool = True, total_in_page: bool = False,
-             count_stmt: Select | None = None) -> Page:
+             count_stmt: Select | None = None, rows: Callable[[Subquery], Select] | None = None) -> Page:
     """One count and one page query; a page number past the end shows the last page.
 
     count_stmt: the same rows as `stmt` without what only the page needs (joins for names shown, per-row
@@ -234,9 +234,13 @@ def paginate(stmt: Select, page: int, per_page: int, scalars: bool = True, total
     (a case manager's patients: the visibility query) evaluates it once instead of once for the count and once
     for the page. Only for statements without DISTINCT or joined collections (one row per item). A list known
     to be long still reads its cached total; one found long is cached like count_rows does.
+
+    rows: `stmt` selects only the keys (filtered and ordered); rows(page) is the statement reading the shown
+    columns of the page's keys (a subquery, limited to the page), in the same order. The joins for names shown
+    then run for one page's rows, not for every row the count or the offset passes.
     """
     if total_in_page:
-        return _paginate_counting_in_page(stmt, page, per_page, scalars)
+        return _paginate_counting_in_page(stmt, page, per_page, scalars, rows)
     base = (stmt if count_stmt is None else count_stmt).order_by(None)
     key = _count_key(base)
     total = _cached_total(key)
@@ -245,26 +249,35 @@ def paginate(stmt: Select, page: int, per_page: int, scalars: bool = True, total
         # one round trip instead of two. A page past the end, or a long list, then counts as before.
         page = max(page, 1)
         bounded = select(func.count()).select_from(_bounded(base)).scalar_subquery().label("_list_total")
-        result = db.session.execute(stmt.add_columns(bounded).limit(per_page).offset((page - 1) * per_page))
+        result = db.session.execute(_page_query(stmt, per_page, (page - 1) * per_page, rows, bounded))
         if scalars:  # unique(): entities with joined collections
-            rows = result.unique().all()
-            items = list(dict.fromkeys(row[0] for row in rows))
+            found = result.unique().all()
+            items = list(dict.fromkeys(row[0] for row in found))
         else:  # the same mappings as a page query without the total
             frozen = result.freeze()
-            rows = frozen().all()
+            found = frozen().all()
             items = list(frozen().columns(*range(len(result.keys()) - 1)).mappings())
-        if rows or page == 1:
-            total = rows[0][-1] if rows else 0
+        if found or page == 1:
+            total = found[0][-1] if found else 0
             if total > current_app.config["LIST_EXACT_COUNT_LIMIT"]:
                 total = _count_long(key, base)
             return Page(items, page, per_page, total)
         total = count_rows(base)
     pages = max(1, math.ceil(total / per_page))
     page = min(max(page, 1), pages)
-    page_stmt = stmt.limit(per_page).offset((page - 1) * per_page)
-    result = db.session.execute(page_stmt)
+    result = db.session.execute(_page_query(stmt, per_page, (page - 1) * per_page, rows))
     items = list(result.scalars().unique()) if scalars else list(result.mappings())
     return Page(items, page, per_page, total)
+
+
+def _page_query(stmt: Select, limit: int, offset: int, rows: Callable[[Subquery], Select] | None, total=None) -> Select:
+    """The page of `stmt` (with the total column, if any, last); through rows() when the list pages its keys."""
+    page = (stmt if total is None else stmt.add_columns(total.label("_list_total"))).limit(limit).offset(offset)
+    if rows is None:
+        return page
+    keys = page.subquery("page_keys")
+    outer = rows(keys)
+    return outer if total is None else outer.add_columns(keys.c._list_total)
 
 
 def _items(rows: list, scalars: bool) -> list:
@@ -294,17 +307,18 @@ def _cached_total(key: tuple) -> int | None:
     return None
 
 
-def _paginate_counting_in_page(stmt: Select, page: int, per_page: int, scalars: bool) -> Page:
+def _paginate_counting_in_page(stmt: Select, page: int, per_page: int, scalars: bool,
+                               rows_of: Callable[[Subquery], Select] | None) -> Page:
     key = _count_key(stmt.order_by(None))
     if _cached_total(key) is not None:
-        return paginate(stmt, page, per_page, scalars)
+        return paginate(stmt, page, per_page, scalars, rows=rows_of)
     page = max(page, 1)
-    counted = stmt.add_columns(func.count().over().label("_list_total"))
-    rows = db.session.execute(counted.limit(per_page).offset((page - 1) * per_page)).all()
+    counted = _page_query(stmt, per_page, (page - 1) * per_page, rows_of, func.count().over())
+    rows = db.session.execute(counted).all()
     if not rows:
         if page == 1:
             return Page([], 1, per_page, 0)
-        return paginate(stmt, page, per_page, scalars)  # past the end: count, then show the last page
+        return paginate(stmt, page, per_page, scalars, rows=rows_of)  # past the end: count, show the last page
     total = rows[0][-1]
     if total > current_app.config["LIST_EXACT_COUNT_LIMIT"]:
         _remember_total(key, total)

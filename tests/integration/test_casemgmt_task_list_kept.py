@@ -62,9 +62,9 @@ def test_card_links_are_the_routes_links(app, client, team, day_list):  # noqa: 
         links = [url_for("casemgmt.view_patient", patient_id=patient_id),
                  url_for("casemgmt.complete_task", task_id=zhang),
                  url_for("casemgmt.task_detail", task_id=zhang, day=TODAY.isoformat(), team=1),
-                 url_for("casemgmt.reassign_task", task_id=zhang)]
+                 url_for("casemgmt.reassign_form", task_id=zhang, day=TODAY.isoformat(), mode="list")]
     for link in links:
-        assert f'"{link}"' in card.replace("&amp;", "&"), link
+        assert f'"{link}"' in card.replace("&amp;", "&"), link  # the reassign form's link: fetched on opening
     assert "team=1" in links[2]
     # Mounted under a path with an escaped character, the pattern still gives url_for's link.
     with app.test_request_context("/", base_url="http://portal.example/a%25b/"):

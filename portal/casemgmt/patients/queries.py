@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, Subquery, and_, case, func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
 from portal.auth.models import Department, Role, Staff, User, user_roles
@@ -41,6 +42,12 @@ def patients_query(filters: PatientFilters, user, sort_key: str = "created", des
     return _filtered(stmt, filters, user, sort_key, descending)
 
 
+def _order(sort_key: str, descending: bool) -> list:
+    terms = SORT_TERMS.get(sort_key, (PATIENT_SORTS[sort_key],))
+    last = Patient.id.desc() if descending else Patient.id.asc()
+    return [*(t.desc() if descending else t.asc() for t in terms), last]
+
+
 def _filtered(stmt: Select, filters: PatientFilters, user, sort_key: str, descending: bool) -> Select:
     """Visibility, the filters and the order, on a select from Patient joined to its active enrolment (_active)."""
     stmt = scoping.scope_patients(stmt, Patient.id, user)
@@ -56,9 +63,7 @@ def _filtered(stmt: Select, filters: PatientFilters, user, sort_key: str, descen
         stmt = stmt.where(_active.case_manager_id == filters.case_manager_id)
     if filters.ward_id:
         stmt = stmt.where(_active.ward_id == filters.ward_id)
-    terms = SORT_TERMS.get(sort_key, (PATIENT_SORTS[sort_key],))
-    return stmt.order_by(*(t.desc() if descending else t.asc() for t in terms),
-                         Patient.id.desc() if descending else Patient.id.asc())
+    return stmt.order_by(*_order(sort_key, descending))
 
 
 class ActiveEnrolmentRow:
@@ -113,9 +118,26 @@ def _patient_row_select() -> Select:
 _PATIENT_ROW_SELECT = _patient_row_select()
 
 
-def patient_rows_query(filters: PatientFilters, user, sort_key: str = "created", descending: bool = True) -> Select:
-    """patients_query() as plain rows for the list page (PatientRow); the export keeps the ORM query."""
-    return _filtered(_PATIENT_ROW_SELECT, filters, user, sort_key, descending)
+_PATIENT_KEYS = select(Patient.id)
+_PATIENT_KEYS_ACTIVE = _PATIENT_KEYS.outerjoin(_active, and_(_active.patient_id == Patient.id,
+                                                             _active.status == "active"))
+
+
+def patient_rows_query(filters: PatientFilters, user, sort_key: str = "created",
+                       descending: bool = True) -> tuple[Select, Callable[[Subquery], Select]]:
+    """patients_query() as plain rows for the list page (PatientRow); the export keeps the ORM query.
+
+    Two parts for paginate(keys, ..., rows=rows): the filtered, ordered patient ids (joined to the active
+    enrolment only when a filter or the order needs it), and the page's shown columns for those ids. So the
+    ward, manager and staff are joined for the 20 rows shown, not for every visible patient the total counts."""
+    needs_active = bool(filters.status or filters.case_manager_id or filters.ward_id) or sort_key == "start_date"
+    keys = _filtered(_PATIENT_KEYS_ACTIVE if needs_active else _PATIENT_KEYS, filters, user, sort_key, descending)
+    order = _order(sort_key, descending)
+
+    def rows(page: Subquery) -> Select:
+        return _PATIENT_ROW_SELECT.where(Patient.id == page.c.id).order_by(*order)
+
+    return keys, rows
 
 
 def search_term(q: str, user) -> reveal.SearchTerm:

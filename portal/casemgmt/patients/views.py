@@ -82,10 +82,10 @@ def list_patients():
     """Patients in the user's care (all of them for the supervisor), with search and filters."""
     filters, sort, args = _filters()
     revealed = _searched(filters)
-    stmt = patient_queries.patient_rows_query(filters, current_user, sort.key, sort.descending)
+    keys, rows = patient_queries.patient_rows_query(filters, current_user, sort.key, sort.descending)
     # A case manager's list is filtered by visibility (a costly subquery): evaluated once, for page and total.
-    page = paginate(stmt, arg_int("page", 1), current_app.config["PAGE_SIZE"], scalars=False,
-                    total_in_page=not sees_all(current_user))
+    page = paginate(keys, arg_int("page", 1), current_app.config["PAGE_SIZE"], scalars=False,
+                    total_in_page=not sees_all(current_user), rows=rows)
     page.items = [patient_queries.PatientRow(row) for row in page.items]
     # The filter's choices are only on the full page, not in the rows an htmx filter swaps.
     choices = {} if wants_partial() else {"managers": patient_queries.manager_choices(),

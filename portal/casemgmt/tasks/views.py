@@ -69,6 +69,7 @@ def _card_context(day: date, mode: str = "list", team: bool = False) -> dict:
             "detail_url": url_pattern("casemgmt.task_detail", "task_id", day=day_iso, team=1 if team else None)}
     if may_assign:
         urls |= {"reassign_url": url_pattern("casemgmt.reassign_task", "task_id"),
+                 "reassign_form_url": url_pattern("casemgmt.reassign_form", "task_id", day=day_iso, mode=mode),
                  "dismiss_url": url_pattern("casemgmt.dismiss_task_flag", "task_id")}
     return {"day": day, "day_iso": day_iso, "today": today, "tomorrow": today + timedelta(days=1), "mode": mode,
             "may_assign": may_assign, "managers": task_queries.case_managers() if may_assign else [],
@@ -239,6 +240,22 @@ def task_detail(task_id: int):
                       tomorrow=local_today() + timedelta(days=1), entered={}, error_field=None)
     return render("casemgmt/tasks/task_card.html",
                   **(_card_context(day, team=team) | {"task": task, "detail_open": True}))
+
+
+@bp.route("/tasks/<int:task_id>/reassign")
+@require(ASSIGN)
+def reassign_form(task_id: int):
+    """A card's reassign form (the list of case managers), fetched when the card opens it; without htmx, the
+    task's page with the form open."""
+    task = get_or_404(CareTask, task_id)
+    day = arg_date("day") or local_today()
+    mode = arg_choice("mode", MODES, "list")
+    if wants_partial():  # the form alone, or a note that the task left the lists meanwhile
+        return render("casemgmt/tasks/_task_reassign.html", task=task, tid=f"task-{task.id}", day=day,
+                      day_iso=day.isoformat(), mode=mode, csrf=generate_csrf(), managers=task_queries.case_managers(),
+                      reassign_url=url_pattern("casemgmt.reassign_task", "task_id"),
+                      flagged=task.status == "unreached" and task.flagged_at is not None)
+    return render("casemgmt/tasks/task_card.html", **(_card_context(day, mode) | {"task": task, "reassign_open": True}))
 
 
 @bp.route("/tasks/<int:task_id>/reassign", methods=["POST"])

@@ -276,3 +276,27 @@ def test_the_detail_form_loads_when_opened_and_answers_in_chinese(open_context, 
     expect(declined).to_contain_text("家属代为回复")
     assert page.evaluate("window.__sameDocument === true")
     assert no_horizontal_scroll(page)
+
+
+def test_the_team_list_fetches_a_cards_reassign_form_when_opened(open_context, base_url, case_managers_day,
+                                                                 make_account):
+    """A supervisor's team list carries no reassign lists (hundreds of cards × every case manager): opening 改派
+    fetches the card's form in place, and it reassigns."""
+    day = case_managers_day
+    boss = make_account("boss", roles=("cm_supervisor",))
+    other = make_account("cm", roles=("case_manager",), name=unique("接手")[:12])
+    page = open_context(viewport=TABLET, has_touch=True).new_page()
+    page.goto("/casemgmt/tasks")
+    submit_login(page, boss.login, boss.password)
+    wheelchair = card(page, day.wheelchair_task)
+    expect(wheelchair).to_be_visible()
+    expect(page.locator(".task-card select[name=case_manager_id]")).to_have_count(0)
+    page.evaluate("window.__sameDocument = true")
+    wheelchair.locator("details.task-reassign summary").click()
+    chooser = wheelchair.locator("select[name=case_manager_id]")
+    expect(chooser).to_be_visible()
+    chooser.select_option(label=other.name)
+    wheelchair.locator("details.task-reassign form").get_by_role("button", name="改派").click()
+    expect(card(page, day.wheelchair_task)).to_contain_text(other.name)
+    assert page.evaluate("window.__sameDocument === true")
+    assert no_horizontal_scroll(page)

@@ -4,10 +4,13 @@ time, at that midnight or later it is late, on every day of a month (the rule is
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from portal.casemgmt.kpis import queries as kpis
 from portal.casemgmt.models import CareTask
-from portal.core.timeutil import LOCAL_TZ
+from portal.core import timeutil
 from portal.extensions import db
 from tests import cm_factories as cm
 
@@ -16,7 +19,7 @@ TODAY = date(2026, 11, 15)
 
 
 def _midnight_after(day: date) -> datetime:
-    return datetime.combine(day + timedelta(days=1), datetime.min.time(), LOCAL_TZ).astimezone(UTC)
+    return datetime.combine(day + timedelta(days=1), datetime.min.time(), timeutil.LOCAL_TZ).astimezone(UTC)
 
 
 def _task(patient, window_end: date, completed_at: datetime) -> CareTask:
@@ -27,7 +30,20 @@ def _task(patient, window_end: date, completed_at: datetime) -> CareTask:
     return task
 
 
-def test_in_time_means_before_the_local_midnight_after_the_window(session):
+@pytest.fixture
+def zone(request, monkeypatch):
+    """The local zone for one test; the statements kept for the day are dropped before and after it."""
+    caches = (kpis._counting_sql, kpis._execution_counts)
+    for cached in caches:
+        cached.cache_clear()
+    monkeypatch.setattr(timeutil, "LOCAL_TZ", ZoneInfo(request.param))
+    yield request.param
+    for cached in caches:
+        cached.cache_clear()
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/Berlin"], indirect=True)
+def test_in_time_means_before_the_local_midnight_after_the_window(session, zone):
     patient = cm.make_patient()
     expected = {"ontime": 0, "late": 0}
     for n in range(31):
@@ -35,7 +51,7 @@ def test_in_time_means_before_the_local_midnight_after_the_window(session):
         close = _midnight_after(day)
         _task(patient, day, close - timedelta(microseconds=1))  # the window's last instant: in time
         _task(patient, day, close)  # the next local day's first instant: late
-        _task(patient, day, close - timedelta(hours=8, minutes=30))  # 15:30 local that day, 07:30 UTC: in time
+        _task(patient, day, close - timedelta(hours=8, minutes=30))  # 15:30 local that day: in time
         expected["ontime"] += 2
         expected["late"] += 1
     db.session.commit()

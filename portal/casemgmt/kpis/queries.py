@@ -460,7 +460,8 @@ def _month_counts(month: date, today: date) -> list[Select | None]:
 
 
 @lru_cache(maxsize=64)
-def _counting_sql(months: tuple[date, ...], today: date, dialect: str) -> tuple[str | None, tuple[int | None, ...]]:
+def _counting_sql(months: tuple[date, ...], today: date, dialect: str,
+                  zone: str) -> tuple[str | None, tuple[int | None, ...]]:
     """The months' counting selects as one statement (each a subquery of a cross join): one round trip instead
     of one per figure. Its values are written into the SQL: the text is the same all day, so it is built and
     compiled once per process, and the server plans it once for the day's dates (with the dates as parameters its
@@ -479,7 +480,8 @@ def _counting_sql(months: tuple[date, ...], today: date, dialect: str) -> tuple[
 
 def _month_rows(months: tuple[date, ...], today: date) -> list[tuple | None]:
     """The counting rows of each month's KPIs (_month_counts' order, month after month)."""
-    sql, widths = _counting_sql(months, today, db.engine.dialect.name)
+    # The zone is part of the key: the local days' UTC bounds are written into the text.
+    sql, widths = _counting_sql(months, today, db.engine.dialect.name, current_app.config["TIMEZONE"])
     # Dates, numbers and fixed codes only (no user input) are written into this text.
     row = tuple(db.session.connection().exec_driver_sql(sql).one()) if sql is not None else ()
     out, at = [], 0

@@ -12,8 +12,8 @@ from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
 
 from portal.auth.models import Department, Staff
 from portal.catalogue.models.technologies import Technology, TechnologyDepartment
+from portal.core import workercache
 from portal.core.scoping import scope_query
-from portal.core.workercache import worker_cache
 from portal.extensions import db
 
 from .. import VIEW_PRIVILEGES
@@ -48,12 +48,7 @@ def kept(name: str, key, build, generation=None):
 
     # before the rows: a write committed later always moves it on
     generation = page_generation() if generation is None else (page_generation(), generation())
-    cache = worker_cache(f"capability_{name}", 1024)
-    found = cache.get(generation, key)
-    if found is None:
-        found = build()
-        cache.put(generation, key, found)
-    return found
+    return workercache.kept(f"capability_{name}", generation, key, build, 1024)
 
 
 def department_staff_ids(department_id: int) -> list[int]:

@@ -285,3 +285,18 @@ def test_a_person_page_shows_what_the_other_worker_wrote_at_the_next_request(pai
     assert status == 200 and "普外科" in body
     committed(one, lambda: setattr(db.session.get(Staff, person), "department_id", _department("心内科").id))
     assert _person(head, person)[0] == 404
+
+
+def test_the_department_choices_follow_a_rename_through_the_other_worker(pair):
+    one, two = pair
+    first, second = _client(one, "cc_ma"), _client(two, "cc_ma")
+    with one.app_context():
+        cardiology = _department("心内科").id
+    for client in (first, second, first, second):
+        assert "心内科</option>" in _department_page(client, cardiology)
+    committed(one, lambda: setattr(_department("心内科"), "name", "心内缓存科"))
+    for client in (second, first):
+        body = _department_page(client, cardiology)
+        assert "心内缓存科</option>" in body and "心内科</option>" not in body
+    committed(two, lambda: setattr(_department("心内缓存科"), "name", "心内科"))
+    assert "心内科</option>" in _department_page(first, cardiology)

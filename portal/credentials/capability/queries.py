@@ -359,8 +359,21 @@ def expiring_qualifications(principal, department_id: int, day: date, limit: int
                 (department_id, day, limit, principal.departments_for(VIEW_PRIVILEGES)), build)
 
 
-def departments(principal, perm=VIEW_PRIVILEGES) -> list[Department]:
-    """The active clinical departments the user may open (by tree order)."""
-    stmt = select(Department).where(Department.is_active.is_(True), Department.kind.in_(("department", "ward")))
-    stmt = scope_query(stmt, Department.id, principal, perm)
-    return list(db.session.scalars(stmt.order_by(Department.path, Department.sort_order, Department.name)))
+@dataclass(frozen=True)
+class DepartmentChoice:
+    id: int
+    name: str
+    depth: int  # levels below the hospital (the choice is indented by it)
+
+
+def departments(principal, perm=VIEW_PRIVILEGES) -> list[DepartmentChoice]:
+    """The active clinical departments the user may open (by tree order), as plain values kept per scope while
+    the privilege generation (which departments move) is unchanged."""
+    def build():
+        stmt = select(Department.id, Department.name, Department.path).where(Department.is_active.is_(True),
+                                                            Department.kind.in_(("department", "ward")))
+        stmt = scope_query(stmt, Department.id, principal, perm)
+        return [DepartmentChoice(id_, name, path.strip("/").count("/")) for id_, name, path in db.session.execute(
+            stmt.order_by(Department.path, Department.sort_order, Department.name))]
+
+    return kept("departments", (perm.code, principal.departments_for(perm)), build)

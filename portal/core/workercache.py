@@ -67,6 +67,33 @@ def read_once(name: str, read):
     return found
 
 
+def kept(name: str, generation: int | None, key: Hashable, build, size: int = DEFAULT_SIZE):
+    """`build()` from this worker's copy named `name` while `generation` (read by the caller before any row) is
+    unchanged; `key` holds everything else the value depends on. A kept value is shared between requests and never
+    changed after it is built."""
+    cache = worker_cache(name, size)
+    found = cache.get(generation, key)
+    if found is None:
+        found = build()
+        cache.put(generation, key, found)
+    return found
+
+
+class Derived:
+    """A kept value and what pages build from it alone (its markup), built once and shared like the value."""
+
+    def __init__(self, value) -> None:
+        self.value = value
+        self.derived: dict = {}
+
+    def derive(self, name: Hashable, build):
+        """`build()` once per kept value and `name`; `build` depends on them only, never on the request."""
+        found = self.derived.get(name)
+        if found is None:
+            found = self.derived[name] = build()
+        return found
+
+
 def worker_cache(name: str, size: int = DEFAULT_SIZE) -> GenerationCache:
     found = current_app.extensions.get(name)
     if found is None:

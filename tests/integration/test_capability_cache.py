@@ -223,3 +223,80 @@ def test_outcomes_are_kept_until_an_operation_or_event_is_written_through_any_wo
         operate(surgeon_id, 2, 9, complication=True)
     assert seen(two)[:2] == (2, 1)
     assert seen(one)[:2] == (2, 1)
+
+
+def _person(client, staff_id: int) -> tuple[int, str]:
+    answer = client.get(f"/credentials/capability/people/{staff_id}")
+    return answer.status_code, answer.get_data(as_text=True)
+
+
+def test_a_person_page_shows_what_the_other_worker_wrote_at_the_next_request(pair):
+    """Qualifications, privileges and the staff record are kept on the privilege generation; alerts are read live."""
+    from portal.core.timeutil import local_today
+    from portal.credentials.models.privileges import PrivilegeAlert
+    from portal.credentials.models.qualifications import Qualification, QualificationType
+
+    one, two = pair
+    found = {}
+    committed(one, lambda: found.setdefault("id", _grant("心内科")))
+    person = found["id"]
+    first, second = _client(one, "cc_ma"), _client(two, "cc_ma")
+    for client in (first, second, first, second):
+        assert "分级授权（1）" in _person(client, person)[1]
+
+    def add_privilege():
+        today = local_today()
+        db.session.add(Privilege(staff_id=person, kind="grade", grade=3, categories="surgery", can_order=True,
+                                 can_perform=True, valid_from=today, valid_to=today + timedelta(days=60),
+                                 status="active", action="apply", source="manual"))
+
+    committed(two, add_privilege)
+    for client in (first, second):
+        body = _person(client, person)[1]
+        assert "分级授权（2）" in body and "90 天内到期（1）" in body
+
+    def add_qualification():
+        kind = QualificationType(code="CC-Q", name="缓存资质", requires_attachment=False)
+        db.session.add(kind)
+        db.session.flush()
+        db.session.add(Qualification(staff_id=person, type_id=kind.id, number="CCQ-001", status="active",
+                                     source="manual", valid_from=local_today(), valid_to=None))
+
+    committed(one, add_qualification)
+    for client in (second, first):
+        body = _person(client, person)[1]
+        assert "资质（1）" in body and "CCQ-001" in body
+
+    def alert():
+        tech = db.session.scalar(select(Technology).where(Technology.code == "CC-T1"))
+        db.session.add(PrivilegeAlert(staff_id=person, technology_id=tech.id, day=local_today(), right="perform",
+                                      code="CC-T1", reason="缓存拦截原因"))
+
+    committed(one, alert)  # moves no generation: read at every request
+    assert all("缓存拦截原因" in _person(c, person)[1] for c in (second, first))
+
+    # the staff record: renamed, then moved to another department (a head's scope follows at once)
+    head = _client(two, "cc_surgery")
+    assert _person(head, person)[0] == 404
+    committed(one, lambda: setattr(db.session.get(Staff, person), "name", "改名缓存医生"))
+    assert "改名缓存医生的能力" in _person(second, person)[1]
+    committed(one, lambda: setattr(db.session.get(Staff, person), "department_id", _department("普外科").id))
+    status, body = _person(head, person)
+    assert status == 200 and "普外科" in body
+    committed(one, lambda: setattr(db.session.get(Staff, person), "department_id", _department("心内科").id))
+    assert _person(head, person)[0] == 404
+
+
+def test_the_department_choices_follow_a_rename_through_the_other_worker(pair):
+    one, two = pair
+    first, second = _client(one, "cc_ma"), _client(two, "cc_ma")
+    with one.app_context():
+        cardiology = _department("心内科").id
+    for client in (first, second, first, second):
+        assert "心内科</option>" in _department_page(client, cardiology)
+    committed(one, lambda: setattr(_department("心内科"), "name", "心内缓存科"))
+    for client in (second, first):
+        body = _department_page(client, cardiology)
+        assert "心内缓存科</option>" in body and "心内科</option>" not in body
+    committed(two, lambda: setattr(_department("心内缓存科"), "name", "心内科"))
+    assert "心内科</option>" in _department_page(first, cardiology)

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from types import SimpleNamespace
 
 from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
 
 from portal.auth.models import Department, Staff
 from portal.catalogue.models.technologies import Technology, TechnologyDepartment
+from portal.core import workercache
 from portal.core.scoping import scope_query
-from portal.core.workercache import worker_cache
 from portal.extensions import db
 
 from .. import VIEW_PRIVILEGES
@@ -48,12 +49,7 @@ def kept(name: str, key, build, generation=None):
 
     # before the rows: a write committed later always moves it on
     generation = page_generation() if generation is None else (page_generation(), generation())
-    cache = worker_cache(f"capability_{name}", 1024)
-    found = cache.get(generation, key)
-    if found is None:
-        found = build()
-        cache.put(generation, key, found)
-    return found
+    return workercache.kept(f"capability_{name}", generation, key, build, 1024)
 
 
 def department_staff_ids(department_id: int) -> list[int]:
@@ -65,46 +61,82 @@ def department_staff_ids(department_id: int) -> list[int]:
 
 # --- a person --------------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class StaffFacts:
+    """What a person page shows of the staff record (with its department's name), as plain values: kept while
+    the privilege generation is unchanged (staff and departments move it)."""
+
+    id: int
+    employee_no: str
+    name: str
+    title: str | None
+    is_active: bool
+    department_id: int
+    department: SimpleNamespace
+
+
+def staff_facts(staff_id: int) -> StaffFacts | None:
+    def build():
+        row = db.session.execute(select(Staff.id, Staff.employee_no, Staff.name, Staff.title, Staff.is_active,
+                                        Staff.department_id, Department.name)
+                                 .join(Department, Department.id == Staff.department_id)
+                                 .where(Staff.id == staff_id)).first()
+        return None if row is None else StaffFacts(*row[:6], SimpleNamespace(name=row[6]))
+
+    return kept("staff_facts", staff_id, build)
+
+
 @dataclass
 class Person:
-    staff: Staff
+    """A person's current qualifications and privileges and those of them ending soon."""
+
     today: date
     qualifications: list[Qualification]
     grade_privileges: list[Privilege]
     technology_privileges: list[Privilege]
     expiring_qualifications: list[Qualification]
     expiring_privileges: list[Privilege]
-    alerts: list[PrivilegeAlert]
-    overrides: list[PrivilegeOverride]
     horizon: date = field(init=False)
 
     def __post_init__(self):
         self.horizon = self.today + timedelta(days=EXPIRING_DAYS)
 
 
-def person(staff: Staff, today: date) -> Person:
-    """Everything the person page shows, in a handful of indexed queries (by staff_id)."""
+def person(staff_id: int, today: date) -> Person:
+    """The qualifications and privileges the person page shows, in two indexed queries (by staff_id)."""
     quals = list(db.session.scalars(
-        select(Qualification).where(Qualification.staff_id == staff.id,
+        select(Qualification).where(Qualification.staff_id == staff_id,
                                     Qualification.status.in_(CURRENT_QUALIFICATION_STATES))
         .order_by(Qualification.type_id, Qualification.valid_to.desc().nulls_first(), Qualification.id.desc())))
     privs = list(db.session.scalars(
-        select(Privilege).where(Privilege.staff_id == staff.id, Privilege.status.in_(CURRENT_PRIVILEGE_STATES),
+        select(Privilege).where(Privilege.staff_id == staff_id, Privilege.status.in_(CURRENT_PRIVILEGE_STATES),
                                 Privilege.valid_to >= today)
         .order_by(Privilege.grade.desc().nulls_last(), Privilege.valid_to, Privilege.id)))
     horizon = today + timedelta(days=EXPIRING_DAYS)
-    since = today - timedelta(days=ALERT_DAYS)
-    alerts = list(db.session.scalars(select(PrivilegeAlert).where(PrivilegeAlert.staff_id == staff.id,
-                                                                  PrivilegeAlert.day >= since)
-                                     .order_by(PrivilegeAlert.day.desc(), PrivilegeAlert.id.desc()).limit(50)))
-    overrides = list(db.session.scalars(select(PrivilegeOverride).where(PrivilegeOverride.staff_id == staff.id)
-                                        .order_by(PrivilegeOverride.performed_at.desc()).limit(50)))
     return Person(
-        staff, today, quals,
+        today, quals,
         [p for p in privs if p.kind != "technology"], [p for p in privs if p.kind == "technology"],
         [q for q in quals if q.status in HELD_STATES and q.valid_to is not None and today <= q.valid_to <= horizon],
-        [p for p in privs if p.status in ("active", "expired") and p.valid_from <= today <= p.valid_to <= horizon],
-        alerts, overrides)
+        [p for p in privs if p.status in ("active", "expired") and p.valid_from <= today <= p.valid_to <= horizon])
+
+
+@dataclass
+class Activity:
+    """A person's recent interception alerts and emergency overrides: written by the privilege check without
+    moving any generation, so read at every request."""
+
+    alerts: list[PrivilegeAlert]
+    overrides: list[PrivilegeOverride]
+
+
+def activity(staff_id: int, today: date) -> Activity:
+    since = today - timedelta(days=ALERT_DAYS)
+    alerts = list(db.session.scalars(select(PrivilegeAlert).where(PrivilegeAlert.staff_id == staff_id,
+                                                                  PrivilegeAlert.day >= since)
+                                     .order_by(PrivilegeAlert.day.desc(), PrivilegeAlert.id.desc()).limit(50)))
+    overrides = list(db.session.scalars(select(PrivilegeOverride).where(PrivilegeOverride.staff_id == staff_id)
+                                        .order_by(PrivilegeOverride.performed_at.desc()).limit(50)))
+    return Activity(alerts, overrides)
 
 
 def performable_page(staff_id: int, day: date, q: str, page: int, per_page: int):
@@ -327,8 +359,21 @@ def expiring_qualifications(principal, department_id: int, day: date, limit: int
                 (department_id, day, limit, principal.departments_for(VIEW_PRIVILEGES)), build)
 
 
-def departments(principal, perm=VIEW_PRIVILEGES) -> list[Department]:
-    """The active clinical departments the user may open (by tree order)."""
-    stmt = select(Department).where(Department.is_active.is_(True), Department.kind.in_(("department", "ward")))
-    stmt = scope_query(stmt, Department.id, principal, perm)
-    return list(db.session.scalars(stmt.order_by(Department.path, Department.sort_order, Department.name)))
+@dataclass(frozen=True)
+class DepartmentChoice:
+    id: int
+    name: str
+    depth: int  # levels below the hospital (the choice is indented by it)
+
+
+def departments(principal, perm=VIEW_PRIVILEGES) -> list[DepartmentChoice]:
+    """The active clinical departments the user may open (by tree order), as plain values kept per scope while
+    the privilege generation (which departments move) is unchanged."""
+    def build():
+        stmt = select(Department.id, Department.name, Department.path).where(Department.is_active.is_(True),
+                                                            Department.kind.in_(("department", "ward")))
+        stmt = scope_query(stmt, Department.id, principal, perm)
+        return [DepartmentChoice(id_, name, path.strip("/").count("/")) for id_, name, path in db.session.execute(
+            stmt.order_by(Department.path, Department.sort_order, Department.name))]
+
+    return kept("departments", (perm.code, principal.departments_for(perm)), build)

@@ -4,8 +4,9 @@ catalogue entry (可开展人员). Phone layout: they open in WeCom (移动查�
 
 from __future__ import annotations
 
-from flask import abort, current_app
+from flask import abort, current_app, render_template, request
 from flask_login import current_user
+from markupsafe import Markup
 
 from portal.catalogue.models.technologies import CATEGORIES, Technology
 from portal.core.listing import arg_choice, arg_int, arg_str, paginate
@@ -13,7 +14,6 @@ from portal.core.permissions import SIGNED_IN, has_permission, require
 from portal.core.rendering import render
 from portal.core.scoping import MAX_ID, get_or_404
 from portal.core.timeutil import local_today
-from portal.extensions import db
 from portal.reports import engine
 from portal.reports.params import Params
 from portal.study.attendance.services import study_hours_by_year
@@ -26,11 +26,9 @@ PERSON = "credentials/capability/person.html"
 COVERED = {"1": "有人可开展", "0": "无人可开展"}
 
 
-def _person_or_404(staff_id: int | None):
+def _person_or_404(staff_id: int | None) -> queries.StaffFacts:
     """A person the user may see: themself, or staff in the departments credentials.view_privileges reaches."""
-    from portal.auth.models import Staff
-
-    staff = db.session.get(Staff, staff_id) if staff_id and 0 < staff_id <= MAX_ID else None
+    staff = queries.staff_facts(staff_id) if staff_id and 0 < staff_id <= MAX_ID else None
     if staff is None:
         abort(404)
     own = current_user.staff_id is not None and staff.id == current_user.staff_id
@@ -47,10 +45,15 @@ def _technologies_context(staff) -> dict:
             "categories": CATEGORIES, "grades": GRADES}
 
 
-def _person_page(staff):
+def _person_page(staff: queries.StaffFacts):
     today = local_today()
-    return render(PERSON, person=queries.person(staff, today), today=today, **_technologies_context(staff),
-                  own=staff.id == current_user.staff_id,
+    own = staff.id == current_user.staff_id
+    # qualifications and privileges: rendered once per worker while the privilege generation is unchanged
+    records = queries.kept("person_records", (staff.id, today, own, request.script_root), lambda: Markup(
+        render_template("credentials/capability/_person_records.html", person=queries.person(staff.id, today),
+                        today=today, own=own)))
+    return render(PERSON, person=queries.activity(staff.id, today), records=records, today=today,
+                  **_technologies_context(staff), own=own,
                   may_view_department=has_permission(current_user, VIEW_PRIVILEGES)
                   and current_user.principal.can_act_on(VIEW_PRIVILEGES, staff.department_id),
                   outcomes=queries.outcomes(staff.id, today.replace(year=today.year - 3, day=1), today),
@@ -71,7 +74,7 @@ def my_capability():
     """我的能力: the signed-in clinician's own capability page."""
     if current_user.staff is None:
         abort(404, "您的账号没有关联人员档案，请联系医务科。")
-    return _person_page(current_user.staff)
+    return _person_page(_person_or_404(current_user.staff_id))
 
 
 @bp.route("/capability/technologies")

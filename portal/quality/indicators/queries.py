@@ -13,6 +13,7 @@ from portal.core.timeutil import local_today
 from portal.reports import engine
 from portal.reports.params import Params
 
+from .. import VIEW
 from .definitions import COUNTS, INDICATORS, Indicator, rate
 from .reports import INDICATOR_REPORT
 
@@ -125,6 +126,15 @@ def figures(period: Period, department_id: int | None, user) -> list[Figure]:
             rate(year_before.get(indicator.numerator), year_before.get(indicator.denominator)),
             rate(before.get(indicator.numerator), before.get(indicator.denominator))))
     return out
+
+
+def kept_figures(period: Period, department_id: int | None, principal, user):
+    """`figures(...)` and the figures' markup derived from them, kept while the quality generation is unchanged
+    (they read the discharges or their monthly summary, and departments)."""
+    from ..listing import kept
+
+    return kept("indicator_figures", (period, department_id), principal, VIEW,
+                lambda: figures(period, department_id, user))
 
 
 def report_args(period: Period, department_id: int | None) -> dict:

@@ -3,8 +3,9 @@ department, with numerator and denominator linking to their discharges, year-on-
 
 from __future__ import annotations
 
-from flask import abort
+from flask import abort, render_template, request
 from flask_login import current_user
+from markupsafe import Markup
 
 from portal.auth.queries import department_choices
 from portal.core.listing import arg_int, arg_str
@@ -29,10 +30,14 @@ def indicator_dashboard():
     principal = current_user.principal
     if department_id is not None and not principal.can_act_on(VIEW, department_id):
         abort(404)
-    figures = queries.figures(period, department_id, current_user)
-    return render("quality/indicators/dashboard.html", "quality/indicators/_figures.html", period=period,
-                  figures=figures, department_id=department_id, rules=RULES,
+    part = queries.kept_figures(period, department_id, principal, current_user._get_current_object())
+    context = {"period": period, "figures": part.value, "department_id": department_id,
+               "report_args": queries.report_args(period, department_id),
+               "trend_args": queries.trend_args(period, department_id),
+               "before": period.before(), "year_before": period.year_before()}
+    # the same for every request that finds these figures kept (the key holds the period, department and scope)
+    body = part.derive(request.script_root, lambda: Markup(render_template("quality/indicators/_figures.html",
+                                                                           **context)))
+    return render("quality/indicators/dashboard.html", "quality/_kept.html", body=body, rules=RULES,
                   departments=department_choices(principal, VIEW, blank="全院（我可查看的科室）"),
-                  report_args=queries.report_args(period, department_id),
-                  trend_args=queries.trend_args(period, department_id),
-                  kinds=queries.KINDS, before=period.before(), year_before=period.year_before())
+                  kinds=queries.KINDS, **context)

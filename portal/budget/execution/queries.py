@@ -92,15 +92,27 @@ def line_figures(project: BudgetProject, line_id: int) -> Figures:
 def execution(project: BudgetProject, version: int | None = None) -> Execution:
     """The project's lines (sub-lines under their parent) with their figures against one version (default: current)."""
     number = version or project.current_version
-    amounts = version_amounts(project.id, number)
-    spending = line_spending(project.id)
-    lines = list(db.session.scalars(select(BudgetLine).where(BudgetLine.project_id == project.id)
-                                    .order_by(BudgetLine.position, BudgetLine.id)))
+    # One statement: each line with its amount in the version and its sums from the monthly summary.
+    amounts = (select(BudgetVersionLine.line_id, BudgetVersionLine.amount)
+               .join(BudgetVersion, BudgetVersion.id == BudgetVersionLine.version_id)
+               .where(BudgetVersion.project_id == project.id, BudgetVersion.number == number).subquery("amounts"))
+    spending = (select(SpendingMonth.line_id, func.coalesce(func.sum(SpendingMonth.committed), 0).label("committed"),
+                       func.coalesce(func.sum(SpendingMonth.spent), 0).label("spent"))
+                .where(SpendingMonth.project_id == project.id).group_by(SpendingMonth.line_id).subquery("spending"))
+    found = db.session.execute(
+        select(BudgetLine, amounts.c.amount, spending.c.committed, spending.c.spent)
+        .outerjoin(amounts, amounts.c.line_id == BudgetLine.id).outerjoin(spending, spending.c.line_id == BudgetLine.id)
+        .where(BudgetLine.project_id == project.id).order_by(BudgetLine.position, BudgetLine.id)).all()
+    lines = [line for line, *_ in found]
     rows: dict[int, LineRow] = {}
     top: list[LineRow] = []
-    for line in lines:
-        committed, spent = spending.get(line.id, (ZERO, ZERO))
-        rows[line.id] = LineRow(line, Figures(amounts.get(line.id, ZERO), committed, spent))
+    for line, amount, committed, spent in found:
+        budget = ZERO if amount is None else Decimal(amount)
+        if committed is None:  # no expenditure on the line
+            rows[line.id] = LineRow(line, Figures(budget, ZERO, ZERO))
+        else:
+            rows[line.id] = LineRow(line, Figures(budget, Decimal(committed).quantize(ZERO),
+                                                  Decimal(spent).quantize(ZERO)))
     for line in lines:
         row = rows[line.id]
         if line.parent_id and line.parent_id in rows:

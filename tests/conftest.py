@@ -93,6 +93,13 @@ def workers(tmp, redis: str, label: str, count: int = 2):
             clear_cache()
 
 
+def logged_in(app, login: str):
+    """A test client of `app` (one worker of `workers()`) signed in as `login`."""
+    client = app.test_client()
+    client.login(login)
+    return client
+
+
 def committed(app, fn) -> None:
     """Run `fn` in an app context of `app` and commit."""
     with app.app_context():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import case, func, select
 
 from portal.core.scoping import scope_query
-from portal.reports.registry import Chart, Choice, Column, Drill, Report, Rollup, register
+from portal.reports.registry import Chart, Choice, Column, Drill, Report, ResultCache, Rollup, register
 
 from . import VIEW
 from .models import CATEGORIES, EXPENDITURE_STATES, BudgetLine, BudgetProject, Expenditure, SpendingMonth
@@ -21,6 +21,12 @@ def _scope(stmt, user, permission):
         return stmt
     projects = scope_query(select(BudgetProject.id), BudgetProject.department_id, user.principal, permission)
     return stmt.where(Expenditure.project_id.in_(projects))
+
+
+def _generation():
+    from .execution.summary import generation
+
+    return generation()
 
 
 def _query(params):
@@ -86,4 +92,7 @@ SPENDING = register(Report(
     sees_everything=lambda user: user.principal.departments_for(VIEW) is None,
     chart=Chart("bar", "project_name", ("spent",)), group="项目预算", period="range",
     summary="各重点项目在期间内的支出笔数与金额（可按科目类别筛选）", empty="该期间没有项目支出。",
-    rollup=Rollup(_rollup)))
+    rollup=Rollup(_rollup),
+    # The rows read projects, lines, expenditures and their monthly sums, which all move the budget generation;
+    # the scope reads the projects' departments (the user's departments are in the key).
+    cache=ResultCache(_generation)))

@@ -20,7 +20,7 @@ from portal.catalogue.models.technologies import Technology, TechnologyDepartmen
 from portal.credentials.models.privileges import Privilege
 from portal.extensions import db
 from tests import factories
-from tests.conftest import committed, workers
+from tests.conftest import committed, logged_in, workers
 
 _numbers = itertools.count(1)
 REPORT = "/reports/cap_department_privileges"
@@ -60,12 +60,6 @@ def _grant(department: str, *, grade: int = 2, start: date | None = None, end: d
     return person.id
 
 
-def _client(app, login: str):
-    client = app.test_client()
-    client.login(login)
-    return client
-
-
 def _holders(client, department: str) -> int:
     """The 授权人数 of a department on the department report."""
     body = client.get(REPORT).get_data(as_text=True)
@@ -85,7 +79,7 @@ def _figure(body: str) -> int:
 
 def test_a_privilege_granted_through_one_worker_is_seen_through_the_other(pair):
     one, two = pair
-    first, second = _client(one, "cc_ma"), _client(two, "cc_ma")
+    first, second = logged_in(one, "cc_ma"), logged_in(two, "cc_ma")
     with one.app_context():
         cardiology = _department("心内科").id
     before = [_holders(c, "心内科") for c in (first, second, first, second)]  # the second round from the caches
@@ -108,7 +102,7 @@ def _revoke_latest() -> None:
 def test_a_department_heads_kept_result_is_never_shown_to_another_scope(pair):
     one, _ = pair
     committed(one, lambda: (_grant("心内科"), _grant("普外科")))
-    cardio, surgery, ma = (_client(one, login) for login in ("cc_cardio", "cc_surgery", "cc_ma"))
+    cardio, surgery, ma = (logged_in(one, login) for login in ("cc_cardio", "cc_surgery", "cc_ma"))
     for _ in range(2):  # the second round from the cache
         seen_by_cardio = cardio.get(REPORT).get_data(as_text=True)
         seen_by_surgery = surgery.get(REPORT).get_data(as_text=True)
@@ -140,7 +134,7 @@ def test_a_kept_result_is_not_shown_on_the_next_day(pair, monkeypatch):
     for module in (timeutil, cap_reports, cap_views, report_params):
         monkeypatch.setattr(module, "local_today", today)
     committed(one, lambda: _grant("骨科", start=day - timedelta(days=30), end=day))
-    client = _client(one, "cc_ma")
+    client = logged_in(one, "cc_ma")
     with one.app_context():
         ortho = _department("骨科").id
     assert _holders(client, "骨科") == _holders(client, "骨科") == 1
@@ -152,7 +146,7 @@ def test_a_kept_result_is_not_shown_on_the_next_day(pair, monkeypatch):
 
 def test_a_warm_page_reads_no_privilege_rows(pair):
     one, _ = pair
-    client = _client(one, "cc_ma")
+    client = logged_in(one, "cc_ma")
     with one.app_context():
         cardiology = _department("心内科").id
     url = f"/credentials/capability/departments?department_id={cardiology}"

@@ -19,7 +19,7 @@ from portal.core.months import current_month, next_month
 from portal.extensions import db
 from portal.study.models import StudyPlan, StudyRecord, StudySession
 from tests import factories
-from tests.conftest import committed, workers
+from tests.conftest import committed, logged_in, workers
 from tests.integration.test_study import matrix_table
 from tests.sqlcount import statements
 
@@ -34,12 +34,6 @@ def pair(tmp_root, redis_server):
             factories.make_user("sc_head", ["dept_head"], tree.surgery, name="普外缓存主任")
             db.session.commit()
         yield one, two
-
-
-def _client(app, login: str):
-    client = app.test_client()
-    client.login(login)
-    return client
 
 
 def _department(name: str) -> Department:
@@ -65,8 +59,8 @@ def _cell(client, month: date, name: str = "心内科") -> str:
 def test_every_write_the_matrix_reads_is_on_the_next_page_of_another_worker(pair):
     one, two = pair
     month = current_month()
-    writer, reader = _client(one, "sc_sec"), _client(two, "sc_ma")
-    ma_one = _client(one, "sc_ma")
+    writer, reader = logged_in(one, "sc_sec"), logged_in(two, "sc_ma")
+    ma_one = logged_in(one, "sc_ma")
     assert _cell(reader, month) == _cell(ma_one, month) == "未提交计划"  # both workers keep the matrix
 
     with one.app_context():
@@ -124,7 +118,7 @@ def test_every_write_the_matrix_reads_is_on_the_next_page_of_another_worker(pair
 def test_a_department_head_never_gets_the_matrix_kept_for_medical_affairs(pair):
     one, _ = pair
     year = current_month().year
-    ma, head = _client(one, "sc_ma"), _client(one, "sc_head")
+    ma, head = logged_in(one, "sc_ma"), logged_in(one, "sc_head")
     for first, second in ((ma, head), (head, ma)):
         first.get(f"/study?year={year}")
         second.get(f"/study?year={year}")
@@ -138,7 +132,7 @@ def test_a_department_head_never_gets_the_matrix_kept_for_medical_affairs(pair):
 
 def test_a_warm_matrix_reads_no_study_rows(pair):
     one, _ = pair
-    client = _client(one, "sc_ma")
+    client = logged_in(one, "sc_ma")
     client.get("/study")
     with one.app_context(), statements() as seen:
         assert client.get("/study").status_code == 200

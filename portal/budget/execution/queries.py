@@ -92,15 +92,27 @@ def line_figures(project: BudgetProject, line_id: int) -> Figures:
 def execution(project: BudgetProject, version: int | None = None) -> Execution:
     """The project's lines (sub-lines under their parent) with their figures against one version (default: current)."""
     number = version or project.current_version
-    amounts = version_amounts(project.id, number)
-    spending = line_spending(project.id)
-    lines = list(db.session.scalars(select(BudgetLine).where(BudgetLine.project_id == project.id)
-                                    .order_by(BudgetLine.position, BudgetLine.id)))
+    # One statement: each line with its amount in the version and its sums from the monthly summary.
+    amounts = (select(BudgetVersionLine.line_id, BudgetVersionLine.amount)
+               .join(BudgetVersion, BudgetVersion.id == BudgetVersionLine.version_id)
+               .where(BudgetVersion.project_id == project.id, BudgetVersion.number == number).subquery("amounts"))
+    spending = (select(SpendingMonth.line_id, func.coalesce(func.sum(SpendingMonth.committed), 0).label("committed"),
+                       func.coalesce(func.sum(SpendingMonth.spent), 0).label("spent"))
+                .where(SpendingMonth.project_id == project.id).group_by(SpendingMonth.line_id).subquery("spending"))
+    found = db.session.execute(
+        select(BudgetLine, amounts.c.amount, spending.c.committed, spending.c.spent)
+        .outerjoin(amounts, amounts.c.line_id == BudgetLine.id).outerjoin(spending, spending.c.line_id == BudgetLine.id)
+        .where(BudgetLine.project_id == project.id).order_by(BudgetLine.position, BudgetLine.id)).all()
+    lines = [line for line, *_ in found]
     rows: dict[int, LineRow] = {}
     top: list[LineRow] = []
-    for line in lines:
-        committed, spent = spending.get(line.id, (ZERO, ZERO))
-        rows[line.id] = LineRow(line, Figures(amounts.get(line.id, ZERO), committed, spent))
+    for line, amount, committed, spent in found:
+        budget = ZERO if amount is None else Decimal(amount)
+        if committed is None:  # no expenditure on the line
+            rows[line.id] = LineRow(line, Figures(budget, ZERO, ZERO))
+        else:
+            rows[line.id] = LineRow(line, Figures(budget, Decimal(committed).quantize(ZERO),
+                                                  Decimal(spent).quantize(ZERO)))
     for line in lines:
         row = rows[line.id]
         if line.parent_id and line.parent_id in rows:
@@ -120,20 +132,11 @@ def versions(project_id: int) -> list[BudgetVersion]:
                                    .order_by(BudgetVersion.number)))
 
 
-def project_spending(project_ids: list[int]) -> dict[int, tuple[Decimal, Decimal]]:
-    """(committed, spent) of each project, from the monthly summary on its key (a page of projects)."""
-    if not project_ids:
-        return {}
-    stmt = (select(SpendingMonth.project_id, func.sum(SpendingMonth.committed), func.sum(SpendingMonth.spent))
-            .where(SpendingMonth.project_id.in_(project_ids)).group_by(SpendingMonth.project_id))
-    return {pid: (Decimal(c).quantize(ZERO), Decimal(s).quantize(ZERO)) for pid, c, s in db.session.execute(stmt)}
-
-
 def dashboard_query(principal, status: str = "", department_id: int | None = None, warned: bool = False,
                     with_spending: bool = True):
     """Every key project in scope with its current budget, committed, spent and open warnings: one query.
-    Without spending (a page of the dashboard: `project_spending` then sums only the page's projects), the
-    committed and spent columns are left out."""
+    Without spending (a page of the dashboard), committed and spent are summed per row for the page's projects
+    only (None: no expenditure) instead of for every project before the page is cut."""
     budget = (select(BudgetVersion.project_id.label("project_id"), BudgetVersion.total.label("budget"))
               .join(BudgetProject, (BudgetProject.id == BudgetVersion.project_id)
                     & (BudgetProject.current_version == BudgetVersion.number))
@@ -150,8 +153,13 @@ def dashboard_query(principal, status: str = "", department_id: int | None = Non
                        func.coalesce(spending.c.spent, 0).label("spent"),
                        func.coalesce(warnings.c.warnings, 0).label("warnings"))
                 .outerjoin(spending, spending.c.project_id == BudgetProject.id))
-    else:
+    else:  # per row, on the summary's key: computed for the page's rows only (after the sort and limit)
+        def summed(column):
+            return (select(func.sum(column)).where(SpendingMonth.project_id == BudgetProject.id)
+                    .correlate(BudgetProject).scalar_subquery())
+
         stmt = select(BudgetProject, func.coalesce(budget.c.budget, 0).label("budget"),
+                      summed(SpendingMonth.committed).label("committed"), summed(SpendingMonth.spent).label("spent"),
                       func.coalesce(warnings.c.warnings, 0).label("warnings"))
     stmt = (stmt.outerjoin(budget, budget.c.project_id == BudgetProject.id)
             .outerjoin(warnings, warnings.c.project_id == BudgetProject.id))

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.core.months import next_month
+from portal.core.workercache import read_once
 from portal.extensions import db
 
 from ..models import SpendingMonth
@@ -88,3 +89,12 @@ def rebuild(month: date | None = None) -> int:
     db.session.execute(delete(SpendingMonth).where(*where))
     db.session.execute(text(rebuild_sql(dialect, first)))
     return db.session.scalar(select(func.count()).select_from(SpendingMonth).where(*where))
+
+
+GENERATION_SQL = "SELECT value FROM budget_generation WHERE id = 1"
+
+
+def generation() -> int:
+    """The budget generation (moved by every write to projects, lines, expenditures and this table, in the writing
+    transaction): a kept spending report is valid while it is unchanged. Read once a GET request."""
+    return read_once("budget", lambda: int(db.session.execute(text(GENERATION_SQL)).scalar() or 0))

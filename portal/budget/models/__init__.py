@@ -11,8 +11,15 @@ from .projects import (
                        BudgetVersion,
                        BudgetVersionLine,
 )
-from .spending import EXPENDITURE_STATES, WARNING_KINDS, BudgetWarning, Expenditure, SpendingMonth
+from .spending import (
+    EXPENDITURE_STATES,
+    WARNING_KINDS,
+    BudgetGeneration,
+    BudgetWarning,
+    Expenditure,
+    SpendingMonth,
+)
 
 __all__ = ["CATEGORIES", "CHANGE_KINDS", "CHANGE_STATES", "EXPENDITURE_STATES", "PROJECT_STATES", "WARNING_KINDS",
-           "BudgetChange", "BudgetLine", "BudgetProject", "BudgetVersion", "BudgetVersionLine", "BudgetWarning",
-           "Expenditure", "SpendingMonth"]
+           "BudgetChange", "BudgetGeneration", "BudgetLine", "BudgetProject", "BudgetVersion", "BudgetVersionLine",
+           "BudgetWarning", "Expenditure", "SpendingMonth"]

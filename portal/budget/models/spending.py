@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import (
+    BigInteger,
     Date,
     ForeignKey,
     Index,
@@ -91,3 +92,15 @@ class BudgetWarning(Model):
     @property
     def kind_label(self) -> str:
         return WARNING_KINDS[self.kind]
+
+
+class BudgetGeneration(Base):
+    """One row: set to a new, never repeated value by database triggers on every write to the tables the spending
+    report reads (projects, lines, expenditures, their monthly sums), in the writing transaction; a worker keeps a
+    report result while it is unchanged."""
+
+    __tablename__ = "budget_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+

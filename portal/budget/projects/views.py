@@ -17,7 +17,7 @@ from portal.core.timeutil import utcnow
 from portal.io.export import Column, export_rows
 
 from .. import MANAGE, VIEW, bp
-from ..execution.queries import ZERO, Figures, dashboard_query, dashboard_rows, project_spending
+from ..execution.queries import ZERO, Figures, dashboard_query, dashboard_rows
 from ..models import PROJECT_STATES
 from . import services
 from .forms import CloseForm, ProjectForm, SettingsForm
@@ -47,12 +47,14 @@ def dashboard():
 
 
 def dashboard_rows_of(items) -> list[dict]:
-    """A page of projects with their figures: the spending summed for these projects only."""
-    spending = project_spending([m["BudgetProject"].id for m in items])
+    """A page of projects with their figures (the spending summed for these projects only)."""
     return [{"project": m["BudgetProject"],
-             "figures": Figures(Decimal(m["budget"]).quantize(ZERO),
-                                *spending.get(m["BudgetProject"].id, (ZERO, ZERO))),
+             "figures": Figures(Decimal(m["budget"]).quantize(ZERO), _amount(m["committed"]), _amount(m["spent"])),
              "warnings": int(m["warnings"])} for m in items]
+
+
+def _amount(value) -> Decimal:
+    return ZERO if value is None else Decimal(value).quantize(ZERO)
 
 
 @bp.route("/export")

@@ -25,7 +25,7 @@ from portal.extensions import db
 
 from .. import SUBMIT, VIEW
 from ..files import check_file
-from ..models import ItemFile, Project, ProjectItem, ProjectTask
+from ..models import DocTemplate, ItemFile, Material, Project, ProjectItem, ProjectTask
 
 UPLOADABLE = ("pending", "uploaded", "returned")
 ATTACHABLE = set(approvals.ALLOWED_TYPES.values())
@@ -119,6 +119,15 @@ def progress_of(task_ids: list[int]) -> dict[int, tuple[int, int]]:
             .where(ProjectItem.task_id.in_(task_ids)).group_by(ProjectItem.task_id))
     found = {task_id: (int(done), int(count)) for task_id, done, count in db.session.execute(stmt)}
     return {task_id: found.get(task_id, (0, 0)) for task_id in task_ids}
+
+
+def load_for_page(task_id: int) -> ProjectTask | None:
+    """The task as its page shows it: the project without its material list and the items' templates without their
+    versions (the page shows neither). Held by the caller, it is what `get_scoped_or_404` then finds loaded."""
+    return db.session.scalar(select(ProjectTask).where(ProjectTask.id == task_id).options(
+        defaultload(ProjectTask.project).lazyload(Project.materials),
+        defaultload(ProjectTask.items).defaultload(ProjectItem.material).defaultload(Material.template)
+        .lazyload(DocTemplate.versions)))
 
 
 def load_files(task: ProjectTask) -> None:

@@ -48,6 +48,7 @@ def _page(task: ProjectTask, status: int = 200, error: str = "", error_item: int
 @require(VIEW)
 def view_task(task_id: int):
     """One department's task: each material with its state, template, file versions and review comment."""
+    loaded = services.load_for_page(task_id)  # noqa: F841 (held: the session keeps only referenced objects)
     return _page(get_scoped_or_404(ProjectTask, task_id, current_user.principal, VIEW))
 
 

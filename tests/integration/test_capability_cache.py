@@ -234,7 +234,7 @@ def test_a_person_page_shows_what_the_other_worker_wrote_at_the_next_request(pai
     found = {}
     committed(one, lambda: found.setdefault("id", _grant("心内科")))
     person = found["id"]
-    first, second = _client(one, "cc_ma"), _client(two, "cc_ma")
+    first, second = logged_in(one, "cc_ma"), logged_in(two, "cc_ma")
     for client in (first, second, first, second):
         assert "分级授权（1）" in _person(client, person)[1]
 
@@ -270,7 +270,7 @@ def test_a_person_page_shows_what_the_other_worker_wrote_at_the_next_request(pai
     assert all("缓存拦截原因" in _person(c, person)[1] for c in (second, first))
 
     # the staff record: renamed, then moved to another department (a head's scope follows at once)
-    head = _client(two, "cc_surgery")
+    head = logged_in(two, "cc_surgery")
     assert _person(head, person)[0] == 404
     committed(one, lambda: setattr(db.session.get(Staff, person), "name", "改名缓存医生"))
     assert "改名缓存医生的能力" in _person(second, person)[1]
@@ -283,7 +283,7 @@ def test_a_person_page_shows_what_the_other_worker_wrote_at_the_next_request(pai
 
 def test_the_department_choices_follow_a_rename_through_the_other_worker(pair):
     one, two = pair
-    first, second = _client(one, "cc_ma"), _client(two, "cc_ma")
+    first, second = logged_in(one, "cc_ma"), logged_in(two, "cc_ma")
     with one.app_context():
         cardiology = _department("心内科").id
     for client in (first, second, first, second):

@@ -29,7 +29,7 @@ AREAS = {
     "assessment": {"views", "forms", "services"},
 }
 # What a sub-area may hold besides its rooms: the next-day plan is split along its seams.
-EXTRA_MODULES = {"plans": {"clock", "parsing", "validation", "matching"}, "ledger": {"summary"}}
+EXTRA_MODULES = {"plans": {"clock", "parsing", "validation", "matching"}, "ledger": {"summary"}, "kpis": {"window"}}
 ROOMS = {"views", "forms", "services", "queries", "imports", "reports", "api", "panels"}
 MAX_LINES = 500
 FORMS_ELSEWHERE: set[str] = set()  # every form lives in a forms.py

@@ -8,23 +8,20 @@ on the dashboard and the list behind it cannot disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from functools import lru_cache
 
 from flask import current_app
-from sqlalchemy import Integer, Select, and_, case, distinct, false, func, literal, or_, select, true
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import Select, and_, case, distinct, false, func, or_, select, true
 from sqlalchemy.orm import selectinload
-from sqlalchemy.sql.functions import FunctionElement
 
 from portal.auth.models import User
 from portal.auth.queries import active_user_ids_with_roles
 from portal.core.listing import apply_sort
-from portal.core.models import UTCDateTime
 from portal.core.months import current_month, month_end, previous_month
-from portal.core.timeutil import local_day_bounds, local_today, to_local
+from portal.core.timeutil import local_today, to_local
 from portal.extensions import db
 
 from .. import scoping
@@ -41,6 +38,7 @@ from ..models import (
     PlanItem,
     SatisfactionSurvey,
 )
+from .window import window_close as _window_close
 
 DONE_OUTCOMES = ("reached", "declined")  # a step counts as carried out when the patient was reached or declined
 EXECUTED_STATES = ("done", "declined")  # the task states those outcomes close a task with
@@ -154,44 +152,6 @@ def execution_period(month: date, today: date | None = None) -> tuple[date, date
     """The window-end dates counted: the month, and for the month in progress only windows closed by yesterday."""
     today = today or local_today()
     return month, min(month_end(month), today - timedelta(days=1))
-
-
-class _DayAfter(FunctionElement):
-    """A date column plus a number of seconds, as a UTC timestamp (the dialects below spell it)."""
-
-    type = UTCDateTime()
-    name = "day_after"
-    inherit_cache = True
-
-
-@compiles(_DayAfter)
-def _day_after_sqlite(element, compiler, **kw):
-    day, seconds = element.clauses
-    # SQLite keeps UTC timestamps as 'YYYY-MM-DD HH:MM:SS.ffffff' text, which datetime()'s output compares with.
-    return f"datetime({compiler.process(day, **kw)}, '+' || {compiler.process(seconds, **kw)} || ' seconds')"
-
-
-@compiles(_DayAfter, "postgresql")
-def _day_after_postgresql(element, compiler, **kw):
-    day, seconds = element.clauses
-    return (f"timezone('UTC', {compiler.process(day, **kw)} + "
-            f"{compiler.process(seconds, **kw)} * interval '1 second')")
-
-
-def _window_close(start: date, end: date):
-    """Per task, the UTC instant at which the local day after its window_end begins (completed before = in time).
-
-    That instant is window_end + (1 day - the UTC offset): one expression on the indexed columns. Asia/Shanghai
-    keeps one offset, so the shift is one number; only a period across an offset change needs one per day."""
-    def shift(day: date) -> int:
-        return int((local_day_bounds(day)[1] - datetime.combine(day, time(), UTC)).total_seconds())
-
-    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
-    shifts = {day: shift(day) for day in days} or {start: shift(start)}
-    if len(set(shifts.values())) == 1:
-        return _DayAfter(CareTask.window_end, literal(shifts[start], Integer()))
-    return _DayAfter(CareTask.window_end, case({day: literal(n, Integer()) for day, n in shifts.items()},
-                                               value=CareTask.window_end))
 
 
 def _execution_where(start: date, end: date) -> list:

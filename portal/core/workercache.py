@@ -67,6 +67,16 @@ def read_once(name: str, read):
     return found
 
 
+def generation_row(name: str, table: str) -> int:
+    """The value of a one-row generation table (moved by triggers in every writing transaction), via `read_once`."""
+    from sqlalchemy import text
+
+    from portal.extensions import db
+
+    return read_once(name, lambda: int(db.session.execute(text(f"SELECT value FROM {table} WHERE id = 1")).scalar()
+                                       or 0))
+
+
 def kept(name: str, generation: int | None, key: Hashable, build, size: int = DEFAULT_SIZE):
     """`build()` from this worker's copy named `name` while `generation` (read by the caller before any row) is
     unchanged; `key` holds everything else the value depends on. A kept value is shared between requests and never

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.core.months import next_month
-from portal.core.workercache import read_once
+from portal.core.workercache import generation_row
 from portal.extensions import db
 
 from ..models import SpendingMonth
@@ -91,10 +91,9 @@ def rebuild(month: date | None = None) -> int:
     return db.session.scalar(select(func.count()).select_from(SpendingMonth).where(*where))
 
 
-GENERATION_SQL = "SELECT value FROM budget_generation WHERE id = 1"
 
 
 def generation() -> int:
     """The budget generation (moved by every write to projects, lines, expenditures and this table, in the writing
     transaction): a kept spending report is valid while it is unchanged. Read once a GET request."""
-    return read_once("budget", lambda: int(db.session.execute(text(GENERATION_SQL)).scalar() or 0))
+    return generation_row("budget", "budget_generation")

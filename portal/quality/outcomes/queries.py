@@ -76,17 +76,15 @@ class Outcomes:
         return any(r.flags for r in (*self.by_technology, *self.by_grade))
 
 
-GENERATION_SQL = "SELECT value FROM quality_generation WHERE id = 1"
 
 
 def generation() -> int:
     """The quality generation (moved by every write to operations, events and the outcome summaries): what a
     worker keeps of outcomes is valid while it is unchanged. Read once a GET request, else at each call."""
-    from sqlalchemy import text
 
-    from portal.core.workercache import read_once
+    from portal.core.workercache import generation_row
 
-    return read_once("quality", lambda: int(db.session.execute(text(GENERATION_SQL)).scalar() or 0))
+    return generation_row("quality", "quality_generation")
 
 
 def rule() -> tuple[float, int]:

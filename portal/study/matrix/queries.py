@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, and_, case, false, func, select, text
+from sqlalchemy import Select, and_, case, false, func, select
 
 from portal.auth.models import Department
 from portal.core.months import current_month, next_month
 from portal.core.scoping import scope_query
-from portal.core.workercache import read_once, worker_cache
+from portal.core.workercache import generation_row, worker_cache
 from portal.extensions import db
 
 from .. import VIEW
@@ -177,14 +177,13 @@ def build(principal, first: date, last: date, division_id: int | None = None,
     return Matrix(months, rows, current_month(today))
 
 
-GENERATION_SQL = "SELECT value FROM study_generation WHERE id = 1"
 KEPT = 64  # matrices kept per worker: a year of every department is some hundreds of KB with its markup
 
 
 def generation() -> int:
     """The study generation (moved by every write to plans, sessions, records and departments, in the writing
     transaction): a kept matrix is valid while it is unchanged. Read once a GET request, else at each call."""
-    return read_once("study", lambda: int(db.session.execute(text(GENERATION_SQL)).scalar() or 0))
+    return generation_row("study", "study_generation")
 
 
 def kept_build(principal, first: date, last: date, division_id: int | None = None,
